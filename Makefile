@@ -1,0 +1,77 @@
+# redis-ndarray: `make help` lists the targets.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+CARGO ?= cargo
+PYTHON ?= python3
+REDIS_SERVER ?= redis-server
+MODULE := $(ROOT)/target/release/libredis_ndarray.so
+VENV := $(ROOT)/.venv
+INTEROP_TEST := $(ROOT)/tests/interop/numpy_interop.py
+
+# The tests find the module and the Redis binaries through these.
+NDARRAY_MODULE ?= $(MODULE)
+REDIS_CLI ?= redis-cli
+export NDARRAY_MODULE REDIS_CLI
+export REDIS_SERVER
+
+MAKE_VENV = echo "Creating $(VENV)" && $(PYTHON) -m venv "$(VENV)" \
+	&& "$(VENV)/bin/pip" install -q numpy redis ml_dtypes && touch "$(VENV)/.installed"
+
+.PHONY: help deps build run test venv lint fmt bench clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-6s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+deps: ## Check for redis-server, libclang and python3-venv; install them with apt-get when root
+	@missing=""; \
+	command -v "$(REDIS_SERVER)" >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 \
+	   && ! ldconfig -p 2>/dev/null | grep -q 'libclang[-.0-9]*\.so' \
+	   && [ -z "$${LIBCLANG_PATH:-}" ]; then missing="$$missing libclang-dev"; fi; \
+	$(PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
+	if [ -z "$$missing" ]; then echo "deps: redis-server, libclang and python3-venv are present"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "deps: installing$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update && apt-get install -y$$missing; \
+	else \
+	  echo "deps: missing$$missing; install them with:" >&2; \
+	  echo "  sudo apt-get update && sudo apt-get install -y$$missing" >&2; \
+	  exit 1; \
+	fi
+	@command -v $(CARGO) >/dev/null 2>&1 || { echo "deps: cargo not found; install Rust from https://rustup.rs" >&2; exit 1; }
+
+build: deps ## Build the module (target/release/libredis_ndarray.so)
+	cd "$(ROOT)" && $(CARGO) build --release
+
+run: build ## Run redis-server with the module on 127.0.0.1:6379 (redis.conf.example), in the foreground
+	cd "$(ROOT)" && $(REDIS_SERVER) ./redis.conf.example
+
+test: build ## Build the module, run every Rust test, then the NumPy interop test
+	cd "$(ROOT)" && $(CARGO) test --no-fail-fast
+	@if [ -f "$(INTEROP_TEST)" ]; then \
+	  [ -f "$(VENV)/.installed" ] || { $(MAKE_VENV); }; \
+	  echo "Running $(INTEROP_TEST)"; \
+	  "$(VENV)/bin/python" "$(INTEROP_TEST)"; \
+	else echo "No $(INTEROP_TEST): skipping the NumPy interop test"; fi
+
+venv: ## Create .venv with numpy, redis and ml_dtypes (for the interop test)
+	@[ -f "$(VENV)/.installed" ] || { $(MAKE_VENV); }
+
+lint: ## cargo fmt --check and clippy with warnings as errors
+	cd "$(ROOT)" && $(CARGO) fmt --all -- --check
+	cd "$(ROOT)" && $(CARGO) clippy --all-targets -- -D warnings
+
+fmt: ## Format the code
+	cd "$(ROOT)" && $(CARGO) fmt --all
+
+bench: build ## Run the benchmarks (benches/ndarray_bench.rs)
+	cd "$(ROOT)" && $(CARGO) bench --bench ndarray_bench
+
+clean: ## Remove build outputs and the venv
+	cd "$(ROOT)" && $(CARGO) clean
+	rm -rf "$(VENV)"

@@ -1,0 +1,116 @@
+//! `AS dtype` conversions: which casts are allowed, and the element conversion itself.
+
+use super::dtype::{DType, Kind};
+use super::error::{ArrayError, ArrayResult};
+use super::values::{read_float, read_int, read_uint, write_float, write_int};
+
+/// Whether `from` may be converted to `to`: the same dtype; bool, any int or any float to any float;
+/// bool or an int to an int that holds every value of it (NumPy's "safe" integer casts).
+pub fn can_cast(from: DType, to: DType) -> bool {
+    if from == to {
+        return true;
+    }
+    match (from.kind(), to.kind()) {
+        (Kind::Bool | Kind::Signed | Kind::Unsigned | Kind::Float, Kind::Float) => true,
+        (Kind::Bool, Kind::Signed | Kind::Unsigned) => true,
+        (Kind::Signed, Kind::Signed) | (Kind::Unsigned, Kind::Unsigned) => {
+            to.itemsize() > from.itemsize()
+        }
+        (Kind::Unsigned, Kind::Signed) => to.itemsize() > from.itemsize(),
+        _ => false,
+    }
+}
+
+/// Refuses a cast that [`can_cast`] does not allow, naming the allowed targets.
+pub fn check_cast(from: DType, to: DType) -> ArrayResult<()> {
+    if can_cast(from, to) {
+        return Ok(());
+    }
+    let allowed: Vec<&str> = DType::ALL
+        .iter()
+        .filter(|d| can_cast(from, **d))
+        .map(|d| d.name())
+        .collect();
+    Err(ArrayError::invalid(format!(
+        "cannot cast {} to {}: {} casts only to {} (any int or float casts to any float, an int to a wider int)",
+        from.name(),
+        to.name(),
+        from.name(),
+        allowed.join(", ")
+    )))
+}
+
+/// Converts little-endian elements of `from` to `to`, appending to `out`. The cast must have been
+/// checked; `src` holds whole elements.
+pub fn cast_into(from: DType, to: DType, src: &[u8], out: &mut Vec<u8>) {
+    if from == to {
+        out.extend_from_slice(src);
+        return;
+    }
+    let count = src.len() / from.itemsize();
+    out.reserve(count.saturating_mul(to.itemsize()));
+    for item in src.chunks_exact(from.itemsize()) {
+        match to.kind() {
+            Kind::Float => {
+                let v = match from.kind() {
+                    Kind::Signed => read_int(from, item) as f64,
+                    Kind::Bool | Kind::Unsigned => read_uint(from, item) as f64,
+                    _ => read_float(from, item),
+                };
+                write_float(to, v, out);
+            }
+            _ => {
+                let v = match from.kind() {
+                    Kind::Signed => i128::from(read_int(from, item)),
+                    _ => i128::from(read_uint(from, item)),
+                };
+                write_int(to, v, out);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::array::values::{scalar_at, Scalar};
+
+    #[test]
+    fn allowed_casts_follow_the_rules() {
+        assert!(can_cast(DType::Float32, DType::Float16));
+        assert!(can_cast(DType::Int64, DType::BFloat16));
+        assert!(can_cast(DType::Int8, DType::Int64));
+        assert!(can_cast(DType::UInt16, DType::Int32));
+        assert!(can_cast(DType::Bool, DType::UInt8));
+        assert!(!can_cast(DType::Int64, DType::Int32));
+        assert!(!can_cast(DType::Int8, DType::UInt16));
+        assert!(!can_cast(DType::UInt64, DType::Int64));
+        assert!(!can_cast(DType::Float32, DType::Int32));
+        assert!(!can_cast(DType::Complex64, DType::Float64));
+        assert!(!can_cast(DType::Float32, DType::Complex64));
+        let e = check_cast(DType::Float32, DType::Int8)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cannot cast float32 to int8") && e.contains("float16"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn conversions_keep_values() {
+        let src: Vec<u8> = [-3i16, 300].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut out = Vec::new();
+        cast_into(DType::Int16, DType::Int64, &src, &mut out);
+        assert_eq!(scalar_at(DType::Int64, &out[8..]), Scalar::Int(300));
+        assert_eq!(scalar_at(DType::Int64, &out[..8]), Scalar::Int(-3));
+        out.clear();
+        cast_into(DType::Int16, DType::Float16, &src, &mut out);
+        assert_eq!(out.len(), 4);
+        assert_eq!(scalar_at(DType::Float16, &out[2..]), Scalar::Float(300.0));
+        out.clear();
+        let f: Vec<u8> = 0.1f64.to_le_bytes().to_vec();
+        cast_into(DType::Float64, DType::Float32, &f, &mut out);
+        assert_eq!(out, 0.1f32.to_le_bytes());
+    }
+}

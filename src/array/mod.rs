@@ -1,0 +1,17 @@
+//! The Redis-free core: dtypes, shapes, element values, casts, `.npy`, and the chunked array.
+//! Nothing here imports the Redis crate, so all of it is unit-tested without a server.
+
+pub mod cast;
+pub mod dtype;
+pub mod error;
+pub mod input;
+pub mod ndarray;
+pub mod npy;
+pub mod shape;
+pub mod store;
+pub mod values;
+
+pub use dtype::DType;
+pub use error::{ArrayError, ArrayResult};
+pub use ndarray::NdArray;
+pub use shape::Shape;

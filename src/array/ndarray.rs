@@ -1,0 +1,234 @@
+//! `NdArray`: the value stored under an NDARRAY key.
+
+use super::dtype::DType;
+use super::error::{ArrayError, ArrayResult};
+use super::shape::Shape;
+use super::store::{aligned_chunk_bytes, Chunk, ChunkStore};
+use crate::codec::Encoding;
+
+/// dtype + shape + C-order little-endian elements kept in a chunk store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NdArray {
+    dtype: DType,
+    shape: Shape,
+    store: ChunkStore,
+}
+
+impl NdArray {
+    /// Builds an array from raw C-order little-endian bytes, which must match the shape exactly.
+    /// `chunk_bytes` is the requested chunk size (rounded down to whole items).
+    pub fn encode(
+        dtype: DType,
+        shape: Shape,
+        raw: &[u8],
+        encoding: Encoding,
+        chunk_bytes: usize,
+    ) -> ArrayResult<Self> {
+        check_len(dtype, &shape, raw.len())?;
+        let encoding = Encoding::new(encoding.compression, encoding.shuffle, dtype.itemsize());
+        let chunk_bytes = aligned_chunk_bytes(chunk_bytes, dtype.itemsize());
+        let store = ChunkStore::encode(raw, encoding, dtype.itemsize(), chunk_bytes)?;
+        Ok(NdArray {
+            dtype,
+            shape,
+            store,
+        })
+    }
+
+    /// Rebuilds a persisted array; every part is validated (see [`ChunkStore::from_parts`]).
+    pub fn from_parts(
+        dtype: DType,
+        shape: Shape,
+        encoding: Encoding,
+        chunk_bytes: u32,
+        chunks: Vec<Chunk>,
+    ) -> ArrayResult<Self> {
+        let total = shape.size().saturating_mul(dtype.itemsize() as u64);
+        let store = ChunkStore::from_parts(encoding, dtype.itemsize(), chunk_bytes, total, chunks)?;
+        Ok(NdArray {
+            dtype,
+            shape,
+            store,
+        })
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    pub fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    pub fn encoding(&self) -> Encoding {
+        self.store.encoding()
+    }
+
+    pub fn store(&self) -> &ChunkStore {
+        &self.store
+    }
+
+    /// Raw bytes of the elements. Fits in memory: the shape was checked when the array was made.
+    pub fn nbytes(&self) -> u64 {
+        self.shape
+            .size()
+            .saturating_mul(self.dtype.itemsize() as u64)
+    }
+
+    /// Appends all elements (C order, little-endian) to `out`.
+    pub fn read_all(&self, out: &mut Vec<u8>) -> ArrayResult<()> {
+        self.store
+            .read_range(0..self.nbytes(), self.dtype.itemsize(), self.nbytes(), out)
+            .map(|_| ())
+    }
+
+    /// The elements as one borrowed slice when they are stored as a single raw chunk (the common case
+    /// for small arrays), so replies can skip a copy.
+    pub fn as_contiguous(&self) -> Option<&[u8]> {
+        match self.store.chunks() {
+            [] if self.nbytes() == 0 => Some(&[]),
+            [only] if !only.encoded => Some(&only.bytes),
+            _ => None,
+        }
+    }
+
+    /// Feeds the raw elements to `visit` a chunk at a time (digest, AOF rewrite) without
+    /// materialising the whole array.
+    pub fn for_each_raw_piece(
+        &self,
+        piece_bytes: usize,
+        mut visit: impl FnMut(&[u8]) -> ArrayResult<()>,
+    ) -> ArrayResult<()> {
+        let piece = aligned_chunk_bytes(piece_bytes, self.dtype.itemsize()) as u64;
+        let total = self.nbytes();
+        let mut buf = Vec::new();
+        let mut start = 0;
+        while start < total {
+            let end = (start + piece).min(total);
+            buf.clear();
+            self.store
+                .read_range(start..end, self.dtype.itemsize(), total, &mut buf)?;
+            visit(&buf)?;
+            start = end;
+        }
+        Ok(())
+    }
+
+    /// Appends `rows` (raw bytes of whole rows along axis 0) and returns the new length of axis 0.
+    pub fn append_rows(&mut self, raw: &[u8]) -> ArrayResult<u64> {
+        let Some(&len0) = self.shape.dims().first() else {
+            return Err(ArrayError::invalid("cannot append to a 0-d array"));
+        };
+        let row_bytes = self
+            .shape
+            .dims()
+            .iter()
+            .skip(1)
+            .product::<u64>()
+            .saturating_mul(self.dtype.itemsize() as u64);
+        let raw_len = raw.len() as u64;
+        if row_bytes == 0 || !raw_len.is_multiple_of(row_bytes) {
+            return Err(ArrayError::invalid(format!(
+                "appended data is {raw_len} bytes, not a whole number of {}-byte rows of shape {}",
+                row_bytes, self.shape
+            )));
+        }
+        let new_len = len0
+            .checked_add(raw_len / row_bytes)
+            .ok_or_else(|| ArrayError::TooLarge("axis 0 would overflow".into()))?;
+        let new_shape = self.shape.with_first_dim(new_len, self.dtype)?;
+        self.store
+            .append(raw, self.dtype.itemsize(), self.nbytes())?;
+        self.shape = new_shape;
+        Ok(new_len)
+    }
+
+    /// Gives the array a new shape with the same number of elements (C order is unchanged, so no
+    /// data moves).
+    pub fn reshape(&mut self, shape: Shape) -> ArrayResult<()> {
+        if shape.size() != self.shape.size() {
+            return Err(ArrayError::invalid(format!(
+                "cannot reshape an array of {} elements {} into shape {shape}",
+                self.shape.size(),
+                self.shape
+            )));
+        }
+        self.shape = shape;
+        Ok(())
+    }
+
+    /// Heap bytes owned by this value, for MEMORY USAGE.
+    pub fn heap_bytes(&self) -> usize {
+        std::mem::size_of::<Self>() + self.shape.ndim() * 8 + self.store.heap_bytes()
+    }
+}
+
+/// Refuses data whose length does not match the shape, with the numbers the user needs.
+pub fn check_len(dtype: DType, shape: &Shape, len: usize) -> ArrayResult<()> {
+    let need = shape.size().saturating_mul(dtype.itemsize() as u64);
+    if len as u64 != need {
+        return Err(ArrayError::invalid(format!(
+            "blob is {len} bytes, {} with shape {shape} needs {need}",
+            dtype.name()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{Compression, Shuffle};
+
+    fn shape(d: &[u64]) -> Shape {
+        Shape::new(d.to_vec(), DType::Float32).unwrap()
+    }
+
+    #[test]
+    fn blob_of_wrong_length_is_refused_with_sizes() {
+        let e = NdArray::encode(
+            DType::Float32,
+            shape(&[2, 3]),
+            &[0; 12],
+            Encoding::RAW,
+            4096,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "blob is 12 bytes, float32 with shape (2, 3) needs 24"
+        );
+    }
+
+    #[test]
+    fn small_raw_arrays_are_one_contiguous_chunk() {
+        let a = NdArray::encode(
+            DType::Float32,
+            shape(&[128]),
+            &[7; 512],
+            Encoding::RAW,
+            1 << 18,
+        )
+        .unwrap();
+        assert_eq!(a.as_contiguous(), Some(&[7u8; 512][..]));
+        let empty =
+            NdArray::encode(DType::Float32, shape(&[0, 5]), &[], Encoding::RAW, 1 << 18).unwrap();
+        assert_eq!(empty.as_contiguous(), Some(&[][..]));
+        assert_eq!(empty.store().chunks().len(), 0);
+    }
+
+    #[test]
+    fn append_rows_grows_axis_zero_and_reshape_keeps_bytes() {
+        let enc = Encoding::new(Compression::Lz4, Shuffle::Byte, 4);
+        let mut a = NdArray::encode(DType::Float32, shape(&[1, 2]), &[1; 8], enc, 4096).unwrap();
+        assert_eq!(a.append_rows(&[2; 16]).unwrap(), 3);
+        assert!(a.append_rows(&[2; 4]).is_err());
+        let mut out = Vec::new();
+        a.read_all(&mut out).unwrap();
+        assert_eq!(out, [[1u8; 8].as_slice(), &[2; 16]].concat());
+        a.reshape(shape(&[6])).unwrap();
+        assert!(a.reshape(shape(&[5])).is_err());
+        let mut scalar = NdArray::encode(DType::Float32, shape(&[]), &[0; 4], enc, 4096).unwrap();
+        assert!(scalar.append_rows(&[0; 4]).is_err());
+    }
+}

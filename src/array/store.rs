@@ -1,0 +1,346 @@
+//! The chunk store: an array's C-order bytes cut into fixed-size chunks, each encoded on its own,
+//! so that reading or rewriting a byte range only decodes the chunks it touches.
+
+use super::error::{ArrayError, ArrayResult};
+use crate::codec::{ChunkCodec, Encoding};
+use std::ops::Range;
+
+/// One chunk as stored: either the raw bytes, or the codec's output when that was smaller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    pub bytes: Box<[u8]>,
+    pub encoded: bool,
+}
+
+/// Chunks of `chunk_bytes` raw bytes each (the last one may be shorter). `chunk_bytes` is a whole
+/// number of items, so no item straddles two chunks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkStore {
+    encoding: Encoding,
+    chunk_bytes: u32,
+    chunks: Vec<Chunk>,
+}
+
+/// Largest chunk the store accepts (also the top of the `chunk-bytes` setting's range); bounds the
+/// scratch buffer any single decode allocates, including for hostile RDB payloads.
+pub const MAX_CHUNK_BYTES: u32 = 64 << 20;
+
+/// Rounds a requested chunk size down to whole items (at least one item).
+pub fn aligned_chunk_bytes(requested: usize, itemsize: usize) -> u32 {
+    let itemsize = itemsize.max(1);
+    let capped = requested.min(MAX_CHUNK_BYTES as usize);
+    let aligned = (capped - capped % itemsize).max(itemsize);
+    u32::try_from(aligned).unwrap_or(MAX_CHUNK_BYTES)
+}
+
+impl ChunkStore {
+    /// Encodes `raw` with `encoding`. `chunk_bytes` must come from [`aligned_chunk_bytes`].
+    pub fn encode(
+        raw: &[u8],
+        encoding: Encoding,
+        itemsize: usize,
+        chunk_bytes: u32,
+    ) -> ArrayResult<Self> {
+        let mut store = ChunkStore {
+            encoding,
+            chunk_bytes,
+            chunks: Vec::new(),
+        };
+        store.append(raw, itemsize, 0)?;
+        Ok(store)
+    }
+
+    /// Rebuilds a store from persisted parts, checking that the chunk count and every raw chunk's
+    /// length match `total_bytes`, and that every encoded chunk decodes to the right length.
+    pub fn from_parts(
+        encoding: Encoding,
+        itemsize: usize,
+        chunk_bytes: u32,
+        total_bytes: u64,
+        chunks: Vec<Chunk>,
+    ) -> ArrayResult<Self> {
+        if chunk_bytes == 0
+            || chunk_bytes > MAX_CHUNK_BYTES
+            || !(chunk_bytes as usize).is_multiple_of(itemsize.max(1))
+        {
+            return Err(ArrayError::corrupt(format!(
+                "invalid chunk size {chunk_bytes}"
+            )));
+        }
+        let store = ChunkStore {
+            encoding,
+            chunk_bytes,
+            chunks,
+        };
+        let expected = expected_chunk_count(total_bytes, chunk_bytes);
+        if store.chunks.len() as u64 != expected {
+            return Err(ArrayError::corrupt(format!(
+                "{} chunks stored, {total_bytes} bytes in chunks of {chunk_bytes} need {expected}",
+                store.chunks.len()
+            )));
+        }
+        let mut codec = ChunkCodec::new(encoding, itemsize);
+        let mut scratch = Vec::new();
+        for (index, chunk) in store.chunks.iter().enumerate() {
+            let raw_len = store.raw_len(index, total_bytes);
+            if chunk.encoded {
+                scratch.clear();
+                scratch.resize(raw_len, 0);
+                codec.decode(&chunk.bytes, &mut scratch)?;
+            } else if chunk.bytes.len() != raw_len {
+                return Err(ArrayError::corrupt(format!(
+                    "chunk {index} holds {} raw bytes, expected {raw_len}",
+                    chunk.bytes.len()
+                )));
+            }
+        }
+        Ok(store)
+    }
+
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
+    pub fn chunk_bytes(&self) -> u32 {
+        self.chunk_bytes
+    }
+
+    pub fn chunks(&self) -> &[Chunk] {
+        &self.chunks
+    }
+
+    /// Bytes of all chunks as stored.
+    pub fn stored_bytes(&self) -> usize {
+        self.chunks.iter().map(|c| c.bytes.len()).sum()
+    }
+
+    /// Heap bytes owned by the store (for MEMORY USAGE).
+    pub fn heap_bytes(&self) -> usize {
+        self.chunks.capacity() * std::mem::size_of::<Chunk>() + self.stored_bytes()
+    }
+
+    /// Raw length of chunk `index` of an array of `total_bytes`.
+    fn raw_len(&self, index: usize, total_bytes: u64) -> usize {
+        let start = index as u64 * u64::from(self.chunk_bytes);
+        total_bytes
+            .saturating_sub(start)
+            .min(u64::from(self.chunk_bytes)) as usize
+    }
+
+    /// Appends raw bytes to an array currently holding `total_bytes`. Only the last, partial chunk
+    /// is decoded and re-encoded. On error the store is unchanged.
+    pub fn append(&mut self, raw: &[u8], itemsize: usize, total_bytes: u64) -> ArrayResult<()> {
+        let mut codec = ChunkCodec::new(self.encoding, itemsize);
+        let chunk = self.chunk_bytes as usize;
+        let tail_len = (total_bytes % u64::from(self.chunk_bytes)) as usize;
+        let mut new_chunks = Vec::with_capacity(raw.len() / chunk + 2);
+        let mut rest = raw;
+        let mut replaces_tail = false;
+        if tail_len > 0 && !raw.is_empty() {
+            // Refill the partial last chunk: decode it, add bytes up to a whole chunk, re-encode.
+            let mut merged = Vec::with_capacity(chunk);
+            self.decode_chunk(
+                self.chunks.len().saturating_sub(1),
+                tail_len,
+                &mut codec,
+                &mut merged,
+            )?;
+            let (head, tail) = raw.split_at(rest.len().min(chunk - tail_len));
+            merged.extend_from_slice(head);
+            new_chunks.push(encode_chunk(&merged, &mut codec)?);
+            rest = tail;
+            replaces_tail = true;
+        }
+        for piece in rest.chunks(chunk) {
+            new_chunks.push(encode_chunk(piece, &mut codec)?);
+        }
+        if replaces_tail {
+            self.chunks.pop();
+        }
+        self.chunks.extend(new_chunks);
+        Ok(())
+    }
+
+    /// Appends the raw bytes of chunk `index` (whose raw length is `raw_len`) to `out`.
+    fn decode_chunk(
+        &self,
+        index: usize,
+        raw_len: usize,
+        codec: &mut ChunkCodec,
+        out: &mut Vec<u8>,
+    ) -> ArrayResult<()> {
+        let chunk = self
+            .chunks
+            .get(index)
+            .ok_or_else(|| ArrayError::corrupt(format!("chunk {index} is missing")))?;
+        if chunk.encoded {
+            let start = out.len();
+            out.resize(start + raw_len, 0);
+            let tail = out.get_mut(start..).unwrap_or_default();
+            codec.decode(&chunk.bytes, tail)
+        } else if chunk.bytes.len() == raw_len {
+            out.extend_from_slice(&chunk.bytes);
+            Ok(())
+        } else {
+            Err(ArrayError::corrupt(format!(
+                "chunk {index} has {} bytes, expected {raw_len}",
+                chunk.bytes.len()
+            )))
+        }
+    }
+
+    /// Appends the raw bytes `range` of an array of `total_bytes` to `out`, decoding only the chunks
+    /// that hold them. Returns how many chunks were decompressed.
+    pub fn read_range(
+        &self,
+        range: Range<u64>,
+        itemsize: usize,
+        total_bytes: u64,
+        out: &mut Vec<u8>,
+    ) -> ArrayResult<usize> {
+        if range.start > range.end || range.end > total_bytes {
+            return Err(ArrayError::OutOfBounds(format!(
+                "byte range {}..{} outside an array of {total_bytes} bytes",
+                range.start, range.end
+            )));
+        }
+        if range.is_empty() {
+            return Ok(0);
+        }
+        let mut codec = ChunkCodec::new(self.encoding, itemsize);
+        let chunk = u64::from(self.chunk_bytes);
+        let first = range.start / chunk;
+        let last = (range.end - 1) / chunk;
+        let mut scratch = Vec::new();
+        let mut decoded = 0;
+        out.reserve((range.end - range.start) as usize);
+        for index in first..=last {
+            let index = index as usize;
+            let chunk_start = index as u64 * chunk;
+            let raw_len = self.raw_len(index, total_bytes);
+            let lo = range.start.saturating_sub(chunk_start) as usize;
+            let hi = (range.end - chunk_start).min(raw_len as u64) as usize;
+            let stored = self
+                .chunks
+                .get(index)
+                .ok_or_else(|| ArrayError::corrupt(format!("chunk {index} is missing")))?;
+            if !stored.encoded {
+                let piece = stored
+                    .bytes
+                    .get(lo..hi)
+                    .ok_or_else(|| ArrayError::corrupt(format!("chunk {index} is short")))?;
+                out.extend_from_slice(piece);
+            } else if lo == 0 && hi == raw_len {
+                // Whole chunk: decode straight into the output, no scratch copy.
+                self.decode_chunk(index, raw_len, &mut codec, out)?;
+                decoded += 1;
+            } else {
+                scratch.clear();
+                self.decode_chunk(index, raw_len, &mut codec, &mut scratch)?;
+                out.extend_from_slice(scratch.get(lo..hi).unwrap_or_default());
+                decoded += 1;
+            }
+        }
+        Ok(decoded)
+    }
+}
+
+/// How many chunks of `chunk_bytes` hold `total_bytes`.
+pub fn expected_chunk_count(total_bytes: u64, chunk_bytes: u32) -> u64 {
+    total_bytes.div_ceil(u64::from(chunk_bytes.max(1)))
+}
+
+fn encode_chunk(raw: &[u8], codec: &mut ChunkCodec) -> ArrayResult<Chunk> {
+    Ok(match codec.encode(raw)? {
+        Some(bytes) => Chunk {
+            bytes: bytes.into_boxed_slice(),
+            encoded: true,
+        },
+        None => Chunk {
+            bytes: raw.into(),
+            encoded: false,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{Compression, Shuffle};
+
+    fn ramp(n: usize) -> Vec<u8> {
+        (0..n as u32).flat_map(|i| (i / 7).to_le_bytes()).collect()
+    }
+
+    fn lz4() -> Encoding {
+        Encoding::new(Compression::Lz4, Shuffle::Byte, 4)
+    }
+
+    #[test]
+    fn chunk_sizes_are_whole_items() {
+        assert_eq!(aligned_chunk_bytes(1000, 3), 999);
+        assert_eq!(aligned_chunk_bytes(2, 16), 16);
+        assert_eq!(aligned_chunk_bytes(usize::MAX, 8), MAX_CHUNK_BYTES);
+    }
+
+    #[test]
+    fn ranges_read_back_and_decode_only_touched_chunks() {
+        let raw = ramp(10_000);
+        let store = ChunkStore::encode(&raw, lz4(), 4, 4096).unwrap();
+        assert_eq!(store.chunks().len(), 10);
+        assert!(store.chunks().iter().all(|c| c.encoded));
+        let mut out = Vec::new();
+        let decoded = store
+            .read_range(4100..4200, 4, raw.len() as u64, &mut out)
+            .unwrap();
+        assert_eq!(out, &raw[4100..4200]);
+        assert_eq!(decoded, 1);
+        out.clear();
+        assert_eq!(
+            store
+                .read_range(0..raw.len() as u64, 4, raw.len() as u64, &mut out)
+                .unwrap(),
+            10
+        );
+        assert_eq!(out, raw);
+        assert!(store
+            .read_range(0..raw.len() as u64 + 1, 4, raw.len() as u64, &mut out)
+            .is_err());
+    }
+
+    #[test]
+    fn appends_refill_the_partial_tail_and_match_a_fresh_encode() {
+        let raw = ramp(5_000);
+        let mut store = ChunkStore::encode(&raw[..1000], lz4(), 4, 4096).unwrap();
+        let mut len = 1000u64;
+        for piece in raw[1000..].chunks(3333) {
+            store.append(piece, 4, len).unwrap();
+            len += piece.len() as u64;
+        }
+        assert_eq!(store, ChunkStore::encode(&raw, lz4(), 4, 4096).unwrap());
+        let mut out = Vec::new();
+        store.read_range(0..len, 4, len, &mut out).unwrap();
+        assert_eq!(out, raw);
+    }
+
+    #[test]
+    fn persisted_parts_are_validated() {
+        let raw = ramp(3_000);
+        let store = ChunkStore::encode(&raw, lz4(), 4, 4096).unwrap();
+        let n = raw.len() as u64;
+        let parts = store.chunks().to_vec();
+        assert!(ChunkStore::from_parts(lz4(), 4, 4096, n, parts.clone()).is_ok());
+        assert!(ChunkStore::from_parts(lz4(), 4, 4096, n + 4096, parts.clone()).is_err());
+        assert!(ChunkStore::from_parts(lz4(), 4, 4098, n, parts.clone()).is_err());
+        assert!(ChunkStore::from_parts(lz4(), 4, 0, n, parts.clone()).is_err());
+        let mut broken = parts.clone();
+        broken[1].bytes = vec![0xff; 10].into();
+        assert!(ChunkStore::from_parts(lz4(), 4, 4096, n, broken).is_err());
+        let mut raw_short = parts;
+        raw_short[2] = Chunk {
+            bytes: vec![0; 7].into(),
+            encoded: false,
+        };
+        assert!(ChunkStore::from_parts(lz4(), 4, 4096, n, raw_short).is_err());
+    }
+}

@@ -1,0 +1,49 @@
+//! Command handlers: parse → core → reply, each behind the panic guard.
+
+pub mod parse;
+mod read;
+mod reply;
+mod write;
+
+pub use read::{get, info};
+pub use write::{append, reshape, set};
+
+use crate::error::{Error, Result};
+use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Runs a handler so that no panic can reach Redis (a panic in a module aborts the server and
+/// loses every unsaved key): a panic becomes `ERR internal error …` and a log line.
+pub fn guard(
+    ctx: &Context,
+    args: Vec<RedisString>,
+    handler: fn(&Context, &[RedisString]) -> Result<RedisValue>,
+) -> RedisResult {
+    match catch_unwind(AssertUnwindSafe(|| handler(ctx, &args))) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(Error::Arity)) => Err(RedisError::WrongArity),
+        Ok(Err(e)) => Err(e.into_reply()),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            ctx.log_warning(&format!("ndarray: internal error (panic caught): {what}"));
+            Err(RedisError::String(format!(
+                "ERR internal error in ndarray, please report it: {}",
+                what.replace(['\r', '\n'], " ")
+            )))
+        }
+    }
+}
+
+/// Arguments after the command name and key, as byte slices (borrowed, no copy).
+fn rest(args: &[RedisString], from: usize) -> Vec<&[u8]> {
+    args.iter().skip(from).map(RedisString::as_slice).collect()
+}
+
+/// `args[i]`, or a wrong-arity error.
+fn arg(args: &[RedisString], i: usize) -> Result<&RedisString> {
+    args.get(i).ok_or(Error::Arity)
+}

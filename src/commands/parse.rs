@@ -1,0 +1,504 @@
+//! Argument parsing for every command, Redis-free: arguments arrive as byte slices (the key
+//! already taken off) and come back as typed requests. Keywords are case-insensitive, and
+//! anything left over is an error.
+
+use crate::array::input::Input;
+use crate::array::{ArrayError, DType};
+use crate::codec::{Shuffle, ZLIB_MAX_LEVEL};
+
+type Args<'a> = std::iter::Peekable<std::slice::Iter<'a, &'a [u8]>>;
+
+pub type ParseResult<T> = Result<T, ArrayError>;
+
+fn is(arg: &[u8], keyword: &str) -> bool {
+    arg.eq_ignore_ascii_case(keyword.as_bytes())
+}
+
+fn text(arg: &[u8]) -> String {
+    String::from_utf8_lossy(arg).into_owned()
+}
+
+fn invalid<T>(msg: impl Into<String>) -> ParseResult<T> {
+    Err(ArrayError::invalid(msg))
+}
+
+/// The argument after `keyword`, or an error naming what was expected.
+fn value_of<'a>(args: &mut Args<'a>, keyword: &str, what: &str) -> ParseResult<&'a [u8]> {
+    match args.next() {
+        Some(v) => Ok(v),
+        None => invalid(format!("{keyword} needs {what}")),
+    }
+}
+
+fn integer(arg: &[u8], what: &str) -> ParseResult<u64> {
+    std::str::from_utf8(arg)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| {
+            ArrayError::invalid(format!(
+                "{what} must be a non-negative integer, got '{}'",
+                text(arg)
+            ))
+        })
+}
+
+/// Which compressor a command asked for; the level comes from LEVEL or the setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodecName {
+    None,
+    Lz4,
+    Zlib,
+}
+
+/// When a write happens, as `SET`'s NX / XX.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Condition {
+    #[default]
+    Always,
+    IfAbsent,
+    IfExists,
+}
+
+/// What happens to the key's time to live, as `SET`'s EX / PX / EXAT / PXAT / KEEPTTL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ttl {
+    #[default]
+    Clear,
+    Keep,
+    /// Milliseconds from now.
+    In(u64),
+    /// Unix time in milliseconds.
+    At(u64),
+}
+
+/// Storage options a write may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreOptions {
+    pub codec: Option<CodecName>,
+    pub level: Option<u8>,
+    pub shuffle: Option<Shuffle>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetRequest<'a> {
+    pub input: Input<'a>,
+    pub store: StoreOptions,
+    pub cast: Option<DType>,
+    pub ttl: Ttl,
+    pub condition: Condition,
+}
+
+const SET_USAGE: &str = "NDARRAY.SET key dtype [dim ...] [option ...] {BLOB data | VALUES v [v ...]} or NDARRAY.SET key [option ...] NPY data";
+
+/// `dtype [dim ...] [option ...] {BLOB data | VALUES v ...}` or `[option ...] NPY data`.
+pub fn parse_set<'a>(args: &'a [&'a [u8]]) -> ParseResult<SetRequest<'a>> {
+    let mut it = args.iter().peekable();
+    let mut dtype = None;
+    let mut dims = Vec::new();
+    if let Some(first) = it.peek() {
+        if !is_set_keyword(first) {
+            dtype = Some(DType::parse(first)?);
+            it.next();
+            while let Some(arg) = it.peek() {
+                if is_set_keyword(arg) {
+                    break;
+                }
+                dims.push(parse_dim(arg)?);
+                it.next();
+            }
+        }
+    }
+    let mut store = StoreOptions::default();
+    let mut cast = None;
+    let mut ttl = None;
+    let mut condition = Condition::Always;
+    loop {
+        let Some(arg) = it.next() else {
+            return invalid(format!(
+                "missing data: expected BLOB, VALUES or NPY ({SET_USAGE})"
+            ));
+        };
+        if parse_store_option(arg, &mut it, &mut store)? {
+            continue;
+        }
+        if is(arg, "AS") {
+            cast = Some(DType::parse(value_of(&mut it, "AS", "a dtype")?)?);
+        } else if let Some(new_ttl) = parse_ttl(arg, &mut it)? {
+            if ttl.is_some() {
+                return invalid("EX, PX, EXAT, PXAT and KEEPTTL are mutually exclusive");
+            }
+            ttl = Some(new_ttl);
+        } else if is(arg, "NX") || is(arg, "XX") {
+            let wanted = if is(arg, "NX") {
+                Condition::IfAbsent
+            } else {
+                Condition::IfExists
+            };
+            if condition != Condition::Always && condition != wanted {
+                return invalid("NX and XX are mutually exclusive");
+            }
+            condition = wanted;
+        } else if is(arg, "BLOB") || is(arg, "VALUES") || is(arg, "NPY") {
+            let input = parse_source(arg, &mut it, dtype.map(|d| (d, std::mem::take(&mut dims))))?;
+            return Ok(SetRequest {
+                input,
+                store,
+                cast,
+                ttl: ttl.unwrap_or_default(),
+                condition,
+            });
+        } else {
+            return invalid(format!("unknown option '{}' ({SET_USAGE})", text(arg)));
+        }
+    }
+}
+
+/// Parses the data source starting at keyword `kind` (BLOB, VALUES or NPY). `typed` is the dtype
+/// and dims given before it, which BLOB and VALUES need and NPY must not have.
+pub fn parse_source<'a>(
+    kind: &[u8],
+    it: &mut Args<'a>,
+    typed: Option<(DType, Vec<u64>)>,
+) -> ParseResult<Input<'a>> {
+    let input = if is(kind, "NPY") {
+        if typed.is_some() {
+            return invalid(
+                "NPY data carries its own dtype and shape: give no dtype or dims with it",
+            );
+        }
+        Input::Npy(value_of(it, "NPY", "the bytes of a .npy file")?)
+    } else {
+        let Some((dtype, dims)) = typed else {
+            return invalid(format!(
+                "{} needs a dtype and dims before the options",
+                text(kind).to_uppercase()
+            ));
+        };
+        if is(kind, "BLOB") {
+            Input::Blob {
+                dtype,
+                dims,
+                bytes: value_of(it, "BLOB", "the raw bytes")?,
+            }
+        } else {
+            let values: Vec<&[u8]> = it.by_ref().copied().collect();
+            if values.is_empty() && dims.iter().product::<u64>() != 0 {
+                return invalid("VALUES needs at least one value");
+            }
+            return Ok(Input::Values {
+                dtype,
+                dims,
+                values,
+            });
+        }
+    };
+    if let Some(extra) = it.next() {
+        return invalid(format!(
+            "unexpected argument '{}' after the data",
+            text(extra)
+        ));
+    }
+    Ok(input)
+}
+
+fn is_set_keyword(arg: &[u8]) -> bool {
+    const KEYWORDS: [&str; 14] = [
+        "COMPRESS", "LEVEL", "SHUFFLE", "AS", "EX", "PX", "EXAT", "PXAT", "KEEPTTL", "NX", "XX",
+        "BLOB", "VALUES", "NPY",
+    ];
+    KEYWORDS.iter().any(|k| is(arg, k))
+}
+
+fn parse_dim(arg: &[u8]) -> ParseResult<u64> {
+    let s = std::str::from_utf8(arg).unwrap_or("");
+    if s.starts_with('-') && s[1..].parse::<u64>().is_ok() {
+        return invalid(format!("dimension {s} is negative"));
+    }
+    s.parse::<u64>().map_err(|_| {
+        ArrayError::invalid(format!(
+            "invalid dimension '{}' (dims are non-negative integers)",
+            text(arg)
+        ))
+    })
+}
+
+/// COMPRESS / LEVEL / SHUFFLE. Returns whether `arg` was one of them.
+fn parse_store_option(arg: &[u8], it: &mut Args<'_>, opts: &mut StoreOptions) -> ParseResult<bool> {
+    if is(arg, "COMPRESS") {
+        let v = value_of(it, "COMPRESS", "none, lz4 or zlib")?;
+        opts.codec = Some(match v {
+            v if is(v, "none") => CodecName::None,
+            v if is(v, "lz4") => CodecName::Lz4,
+            v if is(v, "zlib") => CodecName::Zlib,
+            v => {
+                return invalid(format!(
+                    "unknown compression '{}' (expected none, lz4 or zlib)",
+                    text(v)
+                ))
+            }
+        });
+    } else if is(arg, "LEVEL") {
+        let v = value_of(it, "LEVEL", "a number")?;
+        let level = integer(v, "LEVEL")
+            .ok()
+            .and_then(|l| u8::try_from(l).ok())
+            .filter(|l| *l <= ZLIB_MAX_LEVEL);
+        let Some(level) = level else {
+            return invalid(format!(
+                "LEVEL must be 0 to {ZLIB_MAX_LEVEL}, got '{}'",
+                text(v)
+            ));
+        };
+        opts.level = Some(level);
+    } else if is(arg, "SHUFFLE") {
+        let v = value_of(it, "SHUFFLE", "byte or none")?;
+        opts.shuffle = Some(match v {
+            v if is(v, "byte") => Shuffle::Byte,
+            v if is(v, "none") => Shuffle::None,
+            v => {
+                return invalid(format!(
+                    "unknown shuffle '{}' (expected byte or none)",
+                    text(v)
+                ))
+            }
+        });
+    } else {
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// EX / PX / EXAT / PXAT / KEEPTTL. Returns `None` when `arg` is none of them.
+fn parse_ttl(arg: &[u8], it: &mut Args<'_>) -> ParseResult<Option<Ttl>> {
+    if is(arg, "KEEPTTL") {
+        return Ok(Some(Ttl::Keep));
+    }
+    let (name, scale, absolute) = match arg {
+        a if is(a, "EX") => ("EX", 1000, false),
+        a if is(a, "PX") => ("PX", 1, false),
+        a if is(a, "EXAT") => ("EXAT", 1000, true),
+        a if is(a, "PXAT") => ("PXAT", 1, true),
+        _ => return Ok(None),
+    };
+    let v = value_of(it, name, "a time")?;
+    let ms = integer(v, name)
+        .ok()
+        .filter(|n| *n > 0)
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|ms| *ms <= i64::MAX as u64 / 2)
+        .ok_or_else(|| {
+            ArrayError::invalid(format!("invalid expire time in {name}: '{}'", text(v)))
+        })?;
+    Ok(Some(if absolute { Ttl::At(ms) } else { Ttl::In(ms) }))
+}
+
+/// How a read command replies with an array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Npy,
+    Blob,
+    Values,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReadRequest {
+    pub format: Format,
+    pub cast: Option<DType>,
+}
+
+/// `[FORMAT NPY|BLOB|VALUES] [AS dtype]`, in any order.
+pub fn parse_read(args: &[&[u8]]) -> ParseResult<ReadRequest> {
+    let mut it = args.iter().peekable();
+    let mut req = ReadRequest::default();
+    while let Some(arg) = it.next() {
+        if is(arg, "FORMAT") {
+            let v = value_of(&mut it, "FORMAT", "NPY, BLOB or VALUES")?;
+            req.format = match v {
+                v if is(v, "NPY") => Format::Npy,
+                v if is(v, "BLOB") => Format::Blob,
+                v if is(v, "VALUES") => Format::Values,
+                v => {
+                    return invalid(format!(
+                        "unknown format '{}' (expected NPY, BLOB or VALUES)",
+                        text(v)
+                    ))
+                }
+            };
+        } else if is(arg, "AS") {
+            req.cast = Some(DType::parse(value_of(&mut it, "AS", "a dtype")?)?);
+        } else {
+            return invalid(format!(
+                "unknown option '{}' (expected FORMAT or AS)",
+                text(arg)
+            ));
+        }
+    }
+    Ok(req)
+}
+
+/// `dim [dim ...]` for RESHAPE (none: a 0-d array).
+pub fn parse_dims(args: &[&[u8]]) -> ParseResult<Vec<u64>> {
+    args.iter().map(|a| parse_dim(a)).collect()
+}
+
+/// Data for APPEND: rows of the stored dtype (BLOB, VALUES) or a `.npy` file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AppendData<'a> {
+    Blob(&'a [u8]),
+    Values(Vec<&'a [u8]>),
+    Npy(&'a [u8]),
+}
+
+/// `{BLOB data | VALUES v [v ...] | NPY data}`
+pub fn parse_append<'a>(args: &'a [&'a [u8]]) -> ParseResult<AppendData<'a>> {
+    let usage = "expected BLOB data, VALUES v [v ...] or NPY data";
+    let Some((kind, rest)) = args.split_first() else {
+        return invalid(format!("missing data: {usage}"));
+    };
+    let single = |what: &str| match rest {
+        [one] => Ok(*one),
+        [] => invalid(format!("{what} needs data")),
+        _ => invalid(format!("{what} takes one argument ({usage})")),
+    };
+    if is(kind, "BLOB") {
+        Ok(AppendData::Blob(single("BLOB")?))
+    } else if is(kind, "NPY") {
+        Ok(AppendData::Npy(single("NPY")?))
+    } else if is(kind, "VALUES") {
+        if rest.is_empty() {
+            return invalid("VALUES needs at least one value");
+        }
+        Ok(AppendData::Values(rest.to_vec()))
+    } else {
+        invalid(format!("unknown data kind '{}' ({usage})", text(kind)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(args: &[&'static str]) -> ParseResult<SetRequest<'static>> {
+        let v: Vec<&'static [u8]> = args.iter().map(|s| s.as_bytes()).collect();
+        let leaked: &'static [&'static [u8]] = Box::leak(v.into_boxed_slice());
+        parse_set(leaked)
+    }
+
+    #[test]
+    fn blob_with_dims_and_options() {
+        let r = set(&[
+            "float32", "2", "3", "compress", "ZLIB", "LEVEL", "5", "shuffle", "none", "EX", "10",
+            "NX", "BLOB", "xy",
+        ])
+        .unwrap();
+        assert_eq!(
+            r.input,
+            Input::Blob {
+                dtype: DType::Float32,
+                dims: vec![2, 3],
+                bytes: b"xy"
+            }
+        );
+        assert_eq!(
+            r.store,
+            StoreOptions {
+                codec: Some(CodecName::Zlib),
+                level: Some(5),
+                shuffle: Some(Shuffle::None)
+            }
+        );
+        assert_eq!(r.ttl, Ttl::In(10_000));
+        assert_eq!(r.condition, Condition::IfAbsent);
+    }
+
+    #[test]
+    fn scalars_values_and_npy() {
+        let r = set(&["int8", "VALUES", "7"]).unwrap();
+        assert_eq!(
+            r.input,
+            Input::Values {
+                dtype: DType::Int8,
+                dims: vec![],
+                values: vec![b"7"]
+            }
+        );
+        let r = set(&["AS", "float16", "PXAT", "5", "NPY", "file"]).unwrap();
+        assert_eq!(r.input, Input::Npy(b"file"));
+        assert_eq!(r.cast, Some(DType::Float16));
+        assert_eq!(r.ttl, Ttl::At(5));
+        assert!(set(&["KEEPTTL", "XX", "NPY", "f"]).is_ok());
+    }
+
+    #[test]
+    fn malformed_set_arguments_are_refused() {
+        let cases: &[(&[&str], &str)] = &[
+            (&[], "missing data"),
+            (&["float32", "2"], "missing data"),
+            (&["float33", "BLOB", "x"], "unknown dtype"),
+            (&["float32", "-2", "BLOB", "x"], "negative"),
+            (&["float32", "2x", "BLOB", "x"], "invalid dimension"),
+            (
+                &["float32", "99999999999999999999", "BLOB", "x"],
+                "invalid dimension",
+            ),
+            (&["float32", "BLOB"], "BLOB needs"),
+            (&["float32", "BLOB", "x", "y"], "unexpected argument"),
+            (&["BLOB", "x"], "needs a dtype"),
+            (&["float32", "NPY", "x"], "carries its own dtype"),
+            (
+                &["float32", "1", "COMPRESS", "gzip", "BLOB", "x"],
+                "unknown compression",
+            ),
+            (
+                &["float32", "1", "LEVEL", "10", "BLOB", "x"],
+                "LEVEL must be 0 to 9",
+            ),
+            (
+                &["float32", "1", "SHUFFLE", "bit", "BLOB", "x"],
+                "unknown shuffle",
+            ),
+            (
+                &["float32", "1", "NX", "XX", "BLOB", "x"],
+                "mutually exclusive",
+            ),
+            (
+                &["float32", "1", "EX", "1", "KEEPTTL", "BLOB", "x"],
+                "mutually exclusive",
+            ),
+            (&["float32", "1", "EX", "0", "BLOB", "x"], "invalid expire"),
+            (&["float32", "1", "EX", "-1", "BLOB", "x"], "invalid expire"),
+            (
+                &["float32", "1", "PX", "99999999999999999999", "BLOB", "x"],
+                "invalid expire",
+            ),
+            (&["float32", "1", "AS", "BLOB", "x"], "unknown dtype"),
+            (&["float32", "1", "FOO", "BLOB", "x"], "invalid dimension"),
+            (
+                &["float32", "1", "NX", "FOO", "BLOB", "x"],
+                "unknown option",
+            ),
+            (&["float32", "1", "VALUES"], "at least one value"),
+        ];
+        for (args, want) in cases {
+            let e = set(args).unwrap_err().to_string();
+            assert!(e.contains(want), "{args:?}: '{e}' lacks '{want}'");
+        }
+    }
+
+    #[test]
+    fn read_options_parse_in_any_order() {
+        assert_eq!(parse_read(&[]).unwrap(), ReadRequest::default());
+        let r = parse_read(&[b"as", b"float64", b"format", b"values"]).unwrap();
+        assert_eq!(
+            r,
+            ReadRequest {
+                format: Format::Values,
+                cast: Some(DType::Float64)
+            }
+        );
+        assert!(parse_read(&[b"FORMAT"]).is_err());
+        assert!(parse_read(&[b"FORMAT", b"json"]).is_err());
+        assert!(parse_read(&[b"EXTRA"]).is_err());
+    }
+}

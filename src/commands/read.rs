@@ -1,0 +1,52 @@
+//! Read commands: NDARRAY.GET and NDARRAY.INFO.
+
+use super::parse::parse_read;
+use super::reply::{self, Field};
+use super::{arg, rest};
+use crate::datatype::Key;
+use crate::error::{Error, Result};
+use redis_module::{Context, RedisString, RedisValue};
+
+/// `NDARRAY.GET key [FORMAT NPY|BLOB|VALUES] [AS dtype]`
+pub fn get(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
+    let req = parse_read(&rest(args, 2))?;
+    let key = Key::open(ctx, arg(args, 1)?, false);
+    match key.array()? {
+        None => Ok(RedisValue::Null),
+        Some(array) => reply::array(ctx, array, req),
+    }
+}
+
+/// `NDARRAY.INFO key`
+pub fn info(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
+    if args.len() != 2 {
+        return Err(Error::Arity);
+    }
+    let key = Key::open(ctx, arg(args, 1)?, false);
+    let Some(array) = key.array()? else {
+        return Err(Error::usage("no such key"));
+    };
+    let enc = array.encoding();
+    let int = |v: u64| Field::Int(i64::try_from(v).unwrap_or(i64::MAX));
+    let dims = array
+        .shape()
+        .dims()
+        .iter()
+        .map(|d| i64::try_from(*d).unwrap_or(i64::MAX))
+        .collect();
+    let fields = [
+        ("dtype", Field::Str(array.dtype().name().into())),
+        ("shape", Field::Ints(dims)),
+        ("ndim", int(array.shape().ndim() as u64)),
+        ("size", int(array.shape().size())),
+        ("itemsize", int(array.dtype().itemsize() as u64)),
+        ("nbytes", int(array.nbytes())),
+        ("stored_bytes", int(array.store().stored_bytes() as u64)),
+        ("compression", Field::Str(enc.compression.name().into())),
+        ("level", int(u64::from(enc.compression.level()))),
+        ("shuffle", Field::Str(enc.shuffle.name().into())),
+        ("chunks", int(array.store().chunks().len() as u64)),
+        ("chunk_bytes", int(u64::from(array.store().chunk_bytes()))),
+    ];
+    Ok(reply::map(ctx, &fields))
+}

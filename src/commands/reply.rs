@@ -1,0 +1,168 @@
+//! Writing replies straight into the client's buffer (no intermediate `RedisValue` trees for
+//! large arrays).
+
+use super::parse::{Format, ReadRequest};
+use crate::array::cast::{cast_into, check_cast};
+use crate::array::npy::npy_header;
+use crate::array::values::{scalar_at, Scalar};
+use crate::array::{ArrayError, DType, NdArray, Shape};
+use crate::config;
+use crate::error::Result;
+use redis_module::{raw, Context, RedisValue};
+use std::ffi::{c_char, c_long};
+
+/// Replies with a bulk string of `bytes`. Redis copies them into the client's output buffer; we
+/// hand it our buffer directly rather than through `RedisValue::StringBuffer` (which copies again).
+pub fn bytes(ctx: &Context, bytes: &[u8]) -> RedisValue {
+    raw::reply_with_string_buffer(ctx.ctx, bytes.as_ptr().cast::<c_char>(), bytes.len());
+    RedisValue::NoReply
+}
+
+/// Replies with `array` in the requested format and dtype (`NDARRAY.GET`).
+pub fn array(ctx: &Context, array: &NdArray, req: ReadRequest) -> Result<RedisValue> {
+    let from = array.dtype();
+    let to = req.cast.unwrap_or(from);
+    check_cast(from, to)?;
+    // Fast path: the elements already sit in one raw chunk, reply from it without a copy.
+    if req.format == Format::Blob && to == from {
+        if let Some(raw) = array.as_contiguous() {
+            return Ok(bytes(ctx, raw));
+        }
+    }
+    let shape = Shape::new(array.shape().dims().to_vec(), to)?;
+    elements(ctx, to, &shape, req.format, |out| {
+        if to == from {
+            array.read_all(out)
+        } else {
+            // One extra copy for a cast: the stored elements, decoded, then converted.
+            let mut raw = Vec::with_capacity(usize::try_from(array.nbytes()).unwrap_or(0));
+            array.read_all(&mut raw)?;
+            cast_into(from, to, &raw, out);
+            Ok(())
+        }
+    })
+}
+
+/// Replies with elements of `dtype` and `shape` that `fill` appends (C order, little-endian) to
+/// the buffer it is given. The output size is checked against `max-array-bytes` before allocating.
+pub fn elements(
+    ctx: &Context,
+    dtype: DType,
+    shape: &Shape,
+    format: Format,
+    fill: impl FnOnce(&mut Vec<u8>) -> std::result::Result<(), ArrayError>,
+) -> Result<RedisValue> {
+    let nbytes = shape.nbytes_within(dtype, config::max_array_bytes())?;
+    if format == Format::Values {
+        check_value_reply_size(shape)?;
+    }
+    let header = if format == Format::Npy {
+        npy_header(dtype, shape)
+    } else {
+        Vec::new()
+    };
+    let mut buf = Vec::with_capacity(header.len() + nbytes);
+    buf.extend_from_slice(&header);
+    fill(&mut buf)?;
+    Ok(match format {
+        Format::Values => {
+            values(ctx, dtype, shape.dims(), &buf);
+            RedisValue::NoReply
+        }
+        _ => bytes(ctx, &buf),
+    })
+}
+
+/// Most reply nodes (nested arrays plus elements) a VALUES reply may have. Shapes such as
+/// (2**40, 0) hold no elements yet would need 2**40 empty arrays: refuse them.
+const MAX_VALUE_NODES: u64 = 1 << 28;
+
+fn check_value_reply_size(shape: &Shape) -> std::result::Result<(), ArrayError> {
+    let mut level: u64 = 1;
+    let mut total: u64 = 0;
+    for &d in shape.dims() {
+        level = level.saturating_mul(d);
+        total = total.saturating_add(level);
+        if level == 0 {
+            break;
+        }
+    }
+    if total > MAX_VALUE_NODES {
+        return Err(ArrayError::TooLarge(format!(
+            "shape {shape} is too large for FORMAT VALUES (more than {MAX_VALUE_NODES} reply items): use NPY or BLOB"
+        )));
+    }
+    Ok(())
+}
+
+/// Nested arrays following `dims`; a 0-d array is one value.
+fn values(ctx: &Context, dtype: DType, dims: &[u64], data: &[u8]) {
+    match dims.split_first() {
+        None => scalar(ctx, scalar_at(dtype, data)),
+        Some((&n, inner)) => {
+            raw::reply_with_array(ctx.ctx, c_long::try_from(n).unwrap_or(c_long::MAX));
+            let stride = inner.iter().product::<u64>() as usize * dtype.itemsize();
+            if stride == 0 {
+                for _ in 0..n {
+                    values(ctx, dtype, inner, &[]);
+                }
+            } else {
+                for sub in data.chunks_exact(stride) {
+                    values(ctx, dtype, inner, sub);
+                }
+            }
+        }
+    }
+}
+
+fn scalar(ctx: &Context, value: Scalar) {
+    let ctx = ctx.ctx;
+    match value {
+        Scalar::Bool(b) => raw::reply_with_long_long(ctx, i64::from(b)),
+        Scalar::Int(i) => raw::reply_with_long_long(ctx, i),
+        Scalar::UInt(u) => match i64::try_from(u) {
+            Ok(i) => raw::reply_with_long_long(ctx, i),
+            // RESP3 big number; RESP2 clients get it as a string of digits.
+            Err(_) => {
+                let digits = u.to_string();
+                raw::reply_with_big_number(ctx, digits.as_ptr().cast::<c_char>(), digits.len())
+            }
+        },
+        Scalar::Float(f) => raw::reply_with_double(ctx, f),
+        Scalar::Complex(re, im) => {
+            raw::reply_with_array(ctx, 2);
+            raw::reply_with_double(ctx, re);
+            raw::reply_with_double(ctx, im)
+        }
+    };
+}
+
+/// A field of an `NDARRAY.INFO` map.
+pub enum Field {
+    Str(String),
+    Int(i64),
+    Ints(Vec<i64>),
+}
+
+/// Replies with a map (RESP3) or flat field/value array (RESP2), in the given order.
+pub fn map(ctx: &Context, fields: &[(&str, Field)]) -> RedisValue {
+    let ctx = ctx.ctx;
+    raw::reply_with_map(ctx, fields.len() as c_long);
+    for (name, value) in fields {
+        raw::reply_with_string_buffer(ctx, name.as_ptr().cast::<c_char>(), name.len());
+        match value {
+            Field::Str(s) => {
+                raw::reply_with_string_buffer(ctx, s.as_ptr().cast::<c_char>(), s.len())
+            }
+            Field::Int(i) => raw::reply_with_long_long(ctx, *i),
+            Field::Ints(v) => {
+                raw::reply_with_array(ctx, v.len() as c_long);
+                for i in v {
+                    raw::reply_with_long_long(ctx, *i);
+                }
+                raw::Status::Ok
+            }
+        };
+    }
+    RedisValue::NoReply
+}

@@ -1,0 +1,45 @@
+//! The one error type of command handlers, and the one place errors become Redis replies.
+
+use crate::array::ArrayError;
+use redis_module::RedisError;
+
+/// Why a command failed. Handlers return this; [`Error::into_reply`] is the only conversion to
+/// a Redis error reply (deliberately not `std::error::Error`: `redis-module` has a blanket
+/// conversion for those that would flatten everything into `ERR …`).
+#[derive(Debug)]
+pub enum Error {
+    /// The core refused the input or found corrupt data.
+    Array(ArrayError),
+    /// The key holds another type: the standard `WRONGTYPE` reply.
+    WrongType,
+    /// Too few or too many arguments: the standard wrong-arity reply.
+    Arity,
+    /// Arguments are malformed (`ERR <message>`).
+    Usage(String),
+    /// Redis refused something we asked of it (`ERR <message>`).
+    Redis(String),
+}
+
+impl Error {
+    pub fn usage(msg: impl Into<String>) -> Self {
+        Error::Usage(msg.into())
+    }
+
+    /// Turns the error into the reply the client sees.
+    pub fn into_reply(self) -> RedisError {
+        match self {
+            Error::WrongType => RedisError::WrongType,
+            Error::Arity => RedisError::WrongArity,
+            Error::Array(e) => RedisError::String(format!("ERR {e}")),
+            Error::Usage(m) | Error::Redis(m) => RedisError::String(format!("ERR {m}")),
+        }
+    }
+}
+
+impl From<ArrayError> for Error {
+    fn from(e: ArrayError) -> Self {
+        Error::Array(e)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

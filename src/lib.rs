@@ -1,0 +1,75 @@
+//! redis-ndarray: a native n-dimensional array type for Redis.
+//!
+//! Layout: `array/` and `codec/` are the Redis-free core; `commands/` parse → core → reply;
+//! `datatype.rs` holds the type's callbacks; `persist.rs` and `aof.rs` the on-disk forms;
+//! `error.rs` the one error boundary; `config.rs` the module settings. This file only registers.
+
+// A panic in a module aborts redis-server: outside tests, nothing may unwrap, expect or panic.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod aof;
+pub mod array;
+pub mod codec;
+pub mod commands;
+mod config;
+mod datatype;
+mod error;
+pub mod persist;
+
+use datatype::NDARRAY_TYPE;
+use redis_module::{redis_module, Context, ModuleOptions, RedisResult, RedisString, Status};
+
+// Inside Redis, allocate through Redis (so INFO memory and maxmemory see our bytes); unit tests
+// run without a server, so they use the system allocator.
+#[cfg(not(test))]
+type Allocator = redis_module::alloc::RedisAlloc;
+#[cfg(not(test))]
+const ALLOCATOR: Allocator = redis_module::alloc::RedisAlloc;
+#[cfg(test)]
+type Allocator = std::alloc::System;
+#[cfg(test)]
+const ALLOCATOR: Allocator = std::alloc::System;
+
+fn init(ctx: &Context, args: &[RedisString]) -> Status {
+    // A short read while loading (e.g. a truncated RESTORE payload) must be an error we can
+    // report, not a crash inside Redis.
+    ctx.set_module_options(ModuleOptions::HANDLE_IO_ERRORS);
+    config::register(ctx, args)
+}
+
+macro_rules! handler {
+    ($name:ident, $target:path) => {
+        fn $name(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+            commands::guard(ctx, args, $target)
+        }
+    };
+}
+
+handler!(cmd_set, commands::set);
+handler!(cmd_get, commands::get);
+handler!(cmd_info, commands::info);
+handler!(cmd_append, commands::append);
+handler!(cmd_reshape, commands::reshape);
+
+redis_module! {
+    name: "ndarray",
+    version: 1,
+    allocator: (Allocator, ALLOCATOR),
+    data_types: [NDARRAY_TYPE],
+    init: init,
+    commands: [
+        ["ndarray.set", cmd_set, "write deny-oom", 1, 1, 1, ""],
+        ["ndarray.get", cmd_get, "readonly", 1, 1, 1, ""],
+        ["ndarray.info", cmd_info, "readonly fast", 1, 1, 1, ""],
+        ["ndarray.append", cmd_append, "write deny-oom", 1, 1, 1, ""],
+        ["ndarray.reshape", cmd_reshape, "write fast", 1, 1, 1, ""],
+    ],
+}
