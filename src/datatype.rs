@@ -158,6 +158,18 @@ impl Key {
         }
     }
 
+    /// Deletes the key (a write expiring in the past, as `SET … PXAT <past>`, deletes at once).
+    pub fn delete(&self) {
+        if !self.inner.is_null() {
+            // SAFETY: an open key; deleting an empty key is a no-op.
+            unsafe {
+                if let Some(delete) = raw::RedisModule_DeleteKey {
+                    delete(self.inner);
+                }
+            }
+        }
+    }
+
     /// Remaining time to live in milliseconds, `None` without one.
     pub fn ttl_ms(&self) -> Option<i64> {
         if self.inner.is_null() {
@@ -168,7 +180,7 @@ impl Key {
         (ttl >= 0).then_some(ttl)
     }
 
-    /// Sets the time to live (0 or less expires the key at once, as `SET … PXAT <past>` does).
+    /// Sets the time to live in milliseconds (positive: callers delete keys whose time is past).
     pub fn set_ttl_ms(&self, ms: i64) -> Result<()> {
         // SAFETY: an open, writable, non-empty key.
         let status = unsafe {

@@ -30,10 +30,21 @@ impl Error {
         match self {
             Error::WrongType => RedisError::WrongType,
             Error::Arity => RedisError::WrongArity,
-            Error::Array(e) => RedisError::String(format!("ERR {e}")),
-            Error::Usage(m) | Error::Redis(m) => RedisError::String(format!("ERR {m}")),
+            Error::Array(e) => RedisError::String(format!("ERR {}", reply_safe(&e.to_string()))),
+            Error::Usage(m) | Error::Redis(m) => {
+                RedisError::String(format!("ERR {}", reply_safe(&m)))
+            }
         }
     }
+}
+
+/// Error replies are one line of text, and `redis-module` mangles non-ASCII characters into
+/// invalid UTF-8: escape everything outside printable ASCII.
+fn reply_safe(message: &str) -> String {
+    if message.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return message.to_string();
+    }
+    message.as_bytes().escape_ascii().to_string()
 }
 
 impl From<ArrayError> for Error {

@@ -2,7 +2,7 @@
 
 use super::dtype::{DType, Kind};
 use super::error::{ArrayError, ArrayResult};
-use super::values::{read_float, read_int, read_uint, write_float, write_int};
+use super::values::{read_float, read_int, read_uint, write_float, write_int, write_int_as_float};
 
 /// Whether `from` may be converted to `to`: the same dtype; bool, any int or any float to any float;
 /// bool or an int to an int that holds every value of it (NumPy's "safe" integer casts).
@@ -51,14 +51,13 @@ pub fn cast_into(from: DType, to: DType, src: &[u8], out: &mut Vec<u8>) {
     out.reserve(count.saturating_mul(to.itemsize()));
     for item in src.chunks_exact(from.itemsize()) {
         match to.kind() {
-            Kind::Float => {
-                let v = match from.kind() {
-                    Kind::Signed => read_int(from, item) as f64,
-                    Kind::Bool | Kind::Unsigned => read_uint(from, item) as f64,
-                    _ => read_float(from, item),
-                };
-                write_float(to, v, out);
-            }
+            Kind::Float => match from.kind() {
+                Kind::Signed => write_int_as_float(to, i128::from(read_int(from, item)), out),
+                Kind::Bool | Kind::Unsigned => {
+                    write_int_as_float(to, i128::from(read_uint(from, item)), out)
+                }
+                _ => write_float(to, read_float(from, item), out),
+            },
             _ => {
                 let v = match from.kind() {
                     Kind::Signed => i128::from(read_int(from, item)),
@@ -95,6 +94,14 @@ mod tests {
             e.contains("cannot cast float32 to int8") && e.contains("float16"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn int64_to_float32_rounds_once() {
+        let src = (1i64 << 60 | 1 << 36 | 1).to_le_bytes();
+        let mut out = Vec::new();
+        cast_into(DType::Int64, DType::Float32, &src, &mut out);
+        assert_eq!(u32::from_le_bytes(out.try_into().unwrap()), 0x5d80_0001);
     }
 
     #[test]

@@ -136,7 +136,7 @@ impl DType {
             Some((dtype, ByteOrder::Little)) => Ok(dtype),
             _ => Err(ArrayError::invalid(format!(
                 "unknown dtype '{}' (expected one of: {})",
-                String::from_utf8_lossy(name),
+                name.escape_ascii(),
                 DType::ALL.map(DType::name).join(", ")
             ))),
         }

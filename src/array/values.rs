@@ -74,11 +74,38 @@ pub fn read_float(dtype: DType, b: &[u8]) -> f64 {
 /// double, as NumPy does) and ml_dtypes (bfloat16: through float32, as ml_dtypes does).
 pub fn write_float(dtype: DType, v: f64, out: &mut Vec<u8>) {
     match dtype {
-        DType::Float16 => out.extend_from_slice(&f16::from_f64(v).to_le_bytes()),
+        DType::Float16 => out.extend_from_slice(&f64_to_f16(v).to_le_bytes()),
         DType::BFloat16 => out.extend_from_slice(&bf16::from_f32(v as f32).to_le_bytes()),
         DType::Float32 => out.extend_from_slice(&(v as f32).to_le_bytes()),
         _ => out.extend_from_slice(&v.to_le_bytes()),
     }
+}
+
+/// Writes an integer as a float dtype, rounding once (NumPy converts int64 straight to float32,
+/// and to float16 through float32, where every int of float16's range is exact).
+pub fn write_int_as_float(dtype: DType, v: i128, out: &mut Vec<u8>) {
+    match dtype {
+        DType::Float16 => out.extend_from_slice(&f16::from_f32(v as f32).to_le_bytes()),
+        DType::BFloat16 => out.extend_from_slice(&bf16::from_f32(v as f32).to_le_bytes()),
+        DType::Float32 => out.extend_from_slice(&(v as f32).to_le_bytes()),
+        _ => out.extend_from_slice(&(v as f64).to_le_bytes()),
+    }
+}
+
+/// float64 to float16 rounded once to nearest even, as NumPy does. `half`'s own conversion goes
+/// through float32 (rounding twice), so round to float32 *to odd* first: with 13 spare bits, a
+/// final round to nearest even is then exact (the classic round-to-odd argument).
+pub fn f64_to_f16(v: f64) -> f16 {
+    let nearest = v as f32;
+    if !nearest.is_finite() || f64::from(nearest) == v {
+        return f16::from_f32(nearest);
+    }
+    // Truncate toward zero, then make the last bit odd to remember the bits dropped.
+    let mut bits = nearest.to_bits();
+    if f64::from(nearest).abs() > v.abs() {
+        bits -= 1;
+    }
+    f16::from_f32(f32::from_bits(bits | 1))
 }
 
 /// Writes an integer known to fit `dtype` (an int dtype) as little-endian bytes.
@@ -155,6 +182,10 @@ fn push_value(dtype: DType, arg: &[u8], out: &mut Vec<u8>) -> Result<(), String>
             }
             write_int(dtype, v, out);
         }
+        // float32 parses straight from the text: through float64 would round twice.
+        Kind::Float if dtype == DType::Float32 => {
+            out.extend_from_slice(&parse_f32(text)?.to_le_bytes())
+        }
         Kind::Float => write_float(dtype, parse_float(text)?, out),
         Kind::Complex => {
             let part = if dtype == DType::Complex64 {
@@ -166,6 +197,11 @@ fn push_value(dtype: DType, arg: &[u8], out: &mut Vec<u8>) -> Result<(), String>
         }
     }
     Ok(())
+}
+
+fn parse_f32(text: &str) -> Result<f32, String> {
+    text.parse::<f32>()
+        .map_err(|_| format!("'{text}' is not a number (nan, inf and -inf are accepted)"))
 }
 
 /// Rust's float grammar plus the spellings people type: `nan`, `inf`, `-inf`, `+inf`.
@@ -225,6 +261,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("got 1 values, expected 2"), "{e}");
+    }
+
+    #[test]
+    fn float64_to_float16_rounds_once() {
+        // Just above a tie: rounding through float32 would make it a tie and round to even.
+        assert_eq!(
+            f64_to_f16(1.0 + 2f64.powi(-11) + 2f64.powi(-40)).to_bits(),
+            0x3c01
+        );
+        assert_eq!(f64_to_f16(2049.0 + 2f64.powi(-30)).to_bits(), 0x6801);
+        assert_eq!(f64_to_f16(2049.0).to_bits(), 0x6800);
+        assert_eq!(
+            f64_to_f16(-(1.0 + 2f64.powi(-11) + 2f64.powi(-40))).to_bits(),
+            0xbc01
+        );
+        assert_eq!(f64_to_f16(1e10).to_bits(), 0x7c00);
+        assert!(f64_to_f16(f64::NAN).is_nan());
+        assert_eq!(
+            f64_to_f16(2f64.powi(-25) + 2f64.powi(-60)).to_bits(),
+            0x0001,
+            "subnormal above a tie"
+        );
     }
 
     #[test]

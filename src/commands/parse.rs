@@ -14,8 +14,10 @@ fn is(arg: &[u8], keyword: &str) -> bool {
     arg.eq_ignore_ascii_case(keyword.as_bytes())
 }
 
+/// A user's argument quoted back in an error: printable ASCII as is, other bytes escaped
+/// (`\xff`), so the reply stays valid single-line text.
 fn text(arg: &[u8]) -> String {
-    String::from_utf8_lossy(arg).into_owned()
+    arg.escape_ascii().to_string()
 }
 
 fn invalid<T>(msg: impl Into<String>) -> ParseResult<T> {

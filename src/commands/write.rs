@@ -59,8 +59,10 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         Ttl::In(ms) => Some(now_ms.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX))),
         Ttl::At(ms) => Some(i64::try_from(ms).unwrap_or(i64::MAX)),
     };
-    if let Some(at) = expire_at {
-        key.set_ttl_ms(at.saturating_sub(now_ms))?;
+    match expire_at {
+        Some(at) if at <= now_ms => key.delete(),
+        Some(at) => key.set_ttl_ms(at - now_ms)?,
+        None => {}
     }
     ctx.replicate_verbatim();
     if let (Ttl::In(_), Some(at)) = (req.ttl, expire_at) {

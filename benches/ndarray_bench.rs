@@ -1,0 +1,779 @@
+//! redis-ndarray benchmark: NDARRAY.SET/GET against a plain Redis SET/GET of the same raw bytes, measured in
+//! the same run on the same server, plus compression ratios, memory per key and a chunk-size sweep.
+//!
+//! Run with `make bench` (or `cargo bench --bench ndarray_bench` after `make build`). It starts its own
+//! redis-server with the module on a free loopback port (the test harness) and stops it at the end. It prints a
+//! plain-text report meant to be pasted into an issue; it asserts nothing about timings.
+//!
+//! Method: every command is RESP-encoded once before timing, so the client's encoding of 8 MB arguments is
+//! excluded on both sides; replies are read and parsed as any client would. Each timed operation is checked
+//! once (reply content) before its warmup, so a failing command cannot pass for a fast one.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::Server;
+use redis::{Connection, ConnectionLike, Value};
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+// Iteration counts, chosen so the whole run takes about 1-2 minutes on 2 cores.
+/// 8 MB arrays: warmup and timed iterations per operation.
+const BIG_WARMUP: usize = 3;
+const BIG_ITERS: usize = 30;
+/// Embeddings, throughput: commands per pipelined batch, warmup and timed batches per operation.
+const BATCH: usize = 100;
+const BATCH_WARMUP: usize = 30;
+const BATCH_ITERS: usize = 300;
+/// Embeddings, latency: warmup and timed single round trips per operation.
+const LATENCY_WARMUP: usize = 200;
+const LATENCY_ITERS: usize = 3000;
+/// Keys of each kind stored to measure `used_memory` per key.
+const MEMORY_KEYS: usize = 10_000;
+/// The chunk sizes the sweep tries; the module default is 256 KiB.
+const CHUNK_SIZES: [u64; 4] = [65_536, 262_144, 1_048_576, 4_194_304];
+
+/// The big array: a 1000×1000 float64 field.
+const BIG_DIMS: [usize; 2] = [1000, 1000];
+/// The embedding: 128 float32.
+const EMBEDDING_DIMS: [usize; 1] = [128];
+/// Codecs in the order they are reported.
+const CODECS: [&str; 3] = ["none", "lz4", "zlib"];
+
+fn main() {
+    let server = Server::start();
+    let mut con = server.conn();
+    print_header(&mut con);
+    let big_baseline = bench_big_array(&mut con);
+    bench_embedding(&mut con);
+    compression_ratios(&mut con);
+    embedding_memory(&mut con);
+    chunk_sweep(&mut con, &big_baseline);
+    println!();
+    // `server` is dropped here: the harness kills redis-server and removes its directory.
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Test data. A fixed-seed generator keeps runs comparable without a `rand` dependency.
+
+/// SplitMix64: tiny, fast and good enough for benchmark data.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in (0, 1]: never 0, so `ln` below is finite.
+    fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Standard normal (Box-Muller).
+    fn normal(&mut self) -> f64 {
+        let (u, v) = (self.uniform(), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+}
+
+/// A smooth 2-D field, sin(r/37)·cos(c/53), plus `noise` times a standard normal.
+fn smooth_field(rows: usize, cols: usize, noise: f64, rng: &mut Rng) -> Vec<f64> {
+    let mut out = Vec::with_capacity(rows * cols);
+    for r in 0..rows {
+        for c in 0..cols {
+            out.push((r as f64 / 37.0).sin() * (c as f64 / 53.0).cos() + noise * rng.normal());
+        }
+    }
+    out
+}
+
+fn f64_bytes(values: &[f64]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn f32_bytes(values: impl IntoIterator<Item = f64>) -> Vec<u8> {
+    values
+        .into_iter()
+        .flat_map(|v| (v as f32).to_le_bytes())
+        .collect()
+}
+
+fn random_embedding(rng: &mut Rng) -> Vec<u8> {
+    f32_bytes((0..EMBEDDING_DIMS[0]).map(|_| rng.normal()))
+}
+
+/// A version 1.0 `.npy` file: magic, version, header length, then the header dict padded with spaces and a
+/// newline so the data starts at a multiple of 64 bytes, as NumPy writes it.
+fn npy_file(descr: &str, dims: &[usize], raw: &[u8]) -> Vec<u8> {
+    let shape = match dims {
+        [one] => format!("({one},)"),
+        _ => format!(
+            "({})",
+            dims.iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    let prefix_len = 10; // magic (6) + version (2) + header length (2)
+    let unpadded = prefix_len + header.len() + 1;
+    header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
+    header.push('\n');
+    let header_len = u16::try_from(header.len()).expect("a short .npy header");
+    let mut out = Vec::with_capacity(prefix_len + header.len() + raw.len());
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&header_len.to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(raw);
+    out
+}
+
+/// One array under test, in both of NDARRAY.SET's input forms.
+struct Payload {
+    dtype: &'static str,
+    dims: Vec<usize>,
+    raw: Vec<u8>,
+    npy: Vec<u8>,
+}
+
+impl Payload {
+    fn new(dtype: &'static str, descr: &str, dims: &[usize], raw: Vec<u8>) -> Payload {
+        let npy = npy_file(descr, dims, &raw);
+        Payload {
+            dtype,
+            dims: dims.to_vec(),
+            raw,
+            npy,
+        }
+    }
+
+    fn float64(dims: &[usize], raw: Vec<u8>) -> Payload {
+        Payload::new("float64", "<f8", dims, raw)
+    }
+
+    fn float32(dims: &[usize], raw: Vec<u8>) -> Payload {
+        Payload::new("float32", "<f4", dims, raw)
+    }
+
+    /// `NDARRAY.SET key [options] NPY file` or `NDARRAY.SET key dtype dims [options] BLOB raw`.
+    fn set_command(&self, key: &str, options: &[&str], input: Wire) -> Vec<u8> {
+        let mut cmd = redis::cmd("NDARRAY.SET");
+        cmd.arg(key);
+        if input == Wire::Blob {
+            cmd.arg(self.dtype).arg(&self.dims);
+        }
+        cmd.arg(options);
+        match input {
+            Wire::Npy => cmd.arg("NPY").arg(&self.npy),
+            Wire::Blob => cmd.arg("BLOB").arg(&self.raw),
+        };
+        cmd.get_packed_command()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Operations and timing.
+
+/// How an array travels: NDARRAY.SET's input form and NDARRAY.GET's FORMAT.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    Npy,
+    Blob,
+}
+
+impl Wire {
+    const BOTH: [Wire; 2] = [Wire::Npy, Wire::Blob];
+
+    fn name(self) -> &'static str {
+        match self {
+            Wire::Npy => "NPY",
+            Wire::Blob => "BLOB",
+        }
+    }
+}
+
+/// What every reply of an operation must be.
+#[derive(Clone, Copy)]
+enum Expect<'a> {
+    Ok,
+    /// A bulk string ending with these bytes (an NPY reply has a header in front).
+    EndsWith(&'a [u8]),
+}
+
+/// One timed operation: `count` RESP-encoded commands sent together per iteration.
+struct Op<'a> {
+    label: String,
+    packed: Vec<u8>,
+    count: usize,
+    expect: Expect<'a>,
+}
+
+impl<'a> Op<'a> {
+    /// `count` commands, the i-th built by `command(i)`, sent as one pipelined batch.
+    fn batch(
+        label: impl Into<String>,
+        count: usize,
+        expect: Expect<'a>,
+        command: impl Fn(usize) -> Vec<u8>,
+    ) -> Op<'a> {
+        Op {
+            label: label.into(),
+            packed: (0..count).flat_map(command).collect(),
+            count,
+            expect,
+        }
+    }
+}
+
+/// Median and p90 of one operation's per-command time.
+#[derive(Clone, Copy)]
+struct Stats {
+    median: Duration,
+    p90: Duration,
+}
+
+impl Stats {
+    fn of(mut samples: Vec<Duration>) -> Stats {
+        samples.sort();
+        let rank = |q: f64| samples[((q * samples.len() as f64).ceil() as usize).max(1) - 1];
+        Stats {
+            median: rank(0.5),
+            p90: rank(0.9),
+        }
+    }
+}
+
+/// Sends the operation's commands once and returns the replies; a server error aborts the bench.
+fn run(con: &mut Connection, op: &Op) -> Vec<Value> {
+    let replies = con
+        .req_packed_commands(&op.packed, 0, op.count)
+        .unwrap_or_else(|e| panic!("{}: {e}", op.label));
+    if let Some(Value::ServerError(e)) = replies.iter().find(|v| matches!(v, Value::ServerError(_)))
+    {
+        panic!("{}: {e:?}", op.label);
+    }
+    replies
+}
+
+/// Checks every reply's content once, outside the timed loop.
+fn check(con: &mut Connection, op: &Op) {
+    for reply in run(con, op) {
+        let good = match (op.expect, &reply) {
+            (Expect::Ok, Value::Okay) => true,
+            (Expect::EndsWith(tail), Value::BulkString(bytes)) => bytes.ends_with(tail),
+            _ => false,
+        };
+        assert!(
+            good,
+            "{}: unexpected reply {:.200}",
+            op.label,
+            format!("{reply:?}")
+        );
+    }
+}
+
+/// Times `iters` iterations of `op` after `warmup` untimed ones; the result is per command.
+fn measure(con: &mut Connection, op: &Op, warmup: usize, iters: usize) -> Stats {
+    check(con, op);
+    for _ in 0..warmup {
+        run(con, op);
+    }
+    let per_command = u32::try_from(op.count).expect("a small batch");
+    let samples = (0..iters)
+        .map(|_| {
+            let start = Instant::now();
+            run(con, op);
+            start.elapsed() / per_command
+        })
+        .collect();
+    Stats::of(samples)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Output.
+
+fn fmt_duration(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us < 1_000.0 {
+        format!("{us:.1} µs")
+    } else if us < 1_000_000.0 {
+        format!("{:.2} ms", us / 1e3)
+    } else {
+        format!("{:.2} s", us / 1e6)
+    }
+}
+
+fn fmt_ratio(value: Duration, baseline: Duration) -> String {
+    format!("{:.2}x", value.as_secs_f64() / baseline.as_secs_f64())
+}
+
+/// Thousands separators, for byte counts.
+fn fmt_int(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn section(title: &str) {
+    println!("\n{title}\n{}", "-".repeat(title.chars().count()));
+}
+
+/// One table row: an operation's times and the ratio of its median to the baseline's.
+struct Row {
+    label: String,
+    stats: Stats,
+    baseline: Stats,
+}
+
+fn print_rows(rows: &[Row]) {
+    println!(
+        "{:<40} {:>10} {:>10} {:>9}",
+        "operation", "median", "p90", "vs plain"
+    );
+    for row in rows {
+        println!(
+            "{:<40} {:>10} {:>10} {:>9}",
+            row.label,
+            fmt_duration(row.stats.median),
+            fmt_duration(row.stats.p90),
+            fmt_ratio(row.stats.median, row.baseline.median),
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Server helpers.
+
+fn query<T: redis::FromRedisValue>(con: &mut Connection, cmd: &mut redis::Cmd) -> T {
+    cmd.query(con).unwrap_or_else(|e| {
+        panic!(
+            "{:?}: {e}",
+            String::from_utf8_lossy(&cmd.get_packed_command())
+        )
+    })
+}
+
+/// One `field:value` line of `INFO section`.
+fn info_field(con: &mut Connection, section: &str, field: &str) -> String {
+    let info: String = query(con, redis::cmd("INFO").arg(section));
+    info.lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
+        .trim()
+        .to_string()
+}
+
+/// One integer field of `NDARRAY.INFO key`.
+fn ndarray_info(con: &mut Connection, key: &str, field: &str) -> u64 {
+    let info: HashMap<String, Value> = query(con, redis::cmd("NDARRAY.INFO").arg(key));
+    match info.get(field) {
+        Some(Value::Int(n)) => u64::try_from(*n).expect("a non-negative count"),
+        other => panic!("NDARRAY.INFO {key}: {field} is {other:?}"),
+    }
+}
+
+fn config_get(con: &mut Connection, name: &str) -> String {
+    let pair: Vec<String> = query(con, redis::cmd("CONFIG").arg("GET").arg(name));
+    pair.get(1)
+        .cloned()
+        .unwrap_or_else(|| panic!("no setting {name}"))
+}
+
+fn config_set(con: &mut Connection, name: &str, value: &str) {
+    let () = query(con, redis::cmd("CONFIG").arg("SET").arg(name).arg(value));
+}
+
+/// `SET key value`, RESP-encoded.
+fn plain_set(key: &str, value: &[u8]) -> Vec<u8> {
+    redis::cmd("SET").arg(key).arg(value).get_packed_command()
+}
+
+/// A read command on one key (`GET key`, `NDARRAY.GET key FORMAT BLOB`), RESP-encoded.
+fn read_command(name: &str, key: &str, args: &[&str]) -> Vec<u8> {
+    redis::cmd(name).arg(key).arg(args).get_packed_command()
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Header.
+
+fn print_header(con: &mut Connection) {
+    let settings = ["compression", "shuffle", "zlib-level", "chunk-bytes"]
+        .map(|name| format!("{name}={}", config_get(con, &format!("ndarray.{name}"))))
+        .join(" ");
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("redis-ndarray benchmark");
+    println!("=======================");
+    println!("date:       {}", utc_now());
+    println!(
+        "redis:      {} ({})",
+        info_field(con, "server", "redis_version"),
+        common::redis_server_bin()
+    );
+    println!(
+        "module:     {} (git {})",
+        common::module_path().display(),
+        git_version()
+    );
+    println!(
+        "machine:    {cpus} CPUs, shared by client and server; one TCP connection on loopback"
+    );
+    println!("settings:   {settings}");
+    println!("reproduce:  make bench   (= make build && cargo bench --bench ndarray_bench)");
+    println!(
+        "method:     median and p90 of client wall time per command, after warmup; commands are RESP-encoded\n            \
+         before timing (client encoding excluded), replies are read and parsed. \"vs plain\" = median /\n            \
+         median of a plain SET/GET of the same raw bytes in this run (lower is better)."
+    );
+}
+
+fn git_version() -> String {
+    Command::new("git")
+        .args(["describe", "--always", "--dirty"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The current UTC time as `YYYY-MM-DD HH:MM UTC`, computed with std only.
+fn utc_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+    let (hour, minute) = (secs % 86_400 / 3600, secs % 3600 / 60);
+    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02} UTC")
+}
+
+/// Days since 1970-01-01 to a (year, month, day) date (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The SET/GET matrix shared by sections 1 and 2.
+
+/// Times plain SET, NDARRAY.SET for every codec and input form, plain GET, then NDARRAY.GET for every codec
+/// and format, each op being `keys` commands pipelined over `keys` distinct keys. Returns the rows and the
+/// (SET, GET) baselines.
+fn set_get_matrix(
+    con: &mut Connection,
+    payload: &Payload,
+    prefix: &str,
+    keys: usize,
+    (warmup, iters): (usize, usize),
+) -> (Vec<Row>, (Stats, Stats)) {
+    let key = |kind: &str, i: usize| format!("{prefix}:{kind}:{i}");
+    let mut rows = Vec::new();
+
+    let plain = Op::batch("SET (plain string, baseline)", keys, Expect::Ok, |i| {
+        plain_set(&key("plain", i), &payload.raw)
+    });
+    let set_baseline = measure(con, &plain, warmup, iters);
+    rows.push(Row {
+        label: plain.label,
+        stats: set_baseline,
+        baseline: set_baseline,
+    });
+    for codec in CODECS {
+        for input in Wire::BOTH {
+            let label = format!("NDARRAY.SET COMPRESS {codec:<4} {}", input.name());
+            let op = Op::batch(label, keys, Expect::Ok, |i| {
+                payload.set_command(&key(codec, i), &["COMPRESS", codec], input)
+            });
+            let stats = measure(con, &op, warmup, iters);
+            rows.push(Row {
+                label: op.label,
+                stats,
+                baseline: set_baseline,
+            });
+        }
+    }
+
+    // Every read returns the raw elements, after a header for FORMAT NPY.
+    let tail = Expect::EndsWith(&payload.raw);
+    let plain = Op::batch("GET (plain string, baseline)", keys, tail, |i| {
+        read_command("GET", &key("plain", i), &[])
+    });
+    let get_baseline = measure(con, &plain, warmup, iters);
+    rows.push(Row {
+        label: plain.label,
+        stats: get_baseline,
+        baseline: get_baseline,
+    });
+    // The keys hold what the last SET of each codec wrote (BLOB input): the same elements as NPY input.
+    for codec in CODECS {
+        for format in Wire::BOTH {
+            let label = format!("NDARRAY.GET FORMAT {:<4} ({codec})", format.name());
+            let op = Op::batch(label, keys, tail, |i| {
+                read_command("NDARRAY.GET", &key(codec, i), &["FORMAT", format.name()])
+            });
+            let stats = measure(con, &op, warmup, iters);
+            rows.push(Row {
+                label: op.label,
+                stats,
+                baseline: get_baseline,
+            });
+        }
+    }
+    (rows, (set_baseline, get_baseline))
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 1. An 8 MB float64 array.
+
+fn big_field() -> Payload {
+    let [rows, cols] = BIG_DIMS;
+    // Small noise, like measured data: it makes the low mantissa bytes random, which is what real fields do.
+    let values = smooth_field(rows, cols, 1e-4, &mut Rng(1));
+    Payload::float64(&BIG_DIMS, f64_bytes(&values))
+}
+
+fn bench_big_array(con: &mut Connection) -> (Stats, Stats) {
+    let payload = big_field();
+    section(&format!(
+        "1. {}x{} float64 smooth field (sin*cos + 1e-4 noise), {} bytes raw; N={BIG_ITERS} after {BIG_WARMUP} warmup",
+        BIG_DIMS[0],
+        BIG_DIMS[1],
+        fmt_int(payload.raw.len() as u64)
+    ));
+    let (rows, baselines) = set_get_matrix(con, &payload, "big", 1, (BIG_WARMUP, BIG_ITERS));
+    print_rows(&rows);
+    let stored = CODECS.map(|codec| {
+        let ratio = payload.raw.len() as f64
+            / ndarray_info(con, &format!("big:{codec}:0"), "stored_bytes") as f64;
+        format!("{codec} {ratio:.2}")
+    });
+    println!(
+        "compression ratio (raw / stored_bytes): {}",
+        stored.join(", ")
+    );
+    println!("(zlib at the default level 1; shuffle byte; chunk-bytes default)");
+    baselines
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 2. A 128-float32 embedding: throughput (pipelined) and latency (one round trip).
+
+fn bench_embedding(con: &mut Connection) {
+    let payload = Payload::float32(&EMBEDDING_DIMS, random_embedding(&mut Rng(2)));
+    let title = format!(
+        "2. {}-float32 embedding (random normal), {} bytes raw",
+        EMBEDDING_DIMS[0],
+        payload.raw.len()
+    );
+    section(&title);
+    println!(
+        "2a. throughput: pipelined batches of {BATCH} commands on {BATCH} keys, time per command; \
+         N={BATCH_ITERS} batches after {BATCH_WARMUP}"
+    );
+    let (rows, _) = set_get_matrix(con, &payload, "emb", BATCH, (BATCH_WARMUP, BATCH_ITERS));
+    print_rows(&rows);
+    println!(
+        "\n2b. latency: one command per round trip; N={LATENCY_ITERS} after {LATENCY_WARMUP} warmup"
+    );
+    let (rows, _) = set_get_matrix(con, &payload, "emb1", 1, (LATENCY_WARMUP, LATENCY_ITERS));
+    print_rows(&rows);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 3. Compression ratio by codec and shuffle.
+
+fn compression_ratios(con: &mut Connection) {
+    let [rows, cols] = BIG_DIMS;
+    let payload = Payload::float32(
+        &BIG_DIMS,
+        f32_bytes(smooth_field(rows, cols, 0.0, &mut Rng(3))),
+    );
+    section(&format!(
+        "3. Compression ratio: {rows}x{cols} float32 smooth field (sin*cos, no noise), {} bytes raw",
+        fmt_int(payload.raw.len() as u64)
+    ));
+    let variants: [(&str, &[&str]); 5] = [
+        (
+            "lz4 + shuffle (default)",
+            &["COMPRESS", "lz4", "SHUFFLE", "byte"],
+        ),
+        ("lz4, SHUFFLE none", &["COMPRESS", "lz4", "SHUFFLE", "none"]),
+        (
+            "zlib level 1 + shuffle",
+            &["COMPRESS", "zlib", "SHUFFLE", "byte"],
+        ),
+        (
+            "zlib level 1, SHUFFLE none",
+            &["COMPRESS", "zlib", "SHUFFLE", "none"],
+        ),
+        ("none (reference)", &["COMPRESS", "none"]),
+    ];
+    println!("{:<30} {:>14} {:>8}", "encoding", "stored_bytes", "ratio");
+    for (label, options) in variants {
+        let key = "ratio";
+        let reply = con
+            .req_packed_command(&payload.set_command(key, options, Wire::Blob))
+            .and_then(Value::extract_error);
+        assert!(matches!(reply, Ok(Value::Okay)), "{label}: {reply:?}");
+        let stored = ndarray_info(con, key, "stored_bytes");
+        println!(
+            "{label:<30} {:>14} {:>7.2}x",
+            fmt_int(stored),
+            payload.raw.len() as f64 / stored as f64
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 4. Memory per embedding key.
+
+/// How one kind of key stores an embedding: its label and the RESP-encoded write of `raw` at `key`.
+type Writer = (&'static str, fn(&str, &[u8]) -> Vec<u8>);
+
+fn embedding_set(key: &str, raw: &[u8], options: &[&str]) -> Vec<u8> {
+    Payload::float32(&EMBEDDING_DIMS, raw.to_vec()).set_command(key, options, Wire::Blob)
+}
+
+const MEMORY_WRITERS: [Writer; 3] = [
+    ("plain string SET (512 B)", plain_set),
+    ("NDARRAY.SET COMPRESS none", |key, raw| {
+        embedding_set(key, raw, &["COMPRESS", "none"])
+    }),
+    ("NDARRAY.SET (default: lz4)", |key, raw| {
+        embedding_set(key, raw, &[])
+    }),
+];
+
+fn embedding_memory(con: &mut Connection) {
+    section(&format!(
+        "4. Memory per {}-float32 embedding key: MEMORY USAGE of one key, and the INFO used_memory delta \
+         per key over {} keys of each kind (FLUSHALL between kinds)",
+        EMBEDDING_DIMS[0],
+        fmt_int(MEMORY_KEYS as u64)
+    ));
+    let mut rng = Rng(4);
+    let embeddings: Vec<Vec<u8>> = (0..MEMORY_KEYS)
+        .map(|_| random_embedding(&mut rng))
+        .collect();
+    println!(
+        "{:<30} {:>14} {:>9} {:>16} {:>9}",
+        "storage", "MEMORY USAGE", "vs plain", "used_memory/key", "vs plain"
+    );
+    let mut plain: Option<(f64, f64)> = None;
+    for (label, write) in MEMORY_WRITERS {
+        let usage = memory_usage_of_one(con, write, &embeddings[0]) as f64;
+        let per_key = used_memory_per_key(con, write, &embeddings);
+        let (plain_usage, plain_per_key) = *plain.get_or_insert((usage, per_key));
+        println!(
+            "{label:<30} {:>12} B {:>8.2}x {:>14.1} B {:>8.2}x",
+            usage,
+            usage / plain_usage,
+            per_key,
+            per_key / plain_per_key
+        );
+    }
+    println!("(MEMORY USAGE counts the key and value; used_memory also counts the keyspace's hash table)");
+}
+
+fn memory_usage_of_one(con: &mut Connection, write: fn(&str, &[u8]) -> Vec<u8>, raw: &[u8]) -> u64 {
+    let () = query(con, redis::cmd("FLUSHALL").arg("SYNC"));
+    run(
+        con,
+        &Op::batch("memory usage", 1, Expect::Ok, |_| write("mem:0", raw)),
+    );
+    query(con, redis::cmd("MEMORY").arg("USAGE").arg("mem:0"))
+}
+
+/// Stores one key per embedding, in pipelined batches, and returns the growth of `used_memory` per key.
+fn used_memory_per_key(
+    con: &mut Connection,
+    write: fn(&str, &[u8]) -> Vec<u8>,
+    embeddings: &[Vec<u8>],
+) -> f64 {
+    let () = query(con, redis::cmd("FLUSHALL").arg("SYNC"));
+    let used = |con: &mut Connection| -> i64 {
+        info_field(con, "memory", "used_memory")
+            .parse()
+            .expect("used_memory is a number")
+    };
+    let before = used(con);
+    for (batch_no, batch) in embeddings.chunks(BATCH).enumerate() {
+        let op = Op::batch("used_memory", batch.len(), Expect::Ok, |i| {
+            write(&format!("mem:{:05}", batch_no * BATCH + i), &batch[i])
+        });
+        run(con, &op);
+    }
+    (used(con) - before) as f64 / embeddings.len() as f64
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 5. Chunk-size sweep.
+
+fn chunk_sweep(con: &mut Connection, (set_baseline, get_baseline): &(Stats, Stats)) {
+    let payload = big_field();
+    section(&format!(
+        "5. chunk-bytes sweep: the float64 field of section 1, COMPRESS lz4 (shuffle byte), BLOB in and out; \
+         N={BIG_ITERS} after {BIG_WARMUP} warmup; vs plain = section 1's baselines"
+    ));
+    println!(
+        "{:>11} {:>7} {:>7} | {:>10} {:>10} {:>8} | {:>10} {:>10} {:>8}",
+        "chunk-bytes",
+        "chunks",
+        "ratio",
+        "SET median",
+        "p90",
+        "vs plain",
+        "GET median",
+        "p90",
+        "vs plain"
+    );
+    let original = config_get(con, "ndarray.chunk-bytes");
+    let key = "sweep";
+    let tail = Expect::EndsWith(&payload.raw);
+    for chunk_bytes in CHUNK_SIZES {
+        config_set(con, "ndarray.chunk-bytes", &chunk_bytes.to_string());
+        let set = Op::batch("sweep SET", 1, Expect::Ok, |_| {
+            payload.set_command(key, &["COMPRESS", "lz4"], Wire::Blob)
+        });
+        let get = Op::batch("sweep GET", 1, tail, |_| {
+            read_command("NDARRAY.GET", key, &["FORMAT", "BLOB"])
+        });
+        let set_stats = measure(con, &set, BIG_WARMUP, BIG_ITERS);
+        let get_stats = measure(con, &get, BIG_WARMUP, BIG_ITERS);
+        let chunks = ndarray_info(con, key, "chunks");
+        let ratio = payload.raw.len() as f64 / ndarray_info(con, key, "stored_bytes") as f64;
+        println!(
+            "{:>11} {:>7} {:>6.2}x | {:>10} {:>10} {:>8} | {:>10} {:>10} {:>8}",
+            chunk_bytes,
+            chunks,
+            ratio,
+            fmt_duration(set_stats.median),
+            fmt_duration(set_stats.p90),
+            fmt_ratio(set_stats.median, set_baseline.median),
+            fmt_duration(get_stats.median),
+            fmt_duration(get_stats.p90),
+            fmt_ratio(get_stats.median, get_baseline.median),
+        );
+    }
+    config_set(con, "ndarray.chunk-bytes", &original);
+}

@@ -1,0 +1,619 @@
+//! NDARRAY.SET / GET / INFO / APPEND / RESHAPE behaviour against a real redis-server.
+
+mod common;
+mod util;
+
+use common::Server;
+use redis::{Connection, Value};
+use util::*;
+
+fn set_blob(
+    con: &mut Connection,
+    key: &str,
+    dtype: &str,
+    dims: &[u64],
+    opts: &[&str],
+    data: &[u8],
+) -> Value {
+    redis::cmd("NDARRAY.SET")
+        .arg(key)
+        .arg(dtype)
+        .arg(dims)
+        .arg(opts)
+        .arg("BLOB")
+        .arg(data)
+        .query(con)
+        .unwrap()
+}
+
+#[test]
+fn every_dtype_and_codec_round_trips_through_blob_and_npy() {
+    let server = Server::start();
+    let mut con = server.conn();
+    for (dtype, itemsize) in DTYPES {
+        for codec in ["none", "lz4", "zlib"] {
+            for dims in [&[][..], &[0], &[7], &[3, 5], &[2, 0, 4], &[2, 3, 4]] {
+                let count: u64 = dims.iter().product();
+                let data = valid_bytes(dtype, itemsize, count as usize, count + itemsize as u64);
+                let key = format!("a:{dtype}:{codec}:{dims:?}");
+                assert_eq!(
+                    set_blob(&mut con, &key, dtype, dims, &["COMPRESS", codec], &data),
+                    Value::Okay
+                );
+                assert_eq!(get_blob(&mut con, &key).unwrap(), data, "{key}");
+                let npy: Vec<u8> = redis::cmd("NDARRAY.GET").arg(&key).query(&mut con).unwrap();
+                assert!(npy.starts_with(b"\x93NUMPY\x01\x00"), "{key}");
+                assert!(npy.ends_with(&data), "{key}");
+                let header_len = npy.len() - data.len();
+                assert_eq!(header_len % 64, 0, "{key}: data must start 64-byte aligned");
+                let header = String::from_utf8_lossy(&npy[10..header_len]);
+                assert!(header.contains("'fortran_order': False"), "{header}");
+                assert_eq!(info_str(&mut con, &key, "dtype"), dtype);
+                assert_eq!(info_int(&mut con, &key, "size"), count as i64);
+                // And back in through NPY.
+                let copy = format!("{key}:npy");
+                let r: Value = redis::cmd("NDARRAY.SET")
+                    .arg(&copy)
+                    .arg("NPY")
+                    .arg(&npy)
+                    .query(&mut con)
+                    .unwrap();
+                assert_eq!(r, Value::Okay);
+                assert_eq!(get_blob(&mut con, &copy).unwrap(), data, "{copy}");
+            }
+        }
+    }
+}
+
+#[test]
+fn type_and_info_describe_the_value() {
+    let server = Server::start();
+    let mut con = server.conn();
+    let data = smooth_f32(3000);
+    set_blob(
+        &mut con,
+        "k",
+        "float32",
+        &[30, 100],
+        &["COMPRESS", "zlib", "LEVEL", "6"],
+        &data,
+    );
+    let t: String = redis::cmd("TYPE").arg("k").query(&mut con).unwrap();
+    assert_eq!(t, "ndarray01");
+    let i = info(&mut con, "k");
+    assert_eq!(
+        i["shape"],
+        Value::Array(vec![Value::Int(30), Value::Int(100)])
+    );
+    assert_eq!(i["ndim"], Value::Int(2));
+    assert_eq!(i["itemsize"], Value::Int(4));
+    assert_eq!(i["nbytes"], Value::Int(12000));
+    assert_eq!(i["compression"], Value::BulkString(b"zlib".to_vec()));
+    assert_eq!(i["level"], Value::Int(6));
+    assert_eq!(i["shuffle"], Value::BulkString(b"byte".to_vec()));
+    assert_eq!(i["chunks"], Value::Int(1));
+    assert_eq!(i["chunk_bytes"], Value::Int(262144));
+    match i["stored_bytes"] {
+        Value::Int(n) => assert!(n > 0 && n < 9000, "smooth data compresses: {n}"),
+        ref v => panic!("{v:?}"),
+    }
+    let mut resp3 = server.conn_resp3();
+    let v: Value = redis::cmd("NDARRAY.INFO")
+        .arg("k")
+        .query(&mut resp3)
+        .unwrap();
+    assert!(
+        matches!(v, Value::Map(ref m) if m.len() == 12),
+        "RESP3 INFO is a map: {v:?}"
+    );
+}
+
+#[test]
+fn compression_defaults_come_from_settings_and_shuffle_is_normalised() {
+    let server = Server::start_with_module_args(
+        &[
+            "compression",
+            "zlib",
+            "zlib-level",
+            "3",
+            "chunk-bytes",
+            "4096",
+        ],
+        &[],
+    );
+    let mut con = server.conn();
+    set_blob(&mut con, "z", "float32", &[3000], &[], &smooth_f32(3000));
+    assert_eq!(info_str(&mut con, "z", "compression"), "zlib");
+    assert_eq!(info_int(&mut con, "z", "level"), 3);
+    assert_eq!(info_int(&mut con, "z", "chunks"), 3);
+    assert_eq!(info_int(&mut con, "z", "chunk_bytes"), 4096);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("ndarray.compression")
+        .arg("none")
+        .query(&mut con)
+        .unwrap();
+    set_blob(&mut con, "n", "float32", &[3000], &[], &smooth_f32(3000));
+    assert_eq!(info_str(&mut con, "n", "compression"), "none");
+    assert_eq!(
+        info_str(&mut con, "n", "shuffle"),
+        "none",
+        "no compression, nothing to shuffle"
+    );
+    set_blob(
+        &mut con,
+        "u8",
+        "uint8",
+        &[100],
+        &["COMPRESS", "lz4"],
+        &[1; 100],
+    );
+    assert_eq!(
+        info_str(&mut con, "u8", "shuffle"),
+        "none",
+        "one-byte items are not shuffled"
+    );
+    // chunk sizes round down to whole items
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("ndarray.chunk-bytes")
+        .arg("5000")
+        .query(&mut con)
+        .unwrap();
+    set_blob(
+        &mut con,
+        "c",
+        "complex128",
+        &[1000],
+        &["COMPRESS", "lz4"],
+        &[0; 16000],
+    );
+    assert_eq!(info_int(&mut con, "c", "chunk_bytes"), 4992);
+    assert_eq!(get_blob(&mut con, "c").unwrap(), vec![0; 16000]);
+}
+
+#[test]
+fn incompressible_chunks_are_stored_raw() {
+    let server = Server::start();
+    let mut con = server.conn();
+    let data = noise(100_000, 7);
+    set_blob(
+        &mut con,
+        "r",
+        "uint8",
+        &[100_000],
+        &["COMPRESS", "zlib", "LEVEL", "9"],
+        &data,
+    );
+    assert_eq!(info_int(&mut con, "r", "stored_bytes"), 100_000);
+    assert_eq!(get_blob(&mut con, "r").unwrap(), data);
+}
+
+#[test]
+fn values_in_and_out_follow_the_shape() {
+    let server = Server::start();
+    let mut con = server.conn();
+    let ok: Value = redis::cmd("NDARRAY.SET")
+        .arg("m")
+        .arg("int16")
+        .arg(2)
+        .arg(3)
+        .arg("VALUES")
+        .arg(&[1, -2, 3, 4, 5, -32768])
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(ok, Value::Okay);
+    let v: Value = redis::cmd("NDARRAY.GET")
+        .arg("m")
+        .arg("FORMAT")
+        .arg("VALUES")
+        .query(&mut con)
+        .unwrap();
+    let row = |a: [i64; 3]| Value::Array(a.iter().map(|i| Value::Int(*i)).collect());
+    assert_eq!(v, Value::Array(vec![row([1, -2, 3]), row([4, 5, -32768])]));
+    // 0-d: one value
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("s")
+        .arg("float64")
+        .arg("VALUES")
+        .arg("2.5")
+        .query(&mut con)
+        .unwrap();
+    let v: Value = redis::cmd("NDARRAY.GET")
+        .arg("s")
+        .arg("FORMAT")
+        .arg("VALUES")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(
+        v,
+        Value::BulkString(b"2.5".to_vec()),
+        "RESP2 doubles are strings"
+    );
+    // bool, complex, big unsigned, special floats
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("b")
+        .arg("bool")
+        .arg(3)
+        .arg("VALUES")
+        .arg("true")
+        .arg("0")
+        .arg("1")
+        .query(&mut con)
+        .unwrap();
+    let v: Vec<i64> = redis::cmd("NDARRAY.GET")
+        .arg("b")
+        .arg("FORMAT")
+        .arg("VALUES")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(v, [1, 0, 1]);
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("c")
+        .arg("complex64")
+        .arg(1)
+        .arg("VALUES")
+        .arg("1.5")
+        .arg("-2")
+        .query(&mut con)
+        .unwrap();
+    let v: Vec<Vec<f64>> = redis::cmd("NDARRAY.GET")
+        .arg("c")
+        .arg("FORMAT")
+        .arg("VALUES")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(v, [[1.5, -2.0]]);
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("u")
+        .arg("uint64")
+        .arg(1)
+        .arg("VALUES")
+        .arg("18446744073709551615")
+        .query(&mut con)
+        .unwrap();
+    let v: Vec<String> = redis::cmd("NDARRAY.GET")
+        .arg("u")
+        .arg("FORMAT")
+        .arg("VALUES")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(v, ["18446744073709551615"]);
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("f")
+        .arg("float32")
+        .arg(3)
+        .arg("VALUES")
+        .arg("nan")
+        .arg("-inf")
+        .arg("inf")
+        .query(&mut con)
+        .unwrap();
+    let blob = get_blob(&mut con, "f").unwrap();
+    assert!(f32::from_le_bytes(blob[0..4].try_into().unwrap()).is_nan());
+    assert_eq!(
+        f32::from_le_bytes(blob[4..8].try_into().unwrap()),
+        f32::NEG_INFINITY
+    );
+    assert_eq!(
+        f32::from_le_bytes(blob[8..12].try_into().unwrap()),
+        f32::INFINITY
+    );
+    // RESP3 gets real doubles
+    let mut resp3 = server.conn_resp3();
+    let v: Value = redis::cmd("NDARRAY.GET")
+        .arg("s")
+        .arg("FORMAT")
+        .arg("VALUES")
+        .query(&mut resp3)
+        .unwrap();
+    assert_eq!(v, Value::Double(2.5));
+}
+
+#[test]
+fn as_converts_on_the_way_in_and_out() {
+    let server = Server::start();
+    let mut con = server.conn();
+    let data = f32_bytes(&[1.0, 2049.0, 0.1, -65520.0]);
+    set_blob(&mut con, "h", "float32", &[4], &["AS", "float16"], &data);
+    assert_eq!(info_str(&mut con, "h", "dtype"), "float16");
+    let half = get_blob(&mut con, "h").unwrap();
+    // 1.0, 2048 (ties to even), 0.1 -> 0x2e66, -65520 overflows to -inf
+    assert_eq!(half, [0x00, 0x3c, 0x00, 0x68, 0x66, 0x2e, 0x00, 0xfc]);
+    let back: Vec<u8> = redis::cmd("NDARRAY.GET")
+        .arg("h")
+        .arg("FORMAT")
+        .arg("BLOB")
+        .arg("AS")
+        .arg("float32")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(
+        back,
+        f32_bytes(&[1.0, 2048.0, 0.0999755859375, f32::NEG_INFINITY])
+    );
+    set_blob(&mut con, "i", "int8", &[3], &[], &[0xff, 1, 0x80]);
+    let wide: Vec<u8> = redis::cmd("NDARRAY.GET")
+        .arg("i")
+        .arg("FORMAT")
+        .arg("BLOB")
+        .arg("AS")
+        .arg("int64")
+        .query(&mut con)
+        .unwrap();
+    let expect: Vec<u8> = [-1i64, 1, -128]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    assert_eq!(wide, expect);
+    let npy: Vec<u8> = redis::cmd("NDARRAY.GET")
+        .arg("i")
+        .arg("AS")
+        .arg("bfloat16")
+        .query(&mut con)
+        .unwrap();
+    assert!(String::from_utf8_lossy(&npy[..64]).contains("'descr': 'bfloat16'"));
+    let e = error_of(
+        redis::cmd("NDARRAY.GET")
+            .arg("h")
+            .arg("AS")
+            .arg("int32")
+            .query(&mut con),
+    );
+    assert!(e.starts_with("ERR cannot cast float16 to int32"), "{e}");
+}
+
+#[test]
+fn set_replaces_any_type_and_handles_nx_xx_and_ttls() {
+    let server = Server::start();
+    let mut con = server.conn();
+    let _: () = redis::cmd("RPUSH")
+        .arg("k")
+        .arg("x")
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("EXPIRE")
+        .arg("k")
+        .arg(100)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(
+        set_blob(&mut con, "k", "uint8", &[1], &[], &[1]),
+        Value::Okay
+    );
+    let ttl: i64 = redis::cmd("TTL").arg("k").query(&mut con).unwrap();
+    assert_eq!(ttl, -1, "SET clears the TTL");
+    assert_eq!(
+        set_blob(&mut con, "k", "uint8", &[1], &["NX"], &[2]),
+        Value::Nil
+    );
+    assert_eq!(
+        set_blob(&mut con, "new", "uint8", &[1], &["XX"], &[2]),
+        Value::Nil
+    );
+    let exists: i64 = redis::cmd("EXISTS").arg("new").query(&mut con).unwrap();
+    assert_eq!(exists, 0);
+    assert_eq!(
+        set_blob(&mut con, "k", "uint8", &[1], &["XX", "EX", "100"], &[3]),
+        Value::Okay
+    );
+    let ttl: i64 = redis::cmd("TTL").arg("k").query(&mut con).unwrap();
+    assert!((99..=100).contains(&ttl), "{ttl}");
+    assert_eq!(
+        set_blob(&mut con, "k", "uint8", &[1], &["KEEPTTL"], &[4]),
+        Value::Okay
+    );
+    let ttl: i64 = redis::cmd("TTL").arg("k").query(&mut con).unwrap();
+    assert!((98..=100).contains(&ttl), "KEEPTTL keeps it: {ttl}");
+    assert_eq!(get_blob(&mut con, "k").unwrap(), [4]);
+    assert_eq!(
+        set_blob(&mut con, "k", "uint8", &[1], &["PX", "60000"], &[5]),
+        Value::Okay
+    );
+    let pttl: i64 = redis::cmd("PTTL").arg("k").query(&mut con).unwrap();
+    assert!((59000..=60000).contains(&pttl), "{pttl}");
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 500;
+    assert_eq!(
+        set_blob(
+            &mut con,
+            "k",
+            "uint8",
+            &[1],
+            &["EXAT", &at.to_string()],
+            &[6]
+        ),
+        Value::Okay
+    );
+    let ttl: i64 = redis::cmd("TTL").arg("k").query(&mut con).unwrap();
+    assert!((498..=500).contains(&ttl), "{ttl}");
+    assert_eq!(
+        set_blob(&mut con, "k", "uint8", &[1], &["PXAT", "1000"], &[7]),
+        Value::Okay
+    );
+    let exists: i64 = redis::cmd("EXISTS").arg("k").query(&mut con).unwrap();
+    assert_eq!(exists, 0, "a time in the past expires the key at once");
+}
+
+#[test]
+fn missing_keys_are_nil_and_other_types_are_wrongtype() {
+    let server = Server::start();
+    let mut con = server.conn();
+    assert_eq!(get_blob(&mut con, "nope"), None);
+    let _: () = redis::cmd("SET")
+        .arg("str")
+        .arg("x")
+        .query(&mut con)
+        .unwrap();
+    for cmd in [
+        &["NDARRAY.GET", "str"][..],
+        &["NDARRAY.INFO", "str"],
+        &["NDARRAY.APPEND", "str", "BLOB", "x"],
+        &["NDARRAY.RESHAPE", "str", "1"],
+    ] {
+        let e = error_of(redis::cmd(cmd[0]).arg(&cmd[1..]).query(&mut con));
+        assert_eq!(
+            e, "WRONGTYPE Operation against a key holding the wrong kind of value",
+            "{cmd:?}"
+        );
+    }
+    let e = error_of(redis::cmd("NDARRAY.INFO").arg("nope").query(&mut con));
+    assert_eq!(e, "ERR no such key");
+}
+
+#[test]
+fn append_grows_axis_zero_and_reshape_keeps_elements() {
+    let server = Server::start_with_module_args(&["chunk-bytes", "4096"], &[]);
+    let mut con = server.conn();
+    set_blob(&mut con, "t", "float32", &[0, 3], &[], &[]);
+    let mut expect = Vec::new();
+    for i in 0..500u32 {
+        let row = f32_bytes(&[i as f32, i as f32 + 0.5, -(i as f32)]);
+        let n: i64 = redis::cmd("NDARRAY.APPEND")
+            .arg("t")
+            .arg("BLOB")
+            .arg(&row)
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(n, i64::from(i) + 1);
+        expect.extend_from_slice(&row);
+    }
+    let n: i64 = redis::cmd("NDARRAY.APPEND")
+        .arg("t")
+        .arg("VALUES")
+        .arg(&[1, 2, 3, 4, 5, 6])
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(n, 502);
+    expect.extend(f32_bytes(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
+    assert_eq!(get_blob(&mut con, "t").unwrap(), expect);
+    assert_eq!(
+        info_int(&mut con, "t", "chunks"),
+        (expect.len() as u64).div_ceil(4096) as i64
+    );
+    let e = error_of(
+        redis::cmd("NDARRAY.APPEND")
+            .arg("t")
+            .arg("BLOB")
+            .arg(&[0u8; 8][..])
+            .query(&mut con),
+    );
+    assert!(e.contains("not a whole number of 12-byte rows"), "{e}");
+    // A missing key is created from NPY data.
+    let npy: Vec<u8> = redis::cmd("NDARRAY.GET").arg("t").query(&mut con).unwrap();
+    let n: i64 = redis::cmd("NDARRAY.APPEND")
+        .arg("fresh")
+        .arg("NPY")
+        .arg(&npy)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(n, 502);
+    let n: i64 = redis::cmd("NDARRAY.APPEND")
+        .arg("fresh")
+        .arg("NPY")
+        .arg(&npy)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(n, 1004);
+    let e = error_of(
+        redis::cmd("NDARRAY.APPEND")
+            .arg("missing")
+            .arg("BLOB")
+            .arg("x")
+            .query(&mut con),
+    );
+    assert!(e.contains("no such key"), "{e}");
+    let _: () = redis::cmd("NDARRAY.RESHAPE")
+        .arg("t")
+        .arg(3)
+        .arg(502)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(get_blob(&mut con, "t").unwrap(), expect);
+    assert_eq!(
+        info(&mut con, "t")["shape"],
+        Value::Array(vec![Value::Int(3), Value::Int(502)])
+    );
+    let e = error_of(
+        redis::cmd("NDARRAY.RESHAPE")
+            .arg("t")
+            .arg(5)
+            .query(&mut con),
+    );
+    assert!(e.contains("cannot reshape"), "{e}");
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("zero-d")
+        .arg("int8")
+        .arg("VALUES")
+        .arg(1)
+        .query(&mut con)
+        .unwrap();
+    let e = error_of(
+        redis::cmd("NDARRAY.APPEND")
+            .arg("zero-d")
+            .arg("VALUES")
+            .arg(1)
+            .query(&mut con),
+    );
+    assert!(e.contains("0-d"), "{e}");
+}
+
+#[test]
+fn digest_depends_on_content_not_compression() {
+    let server = Server::start_with_module_args(&["chunk-bytes", "4096"], &[]);
+    let mut con = server.conn();
+    let data = smooth_f32(5000);
+    for codec in ["none", "lz4", "zlib"] {
+        set_blob(
+            &mut con,
+            codec,
+            "float32",
+            &[5000],
+            &["COMPRESS", codec],
+            &data,
+        );
+    }
+    let d = digest(&mut con, "none");
+    assert_eq!(digest(&mut con, "lz4"), d);
+    assert_eq!(digest(&mut con, "zlib"), d);
+    set_blob(&mut con, "other", "float32", &[2500, 2], &[], &data);
+    assert_ne!(digest(&mut con, "other"), d, "shape is part of the digest");
+}
+
+#[test]
+fn keyspace_notifications_fire_for_writes() {
+    let server = Server::start_with(&["--notify-keyspace-events", "KEA"]);
+    let mut con = server.conn();
+    let mut sub_con = server.conn();
+    let mut sub = sub_con.as_pubsub();
+    sub.psubscribe("__keyevent@0__:ndarray.*").unwrap();
+    sub.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    set_blob(&mut con, "n", "uint8", &[1], &[], &[1]);
+    let _: i64 = redis::cmd("NDARRAY.APPEND")
+        .arg("n")
+        .arg("VALUES")
+        .arg(2)
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("NDARRAY.RESHAPE")
+        .arg("n")
+        .arg(2)
+        .arg(1)
+        .query(&mut con)
+        .unwrap();
+    let events: Vec<String> = (0..3)
+        .map(|_| sub.get_message().unwrap().get_channel_name().to_string())
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "__keyevent@0__:ndarray.set",
+            "__keyevent@0__:ndarray.append",
+            "__keyevent@0__:ndarray.reshape"
+        ]
+    );
+}

@@ -1,0 +1,183 @@
+//! Bad input gets a clear error, leaves stored data unchanged, and the server keeps serving.
+
+mod common;
+mod util;
+
+use common::Server;
+use redis::Value;
+use util::*;
+
+/// A .npy file for float32 shape (2,) with the given header dict, for malformed-header cases.
+fn npy_with_header(dict: &str, data: &[u8]) -> Vec<u8> {
+    let mut header = dict.to_string();
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+#[test]
+fn malformed_commands_get_clear_errors_and_change_nothing() {
+    let server = Server::start_with_module_args(&["max-array-bytes", "1000000"], &[]);
+    let mut con = server.conn();
+    let good = f32_bytes(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("k")
+        .arg("float32")
+        .arg(2)
+        .arg(3)
+        .arg("BLOB")
+        .arg(&good)
+        .query(&mut con)
+        .unwrap();
+    let valid_npy: Vec<u8> = redis::cmd("NDARRAY.GET").arg("k").query(&mut con).unwrap();
+    let f2 = f32_bytes(&[1.0, 2.0]);
+    let object_npy = npy_with_header(
+        "{'descr': '|O', 'fortran_order': False, 'shape': (2,), }",
+        &[0; 16],
+    );
+    let structured = npy_with_header(
+        "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }",
+        &f2,
+    );
+    let unicode = npy_with_header(
+        "{'descr': '<U2', 'fortran_order': False, 'shape': (1,), }",
+        &[0; 8],
+    );
+    let short = npy_with_header(
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }",
+        &f2,
+    );
+    let long = npy_with_header(
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }",
+        &f2,
+    );
+    let huge = npy_with_header(
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000,), }",
+        &f2,
+    );
+    let over_int64 = npy_with_header(
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4611686018427387904, 4), }",
+        &[],
+    );
+    let no_shape = npy_with_header("{'descr': '<f4', 'fortran_order': False, }", &f2);
+    let bad_magic = [b"\x93NUMPX".as_slice(), &valid_npy[6..]].concat();
+    let truncated_header = valid_npy[..40].to_vec();
+
+    let b = |s: &str| s.as_bytes().to_vec();
+    let cases: Vec<(Vec<Vec<u8>>, &str)> = vec![
+        (vec![b("NDARRAY.SET"), b("k")], "ERR wrong number of arguments"),
+        (vec![b("NDARRAY.SET"), b("k"), b("float32")], "ERR wrong number of arguments"),
+        (vec![b("NDARRAY.GET")], "ERR wrong number of arguments"),
+        (vec![b("NDARRAY.INFO")], "ERR wrong number of arguments"),
+        (vec![b("NDARRAY.INFO"), b("k"), b("extra")], "ERR wrong number of arguments"),
+        (vec![b("NDARRAY.SET"), b("k"), b("float128"), b("2"), b("BLOB"), f2.clone()], "ERR unknown dtype 'float128'"),
+        (vec![b("NDARRAY.SET"), b("k"), b("float32"), b("-2"), b("BLOB"), f2.clone()], "ERR dimension -2 is negative"),
+        (vec![b("NDARRAY.SET"), b("k"), b("float32"), b("2.5"), b("BLOB"), f2.clone()], "ERR invalid dimension '2.5'"),
+        (vec![b("NDARRAY.SET"), b("k"), b("float32"), b("99999999999999999999"), b("BLOB"), f2.clone()], "ERR invalid dimension"),
+        (vec![b("NDARRAY.SET"), b("k"), b("float32"), b("4611686018427387904"), b("4"), b("BLOB"), f2.clone()], "ERR shape (4611686018427387904, 4) of float32 is too large"),
+        (vec![b("NDARRAY.SET"), b("k"), b("float32"), b("0"), b("4611686018427387904"), b("4"), b("BLOB"), vec![]], "ERR shape (0, 4611686018427387904, 4) of float32 is too large"),
+        (vec![b("NDARRAY.SET"), b("k"), b("float64"), b("1000"), b("1000"), b("BLOB"), f2.clone()], "ERR float64 with shape (1000, 1000) needs 8000000 bytes, over the max-array-bytes limit of 1000000"),
+        (vec![b("NDARRAY.SET"), b("k"), b("float64"), b("1000000000000"), b("VALUES"), b("1")], "ERR float64 with shape (1000000000000,) needs"),
+        (vec![b("NDARRAY.SET"), b("k"), b("float32"), b("2"), b("3"), b("BLOB"), vec![0; 12]], "ERR blob is 12 bytes, float32 with shape (2, 3) needs 24"),
+        (vec![b("NDARRAY.SET"), b("k"), b("float32"), b("3"), b("VALUES"), b("1"), b("2")], "ERR got 2 values, expected 3"),
+        (vec![b("NDARRAY.SET"), b("k"), b("int8"), b("2"), b("VALUES"), b("1"), b("200")], "ERR value 1: 200 is out of range for int8 (-128 to 127)"),
+        (vec![b("NDARRAY.SET"), b("k"), b("uint16"), b("1"), b("VALUES"), b("-1")], "ERR value 0: -1 is out of range for uint16"),
+        (vec![b("NDARRAY.SET"), b("k"), b("int32"), b("1"), b("VALUES"), b("1.5")], "ERR value 0: '1.5' is not an integer"),
+        (vec![b("NDARRAY.SET"), b("k"), b("float32"), b("1"), b("VALUES"), b("one")], "ERR value 0: 'one' is not a number"),
+        (vec![b("NDARRAY.SET"), b("k"), b("bool"), b("1"), b("VALUES"), b("2")], "ERR value 0: '2' is not a bool"),
+        (vec![b("NDARRAY.SET"), b("k"), b("NPY"), b"\x93NUMPY".to_vec()], "ERR npy"),
+        (vec![b("NDARRAY.SET"), b("k"), b("NPY"), bad_magic], "ERR npy"),
+        (vec![b("NDARRAY.SET"), b("k"), b("NPY"), truncated_header], "ERR npy"),
+        (vec![b("NDARRAY.SET"), b("k"), b("NPY"), object_npy], "ERR npy descr '|O': object arrays are not supported"),
+        (vec![b("NDARRAY.SET"), b("k"), b("NPY"), structured], "ERR npy descr is a list: structured dtypes are not supported"),
+        (vec![b("NDARRAY.SET"), b("k"), b("NPY"), unicode], "ERR npy"),
+        (vec![b("NDARRAY.SET"), b("k"), b("NPY"), short], "ERR npy data is 8 bytes, float32 with shape (3,) needs 12"),
+        (vec![b("NDARRAY.SET"), b("k"), b("NPY"), long], "ERR npy data is 8 bytes, float32 with shape (1,) needs 4"),
+        (vec![b("NDARRAY.SET"), b("k"), b("NPY"), huge], "ERR float32 with shape (1000000000,) needs 4000000000 bytes, over the max-array-bytes limit"),
+        (vec![b("NDARRAY.SET"), b("k"), b("NPY"), over_int64], "ERR npy shape"),
+        (vec![b("NDARRAY.SET"), b("k"), b("NPY"), no_shape], "ERR npy"),
+        (vec![b("NDARRAY.SET"), b("k"), b("float32"), b("2"), b("NPY"), valid_npy.clone()], "ERR NPY data carries its own dtype and shape"),
+        (vec![b("NDARRAY.SET"), b("k"), b("float32"), b("2"), b("FROB"), b("1"), b("BLOB"), f2.clone()], "ERR invalid dimension 'FROB'"),
+        (vec![b("NDARRAY.SET"), b("k"), b("float32"), b("2"), b("NX"), b("FROB"), b("BLOB"), f2.clone()], "ERR unknown option 'FROB'"),
+        (vec![b("NDARRAY.SET"), b("k"), b("float32"), b("2"), b("COMPRESS"), b("gzip"), b("BLOB"), f2.clone()], "ERR unknown compression 'gzip'"),
+        (vec![b("NDARRAY.SET"), b("k"), b("float32"), b("2"), b("COMPRESS"), b("zlib"), b("LEVEL"), b("10"), b("BLOB"), f2.clone()], "ERR LEVEL must be 0 to 9"),
+        (vec![b("NDARRAY.SET"), b("k"), b("float32"), b("2"), b("COMPRESS"), b("lz4"), b("LEVEL"), b("3"), b("BLOB"), f2.clone()], "ERR LEVEL applies only to zlib"),
+        (vec![b("NDARRAY.SET"), b("k"), b("float32"), b("2"), b("SHUFFLE"), b("bits"), b("BLOB"), f2.clone()], "ERR unknown shuffle 'bits'"),
+        (vec![b("NDARRAY.SET"), b("k"), b("float32"), b("2"), b("NX"), b("XX"), b("BLOB"), f2.clone()], "ERR NX and XX are mutually exclusive"),
+        (vec![b("NDARRAY.SET"), b("k"), b("float32"), b("2"), b("EX"), b("10"), b("PX"), b("10"), b("BLOB"), f2.clone()], "ERR EX, PX, EXAT, PXAT and KEEPTTL are mutually exclusive"),
+        (vec![b("NDARRAY.SET"), b("k"), b("float32"), b("2"), b("EX"), b("0"), b("BLOB"), f2.clone()], "ERR invalid expire time in EX"),
+        (vec![b("NDARRAY.SET"), b("k"), b("float32"), b("2"), b("EX"), b("soon"), b("BLOB"), f2.clone()], "ERR invalid expire time in EX"),
+        (vec![b("NDARRAY.SET"), b("k"), b("float32"), b("2"), b("AS"), b("int32"), b("BLOB"), f2.clone()], "ERR cannot cast float32 to int32"),
+        (vec![b("NDARRAY.SET"), b("k"), b("float32"), b("2"), b("BLOB")], "ERR BLOB needs the raw bytes"),
+        (vec![b("NDARRAY.SET"), b("k"), b("float32"), b("2"), b("BLOB"), f2.clone(), b("EX")], "ERR unexpected argument 'EX' after the data"),
+        (vec![b("NDARRAY.SET"), b("k"), b("float32"), b("2"), b("3")], "ERR missing data"),
+        (vec![b("NDARRAY.SET"), b("k"), vec![0xff, 0xfe], b("BLOB"), f2.clone()], "ERR unknown dtype"),
+        (vec![b("NDARRAY.SET"), b("k"), b(""), b("BLOB"), f2.clone()], "ERR unknown dtype ''"),
+        (vec![b("NDARRAY.GET"), b("k"), b("FORMAT"), b("json")], "ERR unknown format 'json'"),
+        (vec![b("NDARRAY.GET"), b("k"), b("FORMAT")], "ERR FORMAT needs"),
+        (vec![b("NDARRAY.GET"), b("k"), b("AS"), b("int8")], "ERR cannot cast float32 to int8"),
+        (vec![b("NDARRAY.GET"), b("k"), b("AS"), b("nope")], "ERR unknown dtype 'nope'"),
+        (vec![b("NDARRAY.GET"), b("k"), b("LIMIT")], "ERR unknown option 'LIMIT'"),
+        (vec![b("NDARRAY.APPEND"), b("k"), b("BLOB"), vec![0; 5]], "ERR appended data is 5 bytes, not a whole number of 12-byte rows"),
+        (vec![b("NDARRAY.APPEND"), b("k"), b("VALUES"), b("1")], "ERR got 1 values, not a whole number of rows of 3 values"),
+        (vec![b("NDARRAY.APPEND"), b("k"), b("CSV"), b("1")], "ERR unknown data kind 'CSV'"),
+        (vec![b("NDARRAY.APPEND"), b("k"), b("BLOB"), b("a"), b("b")], "ERR BLOB takes one argument"),
+        (vec![b("NDARRAY.RESHAPE"), b("k"), b("7")], "ERR cannot reshape an array of 6 elements (2, 3) into shape (7,)"),
+        (vec![b("NDARRAY.RESHAPE"), b("k"), b("-6")], "ERR dimension -6 is negative"),
+    ];
+    let before = get_blob(&mut con, "k").unwrap();
+    let digest_before = digest(&mut con, "k");
+    let mut mismatches = Vec::new();
+    for (args, want) in &cases {
+        let e = error_of(
+            redis::cmd(std::str::from_utf8(&args[0]).unwrap())
+                .arg(&args[1..])
+                .query(&mut con),
+        );
+        if !e.starts_with(want) {
+            mismatches.push(format!("got '{e}', want '{want}…'"));
+        }
+        assert_eq!(
+            get_blob(&mut con, "k").as_ref(),
+            Some(&before),
+            "{want}: stored value changed"
+        );
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    assert_eq!(digest(&mut con, "k"), digest_before);
+    let pong: String = redis::cmd("PING").query(&mut con).unwrap();
+    assert_eq!(pong, "PONG");
+    assert!(cases.len() >= 55);
+}
+
+#[test]
+fn values_replies_refuse_shapes_with_too_many_empty_rows() {
+    let server = Server::start();
+    let mut con = server.conn();
+    let ok: Value = redis::cmd("NDARRAY.SET")
+        .arg("e")
+        .arg("int8")
+        .arg("4611686018427387903")
+        .arg(0)
+        .arg("BLOB")
+        .arg("")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(ok, Value::Okay);
+    let e = error_of(
+        redis::cmd("NDARRAY.GET")
+            .arg("e")
+            .arg("FORMAT")
+            .arg("VALUES")
+            .query(&mut con),
+    );
+    assert!(e.contains("too large for FORMAT VALUES"), "{e}");
+    let npy: Vec<u8> = redis::cmd("NDARRAY.GET").arg("e").query(&mut con).unwrap();
+    assert!(String::from_utf8_lossy(&npy).contains("(4611686018427387903, 0)"));
+}

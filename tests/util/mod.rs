@@ -1,0 +1,158 @@
+//! Helpers shared by the integration tests (beside the server harness in `common`).
+#![allow(dead_code)]
+
+use redis::{Connection, Value};
+use std::collections::HashMap;
+
+/// Every dtype name the module accepts, with its item size.
+pub const DTYPES: [(&str, usize); 15] = [
+    ("bool", 1),
+    ("int8", 1),
+    ("int16", 2),
+    ("int32", 4),
+    ("int64", 8),
+    ("uint8", 1),
+    ("uint16", 2),
+    ("uint32", 4),
+    ("uint64", 8),
+    ("float16", 2),
+    ("bfloat16", 2),
+    ("float32", 4),
+    ("float64", 8),
+    ("complex64", 8),
+    ("complex128", 16),
+];
+
+pub fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+pub fn f64_bytes(values: &[f64]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Deterministic pseudo-random bytes (no external crates).
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// A smooth float32 field (compresses well once byte-shuffled).
+pub fn smooth_f32(n: usize) -> Vec<u8> {
+    f32_bytes(
+        &(0..n)
+            .map(|i| (i as f32 * 0.001).sin() * 100.0)
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Elements valid for every dtype: bools must be 0/1, floats must not be NaN-payload noise that
+/// compares unequal, so use small integers as bytes.
+pub fn valid_bytes(dtype: &str, itemsize: usize, count: usize, seed: u64) -> Vec<u8> {
+    if dtype == "bool" {
+        return noise(count, seed).into_iter().map(|b| b & 1).collect();
+    }
+    noise(count * itemsize, seed)
+}
+
+/// `NDARRAY.INFO` as a map from field name to value.
+pub fn info(con: &mut Connection, key: &str) -> HashMap<String, Value> {
+    let v: Vec<Value> = redis::cmd("NDARRAY.INFO")
+        .arg(key)
+        .query(con)
+        .expect("NDARRAY.INFO");
+    v.chunks(2)
+        .map(|kv| match &kv[0] {
+            Value::BulkString(k) => (String::from_utf8_lossy(k).into_owned(), kv[1].clone()),
+            other => panic!("unexpected INFO field name {other:?}"),
+        })
+        .collect()
+}
+
+pub fn info_int(con: &mut Connection, key: &str, field: &str) -> i64 {
+    match info(con, key).get(field) {
+        Some(Value::Int(i)) => *i,
+        other => panic!("INFO {field} is {other:?}"),
+    }
+}
+
+pub fn info_str(con: &mut Connection, key: &str, field: &str) -> String {
+    match info(con, key).get(field) {
+        Some(Value::BulkString(s)) => String::from_utf8_lossy(s).into_owned(),
+        other => panic!("INFO {field} is {other:?}"),
+    }
+}
+
+/// The error a command returned, as `CODE message` (panics if it succeeded).
+pub fn error_of(result: redis::RedisResult<Value>) -> String {
+    match result {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => format!("{} {}", e.code().unwrap_or("?"), e.detail().unwrap_or("")),
+    }
+}
+
+pub fn get_blob(con: &mut Connection, key: &str) -> Option<Vec<u8>> {
+    redis::cmd("NDARRAY.GET")
+        .arg(key)
+        .arg("FORMAT")
+        .arg("BLOB")
+        .query(con)
+        .expect("NDARRAY.GET")
+}
+
+pub fn digest(con: &mut Connection, key: &str) -> String {
+    let v: Vec<String> = redis::cmd("DEBUG")
+        .arg("DIGEST-VALUE")
+        .arg(key)
+        .query(con)
+        .expect("DEBUG DIGEST-VALUE");
+    v.into_iter().next().unwrap_or_default()
+}
+
+pub fn db_digest(con: &mut Connection) -> String {
+    redis::cmd("DEBUG")
+        .arg("DIGEST")
+        .query(con)
+        .expect("DEBUG DIGEST")
+}
+
+/// Redis' CRC-64 (Jones polynomial, reflected), as used in DUMP payloads.
+pub fn crc64(data: &[u8]) -> u64 {
+    const POLY: u64 = 0x95ac_9329_ac4b_c9b5;
+    let mut crc: u64 = 0;
+    for &byte in data {
+        crc ^= u64::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ POLY
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    crc
+}
+
+/// A DUMP payload with its body replaced and the trailer (RDB version + CRC) recomputed, so Redis
+/// hands the body to the module's loader.
+pub fn reseal_dump(original: &[u8], body: &[u8]) -> Vec<u8> {
+    let version = &original[original.len() - 10..original.len() - 8];
+    let mut out = body.to_vec();
+    out.extend_from_slice(version);
+    let crc = crc64(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+pub fn dump_body(payload: &[u8]) -> &[u8] {
+    &payload[..payload.len() - 10]
+}
