@@ -10,7 +10,7 @@ use util::*;
 /// A .npy file for float32 shape (2,) with the given header dict, for malformed-header cases.
 fn npy_with_header(dict: &str, data: &[u8]) -> Vec<u8> {
     let mut header = dict.to_string();
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');
