@@ -330,7 +330,7 @@ fn as_converts_on_the_way_in_and_out() {
         .unwrap();
     assert_eq!(
         back,
-        f32_bytes(&[1.0, 2048.0, 0.0999755859375, f32::NEG_INFINITY])
+        f32_bytes(&[1.0, 2048.0, 0.099_975_586, f32::NEG_INFINITY])
     );
     set_blob(&mut con, "i", "int8", &[3], &[], &[0xff, 1, 0x80]);
     let wide: Vec<u8> = redis::cmd("NDARRAY.GET")
