@@ -366,18 +366,20 @@ fn emit_aof(aof: *mut raw::RedisModuleIO, key: *mut raw::RedisModuleString, args
     let Ok(name) = CString::new(name.clone()) else {
         return;
     };
-    // SAFETY: strings are created with a null context (freed by us below), the key is Redis'
-    // and outlives the call; format "v" takes (RedisModuleString **, size_t).
+    // SAFETY: strings are created with a null context and freed by us below. The key Redis hands
+    // the callback lives on its stack (a static refcount that Redis may not retain), so we pass a
+    // copy. Format "v" takes (RedisModuleString **, size_t).
     unsafe {
-        let (Some(create), Some(free_string), Some(emit)) = (
+        let (Some(create), Some(copy), Some(free_string), Some(emit)) = (
             raw::RedisModule_CreateString,
+            raw::RedisModule_CreateStringFromString,
             raw::RedisModule_FreeString,
             raw::RedisModule_EmitAOF,
         ) else {
             return;
         };
         let mut argv: Vec<*mut raw::RedisModuleString> = Vec::with_capacity(rest.len() + 1);
-        argv.push(key);
+        argv.push(copy(std::ptr::null_mut(), key));
         for a in rest {
             argv.push(create(
                 std::ptr::null_mut(),
@@ -392,7 +394,7 @@ fn emit_aof(aof: *mut raw::RedisModuleIO, key: *mut raw::RedisModuleString, args
             argv.as_mut_ptr(),
             argv.len(),
         );
-        for s in argv.into_iter().skip(1) {
+        for s in argv {
             free_string(std::ptr::null_mut(), s);
         }
     }
