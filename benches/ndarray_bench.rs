@@ -21,14 +21,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 // Iteration counts, chosen so the whole run takes about 1-2 minutes on 2 cores.
 /// 8 MB arrays: warmup and timed iterations per operation.
 const BIG_WARMUP: usize = 3;
-const BIG_ITERS: usize = 30;
+const BIG_ITERS: usize = 50;
 /// Embeddings, throughput: commands per pipelined batch, warmup and timed batches per operation.
 const BATCH: usize = 100;
 const BATCH_WARMUP: usize = 30;
-const BATCH_ITERS: usize = 300;
+const BATCH_ITERS: usize = 500;
 /// Embeddings, latency: warmup and timed single round trips per operation.
 const LATENCY_WARMUP: usize = 200;
-const LATENCY_ITERS: usize = 3000;
+const LATENCY_ITERS: usize = 5000;
 /// Keys of each kind stored to measure `used_memory` per key.
 const MEMORY_KEYS: usize = 10_000;
 /// The chunk sizes the sweep tries; the module default is 256 KiB.
@@ -43,13 +43,14 @@ const CODECS: [&str; 3] = ["none", "lz4", "zlib"];
 
 fn main() {
     let server = Server::start();
-    let mut con = server.conn();
-    print_header(&mut con);
-    let big_baseline = bench_big_array(&mut con);
-    bench_embedding(&mut con);
-    compression_ratios(&mut con);
-    embedding_memory(&mut con);
-    chunk_sweep(&mut con, &big_baseline);
+    // A fresh connection per section: a connection that sent 8 MB commands keeps a large query buffer for
+    // a while, which would distort the `used_memory` deltas of section 4.
+    print_header(&mut server.conn());
+    bench_big_array(&mut server.conn());
+    bench_embedding(&mut server.conn());
+    compression_ratios(&mut server.conn());
+    embedding_memory(&mut server.conn());
+    chunk_sweep(&mut server.conn());
     println!();
     // `server` is dropped here: the harness kills redis-server and removes its directory.
 }
@@ -209,6 +210,8 @@ enum Expect<'a> {
 /// One timed operation: `count` RESP-encoded commands sent together per iteration.
 struct Op<'a> {
     label: String,
+    /// Commands sent, untimed, before each run (e.g. a CONFIG SET the operation depends on).
+    setup: Vec<u8>,
     packed: Vec<u8>,
     count: usize,
     expect: Expect<'a>,
@@ -224,10 +227,16 @@ impl<'a> Op<'a> {
     ) -> Op<'a> {
         Op {
             label: label.into(),
+            setup: Vec::new(),
             packed: (0..count).flat_map(command).collect(),
             count,
             expect,
         }
+    }
+
+    fn with_setup(mut self, setup: Vec<u8>) -> Op<'a> {
+        self.setup = setup;
+        self
     }
 }
 
@@ -261,8 +270,19 @@ fn run(con: &mut Connection, op: &Op) -> Vec<Value> {
     replies
 }
 
+/// Sends the operation's setup commands, if any.
+fn prepare(con: &mut Connection, op: &Op) {
+    if !op.setup.is_empty() {
+        let value = con
+            .req_packed_command(&op.setup)
+            .and_then(Value::extract_error);
+        assert!(value.is_ok(), "{} setup: {value:?}", op.label);
+    }
+}
+
 /// Checks every reply's content once, outside the timed loop.
 fn check(con: &mut Connection, op: &Op) {
+    prepare(con, op);
     for reply in run(con, op) {
         let good = match (op.expect, &reply) {
             (Expect::Ok, Value::Okay) => true,
@@ -278,21 +298,31 @@ fn check(con: &mut Connection, op: &Op) {
     }
 }
 
-/// Times `iters` iterations of `op` after `warmup` untimed ones; the result is per command.
-fn measure(con: &mut Connection, op: &Op, warmup: usize, iters: usize) -> Stats {
-    check(con, op);
-    for _ in 0..warmup {
-        run(con, op);
+/// One run of `op`, timed per command.
+fn time_once(con: &mut Connection, op: &Op) -> Duration {
+    prepare(con, op);
+    let start = Instant::now();
+    run(con, op);
+    start.elapsed() / u32::try_from(op.count).expect("a small batch")
+}
+
+/// Times `ops` interleaved, `warmup` untimed rounds then `iters` timed ones, each round running every op
+/// once in order: drift (other load on the machine, allocator and CPU state) then hits an operation and its
+/// baseline alike. Returns per-command stats in the order of `ops`.
+fn measure_all(con: &mut Connection, ops: &[Op], warmup: usize, iters: usize) -> Vec<Stats> {
+    for op in ops {
+        check(con, op);
     }
-    let per_command = u32::try_from(op.count).expect("a small batch");
-    let samples = (0..iters)
-        .map(|_| {
-            let start = Instant::now();
-            run(con, op);
-            start.elapsed() / per_command
-        })
-        .collect();
-    Stats::of(samples)
+    let mut samples = vec![Vec::with_capacity(iters); ops.len()];
+    for round in 0..warmup + iters {
+        for (op, samples) in ops.iter().zip(&mut samples) {
+            let elapsed = time_once(con, op);
+            if round >= warmup {
+                samples.push(elapsed);
+            }
+        }
+    }
+    samples.into_iter().map(Stats::of).collect()
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -335,6 +365,19 @@ struct Row {
     label: String,
     stats: Stats,
     baseline: Stats,
+}
+
+/// Rows for `ops` and their `stats`, each compared with the first (the baseline).
+fn rows_against_first(ops: &[Op], stats: &[Stats]) -> Vec<Row> {
+    let baseline = stats[0];
+    ops.iter()
+        .zip(stats)
+        .map(|(op, stats)| Row {
+            label: op.label.clone(),
+            stats: *stats,
+            baseline,
+        })
+        .collect()
 }
 
 fn print_rows(rows: &[Row]) {
@@ -476,70 +519,52 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 // ---------------------------------------------------------------------------------------------------------
 // The SET/GET matrix shared by sections 1 and 2.
 
-/// Times plain SET, NDARRAY.SET for every codec and input form, plain GET, then NDARRAY.GET for every codec
-/// and format, each op being `keys` commands pipelined over `keys` distinct keys. Returns the rows and the
-/// (SET, GET) baselines.
+/// Times plain SET against NDARRAY.SET for every codec and input form, then plain GET against NDARRAY.GET
+/// for every codec and format. Each operation sends `keys` commands, pipelined, on `keys` distinct keys.
 fn set_get_matrix(
     con: &mut Connection,
     payload: &Payload,
     prefix: &str,
     keys: usize,
     (warmup, iters): (usize, usize),
-) -> (Vec<Row>, (Stats, Stats)) {
+) -> Vec<Row> {
     let key = |kind: &str, i: usize| format!("{prefix}:{kind}:{i}");
-    let mut rows = Vec::new();
 
-    let plain = Op::batch("SET (plain string, baseline)", keys, Expect::Ok, |i| {
-        plain_set(&key("plain", i), &payload.raw)
-    });
-    let set_baseline = measure(con, &plain, warmup, iters);
-    rows.push(Row {
-        label: plain.label,
-        stats: set_baseline,
-        baseline: set_baseline,
-    });
+    let mut sets = vec![Op::batch(
+        "SET (plain string, baseline)",
+        keys,
+        Expect::Ok,
+        |i| plain_set(&key("plain", i), &payload.raw),
+    )];
     for codec in CODECS {
         for input in Wire::BOTH {
             let label = format!("NDARRAY.SET COMPRESS {codec:<4} {}", input.name());
-            let op = Op::batch(label, keys, Expect::Ok, |i| {
+            sets.push(Op::batch(label, keys, Expect::Ok, |i| {
                 payload.set_command(&key(codec, i), &["COMPRESS", codec], input)
-            });
-            let stats = measure(con, &op, warmup, iters);
-            rows.push(Row {
-                label: op.label,
-                stats,
-                baseline: set_baseline,
-            });
+            }));
         }
     }
+    let set_stats = measure_all(con, &sets, warmup, iters);
 
-    // Every read returns the raw elements, after a header for FORMAT NPY.
+    // The SETs above left every key holding the payload. Every read returns the raw elements, after a header
+    // for FORMAT NPY.
     let tail = Expect::EndsWith(&payload.raw);
-    let plain = Op::batch("GET (plain string, baseline)", keys, tail, |i| {
+    let mut gets = vec![Op::batch("GET (plain string, baseline)", keys, tail, |i| {
         read_command("GET", &key("plain", i), &[])
-    });
-    let get_baseline = measure(con, &plain, warmup, iters);
-    rows.push(Row {
-        label: plain.label,
-        stats: get_baseline,
-        baseline: get_baseline,
-    });
-    // The keys hold what the last SET of each codec wrote (BLOB input): the same elements as NPY input.
+    })];
     for codec in CODECS {
         for format in Wire::BOTH {
             let label = format!("NDARRAY.GET FORMAT {:<4} ({codec})", format.name());
-            let op = Op::batch(label, keys, tail, |i| {
+            gets.push(Op::batch(label, keys, tail, |i| {
                 read_command("NDARRAY.GET", &key(codec, i), &["FORMAT", format.name()])
-            });
-            let stats = measure(con, &op, warmup, iters);
-            rows.push(Row {
-                label: op.label,
-                stats,
-                baseline: get_baseline,
-            });
+            }));
         }
     }
-    (rows, (set_baseline, get_baseline))
+    let get_stats = measure_all(con, &gets, warmup, iters);
+
+    let mut rows = rows_against_first(&sets, &set_stats);
+    rows.extend(rows_against_first(&gets, &get_stats));
+    rows
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -552,15 +577,16 @@ fn big_field() -> Payload {
     Payload::float64(&BIG_DIMS, f64_bytes(&values))
 }
 
-fn bench_big_array(con: &mut Connection) -> (Stats, Stats) {
+fn bench_big_array(con: &mut Connection) {
     let payload = big_field();
     section(&format!(
-        "1. {}x{} float64 smooth field (sin*cos + 1e-4 noise), {} bytes raw; N={BIG_ITERS} after {BIG_WARMUP} warmup",
+        "1. {}x{} float64 smooth field (sin*cos + 1e-4 noise), {} bytes raw",
         BIG_DIMS[0],
         BIG_DIMS[1],
         fmt_int(payload.raw.len() as u64)
     ));
-    let (rows, baselines) = set_get_matrix(con, &payload, "big", 1, (BIG_WARMUP, BIG_ITERS));
+    println!("one command per round trip; N={BIG_ITERS} after {BIG_WARMUP} warmup");
+    let rows = set_get_matrix(con, &payload, "big", 1, (BIG_WARMUP, BIG_ITERS));
     print_rows(&rows);
     let stored = CODECS.map(|codec| {
         let ratio = payload.raw.len() as f64
@@ -572,7 +598,6 @@ fn bench_big_array(con: &mut Connection) -> (Stats, Stats) {
         stored.join(", ")
     );
     println!("(zlib at the default level 1; shuffle byte; chunk-bytes default)");
-    baselines
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -588,14 +613,14 @@ fn bench_embedding(con: &mut Connection) {
     section(&title);
     println!(
         "2a. throughput: pipelined batches of {BATCH} commands on {BATCH} keys, time per command; \
-         N={BATCH_ITERS} batches after {BATCH_WARMUP}"
+         N={BATCH_ITERS} batches after {BATCH_WARMUP} warmup"
     );
-    let (rows, _) = set_get_matrix(con, &payload, "emb", BATCH, (BATCH_WARMUP, BATCH_ITERS));
+    let rows = set_get_matrix(con, &payload, "emb", BATCH, (BATCH_WARMUP, BATCH_ITERS));
     print_rows(&rows);
     println!(
         "\n2b. latency: one command per round trip; N={LATENCY_ITERS} after {LATENCY_WARMUP} warmup"
     );
-    let (rows, _) = set_get_matrix(con, &payload, "emb1", 1, (LATENCY_WARMUP, LATENCY_ITERS));
+    let rows = set_get_matrix(con, &payload, "emb1", 1, (LATENCY_WARMUP, LATENCY_ITERS));
     print_rows(&rows);
 }
 
@@ -647,8 +672,10 @@ fn compression_ratios(con: &mut Connection) {
 // ---------------------------------------------------------------------------------------------------------
 // 4. Memory per embedding key.
 
-/// How one kind of key stores an embedding: its label and the RESP-encoded write of `raw` at `key`.
-type Writer = (&'static str, fn(&str, &[u8]) -> Vec<u8>);
+/// The RESP-encoded write of an embedding's raw bytes at a key, for one kind of storage.
+type WriteFn = fn(&str, &[u8]) -> Vec<u8>;
+/// One kind of storage: its label and its write.
+type Writer = (&'static str, WriteFn);
 
 fn embedding_set(key: &str, raw: &[u8], options: &[&str]) -> Vec<u8> {
     Payload::float32(&EMBEDDING_DIMS, raw.to_vec()).set_command(key, options, Wire::Blob)
@@ -666,11 +693,14 @@ const MEMORY_WRITERS: [Writer; 3] = [
 
 fn embedding_memory(con: &mut Connection) {
     section(&format!(
-        "4. Memory per {}-float32 embedding key: MEMORY USAGE of one key, and the INFO used_memory delta \
-         per key over {} keys of each kind (FLUSHALL between kinds)",
-        EMBEDDING_DIMS[0],
-        fmt_int(MEMORY_KEYS as u64)
+        "4. Memory per {}-float32 embedding key",
+        EMBEDDING_DIMS[0]
     ));
+    println!(
+        "MEMORY USAGE of one key, and the INFO used_memory delta per key over {} keys of each kind \
+         (FLUSHALL between kinds)",
+        fmt_int(MEMORY_KEYS as u64)
+    );
     let mut rng = Rng(4);
     let embeddings: Vec<Vec<u8>> = (0..MEMORY_KEYS)
         .map(|_| random_embedding(&mut rng))
@@ -692,10 +722,20 @@ fn embedding_memory(con: &mut Connection) {
             per_key / plain_per_key
         );
     }
-    println!("(MEMORY USAGE counts the key and value; used_memory also counts the keyspace's hash table)");
+    println!(
+        "(MEMORY USAGE counts the key and value; used_memory also counts the keyspace's hash table and the \
+         allocator's size classes)"
+    );
+    // Random normal floats do not compress: the module then keeps the chunk raw, so the default and
+    // COMPRESS none store the same bytes. Say so, with the numbers, rather than leave it a puzzle.
+    let stored = ndarray_info(con, "mem:00000", "stored_bytes");
+    println!(
+        "(a default-encoded key: stored_bytes {stored} of {} raw; chunks that do not shrink are kept raw)",
+        EMBEDDING_DIMS[0] * 4
+    );
 }
 
-fn memory_usage_of_one(con: &mut Connection, write: fn(&str, &[u8]) -> Vec<u8>, raw: &[u8]) -> u64 {
+fn memory_usage_of_one(con: &mut Connection, write: WriteFn, raw: &[u8]) -> u64 {
     let () = query(con, redis::cmd("FLUSHALL").arg("SYNC"));
     run(
         con,
@@ -705,11 +745,7 @@ fn memory_usage_of_one(con: &mut Connection, write: fn(&str, &[u8]) -> Vec<u8>, 
 }
 
 /// Stores one key per embedding, in pipelined batches, and returns the growth of `used_memory` per key.
-fn used_memory_per_key(
-    con: &mut Connection,
-    write: fn(&str, &[u8]) -> Vec<u8>,
-    embeddings: &[Vec<u8>],
-) -> f64 {
+fn used_memory_per_key(con: &mut Connection, write: WriteFn, embeddings: &[Vec<u8>]) -> f64 {
     let () = query(con, redis::cmd("FLUSHALL").arg("SYNC"));
     let used = |con: &mut Connection| -> i64 {
         info_field(con, "memory", "used_memory")
@@ -729,12 +765,43 @@ fn used_memory_per_key(
 // ---------------------------------------------------------------------------------------------------------
 // 5. Chunk-size sweep.
 
-fn chunk_sweep(con: &mut Connection, (set_baseline, get_baseline): &(Stats, Stats)) {
+fn chunk_sweep(con: &mut Connection) {
     let payload = big_field();
-    section(&format!(
-        "5. chunk-bytes sweep: the float64 field of section 1, COMPRESS lz4 (shuffle byte), BLOB in and out; \
-         N={BIG_ITERS} after {BIG_WARMUP} warmup; vs plain = section 1's baselines"
-    ));
+    section("5. chunk-bytes sweep: the float64 field of section 1, COMPRESS lz4 (shuffle byte)");
+    println!(
+        "BLOB in and out, CONFIG SET ndarray.chunk-bytes before each SET; N={BIG_ITERS} after {BIG_WARMUP} \
+         warmup;\nvs plain = plain SET/GET of the same bytes, measured interleaved with these"
+    );
+    let original = config_get(con, "ndarray.chunk-bytes");
+    let key = |chunk_bytes: u64| format!("sweep:{chunk_bytes}");
+    let tail = Expect::EndsWith(&payload.raw);
+    let mut ops = vec![
+        Op::batch("plain SET", 1, Expect::Ok, |_| {
+            plain_set("sweep:plain", &payload.raw)
+        }),
+        Op::batch("plain GET", 1, tail, |_| {
+            read_command("GET", "sweep:plain", &[])
+        }),
+    ];
+    for chunk_bytes in CHUNK_SIZES {
+        // chunk-bytes applies when an array is written: set it before each SET; each size has its own key.
+        let setup = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("ndarray.chunk-bytes")
+            .arg(chunk_bytes)
+            .get_packed_command();
+        let set = Op::batch(format!("SET {chunk_bytes}"), 1, Expect::Ok, |_| {
+            payload.set_command(&key(chunk_bytes), &["COMPRESS", "lz4"], Wire::Blob)
+        });
+        ops.push(set.with_setup(setup));
+        ops.push(Op::batch(format!("GET {chunk_bytes}"), 1, tail, |_| {
+            read_command("NDARRAY.GET", &key(chunk_bytes), &["FORMAT", "BLOB"])
+        }));
+    }
+    let stats = measure_all(con, &ops, BIG_WARMUP, BIG_ITERS);
+    config_set(con, "ndarray.chunk-bytes", &original);
+
+    let (plain_set_stats, plain_get_stats) = (stats[0], stats[1]);
     println!(
         "{:>11} {:>7} {:>7} | {:>10} {:>10} {:>8} | {:>10} {:>10} {:>8}",
         "chunk-bytes",
@@ -747,33 +814,34 @@ fn chunk_sweep(con: &mut Connection, (set_baseline, get_baseline): &(Stats, Stat
         "p90",
         "vs plain"
     );
-    let original = config_get(con, "ndarray.chunk-bytes");
-    let key = "sweep";
-    let tail = Expect::EndsWith(&payload.raw);
-    for chunk_bytes in CHUNK_SIZES {
-        config_set(con, "ndarray.chunk-bytes", &chunk_bytes.to_string());
-        let set = Op::batch("sweep SET", 1, Expect::Ok, |_| {
-            payload.set_command(key, &["COMPRESS", "lz4"], Wire::Blob)
-        });
-        let get = Op::batch("sweep GET", 1, tail, |_| {
-            read_command("NDARRAY.GET", key, &["FORMAT", "BLOB"])
-        });
-        let set_stats = measure(con, &set, BIG_WARMUP, BIG_ITERS);
-        let get_stats = measure(con, &get, BIG_WARMUP, BIG_ITERS);
-        let chunks = ndarray_info(con, key, "chunks");
-        let ratio = payload.raw.len() as f64 / ndarray_info(con, key, "stored_bytes") as f64;
+    println!(
+        "{:>11} {:>7} {:>7} | {:>10} {:>10} {:>8} | {:>10} {:>10} {:>8}",
+        "plain",
+        "-",
+        "-",
+        fmt_duration(plain_set_stats.median),
+        fmt_duration(plain_set_stats.p90),
+        "1.00x",
+        fmt_duration(plain_get_stats.median),
+        fmt_duration(plain_get_stats.p90),
+        "1.00x",
+    );
+    for (chunk_bytes, pair) in CHUNK_SIZES.iter().zip(stats[2..].chunks(2)) {
+        let (set, get) = (pair[0], pair[1]);
+        let key = key(*chunk_bytes);
+        let chunks = ndarray_info(con, &key, "chunks");
+        let ratio = payload.raw.len() as f64 / ndarray_info(con, &key, "stored_bytes") as f64;
         println!(
             "{:>11} {:>7} {:>6.2}x | {:>10} {:>10} {:>8} | {:>10} {:>10} {:>8}",
             chunk_bytes,
             chunks,
             ratio,
-            fmt_duration(set_stats.median),
-            fmt_duration(set_stats.p90),
-            fmt_ratio(set_stats.median, set_baseline.median),
-            fmt_duration(get_stats.median),
-            fmt_duration(get_stats.p90),
-            fmt_ratio(get_stats.median, get_baseline.median),
+            fmt_duration(set.median),
+            fmt_duration(set.p90),
+            fmt_ratio(set.median, plain_set_stats.median),
+            fmt_duration(get.median),
+            fmt_duration(get.p90),
+            fmt_ratio(get.median, plain_get_stats.median),
         );
     }
-    config_set(con, "ndarray.chunk-bytes", &original);
 }

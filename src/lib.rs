@@ -23,6 +23,7 @@ mod config;
 mod datatype;
 mod error;
 pub mod persist;
+mod stats;
 
 use datatype::NDARRAY_TYPE;
 use redis_module::{redis_module, Context, ModuleOptions, RedisResult, RedisString, Status};
@@ -42,6 +43,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     // A short read while loading (e.g. a truncated RESTORE payload) must be an error we can
     // report, not a crash inside Redis.
     ctx.set_module_options(ModuleOptions::HANDLE_IO_ERRORS);
+    stats::register(ctx);
     config::register(ctx, args)
 }
 
@@ -58,6 +60,8 @@ handler!(cmd_get, commands::get);
 handler!(cmd_info, commands::info);
 handler!(cmd_append, commands::append);
 handler!(cmd_reshape, commands::reshape);
+handler!(cmd_slice, commands::slice);
+handler!(cmd_setslice, commands::setslice);
 
 redis_module! {
     name: "ndarray",
@@ -71,5 +75,7 @@ redis_module! {
         ["ndarray.info", cmd_info, "readonly fast", 1, 1, 1, ""],
         ["ndarray.append", cmd_append, "write deny-oom", 1, 1, 1, ""],
         ["ndarray.reshape", cmd_reshape, "write fast", 1, 1, 1, ""],
+        ["ndarray.slice", cmd_slice, "readonly", 1, 1, 1, ""],
+        ["ndarray.setslice", cmd_setslice, "write deny-oom", 1, 1, 1, ""],
     ],
 }

@@ -8,6 +8,7 @@ pub mod input;
 pub mod ndarray;
 pub mod npy;
 pub mod shape;
+pub mod slice;
 pub mod store;
 pub mod values;
 

@@ -3,7 +3,8 @@
 use super::dtype::DType;
 use super::error::{ArrayError, ArrayResult};
 use super::shape::Shape;
-use super::store::{aligned_chunk_bytes, Chunk, ChunkStore};
+use super::slice::Selection;
+use super::store::{aligned_chunk_bytes, Chunk, ChunkStore, RunReader, RunWriter};
 use crate::codec::Encoding;
 
 /// dtype + shape + C-order little-endian elements kept in a chunk store.
@@ -111,6 +112,53 @@ impl NdArray {
             visit(&buf)?;
             start = end;
         }
+        Ok(())
+    }
+
+    /// Appends the selected elements (C order of the result) to `out`, decoding only the chunks
+    /// that hold them, each once. Returns how many compressed chunks were decoded.
+    pub fn read_selection(&self, sel: &Selection, out: &mut Vec<u8>) -> ArrayResult<usize> {
+        let mut reader = RunReader::new(&self.store, self.dtype.itemsize(), self.nbytes());
+        sel.for_each_run(&self.shape, self.dtype.itemsize(), |offset, len| {
+            reader.read(offset, len, out)
+        })?;
+        Ok(reader.decoded)
+    }
+
+    /// Writes `data` (C order of the selection, or a single element to broadcast) into the selected
+    /// elements. Only touched chunks are decoded and re-encoded; on error nothing changes.
+    pub fn write_selection(&mut self, sel: &Selection, data: &[u8]) -> ArrayResult<()> {
+        let itemsize = self.dtype.itemsize();
+        let need = sel.size().saturating_mul(itemsize as u64);
+        let broadcast = data.len() == itemsize && need != itemsize as u64;
+        if !broadcast && data.len() as u64 != need {
+            return Err(ArrayError::invalid(format!(
+                "data is {} bytes, the selection of shape {} needs {need} ({} elements of {})",
+                data.len(),
+                Shape::new(sel.dims().to_vec(), self.dtype)?,
+                sel.size(),
+                self.dtype.name()
+            )));
+        }
+        let mut writer = RunWriter::new(&self.store, itemsize, self.nbytes());
+        let mut rest = data;
+        let mut fill = Vec::new();
+        sel.for_each_run(&self.shape, itemsize, |offset, len| {
+            let len = len as usize;
+            if broadcast {
+                fill.clear();
+                for _ in 0..len / itemsize {
+                    fill.extend_from_slice(data);
+                }
+                writer.write(offset, &fill)
+            } else {
+                let (piece, tail) = rest.split_at(rest.len().min(len));
+                rest = tail;
+                writer.write(offset, piece)
+            }
+        })?;
+        let chunks = writer.finish()?;
+        self.store.replace_chunks(chunks);
         Ok(())
     }
 

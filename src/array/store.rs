@@ -189,6 +189,15 @@ impl ChunkStore {
         }
     }
 
+    /// Puts re-encoded chunks (from [`RunWriter::finish`]) in place.
+    pub fn replace_chunks(&mut self, chunks: Vec<(usize, Chunk)>) {
+        for (index, chunk) in chunks {
+            if let Some(slot) = self.chunks.get_mut(index) {
+                *slot = chunk;
+            }
+        }
+    }
+
     /// Appends the raw bytes `range` of an array of `total_bytes` to `out`, decoding only the chunks
     /// that hold them. Returns how many chunks were decompressed.
     pub fn read_range(
@@ -242,6 +251,153 @@ impl ChunkStore {
             }
         }
         Ok(decoded)
+    }
+}
+
+/// Reads arbitrary byte runs of a store, decoding each compressed chunk at most once while
+/// consecutive runs stay inside it (row, column and strided selections all do).
+pub struct RunReader<'a> {
+    store: &'a ChunkStore,
+    codec: ChunkCodec,
+    total_bytes: u64,
+    cached: Option<(usize, Vec<u8>)>,
+    /// Compressed chunks decoded so far (exposed for benchmarks and tests).
+    pub decoded: usize,
+}
+
+impl<'a> RunReader<'a> {
+    pub fn new(store: &'a ChunkStore, itemsize: usize, total_bytes: u64) -> Self {
+        RunReader {
+            store,
+            codec: ChunkCodec::new(store.encoding, itemsize),
+            total_bytes,
+            cached: None,
+            decoded: 0,
+        }
+    }
+
+    /// Appends bytes `offset..offset + len` of the array to `out`.
+    pub fn read(&mut self, offset: u64, len: u64, out: &mut Vec<u8>) -> ArrayResult<()> {
+        let end = offset
+            .checked_add(len)
+            .filter(|e| *e <= self.total_bytes)
+            .ok_or_else(|| {
+                ArrayError::OutOfBounds(format!(
+                    "byte run {offset}+{len} outside an array of {} bytes",
+                    self.total_bytes
+                ))
+            })?;
+        let chunk = u64::from(self.store.chunk_bytes);
+        let mut pos = offset;
+        while pos < end {
+            let index = (pos / chunk) as usize;
+            let chunk_start = index as u64 * chunk;
+            let raw_len = self.store.raw_len(index, self.total_bytes);
+            let lo = (pos - chunk_start) as usize;
+            let hi = (end - chunk_start).min(raw_len as u64) as usize;
+            let stored = self
+                .store
+                .chunks
+                .get(index)
+                .ok_or_else(|| ArrayError::corrupt(format!("chunk {index} is missing")))?;
+            if !stored.encoded {
+                out.extend_from_slice(
+                    stored
+                        .bytes
+                        .get(lo..hi)
+                        .ok_or_else(|| ArrayError::corrupt(format!("chunk {index} is short")))?,
+                );
+            } else if lo == 0
+                && hi == raw_len
+                && self.cached.as_ref().is_none_or(|(i, _)| *i != index)
+            {
+                // A whole chunk not in the cache: decode straight into the output.
+                self.store
+                    .decode_chunk(index, raw_len, &mut self.codec, out)?;
+                self.decoded += 1;
+            } else {
+                if self.cached.as_ref().is_none_or(|(i, _)| *i != index) {
+                    let mut buf = self.cached.take().map(|(_, b)| b).unwrap_or_default();
+                    buf.clear();
+                    self.store
+                        .decode_chunk(index, raw_len, &mut self.codec, &mut buf)?;
+                    self.decoded += 1;
+                    self.cached = Some((index, buf));
+                }
+                if let Some((_, buf)) = &self.cached {
+                    out.extend_from_slice(buf.get(lo..hi).unwrap_or_default());
+                }
+            }
+            pos = chunk_start + hi as u64;
+        }
+        Ok(())
+    }
+}
+
+/// Collects writes to byte runs of a store without changing it: touched chunks are decoded once,
+/// patched, and re-encoded by [`RunWriter::finish`]; the caller then swaps them in with
+/// [`ChunkStore::replace_chunks`], so a failed write changes nothing.
+pub struct RunWriter<'a> {
+    store: &'a ChunkStore,
+    codec: ChunkCodec,
+    total_bytes: u64,
+    touched: std::collections::BTreeMap<usize, Vec<u8>>,
+}
+
+impl<'a> RunWriter<'a> {
+    pub fn new(store: &'a ChunkStore, itemsize: usize, total_bytes: u64) -> Self {
+        RunWriter {
+            store,
+            codec: ChunkCodec::new(store.encoding, itemsize),
+            total_bytes,
+            touched: Default::default(),
+        }
+    }
+
+    /// Overwrites bytes `offset..offset + data.len()` of the array.
+    pub fn write(&mut self, offset: u64, data: &[u8]) -> ArrayResult<()> {
+        let end = offset
+            .checked_add(data.len() as u64)
+            .filter(|e| *e <= self.total_bytes)
+            .ok_or_else(|| {
+                ArrayError::OutOfBounds(format!(
+                    "byte run {offset}+{} outside an array of {} bytes",
+                    data.len(),
+                    self.total_bytes
+                ))
+            })?;
+        let chunk = u64::from(self.store.chunk_bytes);
+        let mut pos = offset;
+        let mut rest = data;
+        while pos < end {
+            let index = (pos / chunk) as usize;
+            let chunk_start = index as u64 * chunk;
+            let raw_len = self.store.raw_len(index, self.total_bytes);
+            let lo = (pos - chunk_start) as usize;
+            let hi = (end - chunk_start).min(raw_len as u64) as usize;
+            if !self.touched.contains_key(&index) {
+                let mut buf = Vec::with_capacity(raw_len);
+                self.store
+                    .decode_chunk(index, raw_len, &mut self.codec, &mut buf)?;
+                self.touched.insert(index, buf);
+            }
+            let (piece, tail) = rest.split_at(rest.len().min(hi - lo));
+            if let Some(target) = self.touched.get_mut(&index).and_then(|b| b.get_mut(lo..hi)) {
+                target.copy_from_slice(piece);
+            }
+            rest = tail;
+            pos = chunk_start + hi as u64;
+        }
+        Ok(())
+    }
+
+    /// Re-encodes every touched chunk: (chunk index, new chunk).
+    pub fn finish(mut self) -> ArrayResult<Vec<(usize, Chunk)>> {
+        let touched = std::mem::take(&mut self.touched);
+        touched
+            .into_iter()
+            .map(|(index, raw)| Ok((index, encode_chunk(&raw, &mut self.codec)?)))
+            .collect()
     }
 }
 

@@ -8,6 +8,11 @@ mod shuffle;
 mod zlib;
 
 use crate::array::error::{ArrayError, ArrayResult};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Chunks compressed and decompressed since the server started (reported by `INFO ndarray`).
+pub static CHUNKS_ENCODED: AtomicU64 = AtomicU64::new(0);
+pub static CHUNKS_DECODED: AtomicU64 = AtomicU64::new(0);
 
 /// One compressor. `decompress` must fill `out` exactly or fail: chunk lengths are known from
 /// the array's shape, so a stream that decodes to any other length is corrupt.
@@ -169,6 +174,7 @@ impl ChunkCodec {
         };
         let mut out = Vec::new();
         compressor.compress(input, &mut out)?;
+        CHUNKS_ENCODED.fetch_add(1, Ordering::Relaxed);
         if out.len() >= raw.len() {
             return Ok(None);
         }
@@ -183,6 +189,7 @@ impl ChunkCodec {
                 "chunk marked compressed in an uncompressed array",
             ));
         };
+        CHUNKS_DECODED.fetch_add(1, Ordering::Relaxed);
         match self.shuffle {
             Shuffle::None => compressor.decompress(stored, out),
             Shuffle::Byte => {

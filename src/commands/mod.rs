@@ -5,8 +5,8 @@ mod read;
 mod reply;
 mod write;
 
-pub use read::{get, info};
-pub use write::{append, reshape, set};
+pub use read::{get, info, slice};
+pub use write::{append, reshape, set, setslice};
 
 use crate::error::{Error, Result};
 use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
@@ -29,6 +29,7 @@ pub fn guard(
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
+            crate::stats::PANICS_CAUGHT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             ctx.log_warning(&format!("ndarray: internal error (panic caught): {what}"));
             Err(RedisError::String(format!(
                 "ERR internal error in ndarray, please report it: {}",

@@ -344,16 +344,16 @@ pub fn parse_dims(args: &[&[u8]]) -> ParseResult<Vec<u64>> {
     args.iter().map(|a| parse_dim(a)).collect()
 }
 
-/// Data for APPEND: rows of the stored dtype (BLOB, VALUES) or a `.npy` file.
+/// Data for APPEND and SETSLICE: elements of the stored dtype (BLOB, VALUES) or a `.npy` file.
 #[derive(Debug, Clone, PartialEq)]
-pub enum AppendData<'a> {
+pub enum DataArg<'a> {
     Blob(&'a [u8]),
     Values(Vec<&'a [u8]>),
     Npy(&'a [u8]),
 }
 
 /// `{BLOB data | VALUES v [v ...] | NPY data}`
-pub fn parse_append<'a>(args: &'a [&'a [u8]]) -> ParseResult<AppendData<'a>> {
+pub fn parse_data<'a>(args: &'a [&'a [u8]]) -> ParseResult<DataArg<'a>> {
     let usage = "expected BLOB data, VALUES v [v ...] or NPY data";
     let Some((kind, rest)) = args.split_first() else {
         return invalid(format!("missing data: {usage}"));
@@ -364,14 +364,14 @@ pub fn parse_append<'a>(args: &'a [&'a [u8]]) -> ParseResult<AppendData<'a>> {
         _ => invalid(format!("{what} takes one argument ({usage})")),
     };
     if is(kind, "BLOB") {
-        Ok(AppendData::Blob(single("BLOB")?))
+        Ok(DataArg::Blob(single("BLOB")?))
     } else if is(kind, "NPY") {
-        Ok(AppendData::Npy(single("NPY")?))
+        Ok(DataArg::Npy(single("NPY")?))
     } else if is(kind, "VALUES") {
         if rest.is_empty() {
             return invalid("VALUES needs at least one value");
         }
-        Ok(AppendData::Values(rest.to_vec()))
+        Ok(DataArg::Values(rest.to_vec()))
     } else {
         invalid(format!("unknown data kind '{}' ({usage})", text(kind)))
     }

@@ -3,6 +3,9 @@
 use super::parse::parse_read;
 use super::reply::{self, Field};
 use super::{arg, rest};
+use crate::array::cast::{cast_into, check_cast};
+use crate::array::slice::Selection;
+use crate::array::Shape;
 use crate::datatype::Key;
 use crate::error::{Error, Result};
 use redis_module::{Context, RedisString, RedisValue};
@@ -15,6 +18,34 @@ pub fn get(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         None => Ok(RedisValue::Null),
         Some(array) => reply::array(ctx, array, req),
     }
+}
+
+/// `NDARRAY.SLICE key selection [FORMAT NPY|BLOB|VALUES] [AS dtype]`: NumPy basic indexing,
+/// decoding only the chunks that hold the selected elements.
+pub fn slice(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
+    if args.len() < 3 {
+        return Err(Error::Arity);
+    }
+    let req = parse_read(&rest(args, 3))?;
+    let key = Key::open(ctx, arg(args, 1)?, false);
+    let Some(array) = key.array()? else {
+        return Ok(RedisValue::Null);
+    };
+    let sel = Selection::resolve(arg(args, 2)?.as_slice(), array.shape())?;
+    let from = array.dtype();
+    let to = req.cast.unwrap_or(from);
+    check_cast(from, to)?;
+    let shape = Shape::new(sel.dims().to_vec(), to)?;
+    reply::elements(ctx, to, &shape, req.format, |out| {
+        if to == from {
+            array.read_selection(&sel, out).map(|_| ())
+        } else {
+            let mut raw = Vec::new();
+            array.read_selection(&sel, &mut raw)?;
+            cast_into(from, to, &raw, out);
+            Ok(())
+        }
+    })
 }
 
 /// `NDARRAY.INFO key`

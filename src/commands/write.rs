@@ -1,11 +1,12 @@
 //! Write commands: NDARRAY.SET, NDARRAY.APPEND, NDARRAY.RESHAPE.
 
 use super::parse::{
-    parse_append, parse_dims, parse_set, AppendData, CodecName, Condition, StoreOptions, Ttl,
+    parse_data, parse_dims, parse_set, CodecName, Condition, DataArg, StoreOptions, Ttl,
 };
 use super::{arg, rest};
 use crate::array::dtype::Kind;
 use crate::array::input::{Elements, Input};
+use crate::array::slice::Selection;
 use crate::array::values::parse_values;
 use crate::array::{ArrayError, NdArray, Shape};
 use crate::codec::{Compression, Encoding};
@@ -106,7 +107,7 @@ pub fn append(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         return Err(Error::Arity);
     }
     let raw_args = rest(args, 2);
-    let data = parse_append(&raw_args)?;
+    let data = parse_data(&raw_args)?;
     let max = config::max_array_bytes();
     let name = arg(args, 1)?;
     let mut key = Key::open(ctx, name, true);
@@ -123,7 +124,7 @@ pub fn append(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
             array.append_rows(&rows)?
         }
         None => {
-            let AppendData::Npy(file) = data else {
+            let DataArg::Npy(file) = data else {
                 return Err(Error::usage(
                     "no such key: BLOB and VALUES append to an existing array (NPY creates one)",
                 ));
@@ -154,15 +155,15 @@ pub fn append(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
 }
 
 /// The raw bytes of whole rows of `array` that `data` holds, converted to its dtype.
-fn rows_for<'a>(array: &NdArray, data: AppendData<'a>, max: u64) -> Result<Cow<'a, [u8]>> {
+fn rows_for<'a>(array: &NdArray, data: DataArg<'a>, max: u64) -> Result<Cow<'a, [u8]>> {
     let dtype = array.dtype();
     let row_dims = array.shape().dims().get(1..).unwrap_or_default();
     if array.shape().ndim() == 0 {
         return Err(ArrayError::invalid("cannot append to a 0-d array").into());
     }
     match data {
-        AppendData::Blob(bytes) => Ok(Cow::Borrowed(bytes)),
-        AppendData::Values(values) => {
+        DataArg::Blob(bytes) => Ok(Cow::Borrowed(bytes)),
+        DataArg::Values(values) => {
             let per_value = if dtype.kind() == Kind::Complex { 2 } else { 1 };
             let per_row = row_dims.iter().product::<u64>().saturating_mul(per_value);
             let n = values.len() as u64;
@@ -179,7 +180,7 @@ fn rows_for<'a>(array: &NdArray, data: AppendData<'a>, max: u64) -> Result<Cow<'
                 n as usize,
             )?))
         }
-        AppendData::Npy(file) => {
+        DataArg::Npy(file) => {
             let elements: Elements<'a> = Input::Npy(file).decode(max)?;
             let elements = elements
                 .cast(dtype, max)
@@ -197,6 +198,58 @@ fn rows_for<'a>(array: &NdArray, data: AppendData<'a>, max: u64) -> Result<Cow<'
             Ok(elements.data)
         }
     }
+}
+
+/// `NDARRAY.SETSLICE key selection {BLOB data | VALUES v [v ...] | NPY data}`: writes into the
+/// selected elements; only the touched chunks are re-encoded, and on any error nothing changes.
+pub fn setslice(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
+    if args.len() < 5 {
+        return Err(Error::Arity);
+    }
+    let raw_args = rest(args, 3);
+    let data = parse_data(&raw_args)?;
+    let name = arg(args, 1)?;
+    let mut key = Key::open(ctx, name, true);
+    let Some(array) = key.array_mut()? else {
+        return Err(Error::usage("no such key"));
+    };
+    let sel = Selection::resolve(arg(args, 2)?.as_slice(), array.shape())?;
+    let dtype = array.dtype();
+    let max = config::max_array_bytes();
+    let elements: Cow<[u8]> = match data {
+        DataArg::Blob(bytes) => Cow::Borrowed(bytes),
+        DataArg::Values(values) => {
+            let per_value = if dtype.kind() == Kind::Complex { 2 } else { 1 };
+            let wanted = sel.size().saturating_mul(per_value);
+            // One value (one complex pair) broadcasts to the whole selection.
+            let count = if values.len() as u64 == per_value {
+                per_value
+            } else {
+                wanted
+            };
+            let count = usize::try_from(count)
+                .map_err(|_| ArrayError::TooLarge("selection too large".into()))?;
+            Cow::Owned(parse_values(dtype, values.into_iter(), count)?)
+        }
+        DataArg::Npy(file) => {
+            let npy = Input::Npy(file).decode(max)?;
+            if npy.shape.dims() != sel.dims() {
+                return Err(ArrayError::invalid(format!(
+                    "npy data of shape {} does not match the selection's shape {}",
+                    npy.shape,
+                    Shape::new(sel.dims().to_vec(), dtype)?
+                ))
+                .into());
+            }
+            npy.cast(dtype, max)
+                .map_err(|e| ArrayError::invalid(format!("npy data: {e}")))?
+                .data
+        }
+    };
+    array.write_selection(&sel, &elements)?;
+    ctx.replicate_verbatim();
+    ctx.notify_keyspace_event(NotifyEvent::MODULE, "ndarray.setslice", name);
+    Ok(RedisValue::SimpleStringStatic("OK"))
 }
 
 /// `NDARRAY.RESHAPE key [dim ...]`: a new shape with the same number of elements (no data moves).

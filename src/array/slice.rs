@@ -1,0 +1,436 @@
+//! NumPy basic indexing: parsing selections such as `"1:9:2, -1, ::3"` or `"..., 0"` and resolving
+//! them against a shape into the byte runs they cover. Redis-free.
+
+use super::error::{ArrayError, ArrayResult};
+use super::shape::Shape;
+
+/// One parsed item of a selection, before the shape is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Item {
+    Index(i128),
+    Slice {
+        start: Option<i128>,
+        stop: Option<i128>,
+        step: Option<i128>,
+    },
+    Ellipsis,
+}
+
+/// What a selection takes along one axis, resolved against its length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AxisSel {
+    /// One index: the axis is dropped from the result.
+    Index(u64),
+    /// `len` indices `start, start + step, …` (step may be negative); the axis stays.
+    Range { start: u64, step: i64, len: u64 },
+}
+
+/// A selection resolved against a shape: one entry per axis of the array.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    axes: Vec<AxisSel>,
+    dims: Vec<u64>,
+}
+
+/// Longest selection string accepted (a 32-d selection is far shorter).
+const MAX_SELECTION_LEN: usize = 4096;
+
+/// Parses a selection string. Items are comma-separated: `i`, `start:stop[:step]` (parts
+/// optional), or `...`; spaces are allowed. An empty string selects everything.
+fn parse(text: &[u8]) -> ArrayResult<Vec<Item>> {
+    if text.len() > MAX_SELECTION_LEN {
+        return Err(ArrayError::invalid(format!(
+            "selection is longer than {MAX_SELECTION_LEN} bytes"
+        )));
+    }
+    let text = std::str::from_utf8(text)
+        .map_err(|_| ArrayError::invalid("selection is not valid UTF-8"))?;
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let items: Vec<&str> = text.split(',').map(str::trim).collect();
+    // A trailing comma is allowed, as in Python ("3," is the tuple (3,)).
+    let items = match items.split_last() {
+        Some((last, rest)) if last.is_empty() && !rest.is_empty() => rest.to_vec(),
+        _ => items,
+    };
+    items
+        .into_iter()
+        .map(|item| parse_item(item, text))
+        .collect()
+}
+
+fn parse_item(item: &str, whole: &str) -> ArrayResult<Item> {
+    let bad = || {
+        ArrayError::invalid(format!(
+            "invalid selection '{}': '{}' is not an index, a slice start:stop:step or '...'",
+            whole.escape_default(),
+            item.escape_default()
+        ))
+    };
+    if item == "..." {
+        return Ok(Item::Ellipsis);
+    }
+    if item.is_empty() {
+        return Err(bad());
+    }
+    let parts: Vec<&str> = item.split(':').map(str::trim).collect();
+    let number = |s: &str| -> ArrayResult<Option<i128>> {
+        if s.is_empty() {
+            return Ok(None);
+        }
+        // At most 19 digits keeps every value well inside i128 arithmetic below.
+        let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+        if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        s.parse::<i128>().map(Some).map_err(|_| bad())
+    };
+    match parts.as_slice() {
+        [single] => number(single)?.map(Item::Index).ok_or_else(bad),
+        [start, stop] => Ok(Item::Slice {
+            start: number(start)?,
+            stop: number(stop)?,
+            step: None,
+        }),
+        [start, stop, step] => Ok(Item::Slice {
+            start: number(start)?,
+            stop: number(stop)?,
+            step: number(step)?,
+        }),
+        _ => Err(bad()),
+    }
+}
+
+impl Selection {
+    /// Parses `text` and resolves it against `shape` exactly as NumPy's basic indexing does:
+    /// integer indices must be in range (negative counts from the end), slice bounds are clipped.
+    pub fn resolve(text: &[u8], shape: &Shape) -> ArrayResult<Selection> {
+        let items = parse(text)?;
+        let ndim = shape.ndim();
+        let ellipses = items.iter().filter(|i| **i == Item::Ellipsis).count();
+        if ellipses > 1 {
+            return Err(ArrayError::invalid(
+                "an index can only have a single ellipsis ('...')",
+            ));
+        }
+        let indexed = items.len() - ellipses;
+        if indexed > ndim {
+            return Err(ArrayError::invalid(format!(
+                "too many indices for array: array is {ndim}-dimensional, but {indexed} were indexed"
+            )));
+        }
+        let mut full = Vec::with_capacity(ndim);
+        for item in items {
+            if item == Item::Ellipsis {
+                full.extend(std::iter::repeat_n(
+                    Item::Slice {
+                        start: None,
+                        stop: None,
+                        step: None,
+                    },
+                    ndim - indexed,
+                ));
+            } else {
+                full.push(item);
+            }
+        }
+        while full.len() < ndim {
+            full.push(Item::Slice {
+                start: None,
+                stop: None,
+                step: None,
+            });
+        }
+        let axes = full
+            .into_iter()
+            .zip(shape.dims())
+            .enumerate()
+            .map(|(axis, (item, &len))| resolve_axis(item, axis, len))
+            .collect::<ArrayResult<Vec<_>>>()?;
+        let dims = axes
+            .iter()
+            .filter_map(|a| match a {
+                AxisSel::Range { len, .. } => Some(*len),
+                AxisSel::Index(_) => None,
+            })
+            .collect();
+        Ok(Selection { axes, dims })
+    }
+
+    /// The shape of the result (indexed axes dropped).
+    pub fn dims(&self) -> &[u64] {
+        &self.dims
+    }
+
+    pub fn axes(&self) -> &[AxisSel] {
+        &self.axes
+    }
+
+    /// Number of selected elements.
+    pub fn size(&self) -> u64 {
+        self.dims.iter().product()
+    }
+
+    /// Calls `visit(offset, len)` for each run of contiguous element bytes the selection covers, in
+    /// the C order of the result. Adjacent runs are merged. `shape` is the array's shape.
+    pub fn for_each_run(
+        &self,
+        shape: &Shape,
+        itemsize: usize,
+        mut visit: impl FnMut(u64, u64) -> ArrayResult<()>,
+    ) -> ArrayResult<()> {
+        if self.size() == 0 {
+            return Ok(());
+        }
+        let dims = shape.dims();
+        // Byte strides of the array, C order.
+        let mut strides = vec![0u64; dims.len()];
+        let mut acc = itemsize as u64;
+        for (s, d) in strides.iter_mut().zip(dims).rev() {
+            *s = acc;
+            acc = acc.saturating_mul(*d);
+        }
+        // Trailing axes taken whole with step 1 form one contiguous block with the axis before them.
+        let mut inner = self.axes.len();
+        let mut block = itemsize as u64;
+        while let Some(prev) = inner.checked_sub(1) {
+            match (self.axes.get(prev), dims.get(prev)) {
+                (
+                    Some(AxisSel::Range {
+                        start: 0,
+                        step: 1,
+                        len,
+                    }),
+                    Some(d),
+                ) if len == d => {
+                    block = block.saturating_mul(*d);
+                    inner = prev;
+                }
+                _ => break,
+            }
+        }
+        // The last non-whole axis, if it steps by 1, extends the block too.
+        let outer_axes = self.axes.get(..inner).unwrap_or_default();
+        let (outer_axes, block, last_offset) = match outer_axes.split_last() {
+            Some((
+                AxisSel::Range {
+                    start,
+                    step: 1,
+                    len,
+                },
+                rest,
+            )) => {
+                let stride = strides.get(inner - 1).copied().unwrap_or(0);
+                (
+                    rest,
+                    block.saturating_mul(*len),
+                    start.saturating_mul(stride),
+                )
+            }
+            _ => (outer_axes, block, 0),
+        };
+        let outer_strides = strides.get(..outer_axes.len()).unwrap_or_default();
+        let mut pending: Option<(u64, u64)> = None;
+        let mut emit = |offset: u64| -> ArrayResult<()> {
+            match pending {
+                Some((start, len)) if start + len == offset => pending = Some((start, len + block)),
+                Some((start, len)) => {
+                    visit(start, len)?;
+                    pending = Some((offset, block));
+                }
+                None => pending = Some((offset, block)),
+            }
+            Ok(())
+        };
+        // Odometer over the outer axes.
+        let mut counters = vec![0u64; outer_axes.len()];
+        loop {
+            let mut offset = last_offset;
+            for ((axis, &i), &stride) in outer_axes.iter().zip(&counters).zip(outer_strides) {
+                let index = match *axis {
+                    AxisSel::Index(ix) => ix,
+                    AxisSel::Range { start, step, .. } => {
+                        (start as i128 + i as i128 * step as i128) as u64
+                    }
+                };
+                offset += index * stride;
+            }
+            emit(offset)?;
+            // Advance the odometer; done when it wraps.
+            let mut carried = true;
+            for (counter, axis) in counters.iter_mut().zip(outer_axes).rev() {
+                let len = match axis {
+                    AxisSel::Index(_) => 1,
+                    AxisSel::Range { len, .. } => *len,
+                };
+                *counter += 1;
+                if *counter < len {
+                    carried = false;
+                    break;
+                }
+                *counter = 0;
+            }
+            if carried {
+                break;
+            }
+        }
+        if let Some((start, len)) = pending {
+            visit(start, len)?;
+        }
+        Ok(())
+    }
+}
+
+fn resolve_axis(item: Item, axis: usize, len: u64) -> ArrayResult<AxisSel> {
+    let n = i128::from(len);
+    match item {
+        Item::Index(i) => {
+            let j = if i < 0 { i + n } else { i };
+            if j < 0 || j >= n {
+                return Err(ArrayError::OutOfBounds(format!(
+                    "index {i} is out of bounds for axis {axis} with size {len}"
+                )));
+            }
+            Ok(AxisSel::Index(j as u64))
+        }
+        Item::Slice { start, stop, step } => {
+            let step = step.unwrap_or(1);
+            if step == 0 {
+                return Err(ArrayError::invalid("slice step cannot be zero"));
+            }
+            let step = step.clamp(-i128::from(i64::MAX), i128::from(i64::MAX));
+            // Python's slice.indices(len).
+            let clip = |v: Option<i128>, default: i128, lo: i128, hi: i128| match v {
+                None => default,
+                Some(v) if v < 0 => (v + n).max(lo),
+                Some(v) => v.min(hi),
+            };
+            let (first, count) = if step > 0 {
+                let start = clip(start, 0, 0, n);
+                let stop = clip(stop, n, 0, n);
+                (
+                    start,
+                    if stop > start {
+                        (stop - start + step - 1) / step
+                    } else {
+                        0
+                    },
+                )
+            } else {
+                let start = clip(start, n - 1, -1, n - 1);
+                let stop = clip(stop, -1, -1, n - 1);
+                (
+                    start,
+                    if start > stop {
+                        (start - stop + (-step) - 1) / (-step)
+                    } else {
+                        0
+                    },
+                )
+            };
+            Ok(AxisSel::Range {
+                start: first.max(0) as u64,
+                step: step as i64,
+                len: count as u64,
+            })
+        }
+        Item::Ellipsis => Ok(AxisSel::Range {
+            start: 0,
+            step: 1,
+            len,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::array::DType;
+
+    fn shape(d: &[u64]) -> Shape {
+        Shape::new(d.to_vec(), DType::Int8).unwrap()
+    }
+
+    fn sel(text: &str, d: &[u64]) -> ArrayResult<Selection> {
+        Selection::resolve(text.as_bytes(), &shape(d))
+    }
+
+    /// Element indices (flat) the selection visits, from its runs, for itemsize 1.
+    fn flat(text: &str, d: &[u64]) -> Vec<u64> {
+        let s = sel(text, d).unwrap();
+        let mut out = Vec::new();
+        s.for_each_run(&shape(d), 1, |o, l| {
+            out.extend(o..o + l);
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn slices_follow_python_rules() {
+        assert_eq!(flat("2:5", &[10]), [2, 3, 4]);
+        assert_eq!(flat("::-1", &[4]), [3, 2, 1, 0]);
+        assert_eq!(flat("-3:", &[10]), [7, 8, 9]);
+        assert_eq!(flat("5:2", &[10]), Vec::<u64>::new());
+        assert_eq!(flat("1:9:3", &[10]), [1, 4, 7]);
+        assert_eq!(flat("8:1:-3", &[10]), [8, 5, 2]);
+        assert_eq!(flat("-100:100", &[3]), [0, 1, 2]);
+        assert_eq!(flat("100::-1", &[3]), [2, 1, 0]);
+        assert_eq!(flat(":-100:-1", &[3]), [2, 1, 0]);
+        assert_eq!(flat("-1", &[3]), [2]);
+        assert_eq!(sel("5:2", &[10]).unwrap().dims(), [0]);
+    }
+
+    #[test]
+    fn multi_axis_selections_and_ellipsis() {
+        // 3x4: rows 0..3, cols 0..4, flat = r*4+c
+        assert_eq!(flat(":, 1", &[3, 4]), [1, 5, 9]);
+        assert_eq!(flat("1", &[3, 4]), [4, 5, 6, 7]);
+        assert_eq!(flat("..., 0", &[3, 4]), [0, 4, 8]);
+        assert_eq!(flat("::-1, ::2", &[3, 4]), [8, 10, 4, 6, 0, 2]);
+        assert_eq!(flat("1:, 1:3", &[3, 4]), [5, 6, 9, 10]);
+        assert_eq!(sel("1:9:2, -1, ::3", &[10, 4, 7]).unwrap().dims(), [4, 3]);
+        assert_eq!(sel("", &[2, 3]).unwrap().dims(), [2, 3]);
+        assert_eq!(sel("0,", &[2, 3]).unwrap().dims(), [3]);
+        assert_eq!(flat("", &[]), [0]);
+        assert_eq!(flat("...", &[]), [0]);
+    }
+
+    #[test]
+    fn runs_merge_across_whole_trailing_axes() {
+        let s = sel("1:3", &[4, 5]).unwrap();
+        let mut runs = Vec::new();
+        s.for_each_run(&shape(&[4, 5]), 4, |o, l| {
+            runs.push((o, l));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(runs, [(20, 40)]);
+    }
+
+    #[test]
+    fn bad_selections_are_refused() {
+        let cases = [
+            ("1, 2, 3", "too many indices"),
+            ("..., ...", "single ellipsis"),
+            ("::0", "step cannot be zero"),
+            ("5", "index 5 is out of bounds for axis 0 with size 5"),
+            ("-6", "index -6 is out of bounds"),
+            ("a", "invalid selection"),
+            ("1.5", "invalid selection"),
+            ("1:2:3:4", "invalid selection"),
+            (",", "invalid selection"),
+            ("1,,2", "invalid selection"),
+            ("99999999999999999999999", "invalid selection"),
+            ("- 1", "invalid selection"),
+        ];
+        for (text, want) in cases {
+            let e = sel(text, &[5, 5]).map(|_| ()).unwrap_err().to_string();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+        assert!(sel("0", &[0]).is_err());
+        assert!(Selection::resolve(&[0xff], &shape(&[1])).is_err());
+    }
+}

@@ -1,0 +1,41 @@
+//! Module counters, shown by `INFO ndarray` (section `ndarray_stats`): how much chunk work the
+//! server does, so users and benchmarks can see that a slice decodes only what it touches.
+
+use crate::codec::{CHUNKS_DECODED, CHUNKS_ENCODED};
+use redis_module::{raw, Context};
+use std::ffi::{c_char, c_int};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Panics the command guard turned into error replies (should stay 0).
+pub static PANICS_CAUGHT: AtomicU64 = AtomicU64::new(0);
+
+/// Replaces the crate's default INFO callback with ours.
+pub fn register(ctx: &Context) {
+    // SAFETY: called from OnLoad with the module context.
+    unsafe {
+        if let Some(register) = raw::RedisModule_RegisterInfoFunc {
+            register(ctx.ctx, Some(info));
+        }
+    }
+}
+
+extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: c_int) {
+    let fields: [(&std::ffi::CStr, &AtomicU64); 3] = [
+        (c"chunks_decoded", &CHUNKS_DECODED),
+        (c"chunks_encoded", &CHUNKS_ENCODED),
+        (c"panics_caught", &PANICS_CAUGHT),
+    ];
+    // SAFETY: `ctx` is the live info context Redis passed; names are static C strings.
+    unsafe {
+        let (Some(section), Some(field)) = (
+            raw::RedisModule_InfoAddSection,
+            raw::RedisModule_InfoAddFieldULongLong,
+        ) else {
+            return;
+        };
+        section(ctx, c"stats".as_ptr().cast::<c_char>());
+        for (name, counter) in fields {
+            field(ctx, name.as_ptr(), counter.load(Ordering::Relaxed));
+        }
+    }
+}
