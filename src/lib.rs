@@ -62,6 +62,9 @@ handler!(cmd_append, commands::append);
 handler!(cmd_reshape, commands::reshape);
 handler!(cmd_slice, commands::slice);
 handler!(cmd_setslice, commands::setslice);
+handler!(cmd_mget, commands::mget);
+handler!(cmd_mset, commands::mset);
+handler!(cmd_stack, commands::stack);
 
 redis_module! {
     name: "ndarray",
@@ -77,5 +80,8 @@ redis_module! {
         ["ndarray.reshape", cmd_reshape, "write fast", 1, 1, 1, ""],
         ["ndarray.slice", cmd_slice, "readonly", 1, 1, 1, ""],
         ["ndarray.setslice", cmd_setslice, "write deny-oom", 1, 1, 1, ""],
+        ["ndarray.mget", cmd_mget, "readonly", 1, -1, 1, ""],
+        ["ndarray.mset", cmd_mset, "write deny-oom", 1, -1, 2, ""],
+        ["ndarray.stack", cmd_stack, "readonly", 1, -1, 1, ""],
     ],
 }

@@ -1,10 +1,12 @@
 //! Command handlers: parse → core → reply, each behind the panic guard.
 
+mod batch;
 pub mod parse;
 mod read;
 mod reply;
 mod write;
 
+pub use batch::{mget, mset, stack};
 pub use read::{get, info, slice};
 pub use write::{append, reshape, set, setslice};
 
