@@ -62,7 +62,7 @@ pub fn mget(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
 /// `NDARRAY.MSET key npy [key npy ...]`: all or nothing. Every `.npy` is decoded and encoded
 /// before any key is written, so a bad argument writes nothing.
 pub fn mset(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
-    if args.len() < 3 || args.len() % 2 == 0 {
+    if args.len() < 3 || args.len().is_multiple_of(2) {
         return Err(Error::Arity);
     }
     let max = config::max_array_bytes();

@@ -2,7 +2,8 @@
 NumPy itself writes and reads. Run by `make test` as `.venv/bin/python tests/interop/numpy_interop.py`.
 
 Starts its own redis-server (REDIS_SERVER, default `redis-server`) with the module (NDARRAY_MODULE,
-default <repo>/target/release/libredis_ndarray.so) on a free loopback port, and always stops it.
+default <repo>/target/release/libredis_ndarray.so) on a free loopback port, plus a second one loaded
+with `chunk-bytes 4096` (so that slices cross many chunks), and always stops them.
 Prints one line per test, then `N passed, M failed`; exits 1 when a test failed.
 """
 
@@ -30,6 +31,8 @@ SHAPES = [(), (0,), (5,), (3, 4), (2, 0, 3), (2, 3, 4)]
 CODECS = ["none", "lz4", "zlib"]
 
 r = None  # the redis.Redis client, set by main()
+rc = None  # a client of the second server, whose module runs with `chunk-bytes 4096`
+SMALL_CHUNKS = ["chunk-bytes", "4096"]
 
 
 def free_port():
@@ -38,15 +41,16 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_server(tmp):
-    """Starts redis-server with the module; returns (process, port). Raises with the log on failure."""
+def start_server(tmp, module_args=()):
+    """Starts redis-server with the module (given `module_args`); returns (process, port). Raises with
+    the log on failure."""
     if not os.path.isfile(MODULE):
         raise RuntimeError(f"module not found at {MODULE}: run `make build` first")
     port = free_port()
     out = open(os.path.join(tmp, "stdio.log"), "wb")
     proc = subprocess.Popen(
         [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", tmp, "--logfile", "redis.log", "--loadmodule", MODULE],
+         "--dir", tmp, "--logfile", "redis.log", "--loadmodule", MODULE, *module_args],
         stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -248,20 +252,40 @@ def test_unsupported_npy_files_are_refused_and_leave_the_key_unchanged():
         assert r.exists("err:absent") == 0, f"{name}: a refused SET created the key"
 
 
+def stop_server(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def main():
-    global r
+    global r, rc
     tests = [(name, fn) for name, fn in globals().items() if name.startswith("test_") and callable(fn)]
     passed = failed = 0
-    proc = None
+    procs = []
     tmp = tempfile.TemporaryDirectory(prefix="ndarray-interop-")
+    dirs = {"default": os.path.join(tmp.name, "default"), "chunk-bytes 4096": os.path.join(tmp.name, "small")}
+    for d in dirs.values():
+        os.mkdir(d)
+
+    def logs():
+        return "\n".join(f"=== server with {what} ===\n{server_log(d)}" for what, d in dirs.items())
+
     try:
         try:
-            proc, port = start_server(tmp.name)
-        except Exception as e:  # the server or module did not start: every test fails
-            print(f"cannot start redis-server: {e}\n{server_log(tmp.name)}")
+            proc, port = start_server(dirs["default"])
+            procs.append(proc)
+            proc, small_port = start_server(dirs["chunk-bytes 4096"], SMALL_CHUNKS)
+            procs.append(proc)
+        except Exception as e:  # a server or the module did not start: every test fails
+            print(f"cannot start redis-server: {e}\n{logs()}")
             print(f"0 passed, {len(tests)} failed")
             return 1
         r = redis.Redis(port=port, socket_timeout=60)
+        rc = redis.Redis(port=small_port, socket_timeout=60)
         for name, fn in tests:
             try:
                 fn()
@@ -270,16 +294,11 @@ def main():
             except Exception:
                 failed += 1
                 print(f"FAIL {name}\n{traceback.format_exc()}")
-        if failed or proc.poll() is not None:
-            print(server_log(tmp.name))
+        if failed or any(p.poll() is not None for p in procs):
+            print(logs())
     finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        for proc in procs:
+            stop_server(proc)
         tmp.cleanup()
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
