@@ -89,6 +89,20 @@ fn populate(con: &mut Connection) -> Vec<String> {
         .query(con)
         .unwrap();
     assert_eq!(n, 770);
+    let _: () = redis::cmd("NDARRAY.SETSLICE")
+        .arg("big:zlib")
+        .arg("100:110, ::3")
+        .arg("VALUES")
+        .arg("0.5")
+        .query(con)
+        .unwrap();
+    let _: () = redis::cmd("NDARRAY.SETSLICE")
+        .arg("float32:lz4")
+        .arg("1, ..., 2")
+        .arg("VALUES")
+        .arg(&[1, 2, 3, 4])
+        .query(con)
+        .unwrap();
     keys
 }
 
