@@ -22,21 +22,22 @@ pub mod commands;
 mod config;
 mod datatype;
 mod error;
+mod keyspec;
 pub mod persist;
 mod stats;
 
 use datatype::NDARRAY_TYPE;
 use redis_module::{redis_module, Context, ModuleOptions, RedisResult, RedisString, Status};
 
-// Inside Redis, allocate through Redis (so INFO memory and maxmemory see our bytes); unit tests
-// run without a server, so they use the system allocator.
-#[cfg(not(test))]
+// Inside Redis, allocate through Redis (so INFO memory and maxmemory see our bytes). Unit tests and
+// fuzz targets run without a server, so they use the system allocator.
+#[cfg(not(any(test, feature = "system-alloc")))]
 type Allocator = redis_module::alloc::RedisAlloc;
-#[cfg(not(test))]
+#[cfg(not(any(test, feature = "system-alloc")))]
 const ALLOCATOR: Allocator = redis_module::alloc::RedisAlloc;
-#[cfg(test)]
+#[cfg(any(test, feature = "system-alloc"))]
 type Allocator = std::alloc::System;
-#[cfg(test)]
+#[cfg(any(test, feature = "system-alloc"))]
 const ALLOCATOR: Allocator = std::alloc::System;
 
 fn init(ctx: &Context, args: &[RedisString]) -> Status {
@@ -44,6 +45,9 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     // report, not a crash inside Redis.
     ctx.set_module_options(ModuleOptions::HANDLE_IO_ERRORS);
     stats::register(ctx);
+    if keyspec::register(ctx) == Status::Err {
+        return Status::Err;
+    }
     config::register(ctx, args)
 }
 

@@ -252,6 +252,287 @@ def test_unsupported_npy_files_are_refused_and_leave_the_key_unchanged():
         assert r.exists("err:absent") == 0, f"{name}: a refused SET created the key"
 
 
+# NDARRAY.SLICE and NDARRAY.SETSLICE against NumPy's own basic indexing. A selection is generated as
+# a string and, in parallel, as the Python index tuple (ints, slice objects, Ellipsis) it stands
+# for; no eval. These run on the server with `chunk-bytes 4096`, so bigger arrays span many chunks.
+
+def random_nd(rng, dtype, shape):
+    """random_array as an ndarray also when 0-d (random_array then returns a NumPy scalar)."""
+    return np.asarray(random_array(rng, dtype, shape))
+
+
+def random_shape(rng):
+    ndim = int(rng.integers(0, 5))
+    return tuple(0 if rng.random() < 0.06 else int(rng.integers(1, 8)) for _ in range(ndim))
+
+
+BIG_CASES = [("float32", (300, 50)), ("int16", (200, 37)), ("float64", (40, 30, 7)),
+             ("complex64", (5000,)), ("uint8", (100, 100)), ("float16", (30, 20, 10, 3)),
+             ("bool", (9000,)), ("complex128", (64, 33))]
+
+
+def slice_arrays(rng, count):
+    """`count` random small arrays (0-d to 4-d, every dtype), then the bigger ones of BIG_CASES."""
+    arrays = [random_nd(rng, DTYPES[int(rng.integers(len(DTYPES)))], random_shape(rng))
+              for _ in range(count)]
+    return arrays + [random_nd(rng, dtype, shape) for dtype, shape in BIG_CASES]
+
+
+def store(client, key, arr, rng):
+    """NDARRAY.SET with a random codec (and sometimes no shuffle); checks big arrays span chunks."""
+    codec = CODECS[int(rng.integers(len(CODECS)))]
+    opts = ["COMPRESS", codec] + (["SHUFFLE", "none"] if rng.random() < 0.2 else [])
+    client.execute_command("NDARRAY.SET", key, arr.dtype.name, *arr.shape, *opts, "BLOB", arr.tobytes())
+    if arr.nbytes > 3 * 4096:
+        info = client.execute_command("NDARRAY.INFO", key)
+        info = info if isinstance(info, dict) else dict(zip(*[iter(info)] * 2))
+        assert info[b"chunks"] > 2, f"{key}: {arr.nbytes} bytes in {info[b'chunks']} chunks"
+    return f"{arr.dtype} {arr.shape} COMPRESS {codec}{' SHUFFLE none' if len(opts) > 2 else ''}"
+
+
+def fmt_int(rng, v):
+    return f"+{v}" if v >= 0 and rng.random() < 0.05 else str(v)
+
+
+HUGE = [10**18, 2**63 - 1, 10**9 + 7]
+
+
+def random_bound(rng, n):
+    u = rng.random()
+    if u < 0.3:
+        return None
+    if u < 0.94:
+        return int(rng.integers(-n - 3, n + 4))
+    return int(rng.choice([-1, 1])) * HUGE[int(rng.integers(len(HUGE)))]
+
+
+def random_step(rng):
+    u = rng.random()
+    if u < 0.35:
+        return None
+    if u < 0.36:
+        return 0
+    if u < 0.39:
+        return int(rng.choice([-1, 1])) * HUGE[int(rng.integers(len(HUGE)))]
+    return int(rng.choice([-4, -3, -2, -1, -1, 1, 1, 2, 3, 5]))
+
+
+def random_item(rng, n):
+    """One item for an axis of length n: (text, python index object)."""
+    if rng.random() < 0.35:
+        if n > 0 and rng.random() < 0.85:
+            i = int(rng.integers(-n, n))
+        else:
+            i = int(rng.choice([n, -n - 1, n + 3, -n - 4, 10**18, -(2**63)]))
+        return fmt_int(rng, i), i
+    start, stop, step = random_bound(rng, n), random_bound(rng, n), random_step(rng)
+    parts = ["" if v is None else fmt_int(rng, v) for v in (start, stop)]
+    if step is not None or rng.random() < 0.15:
+        parts.append("" if step is None else fmt_int(rng, step))
+    sep = [":", " : ", ": ", " :"][int(rng.integers(4))] if rng.random() < 0.2 else ":"
+    return sep.join(parts), slice(start, stop, step)
+
+
+def random_selection(rng, shape):
+    """A random selection for `shape`: (text for the module, the same index as a Python tuple)."""
+    ndim = len(shape)
+    n = ndim + 1 if rng.random() < 0.04 else int(rng.integers(0, ndim + 1))
+    at = int(rng.integers(0, n + 1)) if rng.random() < 0.3 else None  # where "..." goes
+    axes = list(range(n)) if at is None else list(range(at)) + list(range(ndim - (n - at), ndim))
+    texts, index = [], []
+    for axis in axes:
+        text, item = random_item(rng, shape[axis] if 0 <= axis < ndim else 5)
+        texts.append(text)
+        index.append(item)
+    if at is not None:
+        texts.insert(at, "...")
+        index.insert(at, Ellipsis)
+    sep = [",", ", ", " , ", " ,"][int(rng.integers(4))]
+    text = sep.join(texts)
+    if texts and rng.random() < 0.05:
+        text += ","  # "3," is the tuple (3,), as in Python
+    if rng.random() < 0.1:
+        text = f"  {text} "
+    return text, tuple(index)
+
+
+def numpy_select(arr, index):
+    """NumPy's arr[index] as an array, or the exception NumPy raises."""
+    try:
+        return np.asarray(arr[index]), None
+    except (IndexError, ValueError) as e:
+        return None, e
+
+
+def error_keyword(err):
+    """The words the module's error must contain when NumPy raised `err`."""
+    if isinstance(err, ValueError):
+        return "step cannot be zero"
+    return "too many indices" if "too many indices" in str(err) else "out of bounds"
+
+
+def same_bits(got, want):
+    """same(), and every non-NaN element bit for bit (so -0.0 is not 0.0)."""
+    if not same(got, want):
+        return False
+    if want.dtype.kind not in "fc":
+        return got.tobytes() == want.tobytes()
+    part = want.dtype.itemsize // (2 if want.dtype.kind == "c" else 1)
+    g = np.frombuffer(got.tobytes(), dtype=f"u{part}")
+    w = np.frombuffer(want.tobytes(), dtype=f"u{part}")
+    keep = ~np.isnan(np.frombuffer(want.tobytes(), dtype=f"<f{part}"))
+    return np.array_equal(g[keep], w[keep])
+
+
+def show(arr):
+    return np.array2string(arr, threshold=40, edgeitems=3) + f" (dtype {arr.dtype}, shape {arr.shape})"
+
+
+def as_ints(reply):
+    """A FORMAT VALUES reply of an integer or bool array as nested Python ints."""
+    if isinstance(reply, list):
+        return [as_ints(v) for v in reply]
+    return int(reply)
+
+
+def test_slice_matches_numpy_on_random_selections():
+    rng = np.random.default_rng(20240601)
+    assert rc.execute_command("NDARRAY.SLICE", "slice:absent", "0") is None
+    checked = errors = 0
+    for n, arr in enumerate(slice_arrays(rng, 150)):
+        key = f"slice:{n}"
+        what = store(rc, key, arr, rng)
+        for _ in range(25 if arr.size > 1000 else 10):
+            text, index = random_selection(rng, arr.shape)
+            want, err = numpy_select(arr, index)
+            where = f"{what}, selection {text!r} (index {index!r})"
+            try:
+                got = load(rc.execute_command("NDARRAY.SLICE", key, text))
+            except redis.ResponseError as e:
+                assert err is not None, f"{where}: module error '{e}', NumPy gives {show(want)}"
+                assert error_keyword(err) in str(e), f"{where}: module error '{e}', NumPy error '{err}'"
+                errors += 1
+                continue
+            assert err is None, f"{where}: module gives {show(got)}, NumPy raises {err!r}"
+            assert same_bits(got, want), f"{where}:\n  expected {show(want)}\n  got      {show(got)}"
+            checked += 1
+            if rng.random() < 0.15:
+                blob = rc.execute_command("NDARRAY.SLICE", key, text, "FORMAT", "BLOB")
+                assert blob == want.tobytes(), f"{where}: FORMAT BLOB differs from the NPY reply"
+            if arr.dtype.kind in "biu" and arr.dtype != np.uint64 and want.size <= 2000:
+                values = rc.execute_command("NDARRAY.SLICE", key, text, "FORMAT", "VALUES")
+                assert as_ints(values) == want.astype(np.int64).tolist(), \
+                    f"{where}: FORMAT VALUES {values!r} != {want.tolist()!r}"
+    print(f"    {checked} selections matched NumPy, {errors} raised the same errors as NumPy")
+    assert errors > 50 and checked > 1000
+
+
+def scalar_values(rng, dtype):
+    """One random element of `dtype`: (VALUES arguments, NumPy scalar it stands for)."""
+    dt = np.dtype(dtype)
+    if dt.kind == "b":
+        word = ["0", "1", "true", "false"][int(rng.integers(4))]
+        return [word], np.bool_(word in ("1", "true"))
+    if dt.kind in "iu":
+        v = random_nd(rng, dt, ())
+        return [str(int(v))], v[()]
+
+    part_dtype = np.dtype(f"f{dt.itemsize // 2}") if dt.kind == "c" else dt
+
+    def part():  # a float exactly representable in the (real part of the) dtype
+        if rng.random() < 0.2:
+            return [np.nan, np.inf, -np.inf, -0.0][int(rng.integers(4))]
+        return float(part_dtype.type(rng.standard_normal() * 1000))
+
+    if dt.kind == "f":
+        x = part()
+        return [repr(x)], dt.type(x)
+    re, im = part(), part()
+    return [repr(re), repr(im)], dt.type(complex(re, im))
+
+
+def values_args(data):
+    """All elements of `data` (C order) as VALUES arguments; complex parts alternate."""
+    flat = data.reshape(-1)
+    if data.dtype.kind in "biu":
+        return [str(int(v)) for v in flat]
+    if data.dtype.kind == "f":
+        return [repr(float(v)) for v in flat]
+    return [repr(float(p)) for v in flat for p in (v.real, v.imag)]
+
+
+def test_setslice_matches_numpy_assignment():
+    rng = np.random.default_rng(8675309)
+    writes = errors = 0
+    for n, arr in enumerate(slice_arrays(rng, 80)):
+        key = f"setslice:{n}"
+        what = store(rc, key, arr, rng)
+        a = arr.copy()
+        for _ in range(8 if arr.size > 1000 else 5):
+            text, index = random_selection(rng, a.shape)
+            view, err = numpy_select(a, index)
+            where = f"{what}, selection {text!r} (index {index!r})"
+            if err is not None:
+                try:
+                    rc.execute_command("NDARRAY.SETSLICE", key, text, "BLOB", a.tobytes()[:a.itemsize])
+                except redis.ResponseError as e:
+                    assert error_keyword(err) in str(e), f"{where}: module error '{e}', NumPy error '{err}'"
+                else:
+                    raise AssertionError(f"{where}: SETSLICE accepted, NumPy raises {err!r}")
+                got = load(rc.execute_command("NDARRAY.GET", key))
+                assert same_bits(got, a), f"{where}: a refused SETSLICE changed the array to {show(got)}"
+                errors += 1
+                continue
+            data = random_nd(rng, a.dtype, view.shape)
+            npy_data = data
+            if data.ndim > 1 and rng.random() < 0.25:
+                npy_data = np.asfortranarray(data)
+            if data.dtype.itemsize > 1 and data.dtype.kind != "b" and rng.random() < 0.25:
+                npy_data = npy_data.astype(data.dtype.newbyteorder(">"))
+            args, scalar = scalar_values(rng, a.dtype)
+            kinds = [("BLOB", ["BLOB", data.tobytes()], data),
+                     ("NPY", ["NPY", npy_bytes(npy_data)], data),
+                     ("VALUES scalar", ["VALUES", *args], scalar)]
+            if 1 < data.size <= 8:
+                more = random_nd(rng, a.dtype, view.shape)
+                kinds.append(("VALUES all", ["VALUES", *values_args(more)], more))
+            for how, cmd, value in kinds:
+                assert rc.execute_command("NDARRAY.SETSLICE", key, text, *cmd) in (b"OK", "OK", True)
+                a[index] = value
+                got = load(rc.execute_command("NDARRAY.GET", key))
+                assert same_bits(got, a), (f"{where}, {how} {show(np.asarray(value))}:\n"
+                                           f"  expected {show(a)}\n  got      {show(got)}")
+                writes += 1
+    print(f"    {writes} writes matched NumPy assignment, {errors} raised the same errors as NumPy")
+    assert errors > 20 and writes > 700
+
+
+def test_slice_as_casts():
+    rng = np.random.default_rng(31337)
+    arrays = [random_nd(rng, "int16", (300, 50)), random_nd(rng, "float16", (120, 90))]
+    arrays += [random_nd(rng, d, random_shape(rng)) for _ in range(30) for d in ("int16", "float16")]
+    casts = 0
+    for n, arr in enumerate(arrays):
+        key = f"slice-as:{n}"
+        what = store(rc, key, arr, rng)
+        for _ in range(12):
+            text, index = random_selection(rng, arr.shape)
+            view, err = numpy_select(arr, index)
+            if err is not None:
+                continue
+            for to in (np.float32, np.float64):
+                want = view.astype(to)
+                where = f"{what}, selection {text!r} AS {np.dtype(to).name}"
+                got = load(rc.execute_command("NDARRAY.SLICE", key, text, "AS", np.dtype(to).name))
+                assert same_bits(got, want), f"{where}:\n  expected {show(want)}\n  got      {show(got)}"
+                blob = rc.execute_command("NDARRAY.SLICE", key, text, "FORMAT", "BLOB",
+                                          "AS", np.dtype(to).name)
+                assert blob == want.tobytes(), f"{where}: FORMAT BLOB differs"
+                casts += 1
+    print(f"    {casts} casting slices matched NumPy's astype")
+    assert casts > 500
+
+
 def stop_server(proc):
     proc.terminate()
     try:
