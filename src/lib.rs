@@ -22,6 +22,8 @@ pub mod commands;
 mod config;
 mod datatype;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod keyspec;
 pub mod persist;
 mod stats;
