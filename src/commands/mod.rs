@@ -21,16 +21,11 @@ pub fn guard(
     args: Vec<RedisString>,
     handler: fn(&Context, &[RedisString]) -> Result<RedisValue>,
 ) -> RedisResult {
-    match catch_unwind(AssertUnwindSafe(|| handler(ctx, &args))) {
+    match catch_panic(|| handler(ctx, &args)) {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(Error::Arity)) => Err(RedisError::WrongArity),
         Ok(Err(e)) => Err(e.into_reply()),
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
+        Err(what) => {
             crate::stats::PANICS_CAUGHT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             ctx.log_warning(&format!("ndarray: internal error (panic caught): {what}"));
             Err(RedisError::String(format!(
@@ -41,6 +36,17 @@ pub fn guard(
     }
 }
 
+/// Runs `f`, turning a panic into `Err(message)`. Redis-free, so it is unit-tested directly.
+pub fn catch_panic<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|panic| {
+        panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string())
+    })
+}
+
 /// Arguments after the command name and key, as byte slices (borrowed, no copy).
 fn rest(args: &[RedisString], from: usize) -> Vec<&[u8]> {
     args.iter().skip(from).map(RedisString::as_slice).collect()
@@ -49,4 +55,23 @@ fn rest(args: &[RedisString], from: usize) -> Vec<&[u8]> {
 /// `args[i]`, or a wrong-arity error.
 fn arg(args: &[RedisString], i: usize) -> Result<&RedisString> {
     args.get(i).ok_or(Error::Arity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::catch_panic;
+
+    #[test]
+    fn panics_become_errors_with_their_message() {
+        assert_eq!(catch_panic(|| 7), Ok(7));
+        assert_eq!(
+            catch_panic(|| -> i32 { panic!("boom") }),
+            Err("boom".to_string())
+        );
+        let index = std::hint::black_box(10);
+        let e = catch_panic(|| [1, 2, 3][index]).unwrap_err();
+        assert!(e.contains("index out of bounds"), "{e}");
+        let e = catch_panic(|| -> u8 { panic!("{} items", 3) }).unwrap_err();
+        assert_eq!(e, "3 items");
+    }
 }

@@ -1,0 +1,534 @@
+//! Hostile DUMP payloads: valid payloads mutated (field values, bit flips, truncations,
+//! extensions, huge claimed sizes, wrong codes) with the CRC recomputed so Redis hands them to the
+//! module's loader. Every RESTORE must fail cleanly or yield a value that reads back consistently;
+//! the server keeps serving and other keys stay intact.
+
+mod common;
+mod util;
+
+use common::Server;
+use redis::{Connection, Value};
+use std::time::{Duration, Instant};
+use util::*;
+
+/// One field of a module value in an RDB payload.
+#[derive(Debug, Clone, PartialEq)]
+enum Field {
+    Uint(u64),
+    Bytes(Vec<u8>),
+}
+
+/// A module value as DUMP serialises it: type byte, module id, fields, EOF opcode.
+#[derive(Debug, Clone)]
+struct ModuleValue {
+    type_byte: u8,
+    module_id: u64,
+    fields: Vec<Field>,
+}
+
+const OPCODE_EOF: u64 = 0;
+const OPCODE_UINT: u64 = 2;
+const OPCODE_STRING: u64 = 5;
+
+fn read_len(b: &[u8], pos: &mut usize) -> (u64, Option<u8>) {
+    let first = b[*pos];
+    *pos += 1;
+    match first >> 6 {
+        0 => (u64::from(first & 0x3f), None),
+        1 => {
+            let v = (u64::from(first & 0x3f) << 8) | u64::from(b[*pos]);
+            *pos += 1;
+            (v, None)
+        }
+        2 if first == 0x80 => {
+            let v = u32::from_be_bytes(b[*pos..*pos + 4].try_into().unwrap());
+            *pos += 4;
+            (u64::from(v), None)
+        }
+        2 => {
+            let v = u64::from_be_bytes(b[*pos..*pos + 8].try_into().unwrap());
+            *pos += 8;
+            (v, None)
+        }
+        _ => (0, Some(first & 0x3f)), // special string encoding
+    }
+}
+
+fn write_len(out: &mut Vec<u8>, v: u64) {
+    if v < 64 {
+        out.push(v as u8);
+    } else if v < 16384 {
+        out.push(0x40 | (v >> 8) as u8);
+        out.push(v as u8);
+    } else if v <= u64::from(u32::MAX) {
+        out.push(0x80);
+        out.extend_from_slice(&(v as u32).to_be_bytes());
+    } else {
+        out.push(0x81);
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+}
+
+fn read_string(b: &[u8], pos: &mut usize) -> Vec<u8> {
+    match read_len(b, pos) {
+        (len, None) => {
+            let s = b[*pos..*pos + len as usize].to_vec();
+            *pos += len as usize;
+            s
+        }
+        (_, Some(0)) => {
+            let v = b[*pos] as i8;
+            *pos += 1;
+            v.to_string().into_bytes()
+        }
+        (_, Some(1)) => {
+            let v = i16::from_le_bytes(b[*pos..*pos + 2].try_into().unwrap());
+            *pos += 2;
+            v.to_string().into_bytes()
+        }
+        (_, Some(2)) => {
+            let v = i32::from_le_bytes(b[*pos..*pos + 4].try_into().unwrap());
+            *pos += 4;
+            v.to_string().into_bytes()
+        }
+        (_, Some(enc)) => panic!("string encoding {enc} (run the server with rdbcompression no)"),
+    }
+}
+
+impl ModuleValue {
+    fn parse(body: &[u8]) -> ModuleValue {
+        let mut pos = 1;
+        let (module_id, _) = read_len(body, &mut pos);
+        let mut fields = Vec::new();
+        loop {
+            let (opcode, _) = read_len(body, &mut pos);
+            match opcode {
+                OPCODE_EOF => break,
+                OPCODE_UINT => fields.push(Field::Uint(read_len(body, &mut pos).0)),
+                OPCODE_STRING => fields.push(Field::Bytes(read_string(body, &mut pos))),
+                other => panic!("unexpected module opcode {other}"),
+            }
+        }
+        assert_eq!(pos, body.len(), "the whole body is one module value");
+        ModuleValue {
+            type_byte: body[0],
+            module_id,
+            fields,
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = vec![self.type_byte];
+        write_len(&mut out, self.module_id);
+        for f in &self.fields {
+            match f {
+                Field::Uint(v) => {
+                    write_len(&mut out, OPCODE_UINT);
+                    write_len(&mut out, *v);
+                }
+                Field::Bytes(b) => {
+                    write_len(&mut out, OPCODE_STRING);
+                    write_len(&mut out, b.len() as u64);
+                    out.extend_from_slice(b);
+                }
+            }
+        }
+        write_len(&mut out, OPCODE_EOF);
+        out
+    }
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+const INTERESTING: [u64; 16] = [
+    0,
+    1,
+    2,
+    3,
+    7,
+    9,
+    14,
+    15,
+    16,
+    32,
+    33,
+    255,
+    4096,
+    1 << 31,
+    1 << 62,
+    u64::MAX,
+];
+
+/// One mutation of a parsed value, or of its raw bytes.
+fn mutate(rng: &mut Rng, value: &ModuleValue, body: &[u8]) -> Vec<u8> {
+    let mut v = value.clone();
+    let n = v.fields.len();
+    match rng.below(9) {
+        0 | 1 => {
+            // A field (dtype, ndim, dims, codes, chunk size, counts, flags, marker) gets a new value.
+            let i = rng.below(n);
+            if let Field::Uint(x) = &mut v.fields[i] {
+                *x = match rng.below(3) {
+                    0 => INTERESTING[rng.below(INTERESTING.len())],
+                    1 => x.wrapping_add(1),
+                    _ => x.wrapping_sub(1),
+                };
+            }
+        }
+        2 => {
+            // A chunk's bytes: flip a bit, cut, or extend.
+            let chunks: Vec<usize> = (0..n)
+                .filter(|i| matches!(v.fields[*i], Field::Bytes(_)))
+                .collect();
+            if let Some(&i) = chunks.get(rng.below(chunks.len())) {
+                if let Field::Bytes(b) = &mut v.fields[i] {
+                    match rng.below(3) {
+                        0 if !b.is_empty() => {
+                            let at = rng.below(b.len());
+                            b[at] ^= 1 << rng.below(8);
+                        }
+                        1 => b.truncate(rng.below(b.len() + 1)),
+                        _ => b.extend((0..1 + rng.below(64)).map(|_| rng.next() as u8)),
+                    }
+                }
+            }
+        }
+        3 => {
+            let i = rng.below(n);
+            v.fields.remove(i);
+        }
+        4 => {
+            let i = rng.below(n);
+            let f = v.fields[i].clone();
+            v.fields.insert(i, f);
+        }
+        5 => {
+            let (i, j) = (rng.below(n), rng.below(n));
+            v.fields.swap(i, j);
+        }
+        6 => {
+            // A string where a number belongs, or the reverse.
+            let i = rng.below(n);
+            v.fields[i] = match &v.fields[i] {
+                Field::Uint(x) => Field::Bytes(x.to_le_bytes().to_vec()),
+                Field::Bytes(b) => Field::Uint(b.len() as u64),
+            };
+        }
+        7 => {
+            // Raw bytes: flip a few bits anywhere after the type byte.
+            let mut raw = body.to_vec();
+            for _ in 0..1 + rng.below(4) {
+                let at = 1 + rng.below(raw.len() - 1);
+                raw[at] ^= 1 << rng.below(8);
+            }
+            return raw;
+        }
+        _ => {
+            // Raw bytes: truncate or extend.
+            let mut raw = body.to_vec();
+            if rng.below(2) == 0 {
+                raw.truncate(1 + rng.below(raw.len() - 1));
+            } else {
+                raw.extend((0..1 + rng.below(16)).map(|_| rng.next() as u8));
+            }
+            return raw;
+        }
+    }
+    v.encode()
+}
+
+fn sources(con: &mut Connection) -> Vec<String> {
+    let mut keys = Vec::new();
+    for (dtype, itemsize) in DTYPES {
+        for codec in ["none", "lz4", "zlib"] {
+            let key = format!("src:{dtype}:{codec}");
+            let data = valid_bytes(dtype, itemsize, 24, 5);
+            let _: () = redis::cmd("NDARRAY.SET")
+                .arg(&key)
+                .arg(dtype)
+                .arg(2)
+                .arg(3)
+                .arg(4)
+                .arg("COMPRESS")
+                .arg(codec)
+                .arg("BLOB")
+                .arg(data)
+                .query(con)
+                .unwrap();
+            keys.push(key);
+        }
+    }
+    let smooth = f32_bytes(&(0..3000).map(|i| (i / 5) as f32).collect::<Vec<_>>());
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("src:multi")
+        .arg("float32")
+        .arg(3000)
+        .arg("COMPRESS")
+        .arg("lz4")
+        .arg("BLOB")
+        .arg(&smooth)
+        .query(con)
+        .unwrap();
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("src:scalar")
+        .arg("int64")
+        .arg("VALUES")
+        .arg(-5)
+        .query(con)
+        .unwrap();
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("src:empty")
+        .arg("int16")
+        .arg(0)
+        .arg(9)
+        .arg("BLOB")
+        .arg("")
+        .query(con)
+        .unwrap();
+    keys.extend(["src:multi".into(), "src:scalar".into(), "src:empty".into()]);
+    keys
+}
+
+/// A restored value must read back consistently: INFO, a full GET of the right length, a digest.
+fn check_consistent(con: &mut Connection) {
+    let nbytes = info_int(con, "victim", "nbytes");
+    let blob = get_blob(con, "victim").expect("restored value reads back");
+    assert_eq!(blob.len() as i64, nbytes);
+    let _ = digest(con, "victim");
+    let npy: Vec<u8> = redis::cmd("NDARRAY.GET").arg("victim").query(con).unwrap();
+    assert!(npy.ends_with(&blob));
+}
+
+#[test]
+fn mutated_dump_payloads_never_crash_or_corrupt() {
+    let server =
+        Server::start_with_module_args(&["chunk-bytes", "4096"], &["--rdbcompression", "no"]);
+    let mut con = server.conn();
+    let keys = sources(&mut con);
+    let db = db_digest(&mut con);
+    let dumps: Vec<Vec<u8>> = keys
+        .iter()
+        .map(|k| redis::cmd("DUMP").arg(k).query(&mut con).unwrap())
+        .collect();
+    let parsed: Vec<ModuleValue> = dumps
+        .iter()
+        .map(|d| ModuleValue::parse(dump_body(d)))
+        .collect();
+    // The parser and encoder agree with Redis on every unmodified payload.
+    for (d, v) in dumps.iter().zip(&parsed) {
+        assert_eq!(v.encode(), dump_body(d));
+    }
+    let mut rng = Rng(0x00c0_ffee_1234_5678);
+    let (mut tried, mut accepted) = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while tried < 4000 && Instant::now() < deadline {
+        let i = rng.below(dumps.len());
+        let body = mutate(&mut rng, &parsed[i], dump_body(&dumps[i]));
+        let payload = reseal_dump(&dumps[i], &body);
+        let r: redis::RedisResult<Value> = redis::cmd("RESTORE")
+            .arg("victim")
+            .arg(0)
+            .arg(&payload)
+            .arg("REPLACE")
+            .query(&mut con);
+        tried += 1;
+        if r.is_ok() {
+            accepted += 1;
+            check_consistent(&mut con);
+            let _: () = redis::cmd("DEL").arg("victim").query(&mut con).unwrap();
+        }
+        if tried % 500 == 0 {
+            assert_eq!(
+                db_digest(&mut con),
+                db,
+                "other keys intact after {tried} mutations"
+            );
+        }
+    }
+    let pong: String = redis::cmd("PING").query(&mut con).unwrap();
+    assert_eq!(pong, "PONG");
+    assert_eq!(db_digest(&mut con), db);
+    assert!(tried >= 2000, "only {tried} mutations ran in time");
+    eprintln!("hostile DUMP payloads: {tried} tried, {accepted} accepted (and read back consistently), {} refused", tried - accepted);
+}
+
+/// Payloads built from scratch with absurd claims: each must be refused without allocating.
+#[test]
+fn absurd_claims_are_refused_before_allocating() {
+    let server = Server::start_with(&["--rdbcompression", "no"]);
+    let mut con = server.conn();
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("k")
+        .arg("float32")
+        .arg(4)
+        .arg("COMPRESS")
+        .arg("none")
+        .arg("BLOB")
+        .arg(vec![0u8; 16])
+        .query(&mut con)
+        .unwrap();
+    let dump: Vec<u8> = redis::cmd("DUMP").arg("k").query(&mut con).unwrap();
+    let value = ModuleValue::parse(dump_body(&dump));
+    let u = Field::Uint;
+    let end = u(0x6e64_6172_7261_7921);
+    let claims: Vec<Vec<Field>> = vec![
+        // 2^40 float64 elements in one chunk of 1 KiB: count mismatch
+        vec![
+            u(12),
+            u(1),
+            u(1 << 40),
+            u(0),
+            u(0),
+            u(0),
+            u(1024),
+            u(1),
+            u(0),
+            Field::Bytes(vec![0; 8]),
+            end.clone(),
+        ],
+        // a huge chunk count with no chunks behind it
+        vec![
+            u(12),
+            u(1),
+            u(1 << 40),
+            u(0),
+            u(0),
+            u(0),
+            u(64 << 20),
+            u(1 << 17),
+            end.clone(),
+        ],
+        // NumPy's int64 rule broken with a zero dim
+        vec![
+            u(5),
+            u(3),
+            u(0),
+            u(1 << 62),
+            u(4),
+            u(0),
+            u(0),
+            u(0),
+            u(4096),
+            u(0),
+            end.clone(),
+        ],
+        // 33 dimensions
+        [
+            vec![u(1), u(33)],
+            vec![u(1); 33],
+            vec![
+                u(0),
+                u(0),
+                u(0),
+                u(4096),
+                u(1),
+                u(0),
+                Field::Bytes(vec![1]),
+                end.clone(),
+            ],
+        ]
+        .concat(),
+        // unknown dtype, codec, shuffle
+        vec![
+            u(99),
+            u(0),
+            u(0),
+            u(0),
+            u(0),
+            u(4096),
+            u(1),
+            u(0),
+            Field::Bytes(vec![0]),
+            end.clone(),
+        ],
+        vec![
+            u(1),
+            u(0),
+            u(7),
+            u(0),
+            u(0),
+            u(4096),
+            u(1),
+            u(0),
+            Field::Bytes(vec![0]),
+            end.clone(),
+        ],
+        vec![
+            u(1),
+            u(0),
+            u(0),
+            u(0),
+            u(9),
+            u(4096),
+            u(1),
+            u(0),
+            Field::Bytes(vec![0]),
+            end.clone(),
+        ],
+        // a compressed chunk claiming a 64 MiB expansion of garbage
+        vec![
+            u(5),
+            u(1),
+            u(64 << 20),
+            u(1),
+            u(0),
+            u(0),
+            u(64 << 20),
+            u(1),
+            u(1),
+            Field::Bytes(vec![0xff; 100]),
+            end.clone(),
+        ],
+        // missing end marker
+        vec![
+            u(1),
+            u(0),
+            u(0),
+            u(0),
+            u(0),
+            u(4096),
+            u(1),
+            u(0),
+            Field::Bytes(vec![0]),
+        ],
+    ];
+    let db = db_digest(&mut con);
+    for (i, fields) in claims.into_iter().enumerate() {
+        let forged = ModuleValue {
+            fields,
+            ..value.clone()
+        };
+        let payload = reseal_dump(&dump, &forged.encode());
+        let r: redis::RedisResult<Value> = redis::cmd("RESTORE")
+            .arg("victim")
+            .arg(0)
+            .arg(&payload)
+            .query(&mut con);
+        assert!(r.is_err(), "claim {i} was accepted");
+    }
+    assert_eq!(db_digest(&mut con), db);
+    let used: String = redis::cmd("INFO").arg("memory").query(&mut con).unwrap();
+    let peak: u64 = used
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory_peak:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        peak < 200 << 20,
+        "no claim made the server allocate its size: peak {peak}"
+    );
+}
