@@ -1,5 +1,6 @@
 //! redis-ndarray benchmark: NDARRAY.SET/GET against a plain Redis SET/GET of the same raw bytes, measured in
-//! the same run on the same server, plus compression ratios, memory per key and a chunk-size sweep.
+//! the same run on the same server, plus compression ratios, memory per key, a chunk-size sweep, and partial
+//! reads and writes (NDARRAY.SLICE, SETSLICE, APPEND) against whole-array GET/SET.
 //!
 //! Run with `make bench` (or `cargo bench --bench ndarray_bench` after `make build`). It starts its own
 //! redis-server with the module on a free loopback port (the test harness) and stops it at the end. It prints a
@@ -15,6 +16,8 @@ mod common;
 use common::Server;
 use redis::{Connection, ConnectionLike, Value};
 use std::collections::HashMap;
+use std::iter::StepBy;
+use std::ops::Range;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -38,6 +41,13 @@ const CHUNK_SIZES: [u64; 4] = [65_536, 262_144, 1_048_576, 4_194_304];
 const BIG_DIMS: [usize; 2] = [1000, 1000];
 /// The embedding: 128 float32.
 const EMBEDDING_DIMS: [usize; 1] = [128];
+/// The array read and written in part: an 8000×1000 float32 field (32 MB).
+const PART_DIMS: [usize; 2] = [8000, 1000];
+/// Partial reads: timed rounds, each of which also fetches the whole 32 MB array.
+const PART_READ_ITERS: usize = 50;
+/// Partial writes: timed rounds, fewer, as each re-SETs the whole 32 MB array.
+const PART_WRITE_ITERS: usize = 30;
+
 /// Codecs in the order they are reported.
 const CODECS: [&str; 3] = ["none", "lz4", "zlib"];
 
@@ -51,6 +61,7 @@ fn main() {
     compression_ratios(&mut server.conn());
     embedding_memory(&mut server.conn());
     chunk_sweep(&mut server.conn());
+    partial_reads_writes(&mut server.conn());
     println!();
     // `server` is dropped here: the harness kills redis-server and removes its directory.
 }
@@ -205,6 +216,10 @@ enum Expect<'a> {
     Ok,
     /// A bulk string ending with these bytes (an NPY reply has a header in front).
     EndsWith(&'a [u8]),
+    /// A bulk string of exactly these bytes.
+    Exactly(&'a [u8]),
+    /// An integer.
+    Int(i64),
 }
 
 /// One timed operation: `count` RESP-encoded commands sent together per iteration.
@@ -287,6 +302,8 @@ fn check(con: &mut Connection, op: &Op) {
         let good = match (op.expect, &reply) {
             (Expect::Ok, Value::Okay) => true,
             (Expect::EndsWith(tail), Value::BulkString(bytes)) => bytes.ends_with(tail),
+            (Expect::Exactly(want), Value::BulkString(bytes)) => bytes == want,
+            (Expect::Int(want), Value::Int(n)) => *n == want,
             _ => false,
         };
         assert!(
@@ -339,8 +356,14 @@ fn fmt_duration(d: Duration) -> String {
     }
 }
 
+/// Two decimals; three below 0.1, so that small ratios (a slice against a whole array) stay apart.
 fn fmt_ratio(value: Duration, baseline: Duration) -> String {
-    format!("{:.2}x", value.as_secs_f64() / baseline.as_secs_f64())
+    let ratio = value.as_secs_f64() / baseline.as_secs_f64();
+    if ratio < 0.1 {
+        format!("{ratio:.3}x")
+    } else {
+        format!("{ratio:.2}x")
+    }
 }
 
 /// Thousands separators, for byte counts.
@@ -844,4 +867,276 @@ fn chunk_sweep(con: &mut Connection) {
             fmt_ratio(get.median, plain_get_stats.median),
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 6. Partial reads and writes.
+
+/// The key read in part (also the source of the APPEND key's resets), the key written in part, and the key
+/// appended to.
+const PART_KEY: &str = "part:field";
+const PART_WRITE_KEY: &str = "part:write";
+const PART_APPEND_KEY: &str = "part:append";
+
+/// A 2-D NumPy basic-indexing selection: its text and the rows and columns it takes.
+struct Sel2 {
+    text: &'static str,
+    rows: StepBy<Range<usize>>,
+    cols: Range<usize>,
+}
+
+impl Sel2 {
+    fn new(text: &'static str, rows: Range<usize>, step: usize, cols: Range<usize>) -> Sel2 {
+        Sel2 {
+            text,
+            rows: rows.step_by(step),
+            cols,
+        }
+    }
+
+    /// The selected elements of a C-order float32 matrix `raw` of `width` columns, in C order: what
+    /// NDARRAY.SLICE returns with FORMAT BLOB, and what NDARRAY.SETSLICE takes.
+    fn of(&self, raw: &[u8], width: usize) -> Vec<u8> {
+        let item = 4;
+        self.rows
+            .clone()
+            .flat_map(|r| {
+                &raw[(r * width + self.cols.start) * item..(r * width + self.cols.end) * item]
+            })
+            .copied()
+            .collect()
+    }
+}
+
+/// Rows 4000 to 4009: the first read, and what SETSLICE and APPEND write.
+fn ten_rows() -> Sel2 {
+    Sel2::new("4000:4010", 4000..4010, 1, 0..PART_DIMS[1])
+}
+
+fn part_selections() -> [Sel2; 4] {
+    let [rows, cols] = PART_DIMS;
+    [
+        ten_rows(),
+        Sel2::new("4000:4100, 500:600", 4000..4100, 1, 500..600),
+        Sel2::new(":, 500", 0..rows, 1, 500..501),
+        Sel2::new("::10", 0..rows, 10, 0..cols),
+    ]
+}
+
+/// The module's counters of chunks decoded and encoded since start (`INFO ndarray`).
+#[derive(Clone, Copy)]
+struct ChunkWork {
+    decoded: u64,
+    encoded: u64,
+}
+
+impl ChunkWork {
+    fn now(con: &mut Connection) -> ChunkWork {
+        let mut counter = |name: &str| -> u64 {
+            info_field(con, "ndarray", name)
+                .parse()
+                .expect("a chunk counter")
+        };
+        ChunkWork {
+            decoded: counter("ndarray_chunks_decoded"),
+            encoded: counter("ndarray_chunks_encoded"),
+        }
+    }
+
+    fn since(self, before: ChunkWork) -> ChunkWork {
+        ChunkWork {
+            decoded: self.decoded - before.decoded,
+            encoded: self.encoded - before.encoded,
+        }
+    }
+}
+
+/// One untimed execution of `op` (after its setup): the chunk work it caused and the bytes it returned.
+fn footprint(con: &mut Connection, op: &Op) -> (ChunkWork, u64) {
+    prepare(con, op);
+    let before = ChunkWork::now(con);
+    let replies = run(con, op);
+    let work = ChunkWork::now(con).since(before);
+    let returned = replies
+        .iter()
+        .map(|reply| match reply {
+            Value::BulkString(bytes) => bytes.len() as u64,
+            _ => 0,
+        })
+        .sum();
+    (work, returned)
+}
+
+/// A row of section 6: times against the first operation, bytes on the wire, chunk work.
+struct PartRow {
+    row: Row,
+    bytes: u64,
+    work: ChunkWork,
+}
+
+/// Rows for `ops` and their `stats`, with each op's footprint; `bytes` picks the bytes to show from the op
+/// and the bytes it returned.
+fn part_rows(
+    con: &mut Connection,
+    ops: &[Op],
+    stats: &[Stats],
+    bytes: impl Fn(&Op, u64) -> u64,
+) -> Vec<PartRow> {
+    rows_against_first(ops, stats)
+        .into_iter()
+        .zip(ops)
+        .map(|(row, op)| {
+            let (work, returned) = footprint(con, op);
+            PartRow {
+                row,
+                bytes: bytes(op, returned),
+                work,
+            }
+        })
+        .collect()
+}
+
+fn print_part_rows(rows: &[PartRow], (vs, bytes): (&str, &str), total_chunks: u64) {
+    println!(
+        "{:<36} {:>10} {:>10} {:>7} {:>15} {:>15} {:>8}",
+        "operation", "median", "p90", vs, bytes, "chunks decoded", "encoded"
+    );
+    for PartRow { row, bytes, work } in rows {
+        println!(
+            "{:<36} {:>10} {:>10} {:>7} {:>15} {:>15} {:>8}",
+            row.label,
+            fmt_duration(row.stats.median),
+            fmt_duration(row.stats.p90),
+            fmt_ratio(row.stats.median, row.baseline.median),
+            fmt_int(*bytes),
+            format!("{} of {total_chunks}", work.decoded),
+            work.encoded,
+        );
+    }
+}
+
+fn part_field() -> Payload {
+    let [rows, cols] = PART_DIMS;
+    Payload::float32(
+        &PART_DIMS,
+        f32_bytes(smooth_field(rows, cols, 0.0, &mut Rng(6))),
+    )
+}
+
+fn partial_reads_writes(con: &mut Connection) {
+    let payload = part_field();
+    let [rows, cols] = PART_DIMS;
+    section(&format!(
+        "6. Partial reads and writes: {rows}x{cols} float32 smooth field (sin*cos, no noise), {} bytes raw",
+        fmt_int(payload.raw.len() as u64)
+    ));
+    let store = Op::batch("store", 1, Expect::Ok, |_| {
+        payload.set_command(PART_KEY, &["COMPRESS", "lz4"], Wire::Blob)
+    });
+    check(con, &store);
+    let chunks = ndarray_info(con, PART_KEY, "chunks");
+    let chunk_bytes = ndarray_info(con, PART_KEY, "chunk_bytes");
+    let stored = ndarray_info(con, PART_KEY, "stored_bytes");
+    assert!(
+        stored < payload.raw.len() as u64,
+        "the field must compress: stored_bytes {stored}"
+    );
+    println!(
+        "stored COMPRESS lz4 (shuffle byte), chunk-bytes {chunk_bytes}: {chunks} chunks of {:.1} rows, \
+         stored_bytes {} (ratio {:.2}x);\none command per round trip; chunk counts are INFO ndarray deltas \
+         around one untimed run",
+        chunk_bytes as f64 / (cols * 4) as f64,
+        fmt_int(stored),
+        payload.raw.len() as f64 / stored as f64
+    );
+    partial_reads(con, &payload, chunks);
+    partial_writes(con, &payload, chunks);
+}
+
+fn partial_reads(con: &mut Connection, payload: &Payload, total_chunks: u64) {
+    println!(
+        "\n6a. reads, FORMAT BLOB; N={PART_READ_ITERS} after {BIG_WARMUP} warmup, interleaved with the \
+         baseline NDARRAY.GET key FORMAT BLOB"
+    );
+    let selections = part_selections();
+    let expected: Vec<Vec<u8>> = selections
+        .iter()
+        .map(|sel| sel.of(&payload.raw, PART_DIMS[1]))
+        .collect();
+    let mut ops = vec![Op::batch(
+        "NDARRAY.GET (whole array, baseline)",
+        1,
+        Expect::Exactly(&payload.raw),
+        |_| read_command("NDARRAY.GET", PART_KEY, &["FORMAT", "BLOB"]),
+    )];
+    for (sel, want) in selections.iter().zip(&expected) {
+        let label = format!("NDARRAY.SLICE \"{}\"", sel.text);
+        ops.push(Op::batch(label, 1, Expect::Exactly(want), |_| {
+            read_command("NDARRAY.SLICE", PART_KEY, &[sel.text, "FORMAT", "BLOB"])
+        }));
+    }
+    let stats = measure_all(con, &ops, BIG_WARMUP, PART_READ_ITERS);
+    let rows = part_rows(con, &ops, &stats, |_, returned| returned);
+    print_part_rows(&rows, ("vs GET", "bytes returned"), total_chunks);
+    println!(
+        "(a slice decodes only the chunks that hold its elements; a column or every 10th row touches every \
+         chunk,\n so it pays for a full decompression, but not for sending 32 MB)"
+    );
+}
+
+fn partial_writes(con: &mut Connection, payload: &Payload, total_chunks: u64) {
+    println!(
+        "\n6b. writes, BLOB; N={PART_WRITE_ITERS} after {BIG_WARMUP} warmup, interleaved with the baseline \
+         re-SET of the whole array"
+    );
+    let rows = ten_rows();
+    let data = rows.of(&payload.raw, PART_DIMS[1]);
+    let added = data.len() / (PART_DIMS[1] * 4);
+    let new_len = i64::try_from(PART_DIMS[0] + added).expect("a small length");
+    // An untimed COPY before each APPEND restores the 8000-row array: every APPEND starts from the same state.
+    let reset = redis::cmd("COPY")
+        .arg(PART_KEY)
+        .arg(PART_APPEND_KEY)
+        .arg("REPLACE")
+        .get_packed_command();
+    let ops = [
+        Op::batch("NDARRAY.SET (whole array, baseline)", 1, Expect::Ok, |_| {
+            payload.set_command(PART_WRITE_KEY, &["COMPRESS", "lz4"], Wire::Blob)
+        }),
+        Op::batch(
+            format!("NDARRAY.SETSLICE \"{}\"", rows.text),
+            1,
+            Expect::Ok,
+            |_| {
+                redis::cmd("NDARRAY.SETSLICE")
+                    .arg(PART_WRITE_KEY)
+                    .arg(rows.text)
+                    .arg("BLOB")
+                    .arg(&data)
+                    .get_packed_command()
+            },
+        ),
+        Op::batch(
+            format!("NDARRAY.APPEND {added} rows"),
+            1,
+            Expect::Int(new_len),
+            |_| {
+                redis::cmd("NDARRAY.APPEND")
+                    .arg(PART_APPEND_KEY)
+                    .arg("BLOB")
+                    .arg(&data)
+                    .get_packed_command()
+            },
+        )
+        .with_setup(reset),
+    ];
+    let stats = measure_all(con, &ops, BIG_WARMUP, PART_WRITE_ITERS);
+    let rows = part_rows(con, &ops, &stats, |op, _| op.packed.len() as u64);
+    print_part_rows(&rows, ("vs SET", "request bytes"), total_chunks);
+    println!(
+        "(SETSLICE and APPEND decode and re-encode only the chunks they touch. Each APPEND goes from {} to \
+         {new_len} rows:\n before it, untimed, COPY {PART_KEY} {PART_APPEND_KEY} REPLACE restores the \
+         original array)",
+        PART_DIMS[0]
+    );
 }
