@@ -16,9 +16,11 @@ fn fixture_dir(version: u32) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/encoding-v{version}"))
 }
 
-/// The arrays every fixture set holds: (key, dtype, dims, codec, raw bytes). Deterministic, so the
-/// test can rebuild the expected contents.
-fn fixture_arrays() -> Vec<(String, &'static str, Vec<u64>, &'static str, Vec<u8>)> {
+/// One fixture array: (key, dtype, dims, codec, raw bytes).
+type Fixture = (String, &'static str, Vec<u64>, &'static str, Vec<u8>);
+
+/// The arrays every fixture set holds. Deterministic, so the test can rebuild the expected contents.
+fn fixture_arrays() -> Vec<Fixture> {
     let mut out = Vec::new();
     for (i, (dtype, itemsize)) in DTYPES.iter().enumerate() {
         for codec in ["none", "lz4", "zlib"] {
