@@ -1,0 +1,493 @@
+//! Production behaviour: ACLs, maxmemory, keyspace notifications, and AOF durability across a
+//! SIGKILL.
+
+mod common;
+mod util;
+
+use common::{redis_server_version, Server};
+use redis::{Connection, Value};
+use util::*;
+
+fn as_user(server: &Server, user: &str) -> Connection {
+    let mut con = server.conn();
+    let _: () = redis::cmd("AUTH")
+        .arg(user)
+        .arg("pw")
+        .query(&mut con)
+        .unwrap();
+    con
+}
+
+fn npy(con: &mut Connection) -> Vec<u8> {
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("tmp:npy")
+        .arg("int8")
+        .arg(2)
+        .arg("VALUES")
+        .arg(1)
+        .arg(2)
+        .query(con)
+        .unwrap();
+    redis::cmd("NDARRAY.GET").arg("tmp:npy").query(con).unwrap()
+}
+
+const ALL_COMMANDS: &str = "+ndarray.set +ndarray.get +ndarray.info +ndarray.slice +ndarray.setslice +ndarray.append +ndarray.reshape +ndarray.mget +ndarray.mset +ndarray.stack";
+
+#[test]
+fn acl_key_patterns_apply_to_every_key_of_every_command() {
+    let server = Server::start();
+    let mut admin = server.conn();
+    let file = npy(&mut admin);
+    for key in ["feat:1", "feat:2", "other"] {
+        let _: () = redis::cmd("NDARRAY.SET")
+            .arg(key)
+            .arg("int8")
+            .arg(2)
+            .arg("VALUES")
+            .arg(1)
+            .arg(2)
+            .query(&mut admin)
+            .unwrap();
+    }
+    let mut setuser = redis::cmd("ACL");
+    setuser
+        .arg("SETUSER")
+        .arg("feat")
+        .arg("on")
+        .arg(">pw")
+        .arg("~feat:*");
+    for c in ALL_COMMANDS.split(' ') {
+        setuser.arg(c);
+    }
+    let _: () = setuser.query(&mut admin).unwrap();
+    let mut feat = as_user(&server, "feat");
+    // Allowed on feat:*
+    let ok: Vec<u8> = redis::cmd("NDARRAY.GET")
+        .arg("feat:1")
+        .query(&mut feat)
+        .unwrap();
+    assert!(!ok.is_empty());
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("feat:3")
+        .arg("NPY")
+        .arg(&file)
+        .query(&mut feat)
+        .unwrap();
+    let _: () = redis::cmd("NDARRAY.MSET")
+        .arg("feat:1")
+        .arg(&file)
+        .arg("feat:2")
+        .arg(&file)
+        .query(&mut feat)
+        .unwrap();
+    let _: Vec<u8> = redis::cmd("NDARRAY.STACK")
+        .arg("feat:1")
+        .arg("feat:2")
+        .query(&mut feat)
+        .unwrap();
+    // Refused anywhere else, including one key among several.
+    let refused: Vec<redis::Cmd> = vec![
+        redis::cmd("NDARRAY.GET").arg("other").clone(),
+        redis::cmd("NDARRAY.INFO").arg("other").clone(),
+        redis::cmd("NDARRAY.SLICE").arg("other").arg("0").clone(),
+        redis::cmd("NDARRAY.SET")
+            .arg("other")
+            .arg("NPY")
+            .arg(&file)
+            .clone(),
+        redis::cmd("NDARRAY.SETSLICE")
+            .arg("other")
+            .arg("0")
+            .arg("VALUES")
+            .arg(5)
+            .clone(),
+        redis::cmd("NDARRAY.APPEND")
+            .arg("other")
+            .arg("VALUES")
+            .arg(5)
+            .clone(),
+        redis::cmd("NDARRAY.RESHAPE").arg("other").arg(2).clone(),
+        redis::cmd("NDARRAY.MGET")
+            .arg("feat:1")
+            .arg("other")
+            .clone(),
+        redis::cmd("NDARRAY.STACK")
+            .arg("feat:1")
+            .arg("other")
+            .clone(),
+        redis::cmd("NDARRAY.MSET")
+            .arg("feat:1")
+            .arg(&file)
+            .arg("other")
+            .arg(&file)
+            .clone(),
+        redis::cmd("GET").arg("feat:1").clone(),
+    ];
+    for cmd in refused {
+        let e = error_of(cmd.query(&mut feat));
+        assert!(e.starts_with("NOPERM"), "{e}");
+    }
+    // A read-only selector: reads pass, writes do not.
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("reader")
+        .arg("on")
+        .arg(">pw")
+        .arg("%R~feat:*")
+        .arg(ALL_COMMANDS.split(' ').collect::<Vec<_>>())
+        .query(&mut admin)
+        .unwrap();
+    let mut reader = as_user(&server, "reader");
+    let _: Vec<u8> = redis::cmd("NDARRAY.GET")
+        .arg("feat:1")
+        .query(&mut reader)
+        .unwrap();
+    let _: Vec<u8> = redis::cmd("NDARRAY.SLICE")
+        .arg("feat:1")
+        .arg("0:1")
+        .query(&mut reader)
+        .unwrap();
+    let _: Value = redis::cmd("NDARRAY.INFO")
+        .arg("feat:1")
+        .query(&mut reader)
+        .unwrap();
+    let _: Value = redis::cmd("NDARRAY.MGET")
+        .arg("feat:1")
+        .arg("feat:2")
+        .query(&mut reader)
+        .unwrap();
+    let _: Vec<u8> = redis::cmd("NDARRAY.STACK")
+        .arg("feat:1")
+        .arg("feat:2")
+        .query(&mut reader)
+        .unwrap();
+    for cmd in [
+        redis::cmd("NDARRAY.SET")
+            .arg("feat:1")
+            .arg("NPY")
+            .arg(&file)
+            .clone(),
+        redis::cmd("NDARRAY.SETSLICE")
+            .arg("feat:1")
+            .arg("0")
+            .arg("VALUES")
+            .arg(5)
+            .clone(),
+        redis::cmd("NDARRAY.APPEND")
+            .arg("feat:1")
+            .arg("VALUES")
+            .arg(5)
+            .clone(),
+        redis::cmd("NDARRAY.MSET").arg("feat:1").arg(&file).clone(),
+        redis::cmd("NDARRAY.RESHAPE").arg("feat:1").arg(2).clone(),
+    ] {
+        let e = error_of(cmd.query(&mut reader));
+        assert!(e.starts_with("NOPERM"), "{e}");
+    }
+}
+
+#[test]
+fn acl_categories_group_the_commands_where_redis_supports_it() {
+    let server = Server::start();
+    let mut admin = server.conn();
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("k")
+        .arg("int8")
+        .arg(1)
+        .arg("VALUES")
+        .arg(1)
+        .query(&mut admin)
+        .unwrap();
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("r")
+        .arg("on")
+        .arg(">pw")
+        .arg("~*")
+        .arg("+@read")
+        .query(&mut admin)
+        .unwrap();
+    let mut r = as_user(&server, "r");
+    let get = redis::cmd("NDARRAY.GET").arg("k").query::<Value>(&mut r);
+    let set = redis::cmd("NDARRAY.SET")
+        .arg("k")
+        .arg("int8")
+        .arg(1)
+        .arg("VALUES")
+        .arg(2)
+        .query::<Value>(&mut r);
+    if redis_server_version() >= (7, 2, 0) {
+        assert!(get.is_ok(), "+@read grants NDARRAY.GET on 7.2+: {get:?}");
+        assert!(error_of(set).starts_with("NOPERM"));
+        // COMMAND INFO's seventh field lists the ACL categories.
+        let categories = |admin: &mut Connection, name: &str| -> Vec<String> {
+            let info: Vec<Vec<Value>> = redis::cmd("COMMAND")
+                .arg("INFO")
+                .arg(name)
+                .query(admin)
+                .unwrap();
+            redis::from_redis_value(info[0][6].clone()).unwrap()
+        };
+        assert_eq!(categories(&mut admin, "ndarray.info"), ["@read", "@fast"]);
+        assert_eq!(categories(&mut admin, "ndarray.get"), ["@read"]);
+        assert_eq!(categories(&mut admin, "ndarray.mset"), ["@write"]);
+    } else {
+        // Redis 7.0 has no API to categorise module commands: they are granted by name.
+        assert!(error_of(get).starts_with("NOPERM"));
+        assert!(error_of(set).starts_with("NOPERM"));
+    }
+}
+
+#[test]
+fn maxmemory_refuses_writes_and_keeps_serving_reads() {
+    let server = Server::start_with(&["--maxmemory-policy", "noeviction"]);
+    let mut con = server.conn();
+    let file = npy(&mut con);
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("big")
+        .arg("uint8")
+        .arg(4 << 20)
+        .arg("COMPRESS")
+        .arg("none")
+        .arg("BLOB")
+        .arg(noise(4 << 20, 1))
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("b")
+        .arg("int8")
+        .arg(2)
+        .arg("VALUES")
+        .arg(1)
+        .arg(2)
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("1mb")
+        .query(&mut con)
+        .unwrap();
+    for cmd in [
+        redis::cmd("NDARRAY.SET")
+            .arg("x")
+            .arg("int8")
+            .arg(1)
+            .arg("VALUES")
+            .arg(1)
+            .clone(),
+        redis::cmd("NDARRAY.SETSLICE")
+            .arg("b")
+            .arg("0")
+            .arg("VALUES")
+            .arg(5)
+            .clone(),
+        redis::cmd("NDARRAY.APPEND")
+            .arg("b")
+            .arg("VALUES")
+            .arg(5)
+            .clone(),
+        redis::cmd("NDARRAY.MSET").arg("x").arg(&file).clone(),
+    ] {
+        let e = error_of(cmd.query(&mut con));
+        assert!(e.starts_with("OOM"), "{e}");
+    }
+    let v: Vec<i64> = redis::cmd("NDARRAY.GET")
+        .arg("b")
+        .arg("FORMAT")
+        .arg("VALUES")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(v, [1, 2]);
+    let _: Vec<u8> = redis::cmd("NDARRAY.SLICE")
+        .arg("big")
+        .arg("0:100")
+        .query(&mut con)
+        .unwrap();
+    let _: Value = redis::cmd("NDARRAY.INFO")
+        .arg("big")
+        .query(&mut con)
+        .unwrap();
+    let _: Value = redis::cmd("NDARRAY.MGET")
+        .arg("b")
+        .arg("big")
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("0")
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("x")
+        .arg("int8")
+        .arg(1)
+        .arg("VALUES")
+        .arg(1)
+        .query(&mut con)
+        .unwrap();
+}
+
+#[test]
+fn every_write_notifies_keyspace_subscribers() {
+    let server = Server::start_with(&["--notify-keyspace-events", "KEA"]);
+    let mut con = server.conn();
+    let file = npy(&mut con);
+    let mut sub_con = server.conn();
+    let mut sub = sub_con.as_pubsub();
+    sub.psubscribe("__keyspace@0__:n*").unwrap();
+    sub.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("n")
+        .arg("int8")
+        .arg(2)
+        .arg("VALUES")
+        .arg(1)
+        .arg(2)
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("NDARRAY.SETSLICE")
+        .arg("n")
+        .arg("0")
+        .arg("VALUES")
+        .arg(7)
+        .query(&mut con)
+        .unwrap();
+    let _: i64 = redis::cmd("NDARRAY.APPEND")
+        .arg("n")
+        .arg("VALUES")
+        .arg(3)
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("NDARRAY.RESHAPE")
+        .arg("n")
+        .arg(3)
+        .arg(1)
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("NDARRAY.MSET")
+        .arg("n2")
+        .arg(&file)
+        .query(&mut con)
+        .unwrap();
+    let events: Vec<(String, String)> = (0..5)
+        .map(|_| {
+            let m = sub.get_message().unwrap();
+            (
+                m.get_channel_name().to_string(),
+                m.get_payload::<String>().unwrap(),
+            )
+        })
+        .collect();
+    let expect = [
+        ("__keyspace@0__:n", "ndarray.set"),
+        ("__keyspace@0__:n", "ndarray.setslice"),
+        ("__keyspace@0__:n", "ndarray.append"),
+        ("__keyspace@0__:n", "ndarray.reshape"),
+        ("__keyspace@0__:n2", "ndarray.mset"),
+    ];
+    let got: Vec<(&str, &str)> = events
+        .iter()
+        .map(|(c, p)| (c.as_str(), p.as_str()))
+        .collect();
+    assert_eq!(got, expect);
+}
+
+/// A burst of acknowledged writes, then SIGKILL: with `appendfsync always` every one is back after
+/// restart. Returns nothing; asserts.
+fn acknowledged_writes_survive_sigkill(preamble: &str) {
+    let mut server = Server::start_with(&[
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--aof-use-rdb-preamble",
+        preamble,
+    ]);
+    let mut con = server.conn();
+    let file = npy(&mut con);
+    let mut keys = Vec::new();
+    for i in 0..60 {
+        let key = format!("w:{i}");
+        let codec = ["none", "lz4", "zlib"][i % 3];
+        let data = smooth_f32(1000 + i * 10);
+        let _: () = redis::cmd("NDARRAY.SET")
+            .arg(&key)
+            .arg("float32")
+            .arg(data.len() / 4)
+            .arg("COMPRESS")
+            .arg(codec)
+            .arg("BLOB")
+            .arg(&data)
+            .query(&mut con)
+            .unwrap();
+        keys.push(key.clone());
+        if i == 30 {
+            // A rewrite in the middle: later writes go to the incremental file.
+            let _: () = redis::cmd("BGREWRITEAOF").query(&mut con).unwrap();
+        }
+        match i % 5 {
+            0 => {
+                let _: i64 = redis::cmd("NDARRAY.APPEND")
+                    .arg(&key)
+                    .arg("VALUES")
+                    .arg(&[1.5, 2.5])
+                    .query(&mut con)
+                    .unwrap();
+            }
+            1 => {
+                let _: () = redis::cmd("NDARRAY.SETSLICE")
+                    .arg(&key)
+                    .arg("::7")
+                    .arg("VALUES")
+                    .arg(-1)
+                    .query(&mut con)
+                    .unwrap();
+            }
+            2 => {
+                let _: () = redis::cmd("NDARRAY.MSET")
+                    .arg(format!("m:{i}"))
+                    .arg(&file)
+                    .query(&mut con)
+                    .unwrap();
+                keys.push(format!("m:{i}"));
+            }
+            3 => {
+                let _: () = redis::cmd("EXPIRE")
+                    .arg(&key)
+                    .arg(10_000)
+                    .query(&mut con)
+                    .unwrap();
+            }
+            _ => {}
+        }
+    }
+    let before: Vec<(Option<Vec<u8>>, String)> = keys
+        .iter()
+        .map(|k| (get_blob(&mut con, k), digest(&mut con, k)))
+        .collect();
+    let db = db_digest(&mut con);
+    server.kill();
+    server.start_again();
+    let mut con = server.conn();
+    let after: Vec<(Option<Vec<u8>>, String)> = keys
+        .iter()
+        .map(|k| (get_blob(&mut con, k), digest(&mut con, k)))
+        .collect();
+    assert_eq!(after, before);
+    assert_eq!(db_digest(&mut con), db);
+    let ttl: i64 = redis::cmd("TTL").arg("w:3").query(&mut con).unwrap();
+    assert!(ttl > 9000, "{ttl}");
+}
+
+#[test]
+fn acknowledged_writes_survive_sigkill_with_plain_aof() {
+    acknowledged_writes_survive_sigkill("no");
+}
+
+#[test]
+fn acknowledged_writes_survive_sigkill_with_rdb_preamble() {
+    acknowledged_writes_survive_sigkill("yes");
+}
