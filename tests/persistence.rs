@@ -444,7 +444,35 @@ fn writes_reach_a_replica_and_a_late_replica_full_syncs() {
         .arg(768)
         .query(&mut p)
         .unwrap();
+    let npy: Vec<u8> = redis::cmd("NDARRAY.GET")
+        .arg("scalar")
+        .query(&mut p)
+        .unwrap();
+    let _: () = redis::cmd("NDARRAY.MSET")
+        .arg("m1")
+        .arg(&npy)
+        .arg("m2")
+        .arg(&npy)
+        .query(&mut p)
+        .unwrap();
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("short")
+        .arg("int8")
+        .arg(1)
+        .arg("PX")
+        .arg(50)
+        .arg("VALUES")
+        .arg(1)
+        .query(&mut p)
+        .unwrap();
     wait_for_replica(&mut p, &mut r);
+    assert_eq!(get_blob(&mut r, "m2"), get_blob(&mut p, "m2"));
+    // The primary expires the short-lived key and replicates the deletion.
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(get_blob(&mut p, "short"), None);
+    wait_for_replica(&mut p, &mut r);
+    let on_replica: i64 = redis::cmd("EXISTS").arg("short").query(&mut r).unwrap();
+    assert_eq!(on_replica, 0, "expiry reached the replica");
     assert_eq!(snapshot(&mut r, &keys), snapshot(&mut p, &keys));
     assert_eq!(db_digest(&mut r), db_digest(&mut p));
     let ttl: i64 = redis::cmd("TTL").arg("ttl").query(&mut r).unwrap();
