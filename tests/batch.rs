@@ -228,7 +228,12 @@ fn stack_builds_one_array_in_key_order() {
 
 #[test]
 fn mset_replicates_and_notifies() {
-    let primary = Server::start_with(&["--notify-keyspace-events", "KEA"]);
+    let primary = Server::start_with(&[
+        "--notify-keyspace-events",
+        "KEA",
+        "--repl-diskless-sync-delay",
+        "0",
+    ]);
     let replica = Server::start();
     let mut p = primary.conn();
     let mut r = replica.conn();

@@ -418,7 +418,8 @@ fn wait_for_replica(primary: &mut Connection, replica: &mut Connection) {
 
 #[test]
 fn writes_reach_a_replica_and_a_late_replica_full_syncs() {
-    let primary = Server::start();
+    // No 5 s wait for more replicas before a full sync.
+    let primary = Server::start_with(&["--repl-diskless-sync-delay", "0"]);
     let replica = Server::start();
     let mut p = primary.conn();
     let mut r = replica.conn();
