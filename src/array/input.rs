@@ -3,10 +3,11 @@
 use super::cast::{cast_into, check_cast};
 use super::dtype::{DType, Kind};
 use super::error::{ArrayError, ArrayResult};
-use super::ndarray::check_len;
+use super::ndarray::{check_len, NdArray};
 use super::npy::decode_npy;
 use super::shape::Shape;
 use super::values::parse_values;
+use crate::codec::Encoding;
 use std::borrow::Cow;
 
 /// Data a write command received.
@@ -80,6 +81,11 @@ impl<'a> Input<'a> {
 }
 
 impl<'a> Elements<'a> {
+    /// Stores the elements as a chunked array (the one copy out of the argument bytes).
+    pub fn into_array(self, encoding: Encoding, chunk_bytes: usize) -> ArrayResult<NdArray> {
+        NdArray::encode(self.dtype, self.shape, &self.data, encoding, chunk_bytes)
+    }
+
     /// Converts to `to` (an allowed `AS` cast), checking the output size against `max_bytes`.
     pub fn cast(self, to: DType, max_bytes: u64) -> ArrayResult<Elements<'a>> {
         if to == self.dtype {

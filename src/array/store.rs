@@ -207,50 +207,68 @@ impl ChunkStore {
         total_bytes: u64,
         out: &mut Vec<u8>,
     ) -> ArrayResult<usize> {
-        if range.start > range.end || range.end > total_bytes {
-            return Err(ArrayError::OutOfBounds(format!(
-                "byte range {}..{} outside an array of {total_bytes} bytes",
+        let len = range.end.checked_sub(range.start).ok_or_else(|| {
+            ArrayError::OutOfBounds(format!(
+                "byte range {}..{} is reversed",
                 range.start, range.end
-            )));
-        }
-        if range.is_empty() {
-            return Ok(0);
-        }
-        let mut codec = ChunkCodec::new(self.encoding, itemsize);
-        let chunk = u64::from(self.chunk_bytes);
-        let first = range.start / chunk;
-        let last = (range.end - 1) / chunk;
-        let mut scratch = Vec::new();
-        let mut decoded = 0;
-        out.reserve((range.end - range.start) as usize);
-        for index in first..=last {
-            let index = index as usize;
-            let chunk_start = index as u64 * chunk;
-            let raw_len = self.raw_len(index, total_bytes);
-            let lo = range.start.saturating_sub(chunk_start) as usize;
-            let hi = (range.end - chunk_start).min(raw_len as u64) as usize;
-            let stored = self
-                .chunks
-                .get(index)
-                .ok_or_else(|| ArrayError::corrupt(format!("chunk {index} is missing")))?;
-            if !stored.encoded {
-                let piece = stored
-                    .bytes
-                    .get(lo..hi)
-                    .ok_or_else(|| ArrayError::corrupt(format!("chunk {index} is short")))?;
-                out.extend_from_slice(piece);
-            } else if lo == 0 && hi == raw_len {
-                // Whole chunk: decode straight into the output, no scratch copy.
-                self.decode_chunk(index, raw_len, &mut codec, out)?;
-                decoded += 1;
-            } else {
-                scratch.clear();
-                self.decode_chunk(index, raw_len, &mut codec, &mut scratch)?;
-                out.extend_from_slice(scratch.get(lo..hi).unwrap_or_default());
-                decoded += 1;
+            ))
+        })?;
+        out.reserve(usize::try_from(len).unwrap_or(0));
+        let mut reader = RunReader::new(self, itemsize, total_bytes);
+        reader.read(range.start, len, out)?;
+        Ok(reader.decoded)
+    }
+
+    /// The chunks holding bytes `offset..offset + len` of an array of `total_bytes`, each with the
+    /// part of it that is covered. Refuses a run that leaves the array.
+    fn spans(
+        &self,
+        offset: u64,
+        len: u64,
+        total_bytes: u64,
+    ) -> ArrayResult<impl Iterator<Item = Span> + '_> {
+        let end = offset
+            .checked_add(len)
+            .filter(|e| *e <= total_bytes)
+            .ok_or_else(|| {
+                ArrayError::OutOfBounds(format!(
+                    "byte run {offset}+{len} outside an array of {total_bytes} bytes"
+                ))
+            })?;
+        let chunk = u64::from(self.chunk_bytes.max(1));
+        let raw_len = move |index: usize| self.raw_len(index, total_bytes);
+        let mut pos = offset;
+        Ok(std::iter::from_fn(move || {
+            if pos >= end {
+                return None;
             }
-        }
-        Ok(decoded)
+            let index = (pos / chunk) as usize;
+            let chunk_start = index as u64 * chunk;
+            let raw_len = raw_len(index);
+            let lo = (pos - chunk_start) as usize;
+            let hi = (end - chunk_start).min(raw_len as u64) as usize;
+            pos = chunk_start + hi as u64;
+            Some(Span {
+                index,
+                raw_len,
+                lo,
+                hi,
+            })
+        }))
+    }
+}
+
+/// The part `lo..hi` of chunk `index` (whose raw length is `raw_len`) that a byte run covers.
+struct Span {
+    index: usize,
+    raw_len: usize,
+    lo: usize,
+    hi: usize,
+}
+
+impl Span {
+    fn is_whole(&self) -> bool {
+        self.lo == 0 && self.hi == self.raw_len
     }
 }
 
@@ -278,57 +296,38 @@ impl<'a> RunReader<'a> {
 
     /// Appends bytes `offset..offset + len` of the array to `out`.
     pub fn read(&mut self, offset: u64, len: u64, out: &mut Vec<u8>) -> ArrayResult<()> {
-        let end = offset
-            .checked_add(len)
-            .filter(|e| *e <= self.total_bytes)
-            .ok_or_else(|| {
-                ArrayError::OutOfBounds(format!(
-                    "byte run {offset}+{len} outside an array of {} bytes",
-                    self.total_bytes
-                ))
-            })?;
-        let chunk = u64::from(self.store.chunk_bytes);
-        let mut pos = offset;
-        while pos < end {
-            let index = (pos / chunk) as usize;
-            let chunk_start = index as u64 * chunk;
-            let raw_len = self.store.raw_len(index, self.total_bytes);
-            let lo = (pos - chunk_start) as usize;
-            let hi = (end - chunk_start).min(raw_len as u64) as usize;
+        for span in self.store.spans(offset, len, self.total_bytes)? {
+            let index = span.index;
             let stored = self
                 .store
                 .chunks
                 .get(index)
                 .ok_or_else(|| ArrayError::corrupt(format!("chunk {index} is missing")))?;
+            let cached = self.cached.as_ref().is_some_and(|(i, _)| *i == index);
             if !stored.encoded {
-                out.extend_from_slice(
-                    stored
-                        .bytes
-                        .get(lo..hi)
-                        .ok_or_else(|| ArrayError::corrupt(format!("chunk {index} is short")))?,
-                );
-            } else if lo == 0
-                && hi == raw_len
-                && self.cached.as_ref().is_none_or(|(i, _)| *i != index)
-            {
+                let piece = stored
+                    .bytes
+                    .get(span.lo..span.hi)
+                    .ok_or_else(|| ArrayError::corrupt(format!("chunk {index} is short")))?;
+                out.extend_from_slice(piece);
+            } else if span.is_whole() && !cached {
                 // A whole chunk not in the cache: decode straight into the output.
                 self.store
-                    .decode_chunk(index, raw_len, &mut self.codec, out)?;
+                    .decode_chunk(index, span.raw_len, &mut self.codec, out)?;
                 self.decoded += 1;
             } else {
-                if self.cached.as_ref().is_none_or(|(i, _)| *i != index) {
+                if !cached {
                     let mut buf = self.cached.take().map(|(_, b)| b).unwrap_or_default();
                     buf.clear();
                     self.store
-                        .decode_chunk(index, raw_len, &mut self.codec, &mut buf)?;
+                        .decode_chunk(index, span.raw_len, &mut self.codec, &mut buf)?;
                     self.decoded += 1;
                     self.cached = Some((index, buf));
                 }
                 if let Some((_, buf)) = &self.cached {
-                    out.extend_from_slice(buf.get(lo..hi).unwrap_or_default());
+                    out.extend_from_slice(buf.get(span.lo..span.hi).unwrap_or_default());
                 }
             }
-            pos = chunk_start + hi as u64;
         }
         Ok(())
     }
@@ -356,37 +355,26 @@ impl<'a> RunWriter<'a> {
 
     /// Overwrites bytes `offset..offset + data.len()` of the array.
     pub fn write(&mut self, offset: u64, data: &[u8]) -> ArrayResult<()> {
-        let end = offset
-            .checked_add(data.len() as u64)
-            .filter(|e| *e <= self.total_bytes)
-            .ok_or_else(|| {
-                ArrayError::OutOfBounds(format!(
-                    "byte run {offset}+{} outside an array of {} bytes",
-                    data.len(),
-                    self.total_bytes
-                ))
-            })?;
-        let chunk = u64::from(self.store.chunk_bytes);
-        let mut pos = offset;
         let mut rest = data;
-        while pos < end {
-            let index = (pos / chunk) as usize;
-            let chunk_start = index as u64 * chunk;
-            let raw_len = self.store.raw_len(index, self.total_bytes);
-            let lo = (pos - chunk_start) as usize;
-            let hi = (end - chunk_start).min(raw_len as u64) as usize;
-            if !self.touched.contains_key(&index) {
-                let mut buf = Vec::with_capacity(raw_len);
+        for span in self
+            .store
+            .spans(offset, data.len() as u64, self.total_bytes)?
+        {
+            if !self.touched.contains_key(&span.index) {
+                let mut buf = Vec::with_capacity(span.raw_len);
                 self.store
-                    .decode_chunk(index, raw_len, &mut self.codec, &mut buf)?;
-                self.touched.insert(index, buf);
+                    .decode_chunk(span.index, span.raw_len, &mut self.codec, &mut buf)?;
+                self.touched.insert(span.index, buf);
             }
-            let (piece, tail) = rest.split_at(rest.len().min(hi - lo));
-            if let Some(target) = self.touched.get_mut(&index).and_then(|b| b.get_mut(lo..hi)) {
+            let (piece, tail) = rest.split_at(rest.len().min(span.hi - span.lo));
+            if let Some(target) = self
+                .touched
+                .get_mut(&span.index)
+                .and_then(|b| b.get_mut(span.lo..span.hi))
+            {
                 target.copy_from_slice(piece);
             }
             rest = tail;
-            pos = chunk_start + hi as u64;
         }
         Ok(())
     }

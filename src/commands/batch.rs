@@ -3,7 +3,7 @@
 use super::reply;
 use crate::array::input::{Elements, Input};
 use crate::array::npy::npy_header;
-use crate::array::{ArrayError, DType, NdArray, Shape};
+use crate::array::{ArrayError, DType, Shape};
 use crate::config;
 use crate::datatype::Key;
 use crate::error::{Error, Result};
@@ -82,13 +82,7 @@ pub fn mset(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
             ))
         })?;
         let encoding = config::default_encoding(elements.dtype.itemsize());
-        let array = NdArray::encode(
-            elements.dtype,
-            elements.shape,
-            &elements.data,
-            encoding,
-            config::chunk_bytes(),
-        )?;
+        let array = elements.into_array(encoding, config::chunk_bytes())?;
         arrays.push(array);
     }
     for ((name, _), array) in pairs.iter().zip(arrays) {

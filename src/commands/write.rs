@@ -44,13 +44,7 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     } else {
         None
     };
-    let array = NdArray::encode(
-        elements.dtype,
-        elements.shape,
-        &elements.data,
-        encoding,
-        config::chunk_bytes(),
-    )?;
+    let array = elements.into_array(encoding, config::chunk_bytes())?;
     key.set_array(array)?;
     // SAFETY: plain call into the module API on the main thread.
     let now_ms = unsafe { raw::RedisModule_Milliseconds.map_or(0, |f| f()) };
@@ -136,13 +130,7 @@ pub fn append(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
                 );
             };
             let encoding = config::default_encoding(elements.dtype.itemsize());
-            let array = NdArray::encode(
-                elements.dtype,
-                elements.shape,
-                &elements.data,
-                encoding,
-                config::chunk_bytes(),
-            )?;
+            let array = elements.into_array(encoding, config::chunk_bytes())?;
             key.set_array(array)?;
             len0
         }
