@@ -404,3 +404,70 @@ fn cluster_routes_batches_by_slot_and_refuses_cross_slot() {
         .expect("some key lives on another node");
     assert_eq!(moved.code(), Some("MOVED"), "{moved}");
 }
+
+/// `used_memory` growth per key while storing `n` keys with `store`.
+fn memory_per_key(
+    con: &mut Connection,
+    n: usize,
+    mut store: impl FnMut(&mut redis::Pipeline, usize),
+) -> f64 {
+    let used = |con: &mut Connection| -> f64 {
+        let info: String = redis::cmd("INFO").arg("memory").query(con).unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let _: () = redis::cmd("FLUSHALL").query(con).unwrap();
+    let before = used(con);
+    for batch in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let mut pipe = redis::pipe();
+        for &i in batch {
+            store(&mut pipe, i);
+        }
+        let _: () = pipe.query(con).unwrap();
+    }
+    (used(con) - before) / n as f64
+}
+
+#[test]
+fn a_small_array_costs_no_more_than_a_string_of_its_bytes() {
+    let server = Server::start();
+    let mut con = server.conn();
+    let emb = noise(512, 9);
+    let plain = memory_per_key(&mut con, 20_000, |p, i| {
+        p.cmd("SET").arg(format!("emb:{i}")).arg(&emb).ignore();
+    });
+    let array = memory_per_key(&mut con, 20_000, |p, i| {
+        p.cmd("NDARRAY.SET")
+            .arg(format!("emb:{i}"))
+            .arg("float32")
+            .arg(128)
+            .arg("COMPRESS")
+            .arg("none")
+            .arg("BLOB")
+            .arg(&emb)
+            .ignore();
+    });
+    let half = memory_per_key(&mut con, 20_000, |p, i| {
+        p.cmd("NDARRAY.SET")
+            .arg(format!("emb:{i}"))
+            .arg("float32")
+            .arg(128)
+            .arg("AS")
+            .arg("float16")
+            .arg("BLOB")
+            .arg(&f32_bytes(&[0.5; 128]))
+            .ignore();
+    });
+    assert!(
+        array <= plain * 1.05,
+        "NDARRAY {array:.1} B/key vs plain string {plain:.1} B/key"
+    );
+    assert!(
+        half <= plain * 0.8,
+        "float16 {half:.1} B/key vs plain string {plain:.1} B/key"
+    );
+}
