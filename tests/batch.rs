@@ -456,10 +456,12 @@ fn a_small_array_costs_no_more_than_a_string_of_its_bytes() {
             .arg(format!("emb:{i}"))
             .arg("float32")
             .arg(128)
+            .arg("COMPRESS")
+            .arg("none")
             .arg("AS")
             .arg("float16")
             .arg("BLOB")
-            .arg(&f32_bytes(&[0.5; 128]))
+            .arg(&emb)
             .ignore();
     });
     assert!(
