@@ -2,7 +2,7 @@
 
 use super::dtype::DType;
 use super::error::{ArrayError, ArrayResult};
-use super::shape::Shape;
+use super::shape::{element_count, Shape};
 use super::slice::Selection;
 use super::store::{aligned_chunk_bytes, Chunk, ChunkStore, RunReader, RunWriter};
 use crate::codec::Encoding;
@@ -167,12 +167,7 @@ impl NdArray {
         let Some(&len0) = self.shape.dims().first() else {
             return Err(ArrayError::invalid("cannot append to a 0-d array"));
         };
-        let row_bytes = self
-            .shape
-            .dims()
-            .iter()
-            .skip(1)
-            .product::<u64>()
+        let row_bytes = element_count(self.shape.dims().get(1..).unwrap_or_default())
             .saturating_mul(self.dtype.itemsize() as u64);
         let raw_len = raw.len() as u64;
         if row_bytes == 0 || !raw_len.is_multiple_of(row_bytes) {

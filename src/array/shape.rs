@@ -54,9 +54,9 @@ impl Shape {
         self.0.len()
     }
 
-    /// Number of elements. Cannot overflow: `new` checked the product (zero dims make it 0).
+    /// Number of elements.
     pub fn size(&self) -> u64 {
-        self.0.iter().product()
+        element_count(&self.0)
     }
 
     /// Bytes of C-order data for `dtype`, checked against `limit` (the `max-array-bytes` setting)
@@ -81,6 +81,15 @@ impl Shape {
         }
         Shape::new(dims, dtype)
     }
+}
+
+/// Elements in an array of `dims`. A zero anywhere makes it 0 even when the other dims multiply
+/// past u64 (NumPy allows `(2**62, 4, 0)`), so a plain product could overflow; otherwise saturates.
+pub fn element_count(dims: &[u64]) -> u64 {
+    if dims.contains(&0) {
+        return 0;
+    }
+    dims.iter().fold(1u64, |acc, d| acc.saturating_mul(*d))
 }
 
 impl std::fmt::Display for Shape {
@@ -127,6 +136,17 @@ mod tests {
         assert!(Shape::new(vec![1 << 59], DType::Float64).is_ok());
         assert!(Shape::new(vec![1; 33], DType::Int8).is_err());
         assert!(Shape::new(vec![1; 32], DType::Int8).is_ok());
+    }
+
+    #[test]
+    fn element_counts_never_overflow() {
+        assert_eq!(element_count(&[1 << 62, 4, 0]), 0);
+        assert_eq!(element_count(&[]), 1);
+        assert_eq!(element_count(&[1 << 40, 1 << 40]), u64::MAX);
+        assert_eq!(
+            Shape::new(vec![1 << 60, 4, 0], DType::Int8).unwrap().size(),
+            0
+        );
     }
 
     #[test]

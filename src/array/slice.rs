@@ -2,7 +2,7 @@
 //! them against a shape into the byte runs they cover. Redis-free.
 
 use super::error::{ArrayError, ArrayResult};
-use super::shape::Shape;
+use super::shape::{element_count, Shape};
 
 /// One parsed item of a selection, before the shape is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,7 +169,7 @@ impl Selection {
 
     /// Number of selected elements.
     pub fn size(&self) -> u64 {
-        self.dims.iter().product()
+        element_count(&self.dims)
     }
 
     /// Calls `visit(offset, len)` for each run of contiguous element bytes the selection covers, in

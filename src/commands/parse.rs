@@ -184,7 +184,7 @@ pub fn parse_source<'a>(
             }
         } else {
             let values: Vec<&[u8]> = it.by_ref().copied().collect();
-            if values.is_empty() && dims.iter().product::<u64>() != 0 {
+            if values.is_empty() && !dims.contains(&0) {
                 return invalid("VALUES needs at least one value");
             }
             return Ok(Input::Values {

@@ -4,6 +4,7 @@
 use super::parse::{Format, ReadRequest};
 use crate::array::cast::{cast_into, check_cast};
 use crate::array::npy::npy_header;
+use crate::array::shape::element_count;
 use crate::array::values::{scalar_at, Scalar};
 use crate::array::{ArrayError, DType, NdArray, Shape};
 use crate::config;
@@ -101,7 +102,9 @@ fn values(ctx: &Context, dtype: DType, dims: &[u64], data: &[u8]) {
         None => scalar(ctx, scalar_at(dtype, data)),
         Some((&n, inner)) => {
             raw::reply_with_array(ctx.ctx, c_long::try_from(n).unwrap_or(c_long::MAX));
-            let stride = inner.iter().product::<u64>() as usize * dtype.itemsize();
+            let stride = usize::try_from(element_count(inner))
+                .unwrap_or(usize::MAX)
+                .saturating_mul(dtype.itemsize());
             if stride == 0 {
                 for _ in 0..n {
                     values(ctx, dtype, inner, &[]);

@@ -6,6 +6,7 @@ use super::parse::{
 use super::{arg, rest};
 use crate::array::dtype::Kind;
 use crate::array::input::{Elements, Input};
+use crate::array::shape::element_count;
 use crate::array::slice::Selection;
 use crate::array::values::parse_values;
 use crate::array::{ArrayError, NdArray, Shape};
@@ -153,7 +154,7 @@ fn rows_for<'a>(array: &NdArray, data: DataArg<'a>, max: u64) -> Result<Cow<'a, 
         DataArg::Blob(bytes) => Ok(Cow::Borrowed(bytes)),
         DataArg::Values(values) => {
             let per_value = if dtype.kind() == Kind::Complex { 2 } else { 1 };
-            let per_row = row_dims.iter().product::<u64>().saturating_mul(per_value);
+            let per_row = element_count(row_dims).saturating_mul(per_value);
             let n = values.len() as u64;
             if per_row == 0 || !n.is_multiple_of(per_row) {
                 return Err(ArrayError::invalid(format!(
