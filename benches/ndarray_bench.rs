@@ -1,6 +1,7 @@
 //! redis-ndarray benchmark: NDARRAY.SET/GET against a plain Redis SET/GET of the same raw bytes, measured in
-//! the same run on the same server, plus compression ratios, memory per key, a chunk-size sweep, and partial
-//! reads and writes (NDARRAY.SLICE, SETSLICE, APPEND) against whole-array GET/SET.
+//! the same run on the same server, plus compression ratios, memory per key, a chunk-size sweep, partial
+//! reads and writes (NDARRAY.SLICE, SETSLICE, APPEND) against whole-array GET/SET, and batches of small
+//! arrays (NDARRAY.MGET, MSET, STACK) against plain MGET/MSET.
 //!
 //! Run with `make bench` (or `cargo bench --bench ndarray_bench` after `make build`). It starts its own
 //! redis-server with the module on a free loopback port (the test harness) and stops it at the end. It prints a
@@ -34,6 +35,14 @@ const LATENCY_WARMUP: usize = 200;
 const LATENCY_ITERS: usize = 5000;
 /// Keys of each kind stored to measure `used_memory` per key.
 const MEMORY_KEYS: usize = 10_000;
+/// Section 7: embedding keys of each kind stored to measure `used_memory` per key, and the commands per
+/// pipelined batch that store them.
+const MANY_KEYS: usize = 100_000;
+const MANY_KEYS_BATCH: usize = 1000;
+/// Section 7: keys per multi-key command (MGET, MSET, NDARRAY.STACK, ...); warmup and timed rounds.
+const MULTI_KEYS: usize = 1000;
+const MULTI_WARMUP: usize = 30;
+const MULTI_ITERS: usize = 500;
 /// The chunk sizes the sweep tries; the module default is 256 KiB.
 const CHUNK_SIZES: [u64; 4] = [65_536, 262_144, 1_048_576, 4_194_304];
 
@@ -62,6 +71,7 @@ fn main() {
     embedding_memory(&mut server.conn());
     chunk_sweep(&mut server.conn());
     partial_reads_writes(&mut server.conn());
+    batches_and_small_arrays(&mut server.conn());
     println!();
     // `server` is dropped here: the harness kills redis-server and removes its directory.
 }
@@ -220,6 +230,10 @@ enum Expect<'a> {
     Exactly(&'a [u8]),
     /// An integer.
     Int(i64),
+    /// An array whose i-th element is a bulk string ending with the i-th of these (MGET, NDARRAY.MGET).
+    EachEndsWith(&'a [Vec<u8>]),
+    /// The i-th reply of the batch is a hash (a flat array of fields and values) holding the i-th of these.
+    HashHolding(&'a [Vec<u8>]),
 }
 
 /// One timed operation: `count` RESP-encoded commands sent together per iteration.
@@ -229,6 +243,8 @@ struct Op<'a> {
     setup: Vec<u8>,
     packed: Vec<u8>,
     count: usize,
+    /// The time reported is the whole run's divided by this: `count` (per command) or 1 (per batch).
+    per: u32,
     expect: Expect<'a>,
 }
 
@@ -245,8 +261,15 @@ impl<'a> Op<'a> {
             setup: Vec::new(),
             packed: (0..count).flat_map(command).collect(),
             count,
+            per: u32::try_from(count).expect("a small batch"),
             expect,
         }
+    }
+
+    /// Times the batch as a whole rather than per command.
+    fn per_batch(mut self) -> Op<'a> {
+        self.per = 1;
+        self
     }
 
     fn with_setup(mut self, setup: Vec<u8>) -> Op<'a> {
@@ -298,12 +321,28 @@ fn prepare(con: &mut Connection, op: &Op) {
 /// Checks every reply's content once, outside the timed loop.
 fn check(con: &mut Connection, op: &Op) {
     prepare(con, op);
-    for reply in run(con, op) {
+    let bulk_ends_with =
+        |value: &Value, tail: &[u8]| matches!(value, Value::BulkString(b) if b.ends_with(tail));
+    for (i, reply) in run(con, op).into_iter().enumerate() {
         let good = match (op.expect, &reply) {
             (Expect::Ok, Value::Okay) => true,
             (Expect::EndsWith(tail), Value::BulkString(bytes)) => bytes.ends_with(tail),
             (Expect::Exactly(want), Value::BulkString(bytes)) => bytes == want,
             (Expect::Int(want), Value::Int(n)) => *n == want,
+            (Expect::EachEndsWith(tails), Value::Array(items)) => {
+                items.len() == tails.len()
+                    && items
+                        .iter()
+                        .zip(tails)
+                        .all(|(item, tail)| bulk_ends_with(item, tail))
+            }
+            (Expect::HashHolding(values), Value::Array(items)) => {
+                values.get(i).is_some_and(|want| {
+                    items
+                        .iter()
+                        .any(|item| matches!(item, Value::BulkString(b) if b == want))
+                })
+            }
             _ => false,
         };
         assert!(
@@ -315,12 +354,12 @@ fn check(con: &mut Connection, op: &Op) {
     }
 }
 
-/// One run of `op`, timed per command.
+/// One run of `op`, timed per command or per batch (`op.per`).
 fn time_once(con: &mut Connection, op: &Op) -> Duration {
     prepare(con, op);
     let start = Instant::now();
     run(con, op);
-    start.elapsed() / u32::try_from(op.count).expect("a small batch")
+    start.elapsed() / op.per
 }
 
 /// Times `ops` interleaved, `warmup` untimed rounds then `iters` timed ones, each round running every op
@@ -704,15 +743,16 @@ fn embedding_set(key: &str, raw: &[u8], options: &[&str]) -> Vec<u8> {
     Payload::float32(&EMBEDDING_DIMS, raw.to_vec()).set_command(key, options, Wire::Blob)
 }
 
-const MEMORY_WRITERS: [Writer; 3] = [
-    ("plain string SET (512 B)", plain_set),
-    ("NDARRAY.SET COMPRESS none", |key, raw| {
-        embedding_set(key, raw, &["COMPRESS", "none"])
-    }),
-    ("NDARRAY.SET (default: lz4)", |key, raw| {
-        embedding_set(key, raw, &[])
-    }),
-];
+const PLAIN_SET: Writer = ("plain string SET (512 B)", plain_set);
+const NDARRAY_SET_NONE: Writer = ("NDARRAY.SET COMPRESS none", |key, raw| {
+    embedding_set(key, raw, &["COMPRESS", "none"])
+});
+const NDARRAY_SET_FLOAT16: Writer = ("NDARRAY.SET COMPRESS none AS float16", |key, raw| {
+    embedding_set(key, raw, &["COMPRESS", "none", "AS", "float16"])
+});
+const NDARRAY_SET_DEFAULT: Writer = ("NDARRAY.SET (default: lz4)", |key, raw| {
+    embedding_set(key, raw, &[])
+});
 
 fn embedding_memory(con: &mut Connection) {
     section(&format!(
@@ -720,55 +760,38 @@ fn embedding_memory(con: &mut Connection) {
         EMBEDDING_DIMS[0]
     ));
     println!(
-        "MEMORY USAGE of one key, and the INFO used_memory delta per key over {} keys of each kind \
-         (FLUSHALL between kinds)",
+        "MEMORY USAGE of one key, and the INFO used_memory delta per key over {} keys of each kind, stored \
+         in\npipelined batches of {BATCH} (FLUSHALL between kinds)",
         fmt_int(MEMORY_KEYS as u64)
     );
     let mut rng = Rng(4);
     let embeddings: Vec<Vec<u8>> = (0..MEMORY_KEYS)
         .map(|_| random_embedding(&mut rng))
         .collect();
-    println!(
-        "{:<30} {:>14} {:>9} {:>16} {:>9}",
-        "storage", "MEMORY USAGE", "vs plain", "used_memory/key", "vs plain"
-    );
-    let mut plain: Option<(f64, f64)> = None;
-    for (label, write) in MEMORY_WRITERS {
-        let usage = memory_usage_of_one(con, write, &embeddings[0]) as f64;
-        let per_key = used_memory_per_key(con, write, &embeddings);
-        let (plain_usage, plain_per_key) = *plain.get_or_insert((usage, per_key));
-        println!(
-            "{label:<30} {:>12} B {:>8.2}x {:>14.1} B {:>8.2}x",
-            usage,
-            usage / plain_usage,
-            per_key,
-            per_key / plain_per_key
-        );
-    }
-    println!(
-        "(MEMORY USAGE counts the key and value; used_memory also counts the keyspace's hash table and the \
-         allocator's size classes)"
-    );
-    // Random normal floats do not compress: the module then keeps the chunk raw, so the default and
-    // COMPRESS none store the same bytes. Say so, with the numbers, rather than leave it a puzzle.
-    let stored = ndarray_info(con, "mem:00000", "stored_bytes");
-    println!(
-        "(a default-encoded key: stored_bytes {stored} of {} raw; chunks that do not shrink are kept raw)",
-        EMBEDDING_DIMS[0] * 4
-    );
+    let writers = [PLAIN_SET, NDARRAY_SET_NONE, NDARRAY_SET_DEFAULT];
+    print_memory_costs(con, &writers, &embeddings, |i| format!("mem:{i:05}"), BATCH);
 }
 
-fn memory_usage_of_one(con: &mut Connection, write: WriteFn, raw: &[u8]) -> u64 {
-    let () = query(con, redis::cmd("FLUSHALL").arg("SYNC"));
-    run(
-        con,
-        &Op::batch("memory usage", 1, Expect::Ok, |_| write("mem:0", raw)),
-    );
-    query(con, redis::cmd("MEMORY").arg("USAGE").arg("mem:0"))
+/// What one kind of storage costs per embedding key.
+#[derive(Clone, Copy)]
+struct MemoryCost {
+    /// `MEMORY USAGE` of one key: key, value and their overhead, as Redis estimates them.
+    usage: u64,
+    /// The growth of INFO `used_memory` per key.
+    per_key: f64,
+    /// The value's own bytes: STRLEN of a string, NDARRAY.INFO `stored_bytes` of an array.
+    stored: u64,
 }
 
-/// Stores one key per embedding, in pipelined batches, and returns the growth of `used_memory` per key.
-fn used_memory_per_key(con: &mut Connection, write: WriteFn, embeddings: &[Vec<u8>]) -> f64 {
+/// After a FLUSHALL, stores one key `key(i)` per embedding with `write`, in pipelined batches of `batch`
+/// commands, and measures what a key costs.
+fn memory_cost(
+    con: &mut Connection,
+    write: WriteFn,
+    embeddings: &[Vec<u8>],
+    key: fn(usize) -> String,
+    batch: usize,
+) -> MemoryCost {
     let () = query(con, redis::cmd("FLUSHALL").arg("SYNC"));
     let used = |con: &mut Connection| -> i64 {
         info_field(con, "memory", "used_memory")
@@ -776,13 +799,59 @@ fn used_memory_per_key(con: &mut Connection, write: WriteFn, embeddings: &[Vec<u
             .expect("used_memory is a number")
     };
     let before = used(con);
-    for (batch_no, batch) in embeddings.chunks(BATCH).enumerate() {
-        let op = Op::batch("used_memory", batch.len(), Expect::Ok, |i| {
-            write(&format!("mem:{:05}", batch_no * BATCH + i), &batch[i])
+    for (batch_no, chunk) in embeddings.chunks(batch).enumerate() {
+        let op = Op::batch("store", chunk.len(), Expect::Ok, |i| {
+            write(&key(batch_no * batch + i), &chunk[i])
         });
         run(con, &op);
     }
-    (used(con) - before) as f64 / embeddings.len() as f64
+    let per_key = (used(con) - before) as f64 / embeddings.len() as f64;
+    let first = key(0);
+    let usage = query(con, redis::cmd("MEMORY").arg("USAGE").arg(&first));
+    let kind: String = query(con, redis::cmd("TYPE").arg(&first));
+    let stored = if kind == "string" {
+        query(con, redis::cmd("STRLEN").arg(&first))
+    } else {
+        ndarray_info(con, &first, "stored_bytes")
+    };
+    MemoryCost {
+        usage,
+        per_key,
+        stored,
+    }
+}
+
+/// Measures each kind of storage (see [`memory_cost`]) and prints them against the first, plain strings.
+fn print_memory_costs(
+    con: &mut Connection,
+    writers: &[Writer],
+    embeddings: &[Vec<u8>],
+    key: fn(usize) -> String,
+    batch: usize,
+) {
+    println!(
+        "{:<38} {:>7} {:>14} {:>9} {:>16} {:>9}",
+        "storage", "stored", "MEMORY USAGE", "vs plain", "used_memory/key", "vs plain"
+    );
+    let mut plain: Option<MemoryCost> = None;
+    for (label, write) in writers {
+        let cost = memory_cost(con, *write, embeddings, key, batch);
+        let base = *plain.get_or_insert(cost);
+        println!(
+            "{label:<38} {:>5} B {:>12} B {:>8.2}x {:>14.1} B {:>8.2}x",
+            cost.stored,
+            cost.usage,
+            cost.usage as f64 / base.usage as f64,
+            cost.per_key,
+            cost.per_key / base.per_key
+        );
+    }
+    let () = query(con, redis::cmd("FLUSHALL").arg("SYNC"));
+    println!(
+        "(stored: STRLEN of a string, NDARRAY.INFO stored_bytes of an array; chunks that do not shrink are kept \
+         raw,\n so the default stores random floats as COMPRESS none does. MEMORY USAGE counts the key and value; \
+         used_memory\n also counts the keyspace's hash table and the allocator's size classes)"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1138,5 +1207,172 @@ fn partial_writes(con: &mut Connection, payload: &Payload, total_chunks: u64) {
          {new_len} rows:\n before it, untimed, COPY {PART_KEY} {PART_APPEND_KEY} REPLACE restores the \
          original array)",
         PART_DIMS[0]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 7. Batches and small arrays.
+
+fn batches_and_small_arrays(con: &mut Connection) {
+    section(&format!(
+        "7. Batches and small arrays: {}-float32 embeddings (random normal), {} bytes raw each",
+        EMBEDDING_DIMS[0],
+        EMBEDDING_DIMS[0] * 4
+    ));
+    many_keys_memory(con);
+    multi_key_commands(con);
+}
+
+fn many_keys_memory(con: &mut Connection) {
+    println!(
+        "7a. memory: MEMORY USAGE of one key, and the INFO used_memory delta per key over {} keys emb:<i> \
+         of each\nkind, stored in pipelined batches of {MANY_KEYS_BATCH} (FLUSHALL between kinds)",
+        fmt_int(MANY_KEYS as u64)
+    );
+    let mut rng = Rng(7);
+    let embeddings: Vec<Vec<u8>> = (0..MANY_KEYS).map(|_| random_embedding(&mut rng)).collect();
+    let writers = [
+        PLAIN_SET,
+        NDARRAY_SET_NONE,
+        NDARRAY_SET_FLOAT16,
+        NDARRAY_SET_DEFAULT,
+    ];
+    print_memory_costs(
+        con,
+        &writers,
+        &embeddings,
+        |i| format!("emb:{i}"),
+        MANY_KEYS_BATCH,
+    );
+}
+
+/// One command on many keys: `name key value [key value ...]`, or `name key [key ...]` when `values` is
+/// empty, RESP-encoded.
+fn multi_key_command(name: &str, keys: &[String], values: &[Vec<u8>]) -> Vec<u8> {
+    let mut cmd = redis::cmd(name);
+    if values.is_empty() {
+        cmd.arg(keys);
+    } else {
+        for (key, value) in keys.iter().zip(values) {
+            cmd.arg(key).arg(value);
+        }
+    }
+    cmd.get_packed_command()
+}
+
+/// Reads and writes of many small arrays with one command, against plain MGET/MSET of the same bytes. The
+/// keys share the hash tag `{b}`, as a multi-key command needs in a cluster: `{b}:<i>` hold the arrays,
+/// `{b}:plain:<i>` plain strings and `{b}:hash:<i>` hashes of the same raw bytes.
+fn multi_key_commands(con: &mut Connection) {
+    let () = query(con, redis::cmd("FLUSHALL").arg("SYNC"));
+    let n = MULTI_KEYS;
+    let mut rng = Rng(8);
+    let raws: Vec<Vec<u8>> = (0..n).map(|_| random_embedding(&mut rng)).collect();
+    let npys: Vec<Vec<u8>> = raws
+        .iter()
+        .map(|raw| npy_file("<f4", &EMBEDDING_DIMS, raw))
+        .collect();
+    let stacked = raws.concat();
+    let keys = |kind: &str| -> Vec<String> { (0..n).map(|i| format!("{{b}}:{kind}{i}")).collect() };
+    let (array_keys, plain_keys, hash_keys) = (keys(""), keys("plain:"), keys("hash:"));
+
+    // NDARRAY.MSET has no COMPRESS option: it encodes with the ndarray.compression setting. A second row with
+    // that set to none shows what the (futile, on random floats) lz4 attempt costs.
+    let compression = config_get(con, "ndarray.compression");
+    let set_compression = |value: &str| {
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("ndarray.compression")
+            .arg(value)
+            .get_packed_command()
+    };
+    let ndarray_mset = |label: String, setting: &str| {
+        Op::batch(label, 1, Expect::Ok, |_| {
+            multi_key_command("NDARRAY.MSET", &array_keys, &npys)
+        })
+        .with_setup(set_compression(setting))
+    };
+    let writes = [
+        Op::batch(
+            format!("MSET {n} plain strings (baseline)"),
+            1,
+            Expect::Ok,
+            |_| multi_key_command("MSET", &plain_keys, &raws),
+        ),
+        ndarray_mset(format!("NDARRAY.MSET {n} keys (.npy in)"), &compression),
+        ndarray_mset("NDARRAY.MSET, ndarray.compression none".into(), "none"),
+    ];
+    // Checking the writes stores the keys the reads need; the hashes are stored here, untimed.
+    for op in &writes {
+        check(con, op);
+    }
+    config_set(con, "ndarray.compression", &compression);
+    let dims = EMBEDDING_DIMS.map(|d| d.to_string()).join(",");
+    let hashes = Op::batch("HSET", n, Expect::Int(3), |i| {
+        redis::cmd("HSET")
+            .arg(&hash_keys[i])
+            .arg("data")
+            .arg(&raws[i])
+            .arg("dtype")
+            .arg("float32")
+            .arg("shape")
+            .arg(&dims)
+            .get_packed_command()
+    });
+    check(con, &hashes);
+
+    println!(
+        "\n7b. reads of {n} keys: one command per round (HGETALL: {n} pipelined), time per round; \
+         N={MULTI_ITERS} after\n{MULTI_WARMUP} warmup, interleaved; every reply is read and parsed into \
+         redis::Value by the client"
+    );
+    let reads = [
+        Op::batch(
+            format!("MGET {n} plain strings (baseline)"),
+            1,
+            Expect::EachEndsWith(&raws),
+            |_| multi_key_command("MGET", &plain_keys, &[]),
+        ),
+        Op::batch(
+            format!("NDARRAY.STACK {n} keys"),
+            1,
+            Expect::EndsWith(&stacked),
+            |_| multi_key_command("NDARRAY.STACK", &array_keys, &[]),
+        ),
+        Op::batch(
+            format!("NDARRAY.MGET {n} keys"),
+            1,
+            Expect::EachEndsWith(&raws),
+            |_| multi_key_command("NDARRAY.MGET", &array_keys, &[]),
+        ),
+        Op::batch(
+            format!("HGETALL x{n}, pipelined (context)"),
+            n,
+            Expect::HashHolding(&raws),
+            |i| read_command("HGETALL", &hash_keys[i], &[]),
+        )
+        .per_batch(),
+    ];
+    let stats = measure_all(con, &reads, MULTI_WARMUP, MULTI_ITERS);
+    print_rows(&rows_against_first(&reads, &stats));
+    println!(
+        "(replies: MGET {n} bulk strings of {} B; NDARRAY.MGET {n} .npy of {} B; NDARRAY.STACK one .npy of \
+         {} B,\n shape ({n}, {dims}); HGETALL {n} arrays of 6 bulk strings: data, dtype, shape and their values)",
+        raws[0].len(),
+        npys[0].len(),
+        fmt_int((npys[0].len() - raws[0].len() + stacked.len()) as u64),
+    );
+
+    println!(
+        "\n7c. writes of {n} keys: one command per round, time per round; N={MULTI_ITERS} after \
+         {MULTI_WARMUP} warmup, interleaved"
+    );
+    let stats = measure_all(con, &writes, MULTI_WARMUP, MULTI_ITERS);
+    config_set(con, "ndarray.compression", &compression);
+    print_rows(&rows_against_first(&writes, &stats));
+    println!(
+        "(NDARRAY.MSET decodes each .npy and encodes it with ndarray.compression ({compression}; shuffle and \
+         chunk-bytes\n as configured): random floats do not shrink and are kept raw, so the second row only \
+         saves the attempt)"
     );
 }
