@@ -73,10 +73,9 @@ pub fn load(r: &mut impl RdbRead, version: i32) -> ArrayResult<NdArray> {
     let level = r.get_u64()?;
     let compression = Compression::from_code(compression, level)?;
     let shuffle = Shuffle::from_code(r.get_u64()?)?;
-    let encoding = Encoding {
-        compression,
-        shuffle,
-    };
+    // Normalised as for a fresh write (no shuffle without compression or for one-byte items), so
+    // INFO and AOF rewrites report the same encoding whatever the payload claimed.
+    let encoding = Encoding::new(compression, shuffle, dtype.itemsize());
     let chunk_bytes = r.get_u64()?;
     let chunk_bytes = u32::try_from(chunk_bytes)
         .ok()
