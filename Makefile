@@ -11,6 +11,9 @@ REDIS_SERVER ?= redis-server
 MODULE := $(ROOT)/target/release/libredis_ndarray.so
 VENV := $(ROOT)/.venv
 INTEROP_TEST := $(ROOT)/tests/interop/numpy_interop.py
+# make fuzz: seconds per target, and the targets (fuzz/fuzz_targets/).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= npy selection set_args chunk rdb
 
 # The tests find the module and the Redis binaries through these.
 NDARRAY_MODULE ?= $(MODULE)
@@ -21,7 +24,7 @@ export REDIS_SERVER
 MAKE_VENV = echo "Creating $(VENV)" && $(PYTHON) -m venv "$(VENV)" \
 	&& "$(VENV)/bin/pip" install -q numpy redis ml_dtypes && touch "$(VENV)/.installed"
 
-.PHONY: help deps build run test test-compat venv lint fmt bench clean
+.PHONY: help deps build run test test-compat venv lint fmt bench fuzz clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-6s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -82,6 +85,26 @@ fmt: ## Format the code
 
 bench: build ## Run the benchmarks (benches/ndarray_bench.rs)
 	cd "$(ROOT)" && $(CARGO) bench --bench ndarray_bench
+
+fuzz: ## Fuzz every target for FUZZ_SECONDS each (default 60) with cargo-fuzz (installed if missing)
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	@cd "$(ROOT)" && mkdir -p fuzz/logs && failed=""; \
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p "fuzz/corpus/$$t"; \
+	  dict=""; [ ! -f "fuzz/dicts/$$t.dict" ] || dict="-dict=fuzz/dicts/$$t.dict"; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS)s (log: fuzz/logs/$$t.log)"; \
+	  if RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run "$$t" "fuzz/corpus/$$t" "fuzz/seeds/$$t" -- \
+	      -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 $$dict >"fuzz/logs/$$t.log" 2>&1; then \
+	    echo "  $$t: $$(grep -E '^#[0-9]+[[:space:]]+DONE' "fuzz/logs/$$t.log" | tail -n 1)"; \
+	  else \
+	    tail -n 40 "fuzz/logs/$$t.log"; echo "  $$t: FAILED (inputs in fuzz/artifacts/$$t/)"; \
+	    failed="$$failed $$t"; \
+	  fi; \
+	done; \
+	if [ -n "$$failed" ]; then \
+	  echo "fuzz: failing targets:$$failed; copy each crash into fuzz/regressions/<target>/ once fixed" >&2; \
+	  exit 1; \
+	fi
 
 clean: ## Remove build outputs and the venv
 	cd "$(ROOT)" && $(CARGO) clean
