@@ -73,6 +73,14 @@ impl DType {
         }
     }
 
+    /// How many numbers `VALUES` takes per element: real and imaginary parts for complex dtypes.
+    pub const fn values_per_element(self) -> u64 {
+        match self.kind() {
+            Kind::Complex => 2,
+            _ => 1,
+        }
+    }
+
     /// The canonical (NumPy) name, as shown by `NDARRAY.INFO`.
     pub const fn name(self) -> &'static str {
         match self {

@@ -1,7 +1,7 @@
 //! Array data as clients send it (BLOB, VALUES or NPY) decoded into elements, plus `AS` casts.
 
 use super::cast::{cast_into, check_cast};
-use super::dtype::{DType, Kind};
+use super::dtype::DType;
 use super::error::{ArrayError, ArrayResult};
 use super::ndarray::{check_len, NdArray};
 use super::npy::decode_npy;
@@ -58,7 +58,7 @@ impl<'a> Input<'a> {
             } => {
                 let shape = Shape::new(dims, dtype)?;
                 shape.nbytes_within(dtype, max_bytes)?;
-                let per_element = if dtype.kind() == Kind::Complex { 2 } else { 1 };
+                let per_element = dtype.values_per_element();
                 let expected = usize::try_from(shape.size().saturating_mul(per_element))
                     .map_err(|_| ArrayError::TooLarge("too many values".into()))?;
                 let data = parse_values(dtype, values.into_iter(), expected)?;

@@ -136,7 +136,7 @@ pub fn parse_values<'a>(
     args: impl ExactSizeIterator<Item = &'a [u8]>,
     expected: usize,
 ) -> ArrayResult<Vec<u8>> {
-    let per_element = if dtype.kind() == Kind::Complex { 2 } else { 1 };
+    let per_element = dtype.values_per_element() as usize;
     if args.len() != expected {
         return Err(ArrayError::invalid(format!(
             "got {} values, expected {expected}{}",

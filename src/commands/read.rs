@@ -3,9 +3,7 @@
 use super::parse::parse_read;
 use super::reply::{self, Field};
 use super::{arg, rest};
-use crate::array::cast::{cast_into, check_cast};
 use crate::array::slice::Selection;
-use crate::array::Shape;
 use crate::datatype::Key;
 use crate::error::{Error, Result};
 use redis_module::{Context, RedisString, RedisValue};
@@ -32,19 +30,8 @@ pub fn slice(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         return Ok(RedisValue::Null);
     };
     let sel = Selection::resolve(arg(args, 2)?.as_slice(), array.shape())?;
-    let from = array.dtype();
-    let to = req.cast.unwrap_or(from);
-    check_cast(from, to)?;
-    let shape = Shape::new(sel.dims().to_vec(), to)?;
-    reply::elements(ctx, to, &shape, req.format, |out| {
-        if to == from {
-            array.read_selection(&sel, out).map(|_| ())
-        } else {
-            let mut raw = Vec::new();
-            array.read_selection(&sel, &mut raw)?;
-            cast_into(from, to, &raw, out);
-            Ok(())
-        }
+    reply::converted(ctx, array.dtype(), sel.dims(), req, |out| {
+        array.read_selection(&sel, out).map(|_| ())
     })
 }
 

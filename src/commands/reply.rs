@@ -21,26 +21,38 @@ pub fn bytes(ctx: &Context, bytes: &[u8]) -> RedisValue {
 
 /// Replies with `array` in the requested format and dtype (`NDARRAY.GET`).
 pub fn array(ctx: &Context, array: &NdArray, req: ReadRequest) -> Result<RedisValue> {
-    let from = array.dtype();
-    let to = req.cast.unwrap_or(from);
-    check_cast(from, to)?;
     // Fast path: the elements already sit in one raw chunk, reply from it without a copy.
-    if req.format == Format::Blob && to == from {
+    if req.format == Format::Blob && req.cast.is_none_or(|to| to == array.dtype()) {
         if let Some(raw) = array.as_contiguous() {
             return Ok(bytes(ctx, raw));
         }
     }
-    let shape = Shape::new(array.shape().dims().to_vec(), to)?;
+    converted(ctx, array.dtype(), array.shape().dims(), req, |out| {
+        array.read_all(out)
+    })
+}
+
+/// Replies with elements of `from` and result dims `dims`, which `read` appends to a buffer,
+/// converted to the request's `AS` dtype (`NDARRAY.GET`, `NDARRAY.SLICE`).
+pub fn converted(
+    ctx: &Context,
+    from: DType,
+    dims: &[u64],
+    req: ReadRequest,
+    read: impl FnOnce(&mut Vec<u8>) -> std::result::Result<(), ArrayError>,
+) -> Result<RedisValue> {
+    let to = req.cast.unwrap_or(from);
+    check_cast(from, to)?;
+    let shape = Shape::new(dims.to_vec(), to)?;
     elements(ctx, to, &shape, req.format, |out| {
         if to == from {
-            array.read_all(out)
-        } else {
-            // One extra copy for a cast: the stored elements, decoded, then converted.
-            let mut raw = Vec::with_capacity(usize::try_from(array.nbytes()).unwrap_or(0));
-            array.read_all(&mut raw)?;
-            cast_into(from, to, &raw, out);
-            Ok(())
+            return read(out);
         }
+        // One extra copy for a cast: the stored elements, decoded, then converted.
+        let mut raw = Vec::new();
+        read(&mut raw)?;
+        cast_into(from, to, &raw, out);
+        Ok(())
     })
 }
 

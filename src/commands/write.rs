@@ -4,7 +4,6 @@ use super::parse::{
     parse_data, parse_dims, parse_set, CodecName, Condition, DataArg, StoreOptions, Ttl,
 };
 use super::{arg, rest};
-use crate::array::dtype::Kind;
 use crate::array::input::{Elements, Input};
 use crate::array::shape::element_count;
 use crate::array::slice::Selection;
@@ -153,7 +152,7 @@ fn rows_for<'a>(array: &NdArray, data: DataArg<'a>, max: u64) -> Result<Cow<'a, 
     match data {
         DataArg::Blob(bytes) => Ok(Cow::Borrowed(bytes)),
         DataArg::Values(values) => {
-            let per_value = if dtype.kind() == Kind::Complex { 2 } else { 1 };
+            let per_value = dtype.values_per_element();
             let per_row = element_count(row_dims).saturating_mul(per_value);
             let n = values.len() as u64;
             if per_row == 0 || !n.is_multiple_of(per_row) {
@@ -208,7 +207,7 @@ pub fn setslice(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     let elements: Cow<[u8]> = match data {
         DataArg::Blob(bytes) => Cow::Borrowed(bytes),
         DataArg::Values(values) => {
-            let per_value = if dtype.kind() == Kind::Complex { 2 } else { 1 };
+            let per_value = dtype.values_per_element();
             let wanted = sel.size().saturating_mul(per_value);
             // One value (one complex pair) broadcasts to the whole selection.
             let count = if values.len() as u64 == per_value {
