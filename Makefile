@@ -8,6 +8,7 @@ ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 CARGO ?= cargo
 PYTHON ?= python3
 REDIS_SERVER ?= redis-server
+PORT ?= 6379
 MODULE := $(ROOT)/target/release/libredis_ndarray.so
 VENV := $(ROOT)/.venv
 INTEROP_TEST := $(ROOT)/tests/interop/numpy_interop.py
@@ -29,30 +30,14 @@ MAKE_VENV = echo "Creating $(VENV)" && $(PYTHON) -m venv "$(VENV)" \
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-6s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-deps: ## Check for redis-server, libclang and python3-venv; install them with apt-get when root
-	@missing=""; \
-	command -v "$(REDIS_SERVER)" >/dev/null 2>&1 || missing="$$missing redis-server"; \
-	if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 \
-	   && ! ldconfig -p 2>/dev/null | grep -q 'libclang[-.0-9]*\.so' \
-	   && [ -z "$${LIBCLANG_PATH:-}" ]; then missing="$$missing libclang-dev"; fi; \
-	$(PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
-	if [ -z "$$missing" ]; then echo "deps: redis-server, libclang and python3-venv are present"; \
-	elif [ "$$(id -u)" = 0 ]; then \
-	  echo "deps: installing$$missing"; \
-	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get update && apt-get install -y$$missing; \
-	else \
-	  echo "deps: missing$$missing; install them with:" >&2; \
-	  echo "  sudo apt-get update && sudo apt-get install -y$$missing" >&2; \
-	  exit 1; \
-	fi
-	@command -v $(CARGO) >/dev/null 2>&1 || { echo "deps: cargo not found; install Rust from https://rustup.rs" >&2; exit 1; }
+deps: ## Check redis-server, redis-tools, libclang (as bindgen loads it) and python3-venv; install what is missing (root) or print the command
+	@"$(ROOT)/scripts/deps.sh"
 
 build: deps ## Build the module (target/release/libredis_ndarray.so)
 	cd "$(ROOT)" && $(CARGO) build --release
 
-run: build ## Run redis-server with the module on 127.0.0.1:6379 (redis.conf.example), in the foreground
-	cd "$(ROOT)" && $(REDIS_SERVER) ./redis.conf.example
+run: build ## Run redis-server with the module on 127.0.0.1:$(PORT) (redis.conf.example), in the foreground; make run PORT=6380
+	cd "$(ROOT)" && $(REDIS_SERVER) ./redis.conf.example --port $(PORT)
 
 test: build ## Build the module, run every Rust test, then the NumPy interop test
 	cd "$(ROOT)" && $(CARGO) test --no-fail-fast
