@@ -160,8 +160,8 @@ impl Key {
 
     /// Deletes the key (a write expiring in the past, as `SET … PXAT <past>`, deletes at once).
     pub fn delete(&self) {
-        if !self.inner.is_null() {
-            // SAFETY: an open key; deleting an empty key is a no-op.
+        if self.exists() {
+            // SAFETY: an open, non-empty key (no module API call is made on an empty key).
             unsafe {
                 if let Some(delete) = raw::RedisModule_DeleteKey {
                     delete(self.inner);
@@ -172,17 +172,22 @@ impl Key {
 
     /// Remaining time to live in milliseconds, `None` without one.
     pub fn ttl_ms(&self) -> Option<i64> {
-        if self.inner.is_null() {
+        // Never ask an empty key: Redis 8.2.3 dereferences the missing value inside
+        // RM_GetExpire and crashes (7.0, 7.4 and Valkey answer "no expiry").
+        if !self.exists() {
             return None;
         }
-        // SAFETY: an open key.
+        // SAFETY: an open key holding a value.
         let ttl = unsafe { raw::RedisModule_GetExpire.map_or(-1, |f| f(self.inner)) };
         (ttl >= 0).then_some(ttl)
     }
 
     /// Sets the time to live in milliseconds (positive: callers delete keys whose time is past).
     pub fn set_ttl_ms(&self, ms: i64) -> Result<()> {
-        // SAFETY: an open, writable, non-empty key.
+        if !self.exists() {
+            return Err(Error::Redis("cannot set the expiry of a missing key".into()));
+        }
+        // SAFETY: an open, writable, non-empty key (checked above).
         let status = unsafe {
             raw::RedisModule_SetExpire
                 .map_or(raw::REDISMODULE_ERR as c_int, |f| f(self.inner, ms.max(0)))

@@ -438,6 +438,71 @@ fn set_replaces_any_type_and_handles_nx_xx_and_ttls() {
     assert_eq!(exists, 0, "a time in the past expires the key at once");
 }
 
+/// Redis 8.2.3 crashed in `RM_GetExpire` when a write asked an empty key for its TTL: every
+/// write option that touches the expiry, on a key that does not exist, and on one of another type.
+#[test]
+fn keepttl_and_expiry_options_on_missing_and_other_typed_keys_are_safe() {
+    let server = Server::start();
+    let mut con = server.conn();
+    for (options, expect_ttl) in [
+        (&["KEEPTTL"][..], -1),
+        (&["NX", "KEEPTTL"][..], -1),
+        (&["EX", "100"][..], 100),
+        (&["PXAT", "1"][..], -2),
+    ] {
+        let _: () = redis::cmd("DEL").arg("fresh").query(&mut con).unwrap();
+        assert_eq!(
+            set_blob(&mut con, "fresh", "uint8", &[1], options, &[9]),
+            Value::Okay,
+            "{options:?}"
+        );
+        let ttl: i64 = redis::cmd("TTL").arg("fresh").query(&mut con).unwrap();
+        assert!(
+            (expect_ttl - 1..=expect_ttl).contains(&ttl),
+            "{options:?}: ttl {ttl}"
+        );
+    }
+    // XX with KEEPTTL on a missing key writes nothing.
+    let _: () = redis::cmd("DEL").arg("fresh").query(&mut con).unwrap();
+    assert_eq!(
+        set_blob(&mut con, "fresh", "uint8", &[1], &["XX", "KEEPTTL"], &[9]),
+        Value::Nil
+    );
+    // A string with a TTL: KEEPTTL keeps it while the value becomes an array.
+    let _: () = redis::cmd("SET")
+        .arg("str")
+        .arg("x")
+        .arg("EX")
+        .arg(100)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(
+        set_blob(&mut con, "str", "uint8", &[1], &["KEEPTTL"], &[9]),
+        Value::Okay
+    );
+    let ttl: i64 = redis::cmd("TTL").arg("str").query(&mut con).unwrap();
+    assert!((99..=100).contains(&ttl), "{ttl}");
+    // Every other command on a missing key: a clear answer, and the server is still up.
+    for args in [
+        &["NDARRAY.GET", "nokey"][..],
+        &["NDARRAY.INFO", "nokey"][..],
+        &["NDARRAY.SLICE", "nokey", "0"][..],
+        &["NDARRAY.SETSLICE", "nokey", "0", "VALUES", "1"][..],
+        &["NDARRAY.APPEND", "nokey", "VALUES", "1"][..],
+        &["NDARRAY.RESHAPE", "nokey", "1"][..],
+        &["NDARRAY.MGET", "nokey", "nokey2"][..],
+        &["NDARRAY.STACK", "nokey"][..],
+    ] {
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        let _ = cmd.query::<Value>(&mut con);
+    }
+    let pong: String = redis::cmd("PING").query(&mut con).unwrap();
+    assert_eq!(pong, "PONG");
+}
+
 #[test]
 fn missing_keys_are_nil_and_other_types_are_wrongtype() {
     let server = Server::start();
