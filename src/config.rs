@@ -1,9 +1,9 @@
 //! Module settings: `--loadmodule … name value` arguments and `CONFIG SET/GET ndarray.<name>`.
 
 use crate::codec::{Compression, Encoding, Shuffle};
+use crate::settings::{parse_module_args, Valid};
 use redis_module::configuration::{
-    get_enum_default_config_value, get_i64_default_config_value, register_enum_configuration,
-    register_i64_configuration, ConfigurationFlags,
+    register_enum_configuration, register_i64_configuration, ConfigurationFlags,
 };
 use redis_module::{enum_configuration, raw, Context, RedisString, Status};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -45,64 +45,113 @@ static ZLIB_LEVEL: AtomicI64 = AtomicI64::new(DEFAULT_ZLIB_LEVEL);
 static CHUNK_BYTES: AtomicI64 = AtomicI64::new(DEFAULT_CHUNK_BYTES);
 static MAX_ARRAY_BYTES: AtomicI64 = AtomicI64::new(DEFAULT_MAX_ARRAY_BYTES);
 
-/// Registers every setting (taking defaults from the module arguments) and loads them.
-pub fn register(ctx: &Context, args: &[RedisString]) -> Status {
-    let i64_settings: [(&str, &'static AtomicI64, i64, i64, i64); 3] = [
-        ("zlib-level", &ZLIB_LEVEL, DEFAULT_ZLIB_LEVEL, 0, 9),
+/// A numeric setting: name, where its value lives, default and range.
+struct IntSetting {
+    name: &'static str,
+    value: &'static AtomicI64,
+    default: i64,
+    min: i64,
+    max: i64,
+}
+
+static INT_SETTINGS: [IntSetting; 3] = [
+    IntSetting {
+        name: "zlib-level",
+        value: &ZLIB_LEVEL,
+        default: DEFAULT_ZLIB_LEVEL,
+        min: 0,
+        max: 9,
+    },
+    IntSetting {
+        name: "chunk-bytes",
+        value: &CHUNK_BYTES,
+        default: DEFAULT_CHUNK_BYTES,
+        min: 4096,
+        max: 64 << 20,
+    },
+    IntSetting {
+        name: "max-array-bytes",
+        value: &MAX_ARRAY_BYTES,
+        default: DEFAULT_MAX_ARRAY_BYTES,
+        min: 1,
+        max: i64::MAX,
+    },
+];
+
+/// The choice settings' names; their values come from the enum types above.
+const COMPRESSION_NAME: &str = "compression";
+const SHUFFLE_NAME: &str = "shuffle";
+
+/// What the module arguments may hold: every setting with the values it accepts.
+fn valid_settings() -> Vec<(&'static str, Valid)> {
+    let mut valid: Vec<(&'static str, Valid)> = vec![
         (
-            "chunk-bytes",
-            &CHUNK_BYTES,
-            DEFAULT_CHUNK_BYTES,
-            4096,
-            64 << 20,
+            COMPRESSION_NAME,
+            Valid::OneOf(CompressionSetting::lz4.get_options().0),
         ),
         (
-            "max-array-bytes",
-            &MAX_ARRAY_BYTES,
-            DEFAULT_MAX_ARRAY_BYTES,
-            1,
-            i64::MAX,
+            SHUFFLE_NAME,
+            Valid::OneOf(ShuffleSetting::byte.get_options().0),
         ),
     ];
-    for (name, var, default, min, max) in i64_settings {
-        let Ok(value) = get_i64_default_config_value(args, name, default) else {
-            ctx.log_warning(&format!(
-                "ndarray: invalid value for module argument {name}"
-            ));
+    valid.extend(INT_SETTINGS.iter().map(|s| {
+        (
+            s.name,
+            Valid::Int {
+                min: s.min,
+                max: s.max,
+            },
+        )
+    }));
+    valid
+}
+
+/// Registers every setting, with defaults taken from the module arguments, and loads them. A
+/// misspelt name, a name without a value or a bad value makes the module refuse to load, with a
+/// log line naming the setting: a server must not run on defaults the user did not choose.
+pub fn register(ctx: &Context, args: &[RedisString]) -> Status {
+    let raw_args: Vec<&[u8]> = args.iter().map(RedisString::as_slice).collect();
+    let given = match parse_module_args(&raw_args, &valid_settings()) {
+        Ok(given) => given,
+        Err(why) => {
+            ctx.log_warning(&format!("ndarray: refusing to load: {why}"));
             return Status::Err;
-        };
+        }
+    };
+    let value_of = |name: &str| {
+        given
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    for s in &INT_SETTINGS {
+        let value = value_of(s.name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(s.default);
         register_i64_configuration(
             ctx,
-            name,
-            var,
+            s.name,
+            s.value,
             value,
-            min,
-            max,
+            s.min,
+            s.max,
             ConfigurationFlags::DEFAULT,
             None,
         );
     }
-    let Ok(compression) =
-        get_enum_default_config_value(args, "compression", CompressionSetting::lz4)
-    else {
-        ctx.log_warning("ndarray: compression must be one of none, lz4, zlib");
-        return Status::Err;
-    };
+    let compression = enum_value(value_of(COMPRESSION_NAME), CompressionSetting::lz4);
     register_enum_configuration(
         ctx,
-        "compression",
+        COMPRESSION_NAME,
         &COMPRESSION,
         compression,
         ConfigurationFlags::DEFAULT,
         None,
     );
-    let Ok(shuffle) = get_enum_default_config_value(args, "shuffle", ShuffleSetting::byte) else {
-        ctx.log_warning("ndarray: shuffle must be one of none, byte");
-        return Status::Err;
-    };
+    let shuffle = enum_value(value_of(SHUFFLE_NAME), ShuffleSetting::byte);
     register_enum_configuration(
         ctx,
-        "shuffle",
+        SHUFFLE_NAME,
         &SHUFFLE,
         shuffle,
         ConfigurationFlags::DEFAULT,
@@ -117,6 +166,18 @@ pub fn register(ctx: &Context, args: &[RedisString]) -> Status {
         }
         None => Status::Ok,
     }
+}
+
+/// The enum variant named `name` (already validated), or `default`.
+fn enum_value<G: redis_module::configuration::EnumConfigurationValue>(
+    name: Option<&str>,
+    default: G,
+) -> G {
+    let (names, values) = default.get_options();
+    name.and_then(|name| names.iter().position(|n| n == name))
+        .and_then(|i| values.get(i).copied())
+        .and_then(|v| G::try_from(v).ok())
+        .unwrap_or(default)
 }
 
 /// The encoding NDARRAY.SET uses when the command names none.

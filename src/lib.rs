@@ -2,7 +2,8 @@
 //!
 //! Layout: `array/` and `codec/` are the Redis-free core; `commands/` parse → core → reply;
 //! `datatype.rs` holds the type's callbacks; `persist.rs` and `aof.rs` the on-disk forms;
-//! `error.rs` the one error boundary; `config.rs` the module settings. This file only registers.
+//! `error.rs` the one error boundary; `config.rs` the module settings; `registration.rs` declares
+//! the commands of `commands/table.rs` to Redis. This file only wires them together.
 
 // A panic in a module aborts redis-server: outside tests, nothing may unwrap, expect or panic.
 #![cfg_attr(
@@ -24,12 +25,13 @@ mod datatype;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
-mod keyspec;
 pub mod persist;
+mod registration;
+mod settings;
 mod stats;
 
 use datatype::NDARRAY_TYPE;
-use redis_module::{redis_module, Context, ModuleOptions, RedisResult, RedisString, Status};
+use redis_module::{redis_module, Context, ModuleOptions, RedisString, Status};
 
 // Inside Redis, allocate through Redis (so INFO memory and maxmemory see our bytes). Unit tests and
 // fuzz targets run without a server, so they use the system allocator.
@@ -47,47 +49,17 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     // report, not a crash inside Redis.
     ctx.set_module_options(ModuleOptions::HANDLE_IO_ERRORS);
     stats::register(ctx);
-    if keyspec::register(ctx) == Status::Err {
+    if registration::register_commands(ctx) == Status::Err {
         return Status::Err;
     }
     config::register(ctx, args)
 }
 
-macro_rules! handler {
-    ($name:ident, $target:path) => {
-        fn $name(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-            commands::guard(ctx, args, $target)
-        }
-    };
-}
-
-handler!(cmd_set, commands::set);
-handler!(cmd_get, commands::get);
-handler!(cmd_info, commands::info);
-handler!(cmd_append, commands::append);
-handler!(cmd_reshape, commands::reshape);
-handler!(cmd_slice, commands::slice);
-handler!(cmd_setslice, commands::setslice);
-handler!(cmd_mget, commands::mget);
-handler!(cmd_mset, commands::mset);
-handler!(cmd_stack, commands::stack);
-
+// Commands are registered by `init` from `commands::table::COMMANDS`, their one declaration.
 redis_module! {
     name: "ndarray",
     version: 1,
     allocator: (Allocator, ALLOCATOR),
     data_types: [NDARRAY_TYPE],
     init: init,
-    commands: [
-        ["ndarray.set", cmd_set, "write deny-oom", 1, 1, 1, ""],
-        ["ndarray.get", cmd_get, "readonly", 1, 1, 1, ""],
-        ["ndarray.info", cmd_info, "readonly fast", 1, 1, 1, ""],
-        ["ndarray.append", cmd_append, "write deny-oom", 1, 1, 1, ""],
-        ["ndarray.reshape", cmd_reshape, "write fast", 1, 1, 1, ""],
-        ["ndarray.slice", cmd_slice, "readonly", 1, 1, 1, ""],
-        ["ndarray.setslice", cmd_setslice, "write deny-oom", 1, 1, 1, ""],
-        ["ndarray.mget", cmd_mget, "readonly", 1, -1, 1, ""],
-        ["ndarray.mset", cmd_mset, "write deny-oom", 1, -1, 2, ""],
-        ["ndarray.stack", cmd_stack, "readonly", 1, -1, 1, ""],
-    ],
 }

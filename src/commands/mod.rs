@@ -1,14 +1,12 @@
 //! Command handlers: parse → core → reply, each behind the panic guard.
 
+pub mod args;
 mod batch;
 pub mod parse;
 mod read;
 mod reply;
+pub mod table;
 mod write;
-
-pub use batch::{mget, mset, stack};
-pub use read::{get, info, slice};
-pub use write::{append, reshape, set, setslice};
 
 use crate::error::{Error, Result};
 use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};

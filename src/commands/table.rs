@@ -1,0 +1,318 @@
+//! Every command, declared once: name, handler, flags, arity, keys, ACL categories and the docs
+//! `COMMAND DOCS` reports (summary, since, complexity, argument tree). Registration
+//! (`crate::registration`) reads this table and nothing else; the README's syntax line of each
+//! command is the one [`CommandSpec::syntax`] renders, and a test checks that it is.
+
+use super::args::{block, command_syntax, integer, key, one_of, string, token, unix_time, Arg};
+use super::{batch, read, write};
+use crate::error::Result;
+use redis_module::{Context, RedisString, RedisValue};
+
+/// A handler: parse → core → reply. The panic guard and the error boundary wrap it.
+pub type Handler = fn(&Context, &[RedisString]) -> Result<RedisValue>;
+
+/// How a command touches its keys (the key spec's flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Reads the value and returns data from it.
+    Read,
+    /// Reads only metadata (INFO).
+    ReadMeta,
+    /// Replaces the value whatever it held (SET, MSET).
+    Overwrite,
+    /// Modifies the existing value in place (SETSLICE, APPEND, RESHAPE).
+    Update,
+}
+
+/// Where the keys are: from argument 1 to `last` (relative to the end when negative, -1 = the last
+/// argument, as key specs and the legacy first/last/step positions both define it), every `step`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keys {
+    pub access: Access,
+    pub last: i32,
+    pub step: i32,
+}
+
+const ONE_KEY_READ: Keys = Keys {
+    access: Access::Read,
+    last: 0,
+    step: 1,
+};
+/// Every argument after the name is a key (MGET, STACK).
+const ALL_KEYS_READ: Keys = Keys {
+    access: Access::Read,
+    last: -1,
+    step: 1,
+};
+const ONE_KEY_UPDATE: Keys = Keys {
+    access: Access::Update,
+    last: 0,
+    step: 1,
+};
+
+pub struct CommandSpec {
+    pub name: &'static str,
+    pub handler: Handler,
+    /// Redis command flags (`write deny-oom`, `readonly fast`, …).
+    pub flags: &'static str,
+    /// Redis' convention: N exactly, -N at least N (the command name counts).
+    pub arity: i32,
+    pub keys: Keys,
+    /// ACL categories, applied where Redis has the API (7.2+, Valkey).
+    pub acl: &'static str,
+    pub summary: &'static str,
+    pub complexity: &'static str,
+    pub since: &'static str,
+    pub args: &'static [Arg],
+}
+
+impl CommandSpec {
+    /// The one-line syntax, as the README shows it.
+    pub fn syntax(&self) -> String {
+        command_syntax(self.name, self.args)
+    }
+}
+
+/// The version that introduced the commands of the first release.
+const FIRST_RELEASE: &str = "0.1.0";
+
+// ---- argument pieces shared by several commands ----
+
+const FORMAT: Arg = one_of("format", &[token("NPY"), token("BLOB"), token("VALUES")])
+    .with_token("FORMAT")
+    .optional();
+const READ_AS: Arg = string("dtype").with_token("AS").optional();
+const DATA: Arg = one_of(
+    "data",
+    &[
+        string("data").with_token("BLOB"),
+        string("value").with_token("VALUES").multiple(),
+        string("npy").with_token("NPY"),
+    ],
+);
+const DIMS: Arg = integer("dim").optional().multiple();
+
+const SET_ARGS: &[Arg] = &[
+    key("key"),
+    block("type", &[string("dtype"), DIMS]).optional(),
+    one_of("codec", &[token("none"), token("lz4"), token("zlib")])
+        .with_token("COMPRESS")
+        .optional(),
+    integer("level").with_token("LEVEL").optional(),
+    one_of("filter", &[token("byte"), token("none")])
+        .with_token("SHUFFLE")
+        .optional(),
+    string("dtype").with_token("AS").optional(),
+    one_of(
+        "expiration",
+        &[
+            integer("seconds").with_token("EX"),
+            integer("milliseconds").with_token("PX"),
+            unix_time("unix-time-seconds").with_token("EXAT"),
+            unix_time("unix-time-milliseconds").with_token("PXAT"),
+            token("KEEPTTL"),
+        ],
+    )
+    .optional(),
+    one_of("condition", &[token("NX"), token("XX")]).optional(),
+    DATA,
+];
+
+pub static COMMANDS: [CommandSpec; 10] = [
+    CommandSpec {
+        name: "ndarray.set",
+        handler: write::set,
+        flags: "write deny-oom",
+        arity: -4,
+        keys: Keys {
+            access: Access::Overwrite,
+            last: 0,
+            step: 1,
+        },
+        acl: "write",
+        summary: "Stores an array (raw bytes with a dtype and dims, numbers, or a .npy file), \
+                  replacing any value, compressed in the server.",
+        complexity: "O(N) where N is the size of the array in bytes.",
+        since: FIRST_RELEASE,
+        args: SET_ARGS,
+    },
+    CommandSpec {
+        name: "ndarray.get",
+        handler: read::get,
+        flags: "readonly",
+        arity: -2,
+        keys: ONE_KEY_READ,
+        acl: "read",
+        summary: "Returns the whole array as a .npy file, raw bytes or nested values, \
+                  optionally converted to another dtype.",
+        complexity: "O(N) where N is the size of the array in bytes.",
+        since: FIRST_RELEASE,
+        args: &[key("key"), FORMAT, READ_AS],
+    },
+    CommandSpec {
+        name: "ndarray.info",
+        handler: read::info,
+        flags: "readonly fast",
+        arity: 2,
+        keys: Keys {
+            access: Access::ReadMeta,
+            last: 0,
+            step: 1,
+        },
+        acl: "read fast",
+        summary: "Describes the array: dtype, shape, sizes, compression and chunks.",
+        complexity: "O(1)",
+        since: FIRST_RELEASE,
+        args: &[key("key")],
+    },
+    CommandSpec {
+        name: "ndarray.append",
+        handler: write::append,
+        flags: "write deny-oom",
+        arity: -4,
+        keys: ONE_KEY_UPDATE,
+        acl: "write",
+        summary: "Appends rows along axis 0 and returns the new length of axis 0; \
+                  NPY data creates a missing key.",
+        complexity: "O(N) where N is the size of the appended rows in bytes.",
+        since: FIRST_RELEASE,
+        args: &[key("key"), DATA],
+    },
+    CommandSpec {
+        name: "ndarray.reshape",
+        handler: write::reshape,
+        flags: "write fast",
+        arity: -2,
+        keys: ONE_KEY_UPDATE,
+        acl: "write fast",
+        summary: "Gives the array a new shape with the same number of elements (no data moves).",
+        complexity: "O(D) where D is the number of dimensions.",
+        since: FIRST_RELEASE,
+        args: &[key("key"), DIMS],
+    },
+    CommandSpec {
+        name: "ndarray.slice",
+        handler: read::slice,
+        flags: "readonly",
+        arity: -3,
+        keys: ONE_KEY_READ,
+        acl: "read",
+        summary: "Returns a NumPy basic-indexing selection of the array, decoding only the \
+                  chunks it touches.",
+        complexity: "O(N) where N is the size in bytes of the chunks the selection touches.",
+        since: FIRST_RELEASE,
+        args: &[key("key"), string("selection"), FORMAT, READ_AS],
+    },
+    CommandSpec {
+        name: "ndarray.setslice",
+        handler: write::setslice,
+        flags: "write deny-oom",
+        arity: -5,
+        keys: ONE_KEY_UPDATE,
+        acl: "write",
+        summary: "Writes values into a NumPy basic-indexing selection of the array, \
+                  re-encoding only the chunks it touches.",
+        complexity: "O(N) where N is the size in bytes of the chunks the selection touches.",
+        since: FIRST_RELEASE,
+        args: &[key("key"), string("selection"), DATA],
+    },
+    CommandSpec {
+        name: "ndarray.mget",
+        handler: batch::mget,
+        flags: "readonly",
+        arity: -2,
+        keys: ALL_KEYS_READ,
+        acl: "read",
+        summary: "Returns the .npy file of each key, nil where a key is missing or holds \
+                  another type.",
+        complexity: "O(N) where N is the total size of the arrays in bytes.",
+        since: FIRST_RELEASE,
+        args: &[key("key").multiple()],
+    },
+    CommandSpec {
+        name: "ndarray.mset",
+        handler: batch::mset,
+        flags: "write deny-oom",
+        arity: -3,
+        keys: Keys {
+            access: Access::Overwrite,
+            last: -1,
+            step: 2,
+        },
+        acl: "write",
+        summary: "Stores several arrays from .npy files, all or nothing.",
+        complexity: "O(N) where N is the total size of the arrays in bytes.",
+        since: FIRST_RELEASE,
+        args: &[block("data", &[key("key"), string("npy")]).multiple()],
+    },
+    CommandSpec {
+        name: "ndarray.stack",
+        handler: batch::stack,
+        flags: "readonly",
+        arity: -2,
+        keys: ALL_KEYS_READ,
+        acl: "read",
+        summary: "Stacks arrays of the same dtype and shape into one .npy of shape \
+                  (n, *shape), like np.stack.",
+        complexity: "O(N) where N is the total size of the arrays in bytes.",
+        since: FIRST_RELEASE,
+        args: &[key("key").multiple()],
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_lowercase_and_prefixed() {
+        let mut names: Vec<&str> = COMMANDS.iter().map(|c| c.name).collect();
+        assert!(names
+            .iter()
+            .all(|n| n.starts_with("ndarray.") && *n == n.to_lowercase()));
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), COMMANDS.len());
+    }
+
+    #[test]
+    fn every_command_documents_its_arguments() {
+        for c in &COMMANDS {
+            assert!(
+                !c.summary.is_empty() && !c.complexity.is_empty(),
+                "{}",
+                c.name
+            );
+            // The first documented argument is the (first) key.
+            assert_eq!(
+                c.args.first().map(|a| a.name),
+                Some(if c.name == "ndarray.mset" {
+                    "data"
+                } else {
+                    "key"
+                }),
+                "{}",
+                c.name
+            );
+            // The arity never demands more arguments than the syntax lets a client give.
+            assert!(c.arity != 0, "{}", c.name);
+        }
+    }
+
+    #[test]
+    fn syntax_lines_read_as_the_readme_shows_them() {
+        let get = COMMANDS
+            .iter()
+            .find(|c| c.name == "ndarray.get")
+            .map(|c| c.syntax());
+        assert_eq!(
+            get.as_deref(),
+            Some("NDARRAY.GET key [FORMAT <NPY | BLOB | VALUES>] [AS dtype]")
+        );
+        let mset = COMMANDS
+            .iter()
+            .find(|c| c.name == "ndarray.mset")
+            .map(|c| c.syntax());
+        assert_eq!(mset.as_deref(), Some("NDARRAY.MSET key npy [key npy ...]"));
+    }
+}

@@ -1,0 +1,222 @@
+//! Registers every command of `commands::table::COMMANDS` with Redis: the command itself (with the
+//! legacy first/last/step key positions, which Redis 7.0's cluster routing uses), then through
+//! `RedisModule_SetCommandInfo` (7.0+) its arity, key spec and docs, so that `COMMAND DOCS`,
+//! `COMMAND GETKEYS`, redis-cli's hints and ACL read/write selectors work, then its ACL categories
+//! where the API exists (Redis 7.2+, Valkey). The raw FFI for commands lives here and nowhere else.
+
+use crate::commands::args::{Arg, ArgKind};
+use crate::commands::guard;
+use crate::commands::table::{Access, CommandSpec, COMMANDS};
+use redis_module::{raw, Context, Status};
+use std::ffi::{c_char, c_int, CString};
+
+type CommandFn = unsafe extern "C" fn(
+    *mut raw::RedisModuleCtx,
+    *mut *mut raw::RedisModuleString,
+    c_int,
+) -> c_int;
+
+/// Redis calls back without user data, so each table row gets its own entry point, `dispatch::<I>`.
+extern "C" fn dispatch<const I: usize>(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+) -> c_int {
+    let context = Context::new(ctx);
+    let args = redis_module::decode_args(ctx, argv, argc);
+    let result = match COMMANDS.get(I) {
+        Some(spec) => guard(&context, args, spec.handler),
+        None => Err(redis_module::RedisError::Str("ERR unknown ndarray command")),
+    };
+    context.reply(result) as c_int
+}
+
+/// One entry point per row of `COMMANDS`, in the same order (checked at compile time).
+static DISPATCH: [CommandFn; 10] = [
+    dispatch::<0>,
+    dispatch::<1>,
+    dispatch::<2>,
+    dispatch::<3>,
+    dispatch::<4>,
+    dispatch::<5>,
+    dispatch::<6>,
+    dispatch::<7>,
+    dispatch::<8>,
+    dispatch::<9>,
+];
+const _: () = assert!(DISPATCH.len() == COMMANDS.len());
+
+/// Registers every command; `Status::Err` (the module refuses to load) if Redis refuses one.
+pub fn register_commands(ctx: &Context) -> Status {
+    for (spec, entry) in COMMANDS.iter().zip(DISPATCH) {
+        if let Err(why) = register(ctx, spec, entry) {
+            ctx.log_warning(&format!("ndarray: cannot register {}: {why}", spec.name));
+            return Status::Err;
+        }
+    }
+    Status::Ok
+}
+
+fn register(ctx: &Context, spec: &CommandSpec, entry: CommandFn) -> Result<(), &'static str> {
+    let mut c = CStrings::default();
+    let name = c.get(spec.name);
+    // Legacy key positions: first key 1; last absolute (1 for one key) or -1 for "to the end".
+    let last_key = if spec.keys.last < 0 {
+        spec.keys.last
+    } else {
+        1 + spec.keys.last
+    };
+    // SAFETY: called from OnLoad with the module context; Redis copies the name and flags.
+    let status = unsafe {
+        let create = raw::RedisModule_CreateCommand.ok_or("no CreateCommand API")?;
+        create(
+            ctx.ctx,
+            name,
+            Some(entry),
+            c.get(spec.flags),
+            1,
+            last_key,
+            spec.keys.step,
+        )
+    };
+    if status != raw::REDISMODULE_OK as c_int {
+        return Err("Redis refused the command");
+    }
+    // SAFETY: reading function pointers the module API filled in at load.
+    let (get_command, set_info, set_acl) = unsafe {
+        (
+            raw::RedisModule_GetCommand,
+            raw::RedisModule_SetCommandInfo,
+            raw::RedisModule_SetCommandACLCategories,
+        )
+    };
+    let (Some(get_command), Some(set_info)) = (get_command, set_info) else {
+        ctx.log_warning("ndarray: this server has no command-info API: no docs or key specs");
+        return Ok(());
+    };
+    // SAFETY: the command was created just above.
+    let command = unsafe { get_command(ctx.ctx, name) };
+    if command.is_null() {
+        return Err("the command was not found after creating it");
+    }
+    let version = raw::RedisModuleCommandInfoVersion {
+        version: 1,
+        sizeof_historyentry: std::mem::size_of::<raw::RedisModuleCommandHistoryEntry>(),
+        sizeof_keyspec: std::mem::size_of::<raw::RedisModuleCommandKeySpec>(),
+        sizeof_arg: std::mem::size_of::<raw::RedisModuleCommandArg>(),
+    };
+    let mut key_specs = key_specs(spec);
+    // SAFETY: all-zero is the documented "unset" value of this C struct (null pointers, 0).
+    let mut info: raw::RedisModuleCommandInfo = unsafe { std::mem::zeroed() };
+    info.version = &version;
+    info.summary = c.get(spec.summary);
+    info.complexity = c.get(spec.complexity);
+    info.since = c.get(spec.since);
+    info.arity = spec.arity;
+    info.key_specs = key_specs.as_mut_ptr();
+    info.args = c.args(spec.args);
+    // SAFETY: `info` and everything it points to (`version`, `key_specs`, the strings and argument
+    // arrays owned by `c`) outlive the call; Redis validates and copies what it keeps.
+    if unsafe { set_info(command, &info) } != raw::REDISMODULE_OK as c_int {
+        return Err("Redis refused the command info (see the log line before this one)");
+    }
+    if let Some(set_acl) = set_acl {
+        // SAFETY: a registered command and a C string that outlives the call.
+        if unsafe { set_acl(command, c.get(spec.acl)) } != raw::REDISMODULE_OK as c_int {
+            ctx.log_warning(&format!(
+                "ndarray: Redis refused ACL categories for {}",
+                spec.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The command's one key spec and the zeroed terminator.
+fn key_specs(spec: &CommandSpec) -> [raw::RedisModuleCommandKeySpec; 2] {
+    let flags = match spec.keys.access {
+        Access::Read => raw::REDISMODULE_CMD_KEY_RO | raw::REDISMODULE_CMD_KEY_ACCESS,
+        Access::ReadMeta => raw::REDISMODULE_CMD_KEY_RO,
+        Access::Overwrite => raw::REDISMODULE_CMD_KEY_OW | raw::REDISMODULE_CMD_KEY_UPDATE,
+        Access::Update => raw::REDISMODULE_CMD_KEY_RW | raw::REDISMODULE_CMD_KEY_UPDATE,
+    };
+    // SAFETY: all-zero is the documented "unset" value of this C struct.
+    let mut specs: [raw::RedisModuleCommandKeySpec; 2] = unsafe { std::mem::zeroed() };
+    let [first, _terminator] = &mut specs;
+    first.flags = u64::from(flags);
+    first.begin_search_type = raw::RedisModuleKeySpecBeginSearchType_REDISMODULE_KSPEC_BS_INDEX;
+    first.bs.index.pos = 1;
+    first.find_keys_type = raw::RedisModuleKeySpecFindKeysType_REDISMODULE_KSPEC_FK_RANGE;
+    first.fk.range = raw::RedisModuleCommandKeySpec__bindgen_ty_2__bindgen_ty_1 {
+        lastkey: spec.keys.last,
+        keystep: spec.keys.step,
+        limit: 0,
+    };
+    specs
+}
+
+/// Owns the C strings and argument arrays handed to Redis until the registration call returns
+/// (moving a `CString` or `Vec` into the lists does not move its heap buffer, so pointers stay valid).
+#[derive(Default)]
+struct CStrings {
+    strings: Vec<CString>,
+    arrays: Vec<Vec<raw::RedisModuleCommandArg>>,
+}
+
+impl CStrings {
+    fn get(&mut self, text: &str) -> *const c_char {
+        // The table's strings are static text without NUL bytes.
+        let owned = CString::new(text).unwrap_or_default();
+        let ptr = owned.as_ptr();
+        self.strings.push(owned);
+        ptr
+    }
+
+    /// The argument tree as a zero-terminated C array (recursively for ONEOF and BLOCK).
+    fn args(&mut self, args: &[Arg]) -> *mut raw::RedisModuleCommandArg {
+        let mut out = Vec::with_capacity(args.len() + 1);
+        for a in args {
+            // SAFETY: all-zero is the documented "unset" value of this C struct.
+            let mut c: raw::RedisModuleCommandArg = unsafe { std::mem::zeroed() };
+            c.name = self.get(a.name);
+            c.key_spec_index = -1;
+            c.type_ = match a.kind {
+                ArgKind::Key => {
+                    c.key_spec_index = 0;
+                    raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_KEY
+                }
+                ArgKind::String => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_STRING,
+                ArgKind::Integer => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_INTEGER,
+                ArgKind::UnixTime => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_UNIX_TIME,
+                ArgKind::PureToken => {
+                    raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_PURE_TOKEN
+                }
+                ArgKind::OneOf(choices) => {
+                    c.subargs = self.args(choices);
+                    raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_ONEOF
+                }
+                ArgKind::Block(parts) => {
+                    c.subargs = self.args(parts);
+                    raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_BLOCK
+                }
+            };
+            if let Some(word) = a.token {
+                c.token = self.get(word);
+            }
+            let mut flags = raw::REDISMODULE_CMD_ARG_NONE;
+            if a.optional {
+                flags |= raw::REDISMODULE_CMD_ARG_OPTIONAL;
+            }
+            if a.multiple {
+                flags |= raw::REDISMODULE_CMD_ARG_MULTIPLE;
+            }
+            c.flags = flags as c_int;
+            out.push(c);
+        }
+        // SAFETY: the zeroed terminator (name NULL) ends the array.
+        out.push(unsafe { std::mem::zeroed() });
+        let ptr = out.as_mut_ptr();
+        self.arrays.push(out);
+        ptr
+    }
+}
