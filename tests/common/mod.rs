@@ -19,7 +19,7 @@
 //! - `NDARRAY_MODULE`: the module to load (default `<crate>/target/release/libredis_ndarray.so`, built by
 //!   `make build`; `cargo test` alone does not build the cdylib).
 //! - `REDIS_SERVER`, `REDIS_CLI`: the binaries to run (default `redis-server`, `redis-cli` from `PATH`), so the
-//!   suite can run against another Redis version.
+//!   suite can run against another Redis version or Valkey (`make test-compat`).
 //! - `NDARRAY_KEEP_TEST_DIRS=1`: keep every server directory (they are always kept when a test panics).
 //!
 //! A server that fails to start (for example because the module refused to load) makes the test panic with
@@ -85,7 +85,10 @@ pub fn redis_cli_bin() -> String {
     std::env::var("REDIS_CLI").unwrap_or_else(|_| "redis-cli".to_string())
 }
 
-/// The version of [`redis_server_bin`] as `(major, minor, patch)`, from `redis-server --version`.
+/// The version of [`redis_server_bin`] as `(major, minor, patch)`, from the `v=` field of its `--version`
+/// (`Redis server v=7.4.1 ...`). On Valkey this is *Valkey's* version (`Valkey server v=8.1.8 ...`): Valkey
+/// has the module API of Redis 7.2.4, so a check `>= (7, 2, 0)` holds for it, but a check for a Redis 8 API
+/// by version would be wrong there.
 pub fn redis_server_version() -> (u32, u32, u32) {
     let bin = redis_server_bin();
     let output = Command::new(&bin)
