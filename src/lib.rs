@@ -22,6 +22,7 @@ pub mod commands;
 mod config;
 mod datatype;
 mod error;
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 mod keyspec;

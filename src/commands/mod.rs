@@ -4,6 +4,7 @@ mod batch;
 pub mod parse;
 mod read;
 mod reply;
+pub mod steps;
 mod write;
 
 pub use batch::{mget, mset, stack};
