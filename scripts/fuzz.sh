@@ -32,12 +32,14 @@ mkdir -p fuzz/logs
 # build failure is not mistaken for a crash.
 echo "fuzz: building the targets ($("$CARGO" fuzz --version))"
 start=$SECONDS
-# shellcheck disable=SC2086 # one word per target
-if ! "$CARGO" fuzz build $FUZZ_TARGETS >fuzz/logs/build.log 2>&1; then
-    tail -n 40 fuzz/logs/build.log
-    echo "fuzz: the targets do not build (log: fuzz/logs/build.log)" >&2
-    exit 2
-fi
+: >fuzz/logs/build.log
+for t in $FUZZ_TARGETS; do
+    if ! "$CARGO" fuzz build "$t" >>fuzz/logs/build.log 2>&1; then
+        tail -n 40 fuzz/logs/build.log
+        echo "fuzz: target $t does not build (log: fuzz/logs/build.log)" >&2
+        exit 2
+    fi
+done
 echo "fuzz: built in $((SECONDS - start)) s"
 
 total=0
