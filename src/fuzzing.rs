@@ -6,6 +6,10 @@
 //! is accepted it checks a round trip (decode → encode → decode gives the same value) with
 //! `assert!`, so that libFuzzer reports a violated invariant as a crash.
 //!
+//! The command steps they run are the module's own (`commands::steps`, which the handlers call),
+//! not copies. Compiled only for the fuzz targets (feature `fuzzing`) and the unit tests, never
+//! into the module.
+//!
 //! `make fuzz` runs the targets; `fuzz/regressions/<target>/` holds every input that once crashed,
 //! replayed by the unit tests below. `cargo test --lib fuzzing -- --ignored` rewrites the seed
 //! corpora in `fuzz/seeds/`.
@@ -24,8 +28,9 @@ use crate::array::npy::{decode_npy, encode_npy};
 use crate::array::slice::{AxisSel, Selection};
 use crate::array::{DType, NdArray, Shape};
 use crate::codec::{ChunkCodec, Compression, Encoding, Shuffle};
-use crate::commands::parse::{
-    parse_data, parse_dims, parse_read, parse_set, CodecName, DataArg, StoreOptions,
+use crate::commands::parse::{parse_data, parse_dims, parse_read, parse_set, DataArg};
+use crate::commands::steps::{
+    append_new, append_rows, mset_value, reshape_to, write_slice, SetValue, WriteSettings,
 };
 use crate::persist::{self, RdbRead, RdbWrite};
 
@@ -33,6 +38,15 @@ use crate::persist::{self, RdbRead, RdbWrite};
 /// hostile header cannot make one run allocate much.
 const NPY_MAX_BYTES: u64 = 1 << 24;
 const SET_MAX_BYTES: u64 = 1 << 20;
+/// The settings the targets write with: the module's defaults (config.rs), except 256-byte chunks
+/// (many chunks even in small arrays) and a limit of [`SET_MAX_BYTES`].
+fn settings() -> WriteSettings {
+    WriteSettings {
+        chunk_bytes: 256,
+        max_array_bytes: SET_MAX_BYTES,
+        ..WriteSettings::current()
+    }
+}
 /// The byte sizes of the dtypes: a fuzz input picks one by index.
 const ITEMSIZES: [usize; 5] = [1, 2, 4, 8, 16];
 
@@ -145,8 +159,8 @@ fn c_to_fortran(c: &[u8], dims: &[u64], itemsize: usize) -> Vec<u8> {
 /// Selections: bytes 0..5 choose a shape (byte 0: ndim 0..=4 and the item size; bytes 1..5: dims
 /// 0..=9, or a huge dim for byte values 246 and up), the rest is the selection text. An accepted
 /// selection must stay inside the array and cover exactly the elements a naive reference computes,
-/// through runs inside the array's bytes; reading and writing it through a chunked lz4 array must
-/// work and touch exactly those elements. Huge shapes (valid when another dim is 0, or within
+/// through runs inside the array's bytes; reading it through a chunked lz4 array, and writing it
+/// with SETSLICE's step, must work and touch exactly those elements. Huge shapes (valid when another dim is 0, or within
 /// NumPy's int64 rule) only check what stays small: resolving, and the runs of selections of at
 /// most 2^16 elements.
 pub fn selection(data: &[u8]) {
@@ -235,9 +249,8 @@ pub fn selection(data: &[u8]) {
         .map(|i| (i as u8).wrapping_mul(31) ^ 0xa5)
         .collect();
     let mut written = array.clone();
-    written
-        .write_selection(&sel, &update)
-        .expect("write_selection with matching data");
+    write_slice(&mut written, text, DataArg::Blob(&update), SET_MAX_BYTES)
+        .expect("SETSLICE with matching data");
     let mut want = raw.clone();
     for (k, &e) in expected.iter().enumerate() {
         let at = e as usize * itemsize;
@@ -245,15 +258,14 @@ pub fn selection(data: &[u8]) {
     }
     let mut back = Vec::new();
     written.read_all(&mut back).expect("read_all after a write");
-    assert_eq!(back, want, "write_selection wrote exactly the selection");
+    assert_eq!(back, want, "SETSLICE wrote exactly the selection");
     assert_rdb_round_trip(&written);
 
     // One item broadcasts to every selected element.
     let item: Vec<u8> = (0..itemsize).map(|i| 0x40 + i as u8).collect();
     let mut broadcast = array.clone();
-    broadcast
-        .write_selection(&sel, &item)
-        .expect("write_selection broadcasting one item");
+    write_slice(&mut broadcast, text, DataArg::Blob(&item), SET_MAX_BYTES)
+        .expect("SETSLICE broadcasting one item");
     let mut want = raw.clone();
     for &e in &expected {
         let at = e as usize * itemsize;
@@ -269,7 +281,7 @@ pub fn selection(data: &[u8]) {
     let wrong = vec![0u8; need + 1];
     if wrong.len() != itemsize {
         let mut refused = array.clone();
-        assert!(refused.write_selection(&sel, &wrong).is_err());
+        assert!(write_slice(&mut refused, text, DataArg::Blob(&wrong), SET_MAX_BYTES).is_err());
         assert_eq!(refused, array, "a refused write changed the array");
     }
 }
@@ -361,38 +373,29 @@ fn pattern(len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// `NDARRAY.SET` arguments (after the key), split on 0x00: an accepted request runs the SET
-/// pipeline minus Redis (decode, cast, encode in 256-byte chunks) and must read back exactly the
+/// `NDARRAY.SET` arguments (after the key), split on 0x00 ([`split_args`]): an accepted request runs SET's own steps
+/// (decode, cast, resolve the encoding, encode in 256-byte chunks) and must read back exactly the
 /// decoded bytes, survive RDB, `.npy` and AOF round trips. The other argument parsers get the same
-/// arguments.
+/// arguments; data they accept is appended (APPEND's steps) to the SET array or to a sample one.
 pub fn set_args(data: &[u8]) {
-    let args: Vec<&[u8]> = data.split(|b| *b == 0).collect();
+    let args = split_args(data);
     let _ = parse_read(&args);
-    let _ = parse_data(&args);
     let _ = parse_dims(&args);
+    let settings = settings();
+    let appended = parse_data(&args).ok();
     let Ok(req) = parse_set(&args) else {
+        if let Some(data) = appended {
+            append_to_sample(data, &settings);
+        }
         return;
     };
-    let Ok(mut elements) = req.input.decode(SET_MAX_BYTES) else {
+    let Ok(value) = SetValue::prepare(req.input, req.cast, req.store, &settings) else {
         return;
     };
-    if let Some(to) = req.cast {
-        let Ok(cast) = elements.cast(to, SET_MAX_BYTES) else {
-            return;
-        };
-        elements = cast;
-    }
-    let Some(encoding) = set_encoding(req.store, elements.dtype.itemsize()) else {
-        return;
-    };
-    let array = NdArray::encode(
-        elements.dtype,
-        elements.shape.clone(),
-        &elements.data,
-        encoding,
-        256,
-    )
-    .expect("decoded elements always encode");
+    let elements = value.elements.clone();
+    let array = value
+        .encode(&settings)
+        .expect("decoded elements always encode");
     let mut back = Vec::new();
     array.read_all(&mut back).expect("read_all");
     assert!(
@@ -405,35 +408,119 @@ pub fn set_args(data: &[u8]) {
     let npy = decode_npy(&file, u64::MAX).expect("GET's .npy decodes");
     assert!(npy.data == back && npy.shape == *array.shape() && npy.dtype == array.dtype());
     assert_aof_rewrite_rebuilds(&array);
+    // `SET key NPY file` (no options): `file` is also APPEND and MSET data.
+    if let Some(DataArg::Npy(file)) = appended {
+        assert_npy_appends(&array, &back, file, &settings);
+    }
 }
 
-/// The encoding NDARRAY.SET uses for these options with the module's default settings (lz4, zlib
-/// level 1, byte shuffle: see config.rs); `None` where SET refuses them (LEVEL without zlib).
-fn set_encoding(store: StoreOptions, itemsize: usize) -> Option<Encoding> {
-    let mut compression = match store.codec {
-        None | Some(CodecName::Lz4) => Compression::Lz4,
-        Some(CodecName::None) => Compression::None,
-        Some(CodecName::Zlib) => Compression::Zlib { level: 1 },
-    };
-    if let Some(level) = store.level {
-        match compression {
-            Compression::Zlib { .. } => compression = Compression::Zlib { level },
-            _ => return None,
+/// The arguments of a [`set_args`] input: split on 0x00, except that the argument after an `NPY`
+/// keyword is the rest of the input (a `.npy` file holds zero bytes).
+fn split_args(data: &[u8]) -> Vec<&[u8]> {
+    let mut args = Vec::new();
+    let mut rest = data;
+    while let Some(at) = rest.iter().position(|&b| b == 0) {
+        let arg = &rest[..at];
+        rest = &rest[at + 1..];
+        args.push(arg);
+        if arg.eq_ignore_ascii_case(b"NPY") {
+            break;
         }
     }
-    let shuffle = store.shuffle.unwrap_or(Shuffle::Byte);
-    Some(Encoding::new(compression, shuffle, itemsize))
+    args.push(rest);
+    args
+}
+
+/// `array` was SET from the `.npy` `file` (whose elements read back as `raw`) without options:
+/// MSET must store the same array, APPEND on a missing key too (unless 0-d), and APPEND of `file`
+/// to `array` must double axis 0.
+fn assert_npy_appends(array: &NdArray, raw: &[u8], file: &[u8], settings: &WriteSettings) {
+    let stored = mset_value(3, b"key", file, settings).expect("MSET takes what SET took");
+    assert_eq!(&stored, array, "MSET stores another array than SET");
+    let dims = array.shape().dims();
+    match (append_new(DataArg::Npy(file), settings), dims.first()) {
+        (Ok((created, len0)), Some(&want)) => {
+            assert_eq!(len0, want, "APPEND created an array of another length");
+            assert_eq!(&created, array, "APPEND creates another array than SET");
+        }
+        (Err(_), None) => {}
+        (Ok(_), None) => panic!("APPEND created an array from 0-d data"),
+        (Err(e), Some(_)) => panic!("APPEND refused to create from SET's data: {e:?}"),
+    }
+    let mut doubled = array.clone();
+    let Ok(new_len) = append_rows(&mut doubled, DataArg::Npy(file), settings.max_array_bytes)
+    else {
+        // A 0-d array, rows of no bytes, or over the size limit.
+        assert_eq!(&doubled, array, "a refused APPEND changed the array");
+        return;
+    };
+    let len0 = dims
+        .first()
+        .copied()
+        .expect("APPEND to a 0-d array is refused");
+    assert_eq!(new_len, 2 * len0, "APPEND of the array's own file");
+    assert_eq!(doubled.shape().dims().first(), Some(&new_len));
+    let mut got = Vec::new();
+    doubled.read_all(&mut got).expect("read_all after APPEND");
+    assert!(got == [raw, raw].concat(), "APPEND wrote other rows");
+    assert_rdb_round_trip(&doubled);
+}
+
+/// The elements of [`append_sample`]: float32 0.0 to 5.0.
+fn append_sample_raw() -> Vec<u8> {
+    (0..6u8).flat_map(|i| f32::from(i).to_le_bytes()).collect()
+}
+
+/// The array [`set_args`] appends data-only inputs to: float32 of shape (2, 3).
+fn append_sample(settings: &WriteSettings) -> NdArray {
+    let shape = Shape::new(vec![2, 3], DType::Float32).expect("shape");
+    let encoding = settings.default_encoding(4);
+    NdArray::encode(
+        DType::Float32,
+        shape,
+        &append_sample_raw(),
+        encoding,
+        settings.chunk_bytes,
+    )
+    .expect("encode")
+}
+
+/// APPEND (its own steps) of `data` to [`append_sample`]: accepted rows keep the old ones, extend
+/// axis 0 by whole rows and survive RDB and AOF round trips.
+fn append_to_sample(data: DataArg, settings: &WriteSettings) {
+    const ROW: usize = 3 * 4;
+    let raw = append_sample_raw();
+    let sample = append_sample(settings);
+    let mut array = sample.clone();
+    let Ok(new_len) = append_rows(&mut array, data, settings.max_array_bytes) else {
+        assert_eq!(array, sample, "a refused APPEND changed the array");
+        return;
+    };
+    assert!(new_len >= 2, "APPEND shortened the array");
+    assert_eq!(array.shape().dims(), [new_len, 3]);
+    let mut got = Vec::new();
+    array.read_all(&mut got).expect("read_all after APPEND");
+    assert_eq!(got.len() as u64, new_len * ROW as u64);
+    assert!(got[..2 * ROW] == raw, "APPEND changed the old rows");
+    assert_rdb_round_trip(&array);
+    assert_aof_rewrite_rebuilds(&array);
 }
 
 /// Replays the AOF rewrite of a small array (in 256-byte pieces, so big ones take the
-/// SET + APPEND + RESHAPE path) through the command parsers and the core: it must rebuild the same
-/// dtype, shape, encoding and elements.
+/// SET + APPEND + RESHAPE path) through the command parsers and the commands' own steps: it must
+/// rebuild the same dtype, shape, encoding and elements.
 fn assert_aof_rewrite_rebuilds(array: &NdArray) {
     if array.nbytes() > 1 << 16 {
         return;
     }
     let mut commands: Vec<Vec<Vec<u8>>> = Vec::new();
     crate::aof::rewrite(array, 256, |c| commands.push(c.to_vec())).expect("AOF rewrite");
+    // The server replaying the file has the default settings and the array's chunk size.
+    let settings = WriteSettings {
+        chunk_bytes: array.store().chunk_bytes() as usize,
+        max_array_bytes: u64::MAX,
+        ..WriteSettings::current()
+    };
     let mut rebuilt: Option<NdArray> = None;
     for command in &commands {
         let (name, args) = command.split_first().expect("a command has a name");
@@ -442,33 +529,21 @@ fn assert_aof_rewrite_rebuilds(array: &NdArray) {
         match name.as_ref() {
             "NDARRAY.SET" => {
                 let req = parse_set(&args).expect("rewritten SET parses");
-                let elements = req.input.decode(u64::MAX).expect("rewritten SET decodes");
-                let encoding = set_encoding(req.store, elements.dtype.itemsize())
-                    .expect("rewritten SET options are valid");
-                let chunk_bytes = array.store().chunk_bytes() as usize;
-                rebuilt = Some(
-                    NdArray::encode(
-                        elements.dtype,
-                        elements.shape,
-                        &elements.data,
-                        encoding,
-                        chunk_bytes,
-                    )
-                    .expect("rewritten SET encodes"),
-                );
+                let value = SetValue::prepare(req.input, req.cast, req.store, &settings)
+                    .expect("rewritten SET is valid");
+                rebuilt = Some(value.encode(&settings).expect("rewritten SET encodes"));
             }
             "NDARRAY.APPEND" => {
-                let Ok(DataArg::Blob(rows)) = parse_data(&args) else {
-                    panic!("rewritten APPEND is not BLOB data");
-                };
+                let data = parse_data(&args).expect("rewritten APPEND parses");
+                assert!(matches!(data, DataArg::Blob(_)), "APPEND of BLOB data");
                 let target = rebuilt.as_mut().expect("APPEND after SET");
-                target.append_rows(rows).expect("rewritten APPEND applies");
+                append_rows(target, data, settings.max_array_bytes)
+                    .expect("rewritten APPEND applies");
             }
             "NDARRAY.RESHAPE" => {
                 let dims = parse_dims(&args).expect("rewritten RESHAPE parses");
                 let target = rebuilt.as_mut().expect("RESHAPE after SET");
-                let shape = Shape::new(dims, target.dtype()).expect("rewritten shape is valid");
-                target.reshape(shape).expect("rewritten RESHAPE applies");
+                reshape_to(target, dims).expect("rewritten RESHAPE applies");
             }
             other => panic!("AOF rewrite emitted {other}"),
         }
@@ -940,6 +1015,42 @@ mod tests {
             args(&[b"FORMAT", b"VALUES", b"AS", b"float64"]),
         );
         add("set_args", "dims", args(&[b"3", b"0", b"7"]));
+        // NPY takes the rest of the input: SET, and the same file as MSET and APPEND data.
+        let npy_arg = |file: Vec<u8>| [b"NPY\0".as_slice(), &file].concat();
+        add(
+            "set_args",
+            "npy_f4_2x3",
+            npy_arg(encode_npy(
+                DType::Float32,
+                &shape(&[2, 3], DType::Float32),
+                &six,
+            )),
+        );
+        add(
+            "set_args",
+            "npy_u2_fortran_3x2",
+            npy_arg(npy_file(
+                1,
+                "{'descr': '<u2', 'fortran_order': True, 'shape': (3, 2), }",
+                &[1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6],
+            )),
+        );
+        // Data alone: appended to a float32 (2, 3) array.
+        add(
+            "set_args",
+            "append_values",
+            args(&[b"VALUES", b"1", b"-2.5", b"inf", b"4", b"5", b"6"]),
+        );
+        add("set_args", "append_blob", args(&[b"BLOB", &[0x3f; 12]]));
+        add(
+            "set_args",
+            "append_npy",
+            npy_arg(encode_npy(
+                DType::Float32,
+                &shape(&[3], DType::Float32),
+                &six[..12],
+            )),
+        );
 
         // chunk: 6 bytes of parameters, then a valid stored chunk of that raw length.
         let smooth = f32_bytes(&(0..256).map(|i| (i / 16) as f32).collect::<Vec<_>>());
@@ -997,17 +1108,19 @@ mod tests {
                     let shape = Shape::new(dims, DType::Int8).unwrap();
                     Selection::resolve(&bytes[5..], &shape).is_ok()
                 }
-                "set_args" if name == "read_options" => {
-                    let args: Vec<&[u8]> = bytes.split(|b| *b == 0).collect();
-                    parse_read(&args).is_ok()
-                }
-                "set_args" if name == "dims" => {
-                    let args: Vec<&[u8]> = bytes.split(|b| *b == 0).collect();
-                    parse_dims(&args).is_ok()
+                "set_args" if name == "read_options" => parse_read(&split_args(&bytes)).is_ok(),
+                "set_args" if name == "dims" => parse_dims(&split_args(&bytes)).is_ok(),
+                "set_args" if name.starts_with("append_") => {
+                    let args = split_args(&bytes);
+                    let data = parse_data(&args).unwrap();
+                    let max = settings().max_array_bytes;
+                    append_rows(&mut append_sample(&settings()), data, max).is_ok()
                 }
                 "set_args" => {
-                    let args: Vec<&[u8]> = bytes.split(|b| *b == 0).collect();
-                    parse_set(&args).is_ok_and(|r| r.input.decode(SET_MAX_BYTES).is_ok())
+                    let args = split_args(&bytes);
+                    parse_set(&args).is_ok_and(|r| {
+                        SetValue::prepare(r.input, r.cast, r.store, &settings()).is_ok()
+                    })
                 }
                 "rdb" => persist::load(&mut ByteReader { rest: &bytes }, persist::ENCODING_VERSION)
                     .is_ok(),

@@ -23,6 +23,7 @@ pub mod commands;
 mod config;
 mod datatype;
 mod error;
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod persist;

@@ -1,10 +1,9 @@
 //! Batch commands: NDARRAY.MGET, NDARRAY.MSET, NDARRAY.STACK.
 
 use super::reply;
-use crate::array::input::{Elements, Input};
+use super::steps::{mset_value, WriteSettings};
 use crate::array::npy::npy_header;
 use crate::array::{ArrayError, DType, Shape};
-use crate::config;
 use crate::datatype::Key;
 use crate::error::{Error, Result};
 use redis_module::{raw, Context, NotifyEvent, RedisString, RedisValue};
@@ -65,7 +64,7 @@ pub fn mset(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     if args.len() < 3 || args.len().is_multiple_of(2) {
         return Err(Error::Arity);
     }
-    let max = config::max_array_bytes();
+    let settings = WriteSettings::current();
     let pairs: Vec<(&RedisString, &RedisString)> = args
         .get(1..)
         .unwrap_or_default()
@@ -74,15 +73,7 @@ pub fn mset(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         .collect();
     let mut arrays = Vec::with_capacity(pairs.len());
     for (i, (name, npy)) in pairs.iter().enumerate() {
-        let elements: Elements = Input::Npy(npy.as_slice()).decode(max).map_err(|e| {
-            ArrayError::invalid(format!(
-                "argument {} (the value of key '{}'): {e}",
-                2 * i + 3,
-                name.as_slice().escape_ascii()
-            ))
-        })?;
-        let encoding = config::default_encoding(elements.dtype.itemsize());
-        let array = elements.into_array(encoding, config::chunk_bytes())?;
+        let array = mset_value(2 * i + 3, name.as_slice(), npy.as_slice(), &settings)?;
         arrays.push(array);
     }
     for ((name, _), array) in pairs.iter().zip(arrays) {

@@ -5,6 +5,7 @@ mod batch;
 pub mod parse;
 mod read;
 mod reply;
+pub mod steps;
 pub mod table;
 mod write;
 

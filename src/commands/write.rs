@@ -1,20 +1,13 @@
-//! Write commands: NDARRAY.SET, NDARRAY.APPEND, NDARRAY.RESHAPE.
+//! Write commands: NDARRAY.SET, NDARRAY.APPEND, NDARRAY.SETSLICE, NDARRAY.RESHAPE. Each parses,
+//! runs its Redis-free step (steps.rs), then writes the key and replies.
 
-use super::parse::{
-    parse_data, parse_dims, parse_set, CodecName, Condition, DataArg, StoreOptions, Ttl,
-};
+use super::parse::{parse_data, parse_dims, parse_set, Condition, Ttl};
+use super::steps::{append_new, append_rows, reshape_to, write_slice, SetValue, WriteSettings};
 use super::{arg, rest};
-use crate::array::input::{Elements, Input};
-use crate::array::shape::element_count;
-use crate::array::slice::Selection;
-use crate::array::values::parse_values;
-use crate::array::{ArrayError, NdArray, Shape};
-use crate::codec::{Compression, Encoding};
 use crate::config;
 use crate::datatype::Key;
 use crate::error::{Error, Result};
 use redis_module::{raw, Context, NotifyEvent, RedisString, RedisValue};
-use std::borrow::Cow;
 
 /// `NDARRAY.SET key dtype [dim ...] [option ...] {BLOB data | VALUES v ...}` or `NDARRAY.SET key [option ...] NPY data`
 pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
@@ -23,12 +16,8 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     }
     let raw_args = rest(args, 2);
     let req = parse_set(&raw_args)?;
-    let max = config::max_array_bytes();
-    let mut elements = req.input.decode(max)?;
-    if let Some(to) = req.cast {
-        elements = elements.cast(to, max)?;
-    }
-    let encoding = resolve_encoding(req.store, elements.dtype.itemsize())?;
+    let settings = WriteSettings::current();
+    let value = SetValue::prepare(req.input, req.cast, req.store, &settings)?;
     let name = arg(args, 1)?;
     let key = Key::open(ctx, name, true);
     let proceed = match req.condition {
@@ -44,8 +33,7 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     } else {
         None
     };
-    let array = elements.into_array(encoding, config::chunk_bytes())?;
-    key.set_array(array)?;
+    key.set_array(value.encode(&settings)?)?;
     // SAFETY: plain call into the module API on the main thread.
     let now_ms = unsafe { raw::RedisModule_Milliseconds.map_or(0, |f| f()) };
     let expire_at = match req.ttl {
@@ -69,31 +57,6 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     Ok(RedisValue::SimpleStringStatic("OK"))
 }
 
-/// The encoding a write uses: what the command asked for, the settings for the rest.
-fn resolve_encoding(opts: StoreOptions, itemsize: usize) -> Result<Encoding> {
-    let mut compression = match opts.codec {
-        None => config::default_compression(),
-        Some(CodecName::None) => Compression::None,
-        Some(CodecName::Lz4) => Compression::Lz4,
-        Some(CodecName::Zlib) => Compression::Zlib {
-            level: config::zlib_level(),
-        },
-    };
-    if let Some(level) = opts.level {
-        match compression {
-            Compression::Zlib { .. } => compression = Compression::Zlib { level },
-            other => {
-                return Err(Error::usage(format!(
-                    "LEVEL applies only to zlib compression (this write uses {})",
-                    other.name()
-                )))
-            }
-        }
-    }
-    let shuffle = opts.shuffle.unwrap_or_else(config::default_shuffle);
-    Ok(Encoding::new(compression, shuffle, itemsize))
-}
-
 /// `NDARRAY.APPEND key {BLOB data | VALUES v [v ...] | NPY data}`: adds rows along axis 0 and
 /// replies the new length of axis 0. A missing key is created from NPY data.
 pub fn append(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
@@ -102,35 +65,13 @@ pub fn append(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     }
     let raw_args = rest(args, 2);
     let data = parse_data(&raw_args)?;
-    let max = config::max_array_bytes();
+    let settings = WriteSettings::current();
     let name = arg(args, 1)?;
     let mut key = Key::open(ctx, name, true);
     let new_len = match key.array_mut()? {
-        Some(array) => {
-            let rows = rows_for(array, data, max)?;
-            let total = array.nbytes().saturating_add(rows.len() as u64);
-            if total > max {
-                return Err(ArrayError::TooLarge(format!(
-                    "appending would make the array {total} bytes, over the max-array-bytes limit of {max}"
-                ))
-                .into());
-            }
-            array.append_rows(&rows)?
-        }
+        Some(array) => append_rows(array, data, settings.max_array_bytes)?,
         None => {
-            let DataArg::Npy(file) = data else {
-                return Err(Error::usage(
-                    "no such key: BLOB and VALUES append to an existing array (NPY creates one)",
-                ));
-            };
-            let elements = Input::Npy(file).decode(max)?;
-            let Some(&len0) = elements.shape.dims().first() else {
-                return Err(
-                    ArrayError::invalid("cannot create an appendable array from 0-d data").into(),
-                );
-            };
-            let encoding = config::default_encoding(elements.dtype.itemsize());
-            let array = elements.into_array(encoding, config::chunk_bytes())?;
+            let (array, len0) = append_new(data, &settings)?;
             key.set_array(array)?;
             len0
         }
@@ -140,52 +81,6 @@ pub fn append(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     Ok(RedisValue::Integer(
         i64::try_from(new_len).unwrap_or(i64::MAX),
     ))
-}
-
-/// The raw bytes of whole rows of `array` that `data` holds, converted to its dtype.
-fn rows_for<'a>(array: &NdArray, data: DataArg<'a>, max: u64) -> Result<Cow<'a, [u8]>> {
-    let dtype = array.dtype();
-    let row_dims = array.shape().dims().get(1..).unwrap_or_default();
-    if array.shape().ndim() == 0 {
-        return Err(ArrayError::invalid("cannot append to a 0-d array").into());
-    }
-    match data {
-        DataArg::Blob(bytes) => Ok(Cow::Borrowed(bytes)),
-        DataArg::Values(values) => {
-            let per_value = dtype.values_per_element();
-            let per_row = element_count(row_dims).saturating_mul(per_value);
-            let n = values.len() as u64;
-            if per_row == 0 || !n.is_multiple_of(per_row) {
-                return Err(ArrayError::invalid(format!(
-                    "got {n} values, not a whole number of rows of {per_row} values (row shape {})",
-                    Shape::new(row_dims.to_vec(), dtype)?
-                ))
-                .into());
-            }
-            Ok(Cow::Owned(parse_values(
-                dtype,
-                values.into_iter(),
-                n as usize,
-            )?))
-        }
-        DataArg::Npy(file) => {
-            let elements: Elements<'a> = Input::Npy(file).decode(max)?;
-            let elements = elements
-                .cast(dtype, max)
-                .map_err(|e| ArrayError::invalid(format!("npy data: {e}")))?;
-            let dims = elements.shape.dims();
-            let fits = dims == row_dims || dims.get(1..) == Some(row_dims);
-            if !fits {
-                return Err(ArrayError::invalid(format!(
-                    "npy data of shape {} does not fit rows of shape {} (expected k rows of that shape, or one row)",
-                    elements.shape,
-                    Shape::new(row_dims.to_vec(), dtype)?
-                ))
-                .into());
-            }
-            Ok(elements.data)
-        }
-    }
 }
 
 /// `NDARRAY.SETSLICE key selection {BLOB data | VALUES v [v ...] | NPY data}`: writes into the
@@ -201,40 +96,8 @@ pub fn setslice(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     let Some(array) = key.array_mut()? else {
         return Err(Error::usage("no such key"));
     };
-    let sel = Selection::resolve(arg(args, 2)?.as_slice(), array.shape())?;
-    let dtype = array.dtype();
-    let max = config::max_array_bytes();
-    let elements: Cow<[u8]> = match data {
-        DataArg::Blob(bytes) => Cow::Borrowed(bytes),
-        DataArg::Values(values) => {
-            let per_value = dtype.values_per_element();
-            let wanted = sel.size().saturating_mul(per_value);
-            // One value (one complex pair) broadcasts to the whole selection.
-            let count = if values.len() as u64 == per_value {
-                per_value
-            } else {
-                wanted
-            };
-            let count = usize::try_from(count)
-                .map_err(|_| ArrayError::TooLarge("selection too large".into()))?;
-            Cow::Owned(parse_values(dtype, values.into_iter(), count)?)
-        }
-        DataArg::Npy(file) => {
-            let npy = Input::Npy(file).decode(max)?;
-            if npy.shape.dims() != sel.dims() {
-                return Err(ArrayError::invalid(format!(
-                    "npy data of shape {} does not match the selection's shape {}",
-                    npy.shape,
-                    Shape::new(sel.dims().to_vec(), dtype)?
-                ))
-                .into());
-            }
-            npy.cast(dtype, max)
-                .map_err(|e| ArrayError::invalid(format!("npy data: {e}")))?
-                .data
-        }
-    };
-    array.write_selection(&sel, &elements)?;
+    let selection = arg(args, 2)?.as_slice();
+    write_slice(array, selection, data, config::max_array_bytes())?;
     ctx.replicate_verbatim();
     ctx.notify_keyspace_event(NotifyEvent::MODULE, "ndarray.setslice", name);
     Ok(RedisValue::SimpleStringStatic("OK"))
@@ -251,8 +114,7 @@ pub fn reshape(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     let Some(array) = key.array_mut()? else {
         return Err(Error::usage("no such key"));
     };
-    let shape = Shape::new(dims, array.dtype())?;
-    array.reshape(shape)?;
+    reshape_to(array, dims)?;
     ctx.replicate_verbatim();
     ctx.notify_keyspace_event(NotifyEvent::MODULE, "ndarray.reshape", name);
     Ok(RedisValue::SimpleStringStatic("OK"))
