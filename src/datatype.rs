@@ -185,7 +185,9 @@ impl Key {
     /// Sets the time to live in milliseconds (positive: callers delete keys whose time is past).
     pub fn set_ttl_ms(&self, ms: i64) -> Result<()> {
         if !self.exists() {
-            return Err(Error::Redis("cannot set the expiry of a missing key".into()));
+            return Err(Error::Redis(
+                "cannot set the expiry of a missing key".into(),
+            ));
         }
         // SAFETY: an open, writable, non-empty key (checked above).
         let status = unsafe {
