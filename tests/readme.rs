@@ -309,16 +309,16 @@ fn compare(step: &Step, block: &Block, output: &Output) -> Option<String> {
     }
     let mut diff = String::new();
     for i in 0..expected.len().max(actual.len()) {
-        match (expected.get(i), normalized.get(i)) {
-            (Some(e), Some(a)) if e == a => diff.push_str(&format!("    {e}\n")),
-            (e, a) => {
-                if let Some(e) = e {
-                    diff.push_str(&format!("  - {e}    (README.md:{})\n", step.line + 1 + i));
-                }
-                if a.is_some() {
-                    diff.push_str(&format!("  + {}\n", actual[i]));
-                }
-            }
+        let (e, a) = (expected.get(i), normalized.get(i));
+        if e.is_some() && e == a {
+            diff.push_str(&format!("    {}\n", actual[i]));
+            continue;
+        }
+        if let Some(e) = e {
+            diff.push_str(&format!("  - {e}    (README.md:{})\n", step.line + 1 + i));
+        }
+        if let Some(raw) = actual.get(i) {
+            diff.push_str(&format!("  + {raw}\n"));
         }
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
