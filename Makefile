@@ -39,10 +39,9 @@ build: deps ## Build the module (target/release/libredis_ndarray.so)
 run: build ## Run redis-server with the module on 127.0.0.1:$(PORT) (redis.conf.example), in the foreground; make run PORT=6380
 	cd "$(ROOT)" && $(REDIS_SERVER) ./redis.conf.example --port $(PORT)
 
-test: build ## Build the module, run every Rust test, then the NumPy interop test
+test: build venv ## Build the module, run every Rust test (the README test runs its Python snippets in .venv), then the NumPy interop test
 	cd "$(ROOT)" && $(CARGO) test --no-fail-fast
 	@if [ -f "$(INTEROP_TEST)" ]; then \
-	  [ -f "$(VENV)/.installed" ] || { $(MAKE_VENV); }; \
 	  echo "Running $(INTEROP_TEST)"; \
 	  "$(VENV)/bin/python" "$(INTEROP_TEST)"; \
 	else echo "No $(INTEROP_TEST): skipping the NumPy interop test"; fi

@@ -1,6 +1,6 @@
 //! Module settings: `--loadmodule … name value` arguments and `CONFIG SET/GET ndarray.<name>`.
 
-use crate::codec::{Compression, Encoding, Shuffle};
+use crate::codec::{Compression, Shuffle};
 use crate::settings::{parse_module_args, Valid};
 use redis_module::configuration::{
     register_enum_configuration, register_i64_configuration, ConfigurationFlags,
@@ -204,10 +204,6 @@ pub fn default_shuffle() -> Shuffle {
         ShuffleSetting::none => Shuffle::None,
         ShuffleSetting::byte => Shuffle::Byte,
     }
-}
-
-pub fn default_encoding(itemsize: usize) -> Encoding {
-    Encoding::new(default_compression(), default_shuffle(), itemsize)
 }
 
 pub fn chunk_bytes() -> usize {

@@ -34,9 +34,6 @@ pub struct WriteSettings {
 impl WriteSettings {
     /// The module's settings now.
     pub fn current() -> Self {
-        // `config::default_encoding` is `Self::default_encoding` now and has no caller left; this
-        // keeps the build warning-free until config.rs (being reworked elsewhere) drops it.
-        let _ = config::default_encoding;
         WriteSettings {
             compression: config::default_compression(),
             zlib_level: config::zlib_level(),
