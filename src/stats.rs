@@ -1,7 +1,7 @@
 //! Module counters, shown by `INFO ndarray` (section `ndarray_stats`): how much chunk work the
 //! server does, so users and benchmarks can see that a slice decodes only what it touches.
 
-use crate::codec::{CHUNKS_DECODED, CHUNKS_ENCODED};
+use crate::codec::{CHUNKS_DECODED, CHUNKS_ENCODED, CHUNKS_TOO_SMALL};
 use redis_module::{raw, Context};
 use std::ffi::{c_char, c_int};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,9 +20,10 @@ pub fn register(ctx: &Context) {
 }
 
 extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: c_int) {
-    let fields: [(&std::ffi::CStr, &AtomicU64); 3] = [
+    let fields: [(&std::ffi::CStr, &AtomicU64); 4] = [
         (c"chunks_decoded", &CHUNKS_DECODED),
         (c"chunks_encoded", &CHUNKS_ENCODED),
+        (c"chunks_too_small_to_compress", &CHUNKS_TOO_SMALL),
         (c"panics_caught", &PANICS_CAUGHT),
     ];
     // SAFETY: `ctx` is the live info context Redis passed; names are static C strings.

@@ -13,6 +13,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Chunks compressed and decompressed since the server started (reported by `INFO ndarray`).
 pub static CHUNKS_ENCODED: AtomicU64 = AtomicU64::new(0);
 pub static CHUNKS_DECODED: AtomicU64 = AtomicU64::new(0);
+/// Chunks stored raw without trying to compress them, because they are smaller than
+/// [`MIN_COMPRESS_BYTES`] (`INFO ndarray`: `chunks_too_small_to_compress`).
+pub static CHUNKS_TOO_SMALL: AtomicU64 = AtomicU64::new(0);
+
+/// Chunks below this many raw bytes are stored raw without a compression attempt. At this size
+/// the attempt costs more than the bytes it could save: a 512-byte embedding of floats does not
+/// compress at all, and lz4 clears an 8 KiB hash table per call; the few bytes a small array might
+/// save are less than the per-key overhead Redis already pays (about 100 bytes).
+pub const MIN_COMPRESS_BYTES: usize = 1024;
 
 /// One compressor. `decompress` must fill `out` exactly or fail: chunk lengths are known from
 /// the array's shape, so a stream that decodes to any other length is corrupt.
@@ -163,6 +172,10 @@ impl ChunkCodec {
         let Some(compressor) = &self.compressor else {
             return Ok(None);
         };
+        if raw.len() < MIN_COMPRESS_BYTES {
+            CHUNKS_TOO_SMALL.fetch_add(1, Ordering::Relaxed);
+            return Ok(None);
+        }
         let input = match self.shuffle {
             Shuffle::None => raw,
             Shuffle::Byte => {
@@ -212,6 +225,15 @@ mod tests {
         (0..n)
             .flat_map(|i| ((i / 16) as f32).to_le_bytes())
             .collect()
+    }
+
+    #[test]
+    fn chunks_below_the_threshold_are_stored_raw_without_an_attempt() {
+        let small = vec![0u8; MIN_COMPRESS_BYTES - 4];
+        let large = vec![0u8; MIN_COMPRESS_BYTES];
+        let mut codec = ChunkCodec::new(Encoding::new(Compression::Lz4, Shuffle::Byte, 4), 4);
+        assert_eq!(codec.encode(&small).unwrap(), None, "zeros, yet not compressed");
+        assert!(codec.encode(&large).unwrap().is_some());
     }
 
     #[test]
