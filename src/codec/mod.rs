@@ -232,7 +232,11 @@ mod tests {
         let small = vec![0u8; MIN_COMPRESS_BYTES - 4];
         let large = vec![0u8; MIN_COMPRESS_BYTES];
         let mut codec = ChunkCodec::new(Encoding::new(Compression::Lz4, Shuffle::Byte, 4), 4);
-        assert_eq!(codec.encode(&small).unwrap(), None, "zeros, yet not compressed");
+        assert_eq!(
+            codec.encode(&small).unwrap(),
+            None,
+            "zeros, yet not compressed"
+        );
         assert!(codec.encode(&large).unwrap().is_some());
     }
 
