@@ -1,0 +1,1125 @@
+//! redis-ndarray server-load benchmark: what the module costs the *server* (its one main thread), each figure
+//! next to its plain-Redis baseline measured in the same run. The baselines of the "never stall Redis" work:
+//!
+//! 1. `stall`: PING latency seen by an idle client while another client loops big SET + GET.
+//! 2. `server-time`: main-thread time per call (`INFO commandstats`) of big GETs and SETs.
+//! 3. `small-ops`: throughput of small (512-byte) reads and writes, with `redis-benchmark`.
+//! 4. `lazy-free`: PING latency while a 1 GiB value is deleted with `UNLINK` or `DEL`.
+//!
+//! Run with `make bench` (or `cargo bench --bench server_load` after `make build`); rerun one section with
+//! `cargo bench --bench server_load -- stall` (several names may be given). Every section starts its own
+//! redis-server with the module on a free loopback port (the test harness) and stops it (by its PID) at the
+//! end. It prints a plain-text report meant to be pasted into an issue; it asserts nothing about timings.
+//! Every command under test is checked once (reply content) before it is timed.
+//!
+//! Needs `redis-benchmark` (Debian's redis-tools; `$REDIS_BENCHMARK` to use another) for section 3.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::Server;
+use redis::{Connection, ConnectionLike, Value};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The big array of sections 1 and 2: a 4096×4096 float32 field (64 MiB); section 2 uses its first half.
+const FIELD_DIMS: [usize; 2] = [4096, 4096];
+/// Section 2: rows of the field used (2048×4096 float32, 32 MiB).
+const HALF_ROWS: usize = 2048;
+
+/// Section 1: the idle client PINGs this often.
+const PING_INTERVAL: Duration = Duration::from_millis(1);
+/// Section 1: each loop runs in this many rounds, interleaved with the other loops (drift hits all alike);
+/// each round stops after `STALL_ITERS` SET + GET pairs or `STALL_ROUND_TIME`, whichever comes first. So a
+/// loop runs at most 8 pairs or 10 s in all.
+const STALL_ROUNDS: usize = 2;
+const STALL_ITERS: usize = 4;
+const STALL_ROUND_TIME: Duration = Duration::from_secs(5);
+/// Section 1: PINGs with nothing else running, for context.
+const IDLE_TIME: Duration = Duration::from_secs(1);
+
+/// Section 2: rounds (interleaved) and calls per round; the figure is the median of the rounds.
+const SERVER_ROUNDS: usize = 3;
+const SERVER_CALLS: usize = 8;
+
+/// Section 3: the embedding (128 float32 = 512 bytes) and the redis-benchmark arguments.
+const EMBEDDING_LEN: usize = 128;
+const EMBEDDING_BYTES: usize = EMBEDDING_LEN * 4;
+const BENCH_REQUESTS: &str = "200000";
+const BENCH_CLIENTS: &str = "50";
+const BENCH_PIPELINE: &str = "16";
+/// Section 3: runs of each command (interleaved); the figure is the median.
+const SMALL_ROUNDS: usize = 5;
+
+/// Section 4: the deleted value (2^28 float32 = 1 GiB), built from `LAZY_PIECES` pieces of the 64 MiB field.
+const LAZY_ELEMENTS: usize = 1 << 28;
+const LAZY_PIECES: usize = LAZY_ELEMENTS * 4 / (64 << 20);
+/// Section 4: repetitions of each delete (a fresh value each time); PINGs before and after each.
+const LAZY_REPS: usize = 2;
+const LAZY_QUIET: Duration = Duration::from_millis(200);
+/// Section 4: how long the freed memory may take to show in `used_memory` before we give up waiting.
+const LAZY_FREE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Codecs in the order they are reported.
+const CODECS: [&str; 3] = ["none", "lz4", "zlib"];
+
+/// The sections, by the name that selects them on the command line.
+const SECTIONS: [(&str, fn()); 4] = [
+    ("stall", stall),
+    ("server-time", server_time),
+    ("small-ops", small_ops),
+    ("lazy-free", lazy_free),
+];
+
+fn main() {
+    // `cargo bench` passes `--bench` (and the harness options) to the binary: only plain words are sections.
+    let wanted: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with('-'))
+        .collect();
+    for name in &wanted {
+        if !SECTIONS.iter().any(|(section, _)| section == name) {
+            let names: Vec<&str> = SECTIONS.iter().map(|(name, _)| *name).collect();
+            eprintln!("unknown section '{name}' (sections: {})", names.join(", "));
+            std::process::exit(2);
+        }
+    }
+    print_header(&wanted);
+    for (name, run) in SECTIONS {
+        if wanted.is_empty() || wanted.iter().any(|w| w == name) {
+            run();
+        }
+    }
+    println!();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Test data. A fixed-seed generator keeps runs comparable without a `rand` dependency.
+
+/// SplitMix64: tiny, fast and good enough for benchmark data.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in (0, 1]: never 0, so `ln` below is finite.
+    fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Standard normal (Box-Muller).
+    fn normal(&mut self) -> f64 {
+        let (u, v) = (self.uniform(), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+}
+
+/// The 64 MiB field: sin(r/37)·cos(c/53) plus 1e-4 times a standard normal, as float32 bytes (C order).
+/// The noise makes the low mantissa bytes random, as in measured data.
+fn field_bytes() -> Vec<u8> {
+    let [rows, cols] = FIELD_DIMS;
+    let mut rng = Rng(11);
+    let mut out = Vec::with_capacity(rows * cols * 4);
+    for r in 0..rows {
+        for c in 0..cols {
+            let v = (r as f64 / 37.0).sin() * (c as f64 / 53.0).cos() + 1e-4 * rng.normal();
+            out.extend_from_slice(&(v as f32).to_le_bytes());
+        }
+    }
+    out
+}
+
+/// `NDARRAY.SET key float32 dims… [options] BLOB raw`, RESP-encoded.
+fn ndarray_set(key: &str, dims: &[usize], options: &[&str], raw: &[u8]) -> Vec<u8> {
+    redis::cmd("NDARRAY.SET")
+        .arg(key)
+        .arg("float32")
+        .arg(dims)
+        .arg(options)
+        .arg("BLOB")
+        .arg(raw)
+        .get_packed_command()
+}
+
+/// A command on one key with extra arguments (`GET key`, `NDARRAY.GET key FORMAT BLOB`), RESP-encoded.
+fn key_command(name: &str, key: &str, args: &[&str]) -> Vec<u8> {
+    redis::cmd(name).arg(key).arg(args).get_packed_command()
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Server and client helpers.
+
+/// Sends one RESP-encoded command and returns its reply; an error (or a server error reply) aborts the bench.
+fn send(con: &mut Connection, packed: &[u8], what: &str) -> Value {
+    match con.req_packed_command(packed) {
+        Ok(Value::ServerError(e)) => panic!("{what}: {e:?}"),
+        Ok(value) => value,
+        Err(e) => panic!("{what}: {e}"),
+    }
+}
+
+/// Sends a command that must reply OK.
+fn send_ok(con: &mut Connection, packed: &[u8], what: &str) {
+    let reply = send(con, packed, what);
+    assert!(matches!(reply, Value::Okay), "{what}: replied {reply:?}");
+}
+
+fn query<T: redis::FromRedisValue>(con: &mut Connection, cmd: &mut redis::Cmd) -> T {
+    cmd.query(con).unwrap_or_else(|e| {
+        panic!(
+            "{:?}: {e}",
+            String::from_utf8_lossy(&cmd.get_packed_command())
+        )
+    })
+}
+
+/// One `field:value` line of `INFO section`.
+fn info_field(con: &mut Connection, section: &str, field: &str) -> String {
+    let info: String = query(con, redis::cmd("INFO").arg(section));
+    info.lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
+        .trim()
+        .to_string()
+}
+
+fn info_u64(con: &mut Connection, section: &str, field: &str) -> u64 {
+    info_field(con, section, field)
+        .parse()
+        .unwrap_or_else(|_| panic!("INFO {section} {field} is not a number"))
+}
+
+/// One integer field of `NDARRAY.INFO key` (a flat field/value array over RESP2).
+fn ndarray_info(con: &mut Connection, key: &str, field: &str) -> u64 {
+    let info: Vec<Value> = query(con, redis::cmd("NDARRAY.INFO").arg(key));
+    info.chunks(2)
+        .find_map(|pair| match pair {
+            [Value::BulkString(name), Value::Int(n)] if name == field.as_bytes() => {
+                u64::try_from(*n).ok()
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("NDARRAY.INFO {key}: no integer {field}"))
+}
+
+/// The ratio of two figures: two decimals; three below 0.1.
+fn fmt_ratio(value: f64, baseline: f64) -> String {
+    let ratio = value / baseline;
+    if !ratio.is_finite() {
+        "-".into()
+    } else if ratio < 0.1 {
+        format!("{ratio:.3}x")
+    } else {
+        format!("{ratio:.2}x")
+    }
+}
+
+fn fmt_duration(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us < 1_000.0 {
+        format!("{us:.1} µs")
+    } else if us < 1_000_000.0 {
+        format!("{:.2} ms", us / 1e3)
+    } else {
+        format!("{:.2} s", us / 1e6)
+    }
+}
+
+/// Thousands separators.
+fn fmt_int(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn section(title: &str) {
+    println!("\n{title}\n{}", "-".repeat(title.chars().count()));
+}
+
+fn median<T: Copy + PartialOrd>(values: &[T]) -> T {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| a.partial_cmp(b).expect("comparable figures"));
+    sorted[(sorted.len() - 1) / 2]
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The pinger: an idle client's view of the server.
+
+/// A thread that PINGs the server on its own connection every `PING_INTERVAL` and records each round trip.
+/// One PING is in flight at a time: a stall of T shows as one sample of about T (the PINGs that would have
+/// been sent meanwhile are not sent; no coordinated-omission correction).
+struct Pinger {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<Vec<Duration>>,
+}
+
+impl Pinger {
+    fn start(server: &Server) -> Pinger {
+        let mut con = server.conn();
+        let ping = redis::cmd("PING").get_packed_command();
+        let pong = |reply: &redis::RedisResult<Value>| matches!(reply, Ok(Value::SimpleString(s)) if s == "PONG");
+        assert!(pong(&con.req_packed_command(&ping)), "PING before timing");
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let handle = thread::spawn(move || {
+            let mut samples = Vec::with_capacity(16_384);
+            let mut next = Instant::now();
+            while !flag.load(Ordering::Relaxed) {
+                let now = Instant::now();
+                if next > now {
+                    thread::sleep(next - now);
+                }
+                let start = Instant::now();
+                let reply = con.req_packed_command(&ping);
+                samples.push(start.elapsed());
+                assert!(pong(&reply), "PING replied {reply:?}");
+                // After a stall, carry on from now rather than sending the missed PINGs in a burst.
+                next = (next + PING_INTERVAL).max(Instant::now());
+            }
+            samples
+        });
+        Pinger { stop, handle }
+    }
+
+    fn finish(self) -> Vec<Duration> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().expect("the pinger thread panicked")
+    }
+}
+
+/// PING round trips: how many, p50, p99, max, and the p99 corrected for coordinated omission.
+#[derive(Clone, Copy)]
+struct Latency {
+    count: usize,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+    /// The p99 of what a client sending a request every `PING_INTERVAL` regardless would have seen: a PING
+    /// that took T also stands for the PINGs that would have been sent during it, each waiting until the end
+    /// (T - 1 ms, T - 2 ms, ... down to 2 ms; HdrHistogram's "expected interval" correction). The plain p99
+    /// counts a stall once, so it says how often stalls happen; this one weighs them by their length and is
+    /// steadier between runs.
+    p99_corrected: Duration,
+}
+
+impl Latency {
+    fn of(mut samples: Vec<Duration>) -> Latency {
+        assert!(!samples.is_empty(), "no PING samples");
+        let mut corrected = samples.clone();
+        for &sample in &samples {
+            let mut missed = sample;
+            while missed > PING_INTERVAL * 2 {
+                missed -= PING_INTERVAL;
+                corrected.push(missed);
+            }
+        }
+        samples.sort();
+        corrected.sort();
+        Latency {
+            count: samples.len(),
+            p50: percentile(&samples, 0.5),
+            p99: percentile(&samples, 0.99),
+            max: samples[samples.len() - 1],
+            p99_corrected: percentile(&corrected, 0.99),
+        }
+    }
+}
+
+/// The nearest-rank percentile `q` of sorted, non-empty `samples`.
+fn percentile(samples: &[Duration], q: f64) -> Duration {
+    samples[((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1]
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Header.
+
+fn print_header(wanted: &[String]) {
+    let server = Server::start();
+    let mut con = server.conn();
+    let cpus = thread::available_parallelism().map_or(0, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|_| "unknown".into());
+    let sections = if wanted.is_empty() {
+        "all".to_string()
+    } else {
+        wanted.join(" ")
+    };
+    println!("redis-ndarray server-load benchmark");
+    println!("===================================");
+    println!("date:       {}", utc_now());
+    println!(
+        "redis:      {} ({})",
+        info_field(&mut con, "server", "redis_version"),
+        common::redis_server_bin()
+    );
+    let source = if std::env::var_os("NDARRAY_MODULE").is_some() {
+        "from $NDARRAY_MODULE; this checkout is at git"
+    } else {
+        "git"
+    };
+    println!(
+        "module:     {} ({source} {})",
+        common::module_path().display(),
+        git_version()
+    );
+    println!("machine:    {cpus} CPUs shared by clients and server; load average at start {load}");
+    println!("sections:   {sections}");
+    println!(
+        "reproduce:  make bench   (= make build && cargo bench --bench server_load [-- SECTION ...];\n            \
+         sections: stall, server-time, small-ops, lazy-free)"
+    );
+    println!(
+        "method:     each section starts a fresh server; every figure is measured in the same run as its\n            \
+         plain-Redis baseline, interleaved with it where the section repeats; \"vs plain\" = figure / baseline\n            \
+         (lower is better for times, higher for ops/s). client-visible = wall time at a client (network,\n            \
+         client and server); server-side = INFO commandstats usec_per_call (main-thread time in the command)."
+    );
+}
+
+fn git_version() -> String {
+    Command::new("git")
+        .args(["describe", "--always", "--dirty"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The current UTC time as `YYYY-MM-DD HH:MM UTC`, computed with std only.
+fn utc_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+    let (hour, minute) = (secs % 86_400 / 3600, secs % 3600 / 60);
+    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02} UTC")
+}
+
+/// Days since 1970-01-01 to a (year, month, day) date (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 1. Stall: PING latency while another client loops big SET + GET.
+
+/// One loaded loop: a write and a read of the same 64 MiB.
+struct LoadLoop {
+    label: String,
+    set: Vec<u8>,
+    get: Vec<u8>,
+}
+
+/// What one loop did: its PING samples and the client-visible time of each SET + GET pair.
+#[derive(Default)]
+struct LoopRun {
+    pings: Vec<Duration>,
+    pairs: Vec<Duration>,
+}
+
+impl LoadLoop {
+    /// One untimed SET + GET, checking both replies.
+    fn check(&self, con: &mut Connection, raw: &[u8]) {
+        send_ok(con, &self.set, &self.label);
+        let reply = send(con, &self.get, &self.label);
+        assert!(
+            matches!(&reply, Value::BulkString(bytes) if bytes == raw),
+            "{}: GET did not return the stored bytes",
+            self.label
+        );
+    }
+
+    /// One round: pairs until `STALL_ITERS` or `STALL_ROUND_TIME`, with the pinger running throughout.
+    fn round(&self, server: &Server, con: &mut Connection, into: &mut LoopRun) {
+        let pinger = Pinger::start(server);
+        thread::sleep(Duration::from_millis(20));
+        let start = Instant::now();
+        for _ in 0..STALL_ITERS {
+            let pair = Instant::now();
+            send(con, &self.set, &self.label);
+            send(con, &self.get, &self.label);
+            into.pairs.push(pair.elapsed());
+            if start.elapsed() >= STALL_ROUND_TIME {
+                break;
+            }
+        }
+        into.pings.extend(pinger.finish());
+    }
+}
+
+fn stall() {
+    let server = Server::start();
+    let mut con = server.conn();
+    let raw = field_bytes();
+    let [rows, cols] = FIELD_DIMS;
+    section(&format!(
+        "1. Stall: PING latency while another client loops SET + GET of {rows}x{cols} float32 ({} bytes)",
+        fmt_int(raw.len() as u64)
+    ));
+    println!(
+        "client-visible. One client PINGs every {} ms (one in flight) while another loops SET then GET \
+         (FORMAT BLOB)\nof a smooth field (sin*cos + 1e-4 noise) on one key; each loop runs {STALL_ROUNDS} \
+         rounds interleaved with the others,\neach round at most {STALL_ITERS} pairs or {} s; baseline: plain \
+         SET/GET of the same bytes",
+        PING_INTERVAL.as_millis(),
+        STALL_ROUND_TIME.as_secs()
+    );
+    let mut loops = vec![LoadLoop {
+        label: "plain SET + GET (baseline)".into(),
+        set: redis::cmd("SET")
+            .arg("stall:plain")
+            .arg(&raw)
+            .get_packed_command(),
+        get: key_command("GET", "stall:plain", &[]),
+    }];
+    for codec in ["lz4", "zlib", "none"] {
+        let key = format!("stall:{codec}");
+        loops.push(LoadLoop {
+            label: format!("NDARRAY.SET + GET, COMPRESS {codec}"),
+            set: ndarray_set(&key, &FIELD_DIMS, &["COMPRESS", codec], &raw),
+            get: key_command("NDARRAY.GET", &key, &["FORMAT", "BLOB"]),
+        });
+    }
+    for op in &loops {
+        op.check(&mut con, &raw);
+    }
+    let ratios: Vec<String> = ["lz4", "zlib", "none"]
+        .iter()
+        .map(|codec| {
+            let key = format!("stall:{codec}");
+            let ratio = raw.len() as f64 / ndarray_info(&mut con, &key, "stored_bytes") as f64;
+            format!("{codec} {ratio:.2}x")
+        })
+        .collect();
+
+    let idle = {
+        let pinger = Pinger::start(&server);
+        thread::sleep(IDLE_TIME);
+        Latency::of(pinger.finish())
+    };
+    let mut runs: Vec<LoopRun> = loops.iter().map(|_| LoopRun::default()).collect();
+    for _ in 0..STALL_ROUNDS {
+        for (op, run) in loops.iter().zip(&mut runs) {
+            op.round(&server, &mut con, run);
+        }
+    }
+
+    println!(
+        "{:<34} {:>5} {:>8} {:>9} {:>9} {:>8} {:>9} {:>8} {:>5} {:>10}",
+        "load", "PINGs", "p50", "p99", "max", "vs plain", "p99*", "vs plain", "pairs", "pair med."
+    );
+    let row = |label: &str, lat: &Latency, plain: Option<&Latency>, pairs: &[Duration]| {
+        let vs = |value: Duration, base: fn(&Latency) -> Duration| {
+            plain.map_or("-".into(), |plain| {
+                fmt_ratio(value.as_secs_f64(), base(plain).as_secs_f64())
+            })
+        };
+        println!(
+            "{:<34} {:>5} {:>8} {:>9} {:>9} {:>8} {:>9} {:>8} {:>5} {:>10}",
+            label,
+            lat.count,
+            fmt_duration(lat.p50),
+            fmt_duration(lat.p99),
+            fmt_duration(lat.max),
+            vs(lat.p99, |l| l.p99),
+            fmt_duration(lat.p99_corrected),
+            vs(lat.p99_corrected, |l| l.p99_corrected),
+            pairs.len(),
+            if pairs.is_empty() {
+                "-".into()
+            } else {
+                fmt_duration(median(pairs))
+            },
+        );
+    };
+    row("(idle: no other client, context)", &idle, None, &[]);
+    let lat: Vec<Latency> = runs
+        .iter()
+        .map(|run| Latency::of(run.pings.clone()))
+        .collect();
+    for ((op, run), lat_op) in loops.iter().zip(&runs).zip(&lat) {
+        row(&op.label, lat_op, Some(&lat[0]), &run.pairs);
+    }
+    println!(
+        "(p99* = p99 corrected for coordinated omission: a PING that took T also counts the PINGs a client \
+         sending every\n 1 ms would have sent meanwhile; pair = one SET + GET, client-visible, median; \
+         compression ratio raw/stored:\n {})",
+        ratios.join(", ")
+    );
+    let worst = lat[1..]
+        .iter()
+        .zip(&loops[1..])
+        .max_by(|a, b| a.0.p99_corrected.cmp(&b.0.p99_corrected))
+        .expect("ndarray loops");
+    println!(
+        "what this means: while one client moves 64 MiB arrays, every other client's p99* reaches {} ({}) \
+         against {}\nwith plain strings of the same bytes: the codec and copies run on Redis's main thread.",
+        fmt_duration(worst.0.p99_corrected),
+        worst.1.label.trim_start_matches("NDARRAY.SET + GET, "),
+        fmt_duration(lat[0].p99_corrected)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 2. Server time per call.
+
+/// One command timed by the server: its label, the `cmdstat_` name and the RESP-encoded command.
+struct ServerOp {
+    label: String,
+    stat: &'static str,
+    packed: Vec<u8>,
+}
+
+/// `usec / calls` of `cmdstat_<stat>` in INFO commandstats, in microseconds.
+fn usec_per_call(con: &mut Connection, stat: &str) -> f64 {
+    let line = info_field(con, "commandstats", &format!("cmdstat_{stat}"));
+    let field = |name: &str| -> f64 {
+        line.split(',')
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("cmdstat_{stat}: no {name} in {line:?}"))
+    };
+    field("usec") / field("calls")
+}
+
+/// Runs `ops` in `SERVER_ROUNDS` interleaved rounds; in each, `CONFIG RESETSTAT`, `SERVER_CALLS` calls one
+/// round trip at a time, then INFO commandstats. Returns per op the per-round server µs/call and the
+/// client-visible time per call.
+fn server_rounds(con: &mut Connection, ops: &[ServerOp]) -> Vec<(Vec<f64>, Vec<Duration>)> {
+    let mut out: Vec<(Vec<f64>, Vec<Duration>)> = ops.iter().map(|_| Default::default()).collect();
+    for _ in 0..SERVER_ROUNDS {
+        for (op, (server_us, client)) in ops.iter().zip(&mut out) {
+            let () = query(con, redis::cmd("CONFIG").arg("RESETSTAT"));
+            for _ in 0..SERVER_CALLS {
+                let start = Instant::now();
+                send(con, &op.packed, &op.label);
+                client.push(start.elapsed());
+            }
+            server_us.push(usec_per_call(con, op.stat));
+        }
+    }
+    out
+}
+
+fn print_server_rows(ops: &[ServerOp], results: &[(Vec<f64>, Vec<Duration>)]) -> Vec<f64> {
+    println!(
+        "{:<36} {:>14} {:>19} {:>9} {:>14}",
+        "command", "server µs/call", "range of rounds", "vs plain", "client (ctx)"
+    );
+    let medians: Vec<f64> = results.iter().map(|(us, _)| median(us)).collect();
+    for ((op, (us, client)), med) in ops.iter().zip(results).zip(&medians) {
+        let lo = us.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = us.iter().copied().fold(0.0, f64::max);
+        println!(
+            "{:<36} {:>14} {:>19} {:>9} {:>14}",
+            op.label,
+            format!("{med:.0}"),
+            format!("{lo:.0}-{hi:.0}"),
+            fmt_ratio(*med, medians[0]),
+            fmt_duration(median(client)),
+        );
+    }
+    medians
+}
+
+fn server_time() {
+    let server = Server::start();
+    let mut con = server.conn();
+    let cols = FIELD_DIMS[1];
+    let raw = {
+        let mut field = field_bytes();
+        field.truncate(HALF_ROWS * cols * 4);
+        field
+    };
+    let dims = [HALF_ROWS, cols];
+    section(&format!(
+        "2. Server time per call: {HALF_ROWS}x{cols} float32 smooth field ({} bytes)",
+        fmt_int(raw.len() as u64)
+    ));
+    println!(
+        "server-side: CONFIG RESETSTAT, {SERVER_CALLS} calls (one round trip each), INFO commandstats usec/calls; \
+         median of\n{SERVER_ROUNDS} interleaved rounds. It is the command's main-thread time only: reading the \
+         request and writing the reply\nto the socket are not in it (the client column, client-visible, has \
+         everything)"
+    );
+    send_ok(
+        &mut con,
+        &redis::cmd("SET")
+            .arg("srv:plain")
+            .arg(&raw)
+            .get_packed_command(),
+        "SET",
+    );
+    for codec in CODECS {
+        send_ok(
+            &mut con,
+            &ndarray_set(&format!("srv:{codec}"), &dims, &["COMPRESS", codec], &raw),
+            "NDARRAY.SET",
+        );
+    }
+    let mut gets = vec![ServerOp {
+        label: "GET (plain string, baseline)".into(),
+        stat: "get",
+        packed: key_command("GET", "srv:plain", &[]),
+    }];
+    for format in ["BLOB", "NPY"] {
+        for codec in CODECS {
+            gets.push(ServerOp {
+                label: format!("NDARRAY.GET FORMAT {format:<4} ({codec})"),
+                stat: "ndarray.get",
+                packed: key_command("NDARRAY.GET", &format!("srv:{codec}"), &["FORMAT", format]),
+            });
+        }
+    }
+    for op in &gets {
+        let reply = send(&mut con, &op.packed, &op.label);
+        assert!(
+            matches!(&reply, Value::BulkString(bytes) if bytes.ends_with(&raw)),
+            "{}: did not return the stored bytes",
+            op.label
+        );
+    }
+    let mut sets = vec![ServerOp {
+        label: "SET (plain string, baseline)".into(),
+        stat: "set",
+        packed: redis::cmd("SET")
+            .arg("srvw:plain")
+            .arg(&raw)
+            .get_packed_command(),
+    }];
+    for codec in CODECS {
+        sets.push(ServerOp {
+            label: format!("NDARRAY.SET COMPRESS {codec:<4} BLOB"),
+            stat: "ndarray.set",
+            packed: ndarray_set(&format!("srvw:{codec}"), &dims, &["COMPRESS", codec], &raw),
+        });
+    }
+    for op in &sets {
+        send_ok(&mut con, &op.packed, &op.label);
+    }
+
+    let get_results = server_rounds(&mut con, &gets);
+    let set_results = server_rounds(&mut con, &sets);
+    let get_medians = print_server_rows(&gets, &get_results);
+    println!();
+    let set_medians = print_server_rows(&sets, &set_results);
+    println!("(every SET overwrites its key: freeing the old value is part of its time, plain and ndarray alike)");
+    let max_of = |medians: &[f64]| medians[1..].iter().copied().fold(0.0, f64::max);
+    println!(
+        "what this means: one 32 MiB call holds the main thread {}-{} longer than plain for reads (GET {:.1} ms) \
+         and\nup to {} for writes (SET {:.1} ms); every other client waits that long.",
+        fmt_ratio(get_medians[1..].iter().copied().fold(f64::INFINITY, f64::min), get_medians[0]),
+        fmt_ratio(max_of(&get_medians), get_medians[0]),
+        get_medians[0] / 1e3,
+        fmt_ratio(max_of(&set_medians), set_medians[0]),
+        set_medians[0] / 1e3,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 3. Small ops with redis-benchmark.
+
+fn redis_benchmark_bin() -> String {
+    std::env::var("REDIS_BENCHMARK").unwrap_or_else(|_| "redis-benchmark".to_string())
+}
+
+/// One small command run by redis-benchmark.
+struct SmallOp {
+    label: &'static str,
+    args: Vec<String>,
+}
+
+/// Runs redis-benchmark once on `args` and returns (requests per second, p50 latency ms, p99 latency ms)
+/// from its CSV line (`"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms",
+/// "p99_latency_ms","max_latency_ms"`).
+fn redis_benchmark(port: u16, args: &[String]) -> (f64, f64, f64) {
+    let bin = redis_benchmark_bin();
+    let output = Command::new(&bin)
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-n", BENCH_REQUESTS, "-c", BENCH_CLIENTS, "-P", BENCH_PIPELINE])
+        .args(["-q", "--csv"])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {bin}: {e} (install redis-tools with `make deps`, or set REDIS_BENCHMARK)")
+        });
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{bin} failed ({}): {stdout} {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let row = stdout
+        .lines()
+        .rev()
+        .find_map(|line| {
+            let fields: Vec<f64> = line
+                .split("\",\"")
+                .skip(1)
+                .map(|f| {
+                    f.trim_matches(|c| c == '"' || c == '\r')
+                        .parse()
+                        .unwrap_or(f64::NAN)
+                })
+                .collect();
+            (fields.len() >= 6 && fields[0].is_finite()).then_some(fields)
+        })
+        .unwrap_or_else(|| panic!("no CSV result in {bin}'s output: {stdout:?}"));
+    (row[0], row[3], row[5])
+}
+
+fn small_ops() {
+    let server = Server::start();
+    let mut con = server.conn();
+    // Printable pseudo-random letters and digits: a command-line argument, and (like a real embedding of
+    // random floats) nothing lz4 can shrink, so the default-encoded array is stored raw.
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = Rng(12);
+    let payload: String = (0..EMBEDDING_BYTES)
+        .map(|_| ALPHABET[(rng.next_u64() % ALPHABET.len() as u64) as usize] as char)
+        .collect();
+    section(&format!(
+        "3. Small ops: a {EMBEDDING_LEN}-float32 embedding ({EMBEDDING_BYTES} bytes, ASCII), redis-benchmark"
+    ));
+    println!(
+        "client-visible throughput: redis-benchmark -n {BENCH_REQUESTS} -c {BENCH_CLIENTS} -P {BENCH_PIPELINE} \
+         -q --csv CMD args; median of {SMALL_ROUNDS}\ninterleaved runs per command. The benchmark client shares \
+         the 2 CPUs with the server, as in the other sections"
+    );
+    send_ok(
+        &mut con,
+        &redis::cmd("SET")
+            .arg("emb:plain")
+            .arg(&payload)
+            .get_packed_command(),
+        "SET",
+    );
+    let nd_set = ndarray_set("emb:nd", &[EMBEDDING_LEN], &[], payload.as_bytes());
+    send_ok(&mut con, &nd_set, "NDARRAY.SET");
+    let stored = ndarray_info(&mut con, "emb:nd", "stored_bytes");
+    let owned = |args: &[&str]| -> Vec<String> { args.iter().map(|a| a.to_string()).collect() };
+    let len = EMBEDDING_LEN.to_string();
+    let reads = [
+        SmallOp {
+            label: "GET (plain string, baseline)",
+            args: owned(&["GET", "emb:plain"]),
+        },
+        SmallOp {
+            label: "NDARRAY.GET k FORMAT BLOB",
+            args: owned(&["NDARRAY.GET", "emb:nd", "FORMAT", "BLOB"]),
+        },
+        SmallOp {
+            label: "NDARRAY.GET k (NPY)",
+            args: owned(&["NDARRAY.GET", "emb:nd"]),
+        },
+    ];
+    let writes = [
+        SmallOp {
+            label: "SET (plain string, baseline)",
+            args: owned(&["SET", "emb:w:plain", &payload]),
+        },
+        SmallOp {
+            label: "NDARRAY.SET (default: lz4)",
+            args: owned(&["NDARRAY.SET", "emb:w:nd", "float32", &len, "BLOB", &payload]),
+        },
+        SmallOp {
+            label: "NDARRAY.SET COMPRESS none",
+            args: owned(&[
+                "NDARRAY.SET",
+                "emb:w:none",
+                "float32",
+                &len,
+                "COMPRESS",
+                "none",
+                "BLOB",
+                &payload,
+            ]),
+        },
+    ];
+    // Each command once through the client: the reply must be what the benchmark assumes.
+    for op in reads.iter().chain(&writes) {
+        let reply = send(
+            &mut con,
+            &redis::cmd(&op.args[0])
+                .arg(&op.args[1..])
+                .get_packed_command(),
+            op.label,
+        );
+        let good = match &reply {
+            Value::Okay => op.args[0].contains("SET"),
+            Value::BulkString(bytes) => bytes.ends_with(payload.as_bytes()),
+            _ => false,
+        };
+        assert!(good, "{}: replied {reply:?}", op.label);
+    }
+    let mut results: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); reads.len() + writes.len()];
+    for _ in 0..SMALL_ROUNDS {
+        for (op, results) in reads.iter().chain(&writes).zip(&mut results) {
+            results.push(redis_benchmark(server.port, &op.args));
+        }
+    }
+    println!(
+        "{:<34} {:>12} {:>9} {:>16} {:>9} {:>9}",
+        "command", "ops/s", "vs plain", "range of runs", "p50 ms", "p99 ms"
+    );
+    let rps: Vec<f64> = results
+        .iter()
+        .map(|runs| median(&runs.iter().map(|r| r.0).collect::<Vec<_>>()))
+        .collect();
+    let mut ratios = Vec::new();
+    for (group, offset) in [(&reads, 0), (&writes, reads.len())] {
+        for (i, op) in group.iter().enumerate() {
+            let runs = &results[offset + i];
+            let pick =
+                |f: fn(&(f64, f64, f64)) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
+            let lo = runs.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
+            let hi = runs.iter().map(|r| r.0).fold(0.0, f64::max);
+            let ratio = rps[offset + i] / rps[offset];
+            ratios.push(ratio);
+            println!(
+                "{:<34} {:>12} {:>8.2}x {:>16} {:>9.3} {:>9.3}",
+                op.label,
+                fmt_int(rps[offset + i] as u64),
+                ratio,
+                format!(
+                    "{}-{}",
+                    fmt_int(lo as u64 / 1000),
+                    fmt_int(hi as u64 / 1000)
+                ) + "k",
+                pick(|r| r.1),
+                pick(|r| r.2),
+            );
+        }
+        if offset == 0 {
+            println!();
+        }
+    }
+    println!(
+        "(the NDARRAY keys hold the payload as float32 with the default encoding: stored_bytes {stored} of \
+         {EMBEDDING_BYTES},\n i.e. {}; \"vs plain\" here is ops/s / plain ops/s: higher is better)",
+        if stored == EMBEDDING_BYTES as u64 { "kept raw, nothing to decompress" } else { "compressed" }
+    );
+    println!(
+        "what this means: each small command costs a fixed overhead on the main thread: reads run at {:.2}x \
+         (BLOB) and\n{:.2}x (NPY) of plain GET, writes at {:.2}x (lz4) and {:.2}x (none) of plain SET.",
+        ratios[1], ratios[2], ratios[4], ratios[5]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 4. Lazy free: deleting a 1 GiB value.
+
+/// How a 1 GiB value is built and deleted.
+struct Delete {
+    label: &'static str,
+    ndarray: bool,
+    command: &'static str,
+}
+
+/// What one delete did: its client-visible time, the time until `used_memory` showed the value freed, and
+/// the PINGs around it.
+struct DeleteRun {
+    command: Duration,
+    freed: Duration,
+    pings: Vec<Duration>,
+}
+
+/// Stores the 1 GiB value at `key` from `LAZY_PIECES` pieces of `piece` (SET then APPENDs).
+fn build_big(con: &mut Connection, key: &str, ndarray: bool, piece: &[u8]) {
+    let elements = piece.len() / 4;
+    let first = if ndarray {
+        ndarray_set(key, &[elements], &["COMPRESS", "none"], piece)
+    } else {
+        redis::cmd("SET").arg(key).arg(piece).get_packed_command()
+    };
+    send_ok(con, &first, "build: first piece");
+    let name = if ndarray { "NDARRAY.APPEND" } else { "APPEND" };
+    let mut append = redis::cmd(name);
+    append.arg(key);
+    if ndarray {
+        append.arg("BLOB");
+    }
+    let append = append.arg(piece).get_packed_command();
+    for i in 1..LAZY_PIECES {
+        let reply = send(con, &append, name);
+        let want = if ndarray {
+            elements * (i + 1)
+        } else {
+            piece.len() * (i + 1)
+        };
+        assert!(
+            matches!(reply, Value::Int(n) if n as usize == want),
+            "{name}: replied {reply:?}, expected {want}"
+        );
+    }
+}
+
+fn delete_once(server: &Server, con: &mut Connection, del: &Delete, piece: &[u8]) -> DeleteRun {
+    let key = "lazy:big";
+    build_big(con, key, del.ndarray, piece);
+    if del.ndarray {
+        let nbytes = ndarray_info(con, key, "nbytes");
+        assert_eq!(nbytes, (LAZY_ELEMENTS * 4) as u64, "the array is 1 GiB raw");
+    }
+    let used_before = info_u64(con, "memory", "used_memory");
+    let pinger = Pinger::start(server);
+    thread::sleep(LAZY_QUIET);
+    let packed = key_command(del.command, key, &[]);
+    let start = Instant::now();
+    let reply = send(con, &packed, del.label);
+    let command = start.elapsed();
+    assert!(
+        matches!(reply, Value::Int(1)),
+        "{}: replied {reply:?}",
+        del.label
+    );
+    // Freed when used_memory has dropped by most of the value and no lazy free is pending.
+    let target = used_before.saturating_sub((LAZY_ELEMENTS * 4) as u64 * 9 / 10);
+    let freed = loop {
+        let pending = info_u64(con, "memory", "lazyfree_pending_objects");
+        if pending == 0 && info_u64(con, "memory", "used_memory") <= target {
+            break start.elapsed();
+        }
+        assert!(
+            start.elapsed() < LAZY_FREE_TIMEOUT,
+            "{}: memory not freed after {LAZY_FREE_TIMEOUT:?}",
+            del.label
+        );
+        thread::sleep(Duration::from_millis(1));
+    };
+    thread::sleep(LAZY_QUIET);
+    DeleteRun {
+        command,
+        freed,
+        pings: pinger.finish(),
+    }
+}
+
+fn lazy_free() {
+    let server = Server::builder()
+        // 1 GiB is over both defaults (proto-max-bulk-len 512 MB for a string, max-array-bytes 512 MiB).
+        .module_args(&["max-array-bytes", "2147483648"])
+        .config("proto-max-bulk-len", "2147483648")
+        .start();
+    let mut con = server.conn();
+    let piece = field_bytes();
+    section(&format!(
+        "4. Lazy free: deleting a 1 GiB value ({} bytes raw: 2^28 float32, or a string of the same bytes)",
+        fmt_int((LAZY_ELEMENTS * 4) as u64)
+    ));
+    println!(
+        "client-visible. Built from {LAZY_PIECES} pieces of the 64 MiB field (NDARRAY.SET COMPRESS none + \
+         NDARRAY.APPEND, or SET + APPEND),\nuntimed; then one client PINGs every {} ms for {} ms before and \
+         after the delete, which another client sends.\n{LAZY_REPS} deletes of each kind, interleaved; PINGs \
+         pooled. freed = until used_memory dropped by 0.9 GiB and\nlazyfree_pending_objects is 0 (polled \
+         every 1 ms); baseline: plain UNLINK of the string",
+        PING_INTERVAL.as_millis(),
+        LAZY_QUIET.as_millis()
+    );
+    let deletes = [
+        Delete {
+            label: "UNLINK plain string (baseline)",
+            ndarray: false,
+            command: "UNLINK",
+        },
+        Delete {
+            label: "DEL plain string",
+            ndarray: false,
+            command: "DEL",
+        },
+        Delete {
+            label: "UNLINK ndarray",
+            ndarray: true,
+            command: "UNLINK",
+        },
+        Delete {
+            label: "DEL ndarray",
+            ndarray: true,
+            command: "DEL",
+        },
+    ];
+    let mut runs: Vec<Vec<DeleteRun>> = deletes.iter().map(|_| Vec::new()).collect();
+    for _ in 0..LAZY_REPS {
+        for (del, runs) in deletes.iter().zip(&mut runs) {
+            runs.push(delete_once(&server, &mut con, del, &piece));
+        }
+    }
+    println!(
+        "{:<31} {:>5} {:>8} {:>9} {:>9} {:>9} {:>8} {:>20} {:>9}",
+        "delete", "PINGs", "p50", "p99", "p99*", "max", "vs plain", "command (each)", "freed"
+    );
+    let lat: Vec<Latency> = runs
+        .iter()
+        .map(|runs| Latency::of(runs.iter().flat_map(|r| r.pings.iter().copied()).collect()))
+        .collect();
+    let base_max = lat[0].max.as_secs_f64();
+    let commands: Vec<Duration> = runs
+        .iter()
+        .map(|runs| median(&runs.iter().map(|r| r.command).collect::<Vec<_>>()))
+        .collect();
+    for ((del, runs), lat) in deletes.iter().zip(&runs).zip(&lat) {
+        let each: Vec<String> = runs.iter().map(|r| fmt_duration(r.command)).collect();
+        println!(
+            "{:<31} {:>5} {:>8} {:>9} {:>9} {:>9} {:>8} {:>20} {:>9}",
+            del.label,
+            lat.count,
+            fmt_duration(lat.p50),
+            fmt_duration(lat.p99),
+            fmt_duration(lat.p99_corrected),
+            fmt_duration(lat.max),
+            fmt_ratio(lat.max.as_secs_f64(), base_max),
+            each.join(", "),
+            fmt_duration(median(&runs.iter().map(|r| r.freed).collect::<Vec<_>>())),
+        );
+    }
+    println!(
+        "(vs plain: max / the baseline's max; command: client-visible time of each UNLINK/DEL; freed: median; \
+         p99 covers\n ~{} ms of PINGs per delete, so one stall shows in max and p99* (corrected, see section 1), \
+         not in p99)",
+        2 * LAZY_QUIET.as_millis()
+    );
+    println!(
+        "what this means: UNLINK of a 1 GiB array stalls others for at most {} (DEL: {}); a 1 GiB plain string \
+         stalls\nthem {} with UNLINK, as with DEL ({}): Redis frees a string in the command, whatever its size \
+         (UNLINK {} vs DEL {}).",
+        fmt_duration(lat[2].max),
+        fmt_duration(lat[3].max),
+        fmt_duration(lat[0].max),
+        fmt_duration(lat[1].max),
+        fmt_duration(commands[0]),
+        fmt_duration(commands[1]),
+    );
+}
