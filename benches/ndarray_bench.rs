@@ -13,14 +13,15 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod support;
 
 use common::Server;
 use redis::{Connection, ConnectionLike, Value};
 use std::collections::HashMap;
 use std::iter::StepBy;
 use std::ops::Range;
-use std::process::Command;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+use support::{fmt_duration, fmt_int, git_version, info_field, query, section, utc_now, Rng};
 
 // Iteration counts, chosen so the whole run takes about 1-2 minutes on 2 cores.
 /// 8 MB arrays: warmup and timed iterations per operation.
@@ -78,30 +79,6 @@ fn main() {
 
 // ---------------------------------------------------------------------------------------------------------
 // Test data. A fixed-seed generator keeps runs comparable without a `rand` dependency.
-
-/// SplitMix64: tiny, fast and good enough for benchmark data.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in (0, 1]: never 0, so `ln` below is finite.
-    fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Standard normal (Box-Muller).
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-}
 
 /// A smooth 2-D field, sin(r/37)·cos(c/53), plus `noise` times a standard normal.
 fn smooth_field(rows: usize, cols: usize, noise: f64, rng: &mut Rng) -> Vec<f64> {
@@ -384,17 +361,6 @@ fn measure_all(con: &mut Connection, ops: &[Op], warmup: usize, iters: usize) ->
 // ---------------------------------------------------------------------------------------------------------
 // Output.
 
-fn fmt_duration(d: Duration) -> String {
-    let us = d.as_secs_f64() * 1e6;
-    if us < 1_000.0 {
-        format!("{us:.1} µs")
-    } else if us < 1_000_000.0 {
-        format!("{:.2} ms", us / 1e3)
-    } else {
-        format!("{:.2} s", us / 1e6)
-    }
-}
-
 /// Two decimals; three below 0.1, so that small ratios (a slice against a whole array) stay apart.
 fn fmt_ratio(value: Duration, baseline: Duration) -> String {
     let ratio = value.as_secs_f64() / baseline.as_secs_f64();
@@ -403,23 +369,6 @@ fn fmt_ratio(value: Duration, baseline: Duration) -> String {
     } else {
         format!("{ratio:.2}x")
     }
-}
-
-/// Thousands separators, for byte counts.
-fn fmt_int(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn section(title: &str) {
-    println!("\n{title}\n{}", "-".repeat(title.chars().count()));
 }
 
 /// One table row: an operation's times and the ratio of its median to the baseline's.
@@ -460,25 +409,6 @@ fn print_rows(rows: &[Row]) {
 
 // ---------------------------------------------------------------------------------------------------------
 // Server helpers.
-
-fn query<T: redis::FromRedisValue>(con: &mut Connection, cmd: &mut redis::Cmd) -> T {
-    cmd.query(con).unwrap_or_else(|e| {
-        panic!(
-            "{:?}: {e}",
-            String::from_utf8_lossy(&cmd.get_packed_command())
-        )
-    })
-}
-
-/// One `field:value` line of `INFO section`.
-fn info_field(con: &mut Connection, section: &str, field: &str) -> String {
-    let info: String = query(con, redis::cmd("INFO").arg(section));
-    info.lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
-        .trim()
-        .to_string()
-}
 
 /// One integer field of `NDARRAY.INFO key`.
 fn ndarray_info(con: &mut Connection, key: &str, field: &str) -> u64 {
@@ -541,41 +471,6 @@ fn print_header(con: &mut Connection) {
          before timing (client encoding excluded), replies are read and parsed. \"vs plain\" = median /\n            \
          median of a plain SET/GET of the same raw bytes in this run (lower is better)."
     );
-}
-
-fn git_version() -> String {
-    Command::new("git")
-        .args(["describe", "--always", "--dirty"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .ok()
-        .filter(|out| out.status.success())
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// The current UTC time as `YYYY-MM-DD HH:MM UTC`, computed with std only.
-fn utc_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
-    let (hour, minute) = (secs % 86_400 / 3600, secs % 3600 / 60);
-    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02} UTC")
-}
-
-/// Days since 1970-01-01 to a (year, month, day) date (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod support;
 
 use common::Server;
 use redis::{Connection, ConnectionLike, Value};
@@ -23,7 +24,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+use support::{fmt_duration, fmt_int, git_version, info_field, query, section, utc_now, Rng};
 
 /// The big array of sections 1 and 2: a 4096×4096 float32 field (64 MiB); section 2 uses its first half.
 const FIELD_DIMS: [usize; 2] = [4096, 4096];
@@ -99,30 +101,6 @@ fn main() {
 // ---------------------------------------------------------------------------------------------------------
 // Test data. A fixed-seed generator keeps runs comparable without a `rand` dependency.
 
-/// SplitMix64: tiny, fast and good enough for benchmark data.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in (0, 1]: never 0, so `ln` below is finite.
-    fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Standard normal (Box-Muller).
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-}
-
 /// The 64 MiB field: sin(r/37)·cos(c/53) plus 1e-4 times a standard normal, as float32 bytes (C order).
 /// The noise makes the low mantissa bytes random, as in measured data.
 fn field_bytes() -> Vec<u8> {
@@ -173,25 +151,6 @@ fn send_ok(con: &mut Connection, packed: &[u8], what: &str) {
     assert!(matches!(reply, Value::Okay), "{what}: replied {reply:?}");
 }
 
-fn query<T: redis::FromRedisValue>(con: &mut Connection, cmd: &mut redis::Cmd) -> T {
-    cmd.query(con).unwrap_or_else(|e| {
-        panic!(
-            "{:?}: {e}",
-            String::from_utf8_lossy(&cmd.get_packed_command())
-        )
-    })
-}
-
-/// One `field:value` line of `INFO section`.
-fn info_field(con: &mut Connection, section: &str, field: &str) -> String {
-    let info: String = query(con, redis::cmd("INFO").arg(section));
-    info.lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
-        .trim()
-        .to_string()
-}
-
 fn info_u64(con: &mut Connection, section: &str, field: &str) -> u64 {
     info_field(con, section, field)
         .parse()
@@ -221,34 +180,6 @@ fn fmt_ratio(value: f64, baseline: f64) -> String {
     } else {
         format!("{ratio:.2}x")
     }
-}
-
-fn fmt_duration(d: Duration) -> String {
-    let us = d.as_secs_f64() * 1e6;
-    if us < 1_000.0 {
-        format!("{us:.1} µs")
-    } else if us < 1_000_000.0 {
-        format!("{:.2} ms", us / 1e3)
-    } else {
-        format!("{:.2} s", us / 1e6)
-    }
-}
-
-/// Thousands separators.
-fn fmt_int(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn section(title: &str) {
-    println!("\n{title}\n{}", "-".repeat(title.chars().count()));
 }
 
 fn median<T: Copy + PartialOrd>(values: &[T]) -> T {
@@ -395,41 +326,6 @@ fn print_header(wanted: &[String]) {
          (lower is better for times, higher for ops/s). client-visible = wall time at a client (network,\n            \
          client and server); server-side = INFO commandstats usec_per_call (main-thread time in the command)."
     );
-}
-
-fn git_version() -> String {
-    Command::new("git")
-        .args(["describe", "--always", "--dirty"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .ok()
-        .filter(|out| out.status.success())
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// The current UTC time as `YYYY-MM-DD HH:MM UTC`, computed with std only.
-fn utc_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
-    let (hour, minute) = (secs % 86_400 / 3600, secs % 3600 / 60);
-    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02} UTC")
-}
-
-/// Days since 1970-01-01 to a (year, month, day) date (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 // ---------------------------------------------------------------------------------------------------------
