@@ -491,3 +491,59 @@ fn acknowledged_writes_survive_sigkill_with_plain_aof() {
 fn acknowledged_writes_survive_sigkill_with_rdb_preamble() {
     acknowledged_writes_survive_sigkill("yes");
 }
+
+/// `lazyfreed_objects` from `INFO memory`.
+fn lazyfreed_objects(con: &mut Connection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("memory").query(con).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("lazyfreed_objects:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("INFO memory has lazyfreed_objects")
+}
+
+/// An array of many chunks reports a free effort that makes Redis free it in the background on
+/// UNLINK (and lazyfree-lazy-user-del), so deleting a big array does not stall other clients; a
+/// small array, like a small string, is freed at once. Only counters are checked, no timings.
+#[test]
+fn unlink_frees_arrays_of_many_chunks_in_the_background() {
+    let server = Server::builder()
+        .module_args(&["chunk-bytes", "4096"])
+        .start();
+    let mut con = server.conn();
+    // 1 MiB in 4 KiB chunks: 256 chunks, over Redis' lazy-free threshold of 64 allocations.
+    let big = noise(1 << 20, 7);
+    let set = |con: &mut Connection, key: &str, bytes: &[u8]| {
+        let _: () = redis::cmd("NDARRAY.SET")
+            .arg(key)
+            .arg("uint8")
+            .arg(bytes.len())
+            .arg("COMPRESS")
+            .arg("none")
+            .arg("BLOB")
+            .arg(bytes)
+            .query(con)
+            .unwrap();
+    };
+    set(&mut con, "big", &big);
+    set(&mut con, "small", &big[..1000]);
+    let before = lazyfreed_objects(&mut con);
+    let _: i64 = redis::cmd("UNLINK").arg("small").query(&mut con).unwrap();
+    assert_eq!(
+        lazyfreed_objects(&mut con),
+        before,
+        "a one-chunk array is freed at once"
+    );
+    let _: i64 = redis::cmd("UNLINK").arg("big").query(&mut con).unwrap();
+    // The background free may still be running: wait for the counter (bounded).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while lazyfreed_objects(&mut con) == before && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(
+        lazyfreed_objects(&mut con),
+        before + 1,
+        "UNLINK freed the big array in the background"
+    );
+    let exists: i64 = redis::cmd("EXISTS").arg("big").query(&mut con).unwrap();
+    assert_eq!(exists, 0);
+}
