@@ -162,19 +162,18 @@ pub enum ByteOrder {
 pub fn parse_descr(text: &[u8]) -> Option<(DType, ByteOrder)> {
     let text = std::str::from_utf8(text).ok()?.trim();
     // Names and aliases are case-insensitive; NumPy type strings are not ('<U2' is a unicode
-    // string, not '<u2').
-    let lower = text.to_ascii_lowercase();
-    if let Some(dtype) = DType::ALL.iter().copied().find(|d| d.name() == lower) {
-        return Some((dtype, ByteOrder::Little));
-    }
-    let alias = match lower.as_str() {
+    // string, not '<u2'). Compared in place: this runs on every NDARRAY.SET.
+    let named = DType::ALL
+        .iter()
+        .map(|&d| (d.name(), d))
         // RedisAI tensor type names.
-        "float" => Some(DType::Float32),
-        "double" => Some(DType::Float64),
-        "half" => Some(DType::Float16),
-        _ => None,
-    };
-    if let Some(dtype) = alias {
+        .chain([
+            ("float", DType::Float32),
+            ("double", DType::Float64),
+            ("half", DType::Float16),
+        ])
+        .find(|(name, _)| name.eq_ignore_ascii_case(text));
+    if let Some((_, dtype)) = named {
         return Some((dtype, ByteOrder::Little));
     }
     let (order, code) = match text.as_bytes().first()? {

@@ -1,12 +1,12 @@
 //! Batch commands: NDARRAY.MGET, NDARRAY.MSET, NDARRAY.STACK.
 
-use super::reply;
 use super::steps::{mset_value, WriteSettings};
+use super::{notify, reply};
 use crate::array::npy::npy_header;
 use crate::array::{ArrayError, DType, Shape};
 use crate::datatype::Key;
 use crate::error::{Error, Result};
-use redis_module::{raw, Context, NotifyEvent, RedisString, RedisValue};
+use redis_module::{raw, Context, RedisString, RedisValue};
 use std::ffi::c_long;
 
 /// `NDARRAY.MGET key [key ...]`: per key its `.npy`, or nil where the key is missing or holds
@@ -78,10 +78,10 @@ pub fn mset(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     }
     for ((name, _), array) in pairs.iter().zip(arrays) {
         Key::open(ctx, name, true).set_array(array)?;
-        ctx.notify_keyspace_event(NotifyEvent::MODULE, "ndarray.mset", name);
+        notify(ctx, c"ndarray.mset", name);
     }
     ctx.replicate_verbatim();
-    Ok(RedisValue::SimpleStringStatic("OK"))
+    Ok(reply::ok(ctx))
 }
 
 /// `NDARRAY.STACK key [key ...]`: one `.npy` of shape `(n, *shape)`, like `np.stack`, built straight

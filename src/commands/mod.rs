@@ -10,7 +10,8 @@ pub mod table;
 mod write;
 
 use crate::error::{Error, Result};
-use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
+use redis_module::{raw, Context, NotifyEvent, RedisError, RedisResult, RedisString, RedisValue};
+use std::ffi::CStr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Runs a handler so that no panic can reach Redis (a panic in a module aborts the server and
@@ -49,6 +50,23 @@ pub fn catch_panic<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
 /// Arguments after the command name and key, as byte slices (borrowed, no copy).
 fn rest(args: &[RedisString], from: usize) -> Vec<&[u8]> {
     args.iter().skip(from).map(RedisString::as_slice).collect()
+}
+
+/// Fires the keyspace event `event` (class `d`, module) for `key`. A static C string: the crate's
+/// `notify_keyspace_event` allocates a `CString` for the event name on every write.
+fn notify(ctx: &Context, event: &CStr, key: &RedisString) {
+    // SAFETY: a live command context, a static NUL-terminated event name and a key name that
+    // outlives the call (Redis copies what it keeps).
+    unsafe {
+        if let Some(notify) = raw::RedisModule_NotifyKeyspaceEvent {
+            notify(
+                ctx.ctx,
+                NotifyEvent::MODULE.bits(),
+                event.as_ptr(),
+                key.inner,
+            );
+        }
+    }
 }
 
 /// `args[i]`, or a wrong-arity error.

@@ -19,6 +19,18 @@ pub fn bytes(ctx: &Context, bytes: &[u8]) -> RedisValue {
     RedisValue::NoReply
 }
 
+/// Replies `OK` from a static C string (`RedisValue::SimpleStringStatic` allocates a `CString` for
+/// it on every write).
+pub fn ok(ctx: &Context) -> RedisValue {
+    // SAFETY: a live command context and a static, NUL-terminated string.
+    unsafe {
+        if let Some(reply) = raw::RedisModule_ReplyWithSimpleString {
+            reply(ctx.ctx, c"OK".as_ptr());
+        }
+    }
+    RedisValue::NoReply
+}
+
 /// Replies with `array` in the requested format and dtype (`NDARRAY.GET`).
 pub fn array(ctx: &Context, array: &NdArray, req: ReadRequest) -> Result<RedisValue> {
     // Fast path: the elements already sit in one raw chunk, reply from it without a copy.

@@ -3,11 +3,11 @@
 
 use super::parse::{parse_data, parse_dims, parse_set, Condition, Ttl};
 use super::steps::{append_new, append_rows, reshape_to, write_slice, SetValue, WriteSettings};
-use super::{arg, rest};
+use super::{arg, notify, reply, rest};
 use crate::config;
 use crate::datatype::Key;
 use crate::error::{Error, Result};
-use redis_module::{raw, Context, NotifyEvent, RedisString, RedisValue};
+use redis_module::{raw, Context, RedisString, RedisValue};
 
 /// `NDARRAY.SET key dtype [dim ...] [option ...] {BLOB data | VALUES v ...}` or `NDARRAY.SET key [option ...] NPY data`
 pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
@@ -53,8 +53,8 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         let at = at.to_string();
         ctx.replicate("PEXPIREAT", &[name.as_slice(), at.as_bytes()]);
     }
-    ctx.notify_keyspace_event(NotifyEvent::MODULE, "ndarray.set", name);
-    Ok(RedisValue::SimpleStringStatic("OK"))
+    notify(ctx, c"ndarray.set", name);
+    Ok(reply::ok(ctx))
 }
 
 /// `NDARRAY.APPEND key {BLOB data | VALUES v [v ...] | NPY data}`: adds rows along axis 0 and
@@ -77,7 +77,7 @@ pub fn append(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         }
     };
     ctx.replicate_verbatim();
-    ctx.notify_keyspace_event(NotifyEvent::MODULE, "ndarray.append", name);
+    notify(ctx, c"ndarray.append", name);
     Ok(RedisValue::Integer(
         i64::try_from(new_len).unwrap_or(i64::MAX),
     ))
@@ -99,8 +99,8 @@ pub fn setslice(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     let selection = arg(args, 2)?.as_slice();
     write_slice(array, selection, data, config::max_array_bytes())?;
     ctx.replicate_verbatim();
-    ctx.notify_keyspace_event(NotifyEvent::MODULE, "ndarray.setslice", name);
-    Ok(RedisValue::SimpleStringStatic("OK"))
+    notify(ctx, c"ndarray.setslice", name);
+    Ok(reply::ok(ctx))
 }
 
 /// `NDARRAY.RESHAPE key [dim ...]`: a new shape with the same number of elements (no data moves).
@@ -116,6 +116,6 @@ pub fn reshape(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     };
     reshape_to(array, dims)?;
     ctx.replicate_verbatim();
-    ctx.notify_keyspace_event(NotifyEvent::MODULE, "ndarray.reshape", name);
-    Ok(RedisValue::SimpleStringStatic("OK"))
+    notify(ctx, c"ndarray.reshape", name);
+    Ok(reply::ok(ctx))
 }
