@@ -14,7 +14,7 @@ VENV := $(ROOT)/.venv
 INTEROP_TEST := $(ROOT)/tests/interop/numpy_interop.py
 # make fuzz: seconds per target, and the targets (fuzz/fuzz_targets/).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= npy selection set_args chunk rdb
+FUZZ_TARGETS ?= npy selection set_args chunk rdb payload
 
 # The tests find the module and the Redis binaries through these.
 NDARRAY_MODULE ?= $(MODULE)

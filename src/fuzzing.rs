@@ -618,6 +618,36 @@ pub fn rdb(data: &[u8]) {
     assert_aof_rewrite_rebuilds(&array);
 }
 
+/// An `NDARRAY.PUTENCODED` payload, as any client may send one. Whatever loads must give the same
+/// payload back, read, and travel as replication pieces (appended chunk runs, then reshaped) to an
+/// equal array.
+pub fn payload(data: &[u8]) {
+    let Ok(array) = persist::from_payload(data) else {
+        return;
+    };
+    assert!(
+        persist::to_payload(&array) == data,
+        "payload is not canonical"
+    );
+    let mut out = Vec::new();
+    array.read_all(&mut out).expect("a loaded payload reads");
+    assert_eq!(out.len() as u64, array.nbytes());
+    // Pieces of at most one chunk each: the most appends.
+    let pieces = persist::replication_pieces(&array, 1);
+    let mut payloads = pieces.payloads.iter();
+    let first = payloads.next().expect("at least one piece");
+    let mut rebuilt = persist::from_payload(first).expect("a piece loads");
+    for piece in payloads {
+        let piece = persist::from_payload(piece).expect("a piece loads");
+        rebuilt.append_chunks(piece).expect("pieces append");
+    }
+    if let Some(dims) = pieces.reshape {
+        let shape = Shape::new(dims, array.dtype()).expect("the final shape is valid");
+        rebuilt.reshape(shape).expect("pieces reshape");
+    }
+    assert!(rebuilt == array, "pieces rebuild the array");
+}
+
 /// Saves `array`, loads it back: must be equal, and saving that gives the same bytes.
 fn assert_rdb_round_trip(array: &NdArray) {
     let bytes = rdb_bytes(array);
@@ -680,12 +710,13 @@ mod tests {
 
     type Target = fn(&[u8]);
 
-    const TARGETS: [(&str, Target); 5] = [
+    const TARGETS: [(&str, Target); 6] = [
         ("npy", npy),
         ("selection", selection),
         ("set_args", set_args),
         ("chunk", chunk),
         ("rdb", rdb),
+        ("payload", payload),
     ];
 
     fn fuzz_dir() -> PathBuf {
@@ -1090,9 +1121,10 @@ mod tests {
         raw.extend_from_slice(b"raw data");
         add("chunk", "none_raw", raw);
 
-        // rdb: saved sample arrays.
+        // rdb: saved sample arrays; payload: the same arrays as PUTENCODED payloads.
         for (name, array) in sample_arrays() {
             add("rdb", name, rdb_bytes(&array));
+            add("payload", name, persist::to_payload(&array));
         }
         seeds
     }
@@ -1124,6 +1156,7 @@ mod tests {
                 }
                 "rdb" => persist::load(&mut ByteReader { rest: &bytes }, persist::ENCODING_VERSION)
                     .is_ok(),
+                "payload" => persist::from_payload(&bytes).is_ok(),
                 _ => true,
             };
             assert!(accepted, "seed {target}/{name} is refused");

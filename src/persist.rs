@@ -29,18 +29,37 @@ pub trait RdbRead {
 }
 
 pub fn save(array: &NdArray, w: &mut impl RdbWrite) {
-    let encoding = array.encoding();
-    w.put_u64(u64::from(array.dtype().code()));
-    w.put_u64(array.shape().ndim() as u64);
-    for &d in array.shape().dims() {
+    save_parts(
+        w,
+        array.dtype(),
+        array.shape().dims(),
+        array.encoding(),
+        array.store().chunk_bytes(),
+        array.store().chunks(),
+    );
+}
+
+/// Writes an array given as its parts (the chunks of a replication piece are a run of another
+/// array's chunks, written without copying them into an array first).
+fn save_parts(
+    w: &mut impl RdbWrite,
+    dtype: DType,
+    dims: &[u64],
+    encoding: Encoding,
+    chunk_bytes: u32,
+    chunks: &[Chunk],
+) {
+    w.put_u64(u64::from(dtype.code()));
+    w.put_u64(dims.len() as u64);
+    for &d in dims {
         w.put_u64(d);
     }
     w.put_u64(encoding.compression.code());
     w.put_u64(u64::from(encoding.compression.level()));
     w.put_u64(encoding.shuffle.code());
-    w.put_u64(u64::from(array.store().chunk_bytes()));
-    w.put_u64(array.store().chunks().len() as u64);
-    for chunk in array.store().chunks() {
+    w.put_u64(u64::from(chunk_bytes));
+    w.put_u64(chunks.len() as u64);
+    for chunk in chunks {
         w.put_u64(u64::from(chunk.encoded));
         w.put_bytes(&chunk.bytes);
     }
@@ -120,6 +139,143 @@ pub fn load(r: &mut impl RdbRead, version: i32) -> ArrayResult<NdArray> {
         ));
     }
     NdArray::from_parts(dtype, shape, encoding, chunk_bytes, chunks)
+}
+
+// ---- payloads: the same encoding as a byte string, for NDARRAY.PUTENCODED ----
+
+/// First bytes of every payload: "NDAE" (NDARRAY encoded), then the encoding version as a u64.
+pub const PAYLOAD_MAGIC: &[u8; 4] = b"NDAE";
+
+/// The RDB encoding laid out in a byte string: integers as u64 little-endian, byte strings as
+/// their u64 length then the bytes.
+struct PayloadWriter(Vec<u8>);
+
+impl RdbWrite for PayloadWriter {
+    fn put_u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn put_bytes(&mut self, b: &[u8]) {
+        self.put_u64(b.len() as u64);
+        self.0.extend_from_slice(b);
+    }
+}
+
+struct PayloadReader<'a>(&'a [u8]);
+
+impl PayloadReader<'_> {
+    fn take(&mut self, n: u64) -> ArrayResult<&[u8]> {
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        if n > self.0.len() {
+            return Err(ArrayError::corrupt("payload is truncated"));
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+}
+
+impl RdbRead for PayloadReader<'_> {
+    fn get_u64(&mut self) -> ArrayResult<u64> {
+        let bytes = self.take(8)?;
+        let mut le = [0u8; 8];
+        le.copy_from_slice(bytes);
+        Ok(u64::from_le_bytes(le))
+    }
+    fn get_bytes(&mut self) -> ArrayResult<Vec<u8>> {
+        // The length is checked against what remains before anything is allocated.
+        let len = self.get_u64()?;
+        Ok(self.take(len)?.to_vec())
+    }
+}
+
+fn payload_of(write: impl FnOnce(&mut PayloadWriter)) -> Vec<u8> {
+    let mut w = PayloadWriter(Vec::new());
+    w.0.extend_from_slice(PAYLOAD_MAGIC);
+    w.put_u64(ENCODING_VERSION as u64);
+    write(&mut w);
+    w.0
+}
+
+/// `array` as one payload (the chunks are copied into it as stored: no re-encoding).
+pub fn to_payload(array: &NdArray) -> Vec<u8> {
+    payload_of(|w| save(array, w))
+}
+
+/// Loads a payload, validated exactly as an RDB value is (every field, every chunk decoded),
+/// and refusing trailing bytes.
+pub fn from_payload(payload: &[u8]) -> ArrayResult<NdArray> {
+    let body = payload
+        .strip_prefix(PAYLOAD_MAGIC.as_slice())
+        .ok_or_else(|| ArrayError::corrupt("not an NDARRAY payload (bad magic)"))?;
+    let mut r = PayloadReader(body);
+    let version = r.get_u64()?;
+    let version = i32::try_from(version).unwrap_or(i32::MAX);
+    let array = load(&mut r, version)?;
+    if !r.0.is_empty() {
+        return Err(ArrayError::corrupt(format!(
+            "{} bytes after the end of the payload",
+            r.0.len()
+        )));
+    }
+    Ok(array)
+}
+
+/// How an array travels to replicas and the AOF without being compressed again: payloads of at
+/// most about `piece_bytes` stored bytes each (a chunk larger than that travels alone). With one
+/// piece it is the array itself; with several, each is a flat (1-d) array of a run of whole
+/// chunks, appended in order, and `reshape` gives the final shape when it is not 1-d.
+#[derive(Debug)]
+pub struct Pieces {
+    pub payloads: Vec<Vec<u8>>,
+    pub reshape: Option<Vec<u64>>,
+}
+
+pub fn replication_pieces(array: &NdArray, piece_bytes: usize) -> Pieces {
+    let chunks = array.store().chunks();
+    // What a payload adds to its chunks: the header fields (at most 9 + MAX_NDIM integers, plus
+    // the magic and version) and a flag and a length per chunk.
+    let header = PAYLOAD_MAGIC.len() + 8 * (10 + MAX_NDIM);
+    let cost = |c: &Chunk| c.bytes.len() + 16;
+    let budget = piece_bytes.saturating_sub(header);
+    if chunks.iter().map(cost).sum::<usize>() <= budget {
+        return Pieces {
+            payloads: vec![to_payload(array)],
+            reshape: None,
+        };
+    }
+    let itemsize = array.dtype().itemsize().max(1) as u64;
+    let chunk_bytes = u64::from(array.store().chunk_bytes());
+    let total = array.nbytes();
+    let mut payloads = Vec::new();
+    let mut start = 0usize;
+    while start < chunks.len() {
+        let mut end = start + 1;
+        let mut size = chunks.get(start).map_or(0, cost);
+        while let Some(next) = chunks.get(end) {
+            if size + cost(next) > budget {
+                break;
+            }
+            size += cost(next);
+            end += 1;
+        }
+        let first_byte = start as u64 * chunk_bytes;
+        let end_byte = (end as u64 * chunk_bytes).min(total);
+        let items = (end_byte - first_byte) / itemsize;
+        let run = chunks.get(start..end).unwrap_or_default();
+        payloads.push(payload_of(|w| {
+            save_parts(
+                w,
+                array.dtype(),
+                &[items],
+                array.encoding(),
+                array.store().chunk_bytes(),
+                run,
+            )
+        }));
+        start = end;
+    }
+    let reshape = (array.shape().ndim() != 1).then(|| array.shape().dims().to_vec());
+    Pieces { payloads, reshape }
 }
 
 #[cfg(test)]
@@ -230,5 +386,42 @@ mod tests {
                 "field {field} = {value}"
             );
         }
+    }
+
+    #[test]
+    fn payloads_round_trip_and_refuse_every_cut_and_trailing_bytes() {
+        let a = sample();
+        let payload = to_payload(&a);
+        assert_eq!(from_payload(&payload).unwrap(), a);
+        for cut in 0..payload.len() {
+            assert!(from_payload(&payload[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut long = payload.clone();
+        long.push(0);
+        assert!(from_payload(&long).is_err());
+        let mut foreign = payload;
+        foreign[0] = b'X';
+        assert!(from_payload(&foreign).is_err());
+    }
+
+    #[test]
+    fn pieces_rebuild_the_array_by_appending_whole_chunks() {
+        let a = sample(); // 12,000 bytes in chunks of 4,096: three chunks, the last partial
+        let one = replication_pieces(&a, 1 << 20);
+        assert_eq!(one.payloads.len(), 1);
+        assert!(one.reshape.is_none());
+        let pieces = replication_pieces(&a, 1);
+        assert_eq!(pieces.payloads.len(), 3);
+        let mut rebuilt = from_payload(&pieces.payloads[0]).unwrap();
+        assert_eq!(rebuilt.shape().dims(), [1024]);
+        for p in &pieces.payloads[1..] {
+            rebuilt.append_chunks(from_payload(p).unwrap()).unwrap();
+        }
+        let dims = pieces.reshape.unwrap();
+        assert_eq!(dims, [30, 100]);
+        rebuilt
+            .reshape(Shape::new(dims, DType::Float32).unwrap())
+            .unwrap();
+        assert_eq!(rebuilt, a);
     }
 }

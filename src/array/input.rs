@@ -81,6 +81,11 @@ impl<'a> Input<'a> {
 }
 
 impl<'a> Elements<'a> {
+    /// Raw bytes of the elements.
+    pub fn nbytes(&self) -> u64 {
+        self.data.len() as u64
+    }
+
     /// Stores the elements as a chunked array (the one copy out of the argument bytes).
     pub fn into_array(self, encoding: Encoding, chunk_bytes: usize) -> ArrayResult<NdArray> {
         NdArray::encode(self.dtype, self.shape, &self.data, encoding, chunk_bytes)

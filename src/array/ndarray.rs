@@ -6,13 +6,19 @@ use super::shape::{element_count, Shape};
 use super::slice::Selection;
 use super::store::{aligned_chunk_bytes, Chunk, ChunkStore, RunReader, RunWriter};
 use crate::codec::Encoding;
+use std::sync::Arc;
 
 /// dtype + shape + C-order little-endian elements kept in a chunk store.
+///
+/// The store is shared (`Arc`): cloning an array is a snapshot that costs a reference count, not
+/// a copy of its bytes. A worker reading a snapshot keeps its chunks alive whatever happens to the
+/// key meanwhile (a write, DEL, FLUSHALL); a write to an array whose store a snapshot still holds
+/// copies the store first ([`Arc::make_mut`]), so the snapshot never changes under the reader.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NdArray {
     dtype: DType,
     shape: Shape,
-    store: ChunkStore,
+    store: Arc<ChunkStore>,
 }
 
 impl NdArray {
@@ -32,7 +38,7 @@ impl NdArray {
         Ok(NdArray {
             dtype,
             shape,
-            store,
+            store: Arc::new(store),
         })
     }
 
@@ -49,7 +55,7 @@ impl NdArray {
         Ok(NdArray {
             dtype,
             shape,
-            store,
+            store: Arc::new(store),
         })
     }
 
@@ -158,7 +164,7 @@ impl NdArray {
             }
         })?;
         let chunks = writer.finish()?;
-        self.store.replace_chunks(chunks);
+        Arc::make_mut(&mut self.store).replace_chunks(chunks);
         Ok(())
     }
 
@@ -180,10 +186,46 @@ impl NdArray {
             .checked_add(raw_len / row_bytes)
             .ok_or_else(|| ArrayError::TooLarge("axis 0 would overflow".into()))?;
         let new_shape = self.shape.with_first_dim(new_len, self.dtype)?;
-        self.store
-            .append(raw, self.dtype.itemsize(), self.nbytes())?;
+        let (itemsize, nbytes) = (self.dtype.itemsize(), self.nbytes());
+        Arc::make_mut(&mut self.store).append(raw, itemsize, nbytes)?;
         self.shape = new_shape;
         Ok(new_len)
+    }
+
+    /// Appends the chunks of `piece`, a flat array in the same dtype, encoding and chunk size, to
+    /// this flat array whose length is a whole number of chunks (a replication piece, see
+    /// `persist::replication_pieces`). The chunks move as stored: nothing is decoded or encoded.
+    /// On error nothing changes.
+    pub fn append_chunks(&mut self, piece: NdArray) -> ArrayResult<()> {
+        let chunk_bytes = self.store.chunk_bytes();
+        let compatible = self.shape.ndim() == 1
+            && piece.shape.ndim() == 1
+            && piece.dtype == self.dtype
+            && piece.encoding() == self.encoding()
+            && piece.store.chunk_bytes() == chunk_bytes
+            && self.nbytes().is_multiple_of(u64::from(chunk_bytes));
+        if !compatible {
+            return Err(ArrayError::invalid(format!(
+                "cannot append chunks of a {} array of shape {} (chunk size {}) to a {} array of shape {} (chunk size {chunk_bytes}): \
+                 both must be 1-d in the same dtype, encoding and chunk size, the first a whole number of chunks",
+                piece.dtype.name(),
+                piece.shape,
+                piece.store.chunk_bytes(),
+                self.dtype.name(),
+                self.shape
+            )));
+        }
+        let len0 = self.shape.size();
+        let new_len = len0
+            .checked_add(piece.shape.size())
+            .ok_or_else(|| ArrayError::TooLarge("axis 0 would overflow".into()))?;
+        let new_shape = self.shape.with_first_dim(new_len, self.dtype)?;
+        let chunks = Arc::try_unwrap(piece.store)
+            .map(ChunkStore::into_chunks)
+            .unwrap_or_else(|shared| shared.chunks().to_vec());
+        Arc::make_mut(&mut self.store).extend_chunks(chunks);
+        self.shape = new_shape;
+        Ok(())
     }
 
     /// Gives the array a new shape with the same number of elements (C order is unchanged, so no
@@ -202,7 +244,12 @@ impl NdArray {
 
     /// Heap bytes owned by this value, for MEMORY USAGE.
     pub fn heap_bytes(&self) -> usize {
-        std::mem::size_of::<Self>() + self.shape.ndim() * 8 + self.store.heap_bytes()
+        // The store's Arc header (two counts) lives beside it.
+        std::mem::size_of::<Self>()
+            + self.shape.ndim() * 8
+            + 2 * std::mem::size_of::<usize>()
+            + std::mem::size_of::<ChunkStore>()
+            + self.store.heap_bytes()
     }
 }
 

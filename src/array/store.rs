@@ -192,6 +192,16 @@ impl ChunkStore {
         }
     }
 
+    /// The chunks, as stored.
+    pub fn into_chunks(self) -> Vec<Chunk> {
+        self.chunks
+    }
+
+    /// Adds whole chunks after the last one (the caller checked that the last one is whole).
+    pub fn extend_chunks(&mut self, chunks: Vec<Chunk>) {
+        self.chunks.extend(chunks);
+    }
+
     /// Puts re-encoded chunks (from [`RunWriter::finish`]) in place.
     pub fn replace_chunks(&mut self, chunks: Vec<(usize, Chunk)>) {
         for (index, chunk) in chunks {
