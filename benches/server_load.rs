@@ -5,6 +5,8 @@
 //! 2. `server-time`: main-thread time per call (`INFO commandstats`) of big GETs and SETs.
 //! 3. `small-ops`: throughput of small (512-byte) reads and writes, with `redis-benchmark`.
 //! 4. `lazy-free`: PING latency while a 1 GiB value is deleted with `UNLINK` or `DEL`.
+//! 5. `offload-threshold`: main-thread and client-visible time of GET and SET by array size, inline
+//!    against on a worker, to choose the `offload-bytes` default.
 //!
 //! Run with `make bench` (or `cargo bench --bench server_load` after `make build`); rerun one section with
 //! `cargo bench --bench server_load -- stall` (several names may be given). Every section starts its own
@@ -69,12 +71,16 @@ const LAZY_FREE_TIMEOUT: Duration = Duration::from_secs(10);
 const CODECS: [&str; 3] = ["none", "lz4", "zlib"];
 
 /// The sections, by the name that selects them on the command line.
-const SECTIONS: [(&str, fn()); 4] = [
+const SECTIONS: [(&str, fn()); 5] = [
     ("stall", stall),
     ("server-time", server_time),
     ("small-ops", small_ops),
     ("lazy-free", lazy_free),
+    ("offload-threshold", offload_threshold),
 ];
+
+/// Section 5: array sizes (raw bytes) tried on each side of the `offload-bytes` default.
+const THRESHOLD_SIZES: [usize; 5] = [64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20];
 
 fn main() {
     // `cargo bench` passes `--bench` (and the harness options) to the binary: only plain words are sections.
@@ -318,7 +324,7 @@ fn print_header(wanted: &[String]) {
     println!("sections:   {sections}");
     println!(
         "reproduce:  make bench   (= make build && cargo bench --bench server_load [-- SECTION ...];\n            \
-         sections: stall, server-time, small-ops, lazy-free)"
+         sections: stall, server-time, small-ops, lazy-free, offload-threshold)"
     );
     println!(
         "method:     each section starts a fresh server; every figure is measured in the same run as its\n            \
@@ -1017,5 +1023,77 @@ fn lazy_free() {
         fmt_duration(lat[1].max),
         fmt_duration(commands[0]),
         fmt_duration(commands[1]),
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 5. Offload threshold: where running the codec work on a worker starts to pay.
+
+fn set_offload_bytes(con: &mut Connection, bytes: u64) {
+    let () = query(
+        con,
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("ndarray.offload-bytes")
+            .arg(bytes),
+    );
+}
+
+fn offload_threshold() {
+    let server = Server::start();
+    let mut con = server.conn();
+    let field = field_bytes();
+    section(
+        "5. Offload threshold: GET and SET by size, inline vs on a worker (lz4, smooth float32)",
+    );
+    println!(
+        "server-side µs/call (main-thread time) and client-visible median of {SERVER_CALLS} calls, median of \
+         {SERVER_ROUNDS} rounds;\ninline = offload-bytes above the size, worker = offload-bytes 0. A worker pays \
+         when it saves main-thread time\nwithout costing much client-visible time."
+    );
+    println!(
+        "{:<10} {:<5} {:>12} {:>12} {:>8} {:>13} {:>13} {:>8}",
+        "size", "op", "inline µs", "worker µs", "ratio", "inline client", "worker client", "ratio"
+    );
+    for size in THRESHOLD_SIZES {
+        let raw = &field[..size];
+        let key = format!("thr:{size}");
+        let set = ndarray_set(&key, &[size / 4], &["COMPRESS", "lz4"], raw);
+        send_ok(&mut con, &set, "NDARRAY.SET");
+        let ops = [
+            ServerOp {
+                label: "GET".into(),
+                stat: "ndarray.get",
+                packed: key_command("NDARRAY.GET", &key, &["FORMAT", "BLOB"]),
+            },
+            ServerOp {
+                label: "SET".into(),
+                stat: "ndarray.set",
+                packed: set,
+            },
+        ];
+        set_offload_bytes(&mut con, u64::MAX >> 1);
+        let inline = server_rounds(&mut con, &ops);
+        set_offload_bytes(&mut con, 0);
+        let worker = server_rounds(&mut con, &ops);
+        for ((op, (i_us, i_client)), (w_us, w_client)) in ops.iter().zip(&inline).zip(&worker) {
+            let (i_us, w_us) = (median(i_us), median(w_us));
+            let (i_c, w_c) = (median(i_client), median(w_client));
+            println!(
+                "{:<10} {:<5} {:>12.0} {:>12.0} {:>8} {:>13} {:>13} {:>8}",
+                fmt_int(size as u64),
+                op.label,
+                i_us,
+                w_us,
+                fmt_ratio(w_us, i_us),
+                fmt_duration(i_c),
+                fmt_duration(w_c),
+                fmt_ratio(w_c.as_secs_f64(), i_c.as_secs_f64()),
+            );
+        }
+    }
+    set_offload_bytes(&mut con, 1 << 20);
+    println!(
+        "(ratio = worker / inline; the default offload-bytes is 1 MiB: see redis.conf.example for the figures)"
     );
 }

@@ -44,37 +44,65 @@ static SHUFFLE: Mutex<ShuffleSetting> = Mutex::new(ShuffleSetting::byte);
 static ZLIB_LEVEL: AtomicI64 = AtomicI64::new(DEFAULT_ZLIB_LEVEL);
 static CHUNK_BYTES: AtomicI64 = AtomicI64::new(DEFAULT_CHUNK_BYTES);
 static MAX_ARRAY_BYTES: AtomicI64 = AtomicI64::new(DEFAULT_MAX_ARRAY_BYTES);
+static THREADS: AtomicI64 = AtomicI64::new(0);
+/// Raw bytes from which a command's codec work leaves the main thread. Chosen by measurement
+/// (`make bench`, section offload-threshold): below about 1 MiB, blocking the client and the
+/// thread hop cost more main-thread time than the work they move away.
+pub const DEFAULT_OFFLOAD_BYTES: i64 = 1 << 20;
+static OFFLOAD_BYTES: AtomicI64 = AtomicI64::new(DEFAULT_OFFLOAD_BYTES);
 
-/// A numeric setting: name, where its value lives, default and range.
+/// A numeric setting: name, where its value lives, default and range, and whether it can only be
+/// given when the module loads.
 struct IntSetting {
     name: &'static str,
     value: &'static AtomicI64,
-    default: i64,
+    default: fn() -> i64,
     min: i64,
     max: i64,
+    load_time_only: bool,
 }
 
-static INT_SETTINGS: [IntSetting; 3] = [
+static INT_SETTINGS: [IntSetting; 5] = [
     IntSetting {
         name: "zlib-level",
         value: &ZLIB_LEVEL,
-        default: DEFAULT_ZLIB_LEVEL,
+        default: || DEFAULT_ZLIB_LEVEL,
         min: 0,
         max: 9,
+        load_time_only: false,
     },
     IntSetting {
         name: "chunk-bytes",
         value: &CHUNK_BYTES,
-        default: DEFAULT_CHUNK_BYTES,
+        default: || DEFAULT_CHUNK_BYTES,
         min: 4096,
         max: 64 << 20,
+        load_time_only: false,
     },
     IntSetting {
         name: "max-array-bytes",
         value: &MAX_ARRAY_BYTES,
-        default: DEFAULT_MAX_ARRAY_BYTES,
+        default: || DEFAULT_MAX_ARRAY_BYTES,
         min: 1,
         max: i64::MAX,
+        load_time_only: false,
+    },
+    // The worker pool starts with the module: its size cannot change at run time.
+    IntSetting {
+        name: "threads",
+        value: &THREADS,
+        default: || crate::workers::default_threads() as i64,
+        min: 0,
+        max: 64,
+        load_time_only: true,
+    },
+    IntSetting {
+        name: "offload-bytes",
+        value: &OFFLOAD_BYTES,
+        default: || DEFAULT_OFFLOAD_BYTES,
+        min: 0,
+        max: i64::MAX,
+        load_time_only: false,
     },
 ];
 
@@ -127,17 +155,13 @@ pub fn register(ctx: &Context, args: &[RedisString]) -> Status {
     for s in &INT_SETTINGS {
         let value = value_of(s.name)
             .and_then(|v| v.parse().ok())
-            .unwrap_or(s.default);
-        register_i64_configuration(
-            ctx,
-            s.name,
-            s.value,
-            value,
-            s.min,
-            s.max,
-            ConfigurationFlags::DEFAULT,
-            None,
-        );
+            .unwrap_or_else(s.default);
+        let flags = if s.load_time_only {
+            ConfigurationFlags::IMMUTABLE
+        } else {
+            ConfigurationFlags::DEFAULT
+        };
+        register_i64_configuration(ctx, s.name, s.value, value, s.min, s.max, flags, None);
     }
     let compression = enum_value(value_of(COMPRESSION_NAME), CompressionSetting::lz4);
     register_enum_configuration(
@@ -212,4 +236,14 @@ pub fn chunk_bytes() -> usize {
 
 pub fn max_array_bytes() -> u64 {
     u64::try_from(MAX_ARRAY_BYTES.load(Ordering::Relaxed)).unwrap_or(DEFAULT_MAX_ARRAY_BYTES as u64)
+}
+
+/// Size of the worker pool (`ndarray.threads`; 0 runs everything on the main thread).
+pub fn threads() -> usize {
+    usize::try_from(THREADS.load(Ordering::Relaxed)).unwrap_or(0)
+}
+
+/// Raw bytes from which a command's codec work runs on a worker (`ndarray.offload-bytes`).
+pub fn offload_bytes() -> u64 {
+    u64::try_from(OFFLOAD_BYTES.load(Ordering::Relaxed)).unwrap_or(u64::MAX)
 }

@@ -26,10 +26,12 @@ mod error;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
+mod offload;
 pub mod persist;
 mod registration;
 mod settings;
 mod stats;
+mod workers;
 
 use datatype::NDARRAY_TYPE;
 use redis_module::{redis_module, Context, ModuleOptions, RedisString, Status};
@@ -49,11 +51,20 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     // A short read while loading (e.g. a truncated RESTORE payload) must be an error we can
     // report, not a crash inside Redis.
     ctx.set_module_options(ModuleOptions::HANDLE_IO_ERRORS);
+    offload::note_main_thread();
     stats::register(ctx);
     if registration::register_commands(ctx) == Status::Err {
         return Status::Err;
     }
-    config::register(ctx, args)
+    if config::register(ctx, args) == Status::Err {
+        return Status::Err;
+    }
+    // After the settings: their `threads` sizes the pool.
+    if let Err(e) = workers::start(config::threads()) {
+        ctx.log_warning(&format!("ndarray: cannot start the worker threads: {e}"));
+        return Status::Err;
+    }
+    Status::Ok
 }
 
 // Commands are registered by `init` from `commands::table::COMMANDS`, their one declaration.

@@ -32,7 +32,7 @@ extern "C" fn dispatch<const I: usize>(
 }
 
 /// One entry point per row of `COMMANDS`, in the same order (checked at compile time).
-static DISPATCH: [CommandFn; 10] = [
+static DISPATCH: [CommandFn; 11] = [
     dispatch::<0>,
     dispatch::<1>,
     dispatch::<2>,
@@ -43,6 +43,7 @@ static DISPATCH: [CommandFn; 10] = [
     dispatch::<7>,
     dispatch::<8>,
     dispatch::<9>,
+    dispatch::<10>,
 ];
 const _: () = assert!(DISPATCH.len() == COMMANDS.len());
 

@@ -1,7 +1,9 @@
 //! Module counters, shown by `INFO ndarray` (section `ndarray_stats`): how much chunk work the
-//! server does, so users and benchmarks can see that a slice decodes only what it touches.
+//! server does, so users and benchmarks can see that a slice decodes only what it touches, and
+//! what the worker pool does (jobs queued, running, done; raw bytes of the arrays offloaded).
 
 use crate::codec::{CHUNKS_DECODED, CHUNKS_ENCODED, CHUNKS_TOO_SMALL};
+use crate::workers::{BYTES_OFFLOADED, JOBS_DONE, JOBS_QUEUED, JOBS_RUNNING};
 use redis_module::{raw, Context};
 use std::ffi::{c_char, c_int};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,11 +22,15 @@ pub fn register(ctx: &Context) {
 }
 
 extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: c_int) {
-    let fields: [(&std::ffi::CStr, &AtomicU64); 4] = [
+    let fields: [(&std::ffi::CStr, &AtomicU64); 8] = [
         (c"chunks_decoded", &CHUNKS_DECODED),
         (c"chunks_encoded", &CHUNKS_ENCODED),
         (c"chunks_too_small_to_compress", &CHUNKS_TOO_SMALL),
         (c"panics_caught", &PANICS_CAUGHT),
+        (c"jobs_queued", &JOBS_QUEUED),
+        (c"jobs_running", &JOBS_RUNNING),
+        (c"jobs_done", &JOBS_DONE),
+        (c"bytes_offloaded", &BYTES_OFFLOADED),
     ];
     // SAFETY: `ctx` is the live info context Redis passed; names are static C strings.
     unsafe {

@@ -1,32 +1,50 @@
 //! Batch commands: NDARRAY.MGET, NDARRAY.MSET, NDARRAY.STACK.
 
-use super::steps::{mset_value, WriteSettings};
+use super::encoded::{self, Replication};
+use super::steps::{mset_elements, SetValue, WriteSettings};
 use super::{notify, reply};
 use crate::array::npy::npy_header;
-use crate::array::{ArrayError, DType, Shape};
+use crate::array::{ArrayError, DType, NdArray, Shape};
 use crate::datatype::Key;
 use crate::error::{Error, Result};
+use crate::offload;
 use redis_module::{raw, Context, RedisString, RedisValue};
 use std::ffi::c_long;
 
 /// `NDARRAY.MGET key [key ...]`: per key its `.npy`, or nil where the key is missing or holds
-/// another type (as `MGET` does).
+/// another type (as `MGET` does). A big batch is read on a worker from snapshots.
 pub fn mget(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     if args.len() < 2 {
         return Err(Error::Arity);
     }
     let names = args.get(1..).unwrap_or_default();
+    let keys: Vec<Key> = names.iter().map(|n| Key::open(ctx, n, false)).collect();
+    let arrays: Vec<Option<&NdArray>> = keys.iter().map(|k| k.array().ok().flatten()).collect();
+    let bytes = arrays.iter().flatten().map(|a| a.nbytes()).sum();
+    if offload::should_offload(ctx, bytes) {
+        let names: Vec<Vec<u8>> = names.iter().map(|n| n.as_slice().to_vec()).collect();
+        let snapshots: Vec<Option<NdArray>> = arrays.iter().map(|a| a.cloned()).collect();
+        return offload::run(ctx, bytes, move |job| {
+            let arrays: Vec<Option<&NdArray>> = snapshots.iter().map(Option::as_ref).collect();
+            let names: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
+            Ok(reply_mget(&job.reply_context(), &names, &arrays))
+        });
+    }
+    let names: Vec<&[u8]> = names.iter().map(RedisString::as_slice).collect();
+    Ok(reply_mget(ctx, &names, &arrays))
+}
+
+fn reply_mget(ctx: &Context, names: &[&[u8]], arrays: &[Option<&NdArray>]) -> RedisValue {
     raw::reply_with_array(
         ctx.ctx,
-        c_long::try_from(names.len()).unwrap_or(c_long::MAX),
+        c_long::try_from(arrays.len()).unwrap_or(c_long::MAX),
     );
     // One buffer reused for every key (Redis copies each reply), and the header of the previous
     // key reused when dtype and shape repeat, as they do in a batch of embeddings.
     let mut buf = Vec::new();
     let mut last_header: Option<(DType, Shape, usize)> = None;
-    for name in names {
-        let key = Key::open(ctx, name, false);
-        let Ok(Some(array)) = key.array() else {
+    for (name, array) in names.iter().zip(arrays) {
+        let Some(array) = array else {
             raw::reply_with_null(ctx.ctx);
             continue;
         };
@@ -46,7 +64,7 @@ pub fn mget(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
             // in place rather than abandon the array.
             Err(e) => {
                 last_header = None;
-                let msg = format!("ERR key {}: {e}", name.as_slice().escape_ascii());
+                let msg = format!("ERR key {}: {e}", name.escape_ascii());
                 raw::reply_with_error(
                     ctx.ctx,
                     std::ffi::CString::new(msg).unwrap_or_default().as_ptr(),
@@ -55,11 +73,12 @@ pub fn mget(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
             }
         };
     }
-    Ok(RedisValue::NoReply)
+    RedisValue::NoReply
 }
 
-/// `NDARRAY.MSET key npy [key npy ...]`: all or nothing. Every `.npy` is decoded and encoded
-/// before any key is written, so a bad argument writes nothing.
+/// `NDARRAY.MSET key npy [key npy ...]`: all or nothing. Every `.npy` is decoded before any key
+/// is written, so a bad argument writes nothing; a big batch is compressed on a worker and
+/// installed under Redis' lock.
 pub fn mset(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     if args.len() < 3 || args.len().is_multiple_of(2) {
         return Err(Error::Arity);
@@ -71,21 +90,79 @@ pub fn mset(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         .chunks_exact(2)
         .filter_map(|p| Some((p.first()?, p.get(1)?)))
         .collect();
-    let mut arrays = Vec::with_capacity(pairs.len());
+    let mut values = Vec::with_capacity(pairs.len());
     for (i, (name, npy)) in pairs.iter().enumerate() {
-        let array = mset_value(2 * i + 3, name.as_slice(), npy.as_slice(), &settings)?;
-        arrays.push(array);
+        values.push(mset_elements(
+            2 * i + 3,
+            name.as_slice(),
+            npy.as_slice(),
+            &settings,
+        )?);
     }
-    for ((name, _), array) in pairs.iter().zip(arrays) {
-        Key::open(ctx, name, true).set_array(array)?;
+    let bytes: u64 = values.iter().map(|v| v.elements.nbytes()).sum();
+    if offload::should_offload(ctx, bytes) {
+        // The worker reads the `.npy` arguments in place (no copy): `held` keeps them alive.
+        let held = offload::HeldStrings::hold(args);
+        let names: Vec<Vec<u8>> = pairs.iter().map(|(n, _)| n.as_slice().to_vec()).collect();
+        let values: Vec<SetValue<'static>> = values
+            .into_iter()
+            // SAFETY: `held` holds every argument; `encode_all` consumes the values before
+            // `held` is released (or dropped, on an error).
+            .map(|v| unsafe { offload::detach(v, &held) })
+            .collect();
+        return offload::run(ctx, bytes, move |job| {
+            let arrays = encode_all(values, &settings)?;
+            let replications: Vec<Replication> = arrays.iter().map(encoded::prepare).collect();
+            let (reply, replaced) = job.locked(|ctx| {
+                held.release(ctx);
+                let names: Vec<RedisString> = names
+                    .iter()
+                    .map(|n| RedisString::create_from_slice(ctx.ctx, n))
+                    .collect();
+                install_mset(ctx, names.iter().zip(arrays), Some(replications))
+            })?;
+            // The values they replaced are freed here, after the lock is released.
+            drop(replaced);
+            Ok(reply)
+        });
+    }
+    let arrays = encode_all(values, &settings)?;
+    let replications: Option<Vec<Replication>> =
+        offload::replicate_encoded(bytes).then(|| arrays.iter().map(encoded::prepare).collect());
+    let names = pairs.iter().map(|(name, _)| *name);
+    Ok(install_mset(ctx, names.zip(arrays), replications)?.0)
+}
+
+fn encode_all(values: Vec<SetValue>, settings: &WriteSettings) -> Result<Vec<NdArray>> {
+    values.into_iter().map(|v| v.encode(settings)).collect()
+}
+
+/// Stores every encoded value of an MSET and replicates the command (`replications: None`) or the
+/// encoded values. Runs on the main thread or under the lock. Returns the reply and the arrays
+/// the values replaced (to free outside the lock).
+fn install_mset<'a>(
+    ctx: &Context,
+    values: impl Iterator<Item = (&'a RedisString, NdArray)>,
+    replications: Option<Vec<Replication>>,
+) -> Result<(RedisValue, Vec<NdArray>)> {
+    let verbatim = replications.is_none();
+    let mut replications = replications.unwrap_or_default().into_iter();
+    let mut replaced = Vec::new();
+    for (name, array) in values {
+        replaced.extend(Key::open(ctx, name, true).replace_array(array)?);
         notify(ctx, c"ndarray.mset", name);
+        if let Some(replication) = replications.next() {
+            encoded::replicate(ctx, name, replication, None);
+        }
     }
-    ctx.replicate_verbatim();
-    Ok(reply::ok(ctx))
+    if verbatim {
+        ctx.replicate_verbatim();
+    }
+    Ok((reply::ok(ctx), replaced))
 }
 
 /// `NDARRAY.STACK key [key ...]`: one `.npy` of shape `(n, *shape)`, like `np.stack`, built straight
-/// into one reply buffer.
+/// into one reply buffer (on a worker, from snapshots, for a big batch).
 pub fn stack(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     if args.len() < 2 {
         return Err(Error::Arity);
@@ -124,11 +201,20 @@ pub fn stack(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     dims.push(arrays.len() as u64);
     dims.extend_from_slice(first.shape().dims());
     let shape = Shape::new(dims, first.dtype())?;
-    reply::elements(
-        ctx,
-        first.dtype(),
-        &shape,
-        super::parse::Format::Npy,
-        |out| arrays.iter().try_for_each(|a| a.read_all(out)),
-    )
+    let bytes = arrays.iter().map(|a| a.nbytes()).sum();
+    if offload::should_offload(ctx, bytes) {
+        let snapshots: Vec<NdArray> = arrays.iter().map(|a| (*a).clone()).collect();
+        return offload::run(ctx, bytes, move |job| {
+            let arrays: Vec<&NdArray> = snapshots.iter().collect();
+            reply_stack(&job.reply_context(), &shape, &arrays)
+        });
+    }
+    reply_stack(ctx, &shape, &arrays)
+}
+
+fn reply_stack(ctx: &Context, shape: &Shape, arrays: &[&NdArray]) -> Result<RedisValue> {
+    let dtype = arrays.first().map_or(DType::Float32, |a| a.dtype());
+    reply::elements(ctx, dtype, shape, super::parse::Format::Npy, |out| {
+        arrays.iter().try_for_each(|a| a.read_all(out))
+    })
 }

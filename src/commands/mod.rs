@@ -2,6 +2,7 @@
 
 pub mod args;
 mod batch;
+mod encoded;
 pub mod parse;
 mod read;
 mod reply;

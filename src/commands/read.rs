@@ -1,21 +1,30 @@
 //! Read commands: NDARRAY.GET and NDARRAY.INFO.
 
-use super::parse::parse_read;
+use super::parse::{parse_read, ReadRequest};
 use super::reply::{self, Field};
 use super::{arg, rest};
 use crate::array::slice::Selection;
+use crate::array::NdArray;
 use crate::datatype::Key;
 use crate::error::{Error, Result};
+use crate::offload;
 use redis_module::{Context, RedisString, RedisValue};
 
-/// `NDARRAY.GET key [FORMAT NPY|BLOB|VALUES] [AS dtype]`
+/// `NDARRAY.GET key [FORMAT NPY|BLOB|VALUES] [AS dtype]`. A big array is decoded and its reply
+/// built on a worker, from a snapshot taken here (see `offload.rs`).
 pub fn get(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     let req = parse_read(&rest(args, 2))?;
     let key = Key::open(ctx, arg(args, 1)?, false);
-    match key.array()? {
-        None => Ok(RedisValue::Null),
-        Some(array) => reply::array(ctx, array, req),
+    let Some(array) = key.array()? else {
+        return Ok(RedisValue::Null);
+    };
+    if offload::should_offload(ctx, array.nbytes()) {
+        let snapshot = array.clone();
+        return offload::run(ctx, array.nbytes(), move |job| {
+            reply::array(&job.reply_context(), &snapshot, req)
+        });
     }
+    reply::array(ctx, array, req)
 }
 
 /// `NDARRAY.SLICE key selection [FORMAT NPY|BLOB|VALUES] [AS dtype]`: NumPy basic indexing,
@@ -30,8 +39,24 @@ pub fn slice(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         return Ok(RedisValue::Null);
     };
     let sel = Selection::resolve(arg(args, 2)?.as_slice(), array.shape())?;
+    let bytes = sel.size().saturating_mul(array.dtype().itemsize() as u64);
+    if offload::should_offload(ctx, bytes) {
+        let snapshot = array.clone();
+        return offload::run(ctx, bytes, move |job| {
+            reply_selection(&job.reply_context(), &snapshot, &sel, req)
+        });
+    }
+    reply_selection(ctx, array, &sel, req)
+}
+
+fn reply_selection(
+    ctx: &Context,
+    array: &NdArray,
+    sel: &Selection,
+    req: ReadRequest,
+) -> Result<RedisValue> {
     reply::converted(ctx, array.dtype(), sel.dims(), req, |out| {
-        array.read_selection(&sel, out).map(|_| ())
+        array.read_selection(sel, out).map(|_| ())
     })
 }
 

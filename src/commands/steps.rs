@@ -236,6 +236,17 @@ pub fn mset_value(
     npy: &[u8],
     settings: &WriteSettings,
 ) -> Result<NdArray> {
+    mset_elements(position, name, npy, settings)?.encode(settings)
+}
+
+/// The validation half of [`mset_value`]: the decoded `.npy`, its encoding resolved, not yet
+/// compressed (a big MSET compresses on a worker).
+pub fn mset_elements<'a>(
+    position: usize,
+    name: &[u8],
+    npy: &'a [u8],
+    settings: &WriteSettings,
+) -> Result<SetValue<'a>> {
     let elements = Input::Npy(npy)
         .decode(settings.max_array_bytes)
         .map_err(|e| {
@@ -245,5 +256,5 @@ pub fn mset_value(
             ))
         })?;
     let encoding = settings.default_encoding(elements.dtype.itemsize());
-    Ok(elements.into_array(encoding, settings.chunk_bytes)?)
+    Ok(SetValue { elements, encoding })
 }

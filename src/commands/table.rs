@@ -4,7 +4,7 @@
 //! command is the one [`CommandSpec::syntax`] renders, and a test checks that it is.
 
 use super::args::{block, command_syntax, integer, key, one_of, string, token, unix_time, Arg};
-use super::{batch, read, write};
+use super::{batch, encoded, read, write};
 use crate::error::Result;
 use redis_module::{Context, RedisString, RedisValue};
 
@@ -118,7 +118,7 @@ const SET_ARGS: &[Arg] = &[
     DATA,
 ];
 
-pub static COMMANDS: [CommandSpec; 10] = [
+pub static COMMANDS: [CommandSpec; 11] = [
     CommandSpec {
         name: "ndarray.set",
         handler: write::set,
@@ -257,6 +257,23 @@ pub static COMMANDS: [CommandSpec; 10] = [
         complexity: "O(N) where N is the total size of the arrays in bytes.",
         since: FIRST_RELEASE,
         args: &[key("key").multiple()],
+    },
+    CommandSpec {
+        name: "ndarray.putencoded",
+        handler: encoded::put_encoded,
+        flags: "write deny-oom",
+        arity: 4,
+        keys: ONE_KEY_UPDATE,
+        acl: "write",
+        summary: "Stores (NEW) or appends the chunks of (APPEND) an array in its encoded form, \
+                  validated as an RDB value; what replicas and the AOF receive for big writes.",
+        complexity: "O(N) where N is the size of the payload in bytes.",
+        since: "0.2.0",
+        args: &[
+            key("key"),
+            one_of("mode", &[token("NEW"), token("APPEND")]),
+            string("payload"),
+        ],
     },
 ];
 

@@ -3,13 +3,17 @@
 
 use super::parse::{parse_data, parse_dims, parse_set, Condition, Ttl};
 use super::steps::{append_new, append_rows, reshape_to, write_slice, SetValue, WriteSettings};
-use super::{arg, notify, reply, rest};
+use super::{arg, encoded, notify, reply, rest};
+use crate::array::NdArray;
 use crate::config;
 use crate::datatype::Key;
 use crate::error::{Error, Result};
+use crate::offload;
 use redis_module::{raw, Context, RedisString, RedisValue};
 
-/// `NDARRAY.SET key dtype [dim ...] [option ...] {BLOB data | VALUES v ...}` or `NDARRAY.SET key [option ...] NPY data`
+/// `NDARRAY.SET key dtype [dim ...] [option ...] {BLOB data | VALUES v ...}` or `NDARRAY.SET key [option ...] NPY data`.
+/// Arguments are validated here; a big value is compressed on a worker and installed under
+/// Redis' lock when done (see `offload.rs`): the install is the moment the write happens.
 pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     if args.len() < 4 {
         return Err(Error::Arity);
@@ -19,42 +23,97 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     let settings = WriteSettings::current();
     let value = SetValue::prepare(req.input, req.cast, req.store, &settings)?;
     let name = arg(args, 1)?;
+    let (condition, ttl) = (req.condition, req.ttl);
+    let bytes = value.elements.nbytes();
+    if offload::should_offload(ctx, bytes) {
+        // The worker reads the argument bytes in place (no copy): `held` keeps them alive.
+        let held = offload::HeldStrings::hold(args);
+        // SAFETY: `held` holds every argument; `encode` consumes the value before `held` is
+        // released (or dropped, on an error).
+        let value = unsafe { offload::detach(value, &held) };
+        let name = name.as_slice().to_vec();
+        return offload::run(ctx, bytes, move |job| {
+            let array = value.encode(&settings)?;
+            let replication = encoded::prepare(&array);
+            let installed = job.locked(|ctx| {
+                held.release(ctx);
+                let name = RedisString::create_from_slice(ctx.ctx, &name);
+                install_set(ctx, &name, array, condition, ttl, Some(replication))
+            })?;
+            // The value it replaced is freed here, after the lock is released.
+            drop(installed.replaced);
+            Ok(installed.reply)
+        });
+    }
+    let array = value.encode(&settings)?;
+    let replication = offload::replicate_encoded(bytes).then(|| encoded::prepare(&array));
+    Ok(install_set(ctx, name, array, condition, ttl, replication)?.reply)
+}
+
+/// What an install did: the reply, and the array it replaced (to free outside Redis' lock).
+struct Installed {
+    reply: RedisValue,
+    replaced: Option<NdArray>,
+}
+
+/// Stores a SET's encoded value, if NX / XX allow it now, with its TTL; replicates the command
+/// (`replication: None`) or the encoded value; notifies. Runs on the main thread or under the lock.
+fn install_set(
+    ctx: &Context,
+    name: &RedisString,
+    array: NdArray,
+    condition: Condition,
+    ttl: Ttl,
+    replication: Option<encoded::Replication>,
+) -> Result<Installed> {
     let key = Key::open(ctx, name, true);
-    let proceed = match req.condition {
+    let proceed = match condition {
         Condition::Always => true,
         Condition::IfAbsent => !key.exists(),
         Condition::IfExists => key.exists(),
     };
     if !proceed {
-        return Ok(RedisValue::Null);
+        return Ok(Installed {
+            reply: RedisValue::Null,
+            replaced: None,
+        });
     }
-    let kept_ttl = if req.ttl == Ttl::Keep {
-        key.ttl_ms()
-    } else {
-        None
-    };
-    key.set_array(value.encode(&settings)?)?;
-    // SAFETY: plain call into the module API on the main thread.
+    let kept_ttl = if ttl == Ttl::Keep { key.ttl_ms() } else { None };
+    let replaced = key.replace_array(array)?;
+    // SAFETY: plain call into the module API, on the main thread or under the lock.
     let now_ms = unsafe { raw::RedisModule_Milliseconds.map_or(0, |f| f()) };
-    let expire_at = match req.ttl {
+    let expire_at = match ttl {
         Ttl::Clear => None,
         Ttl::Keep => kept_ttl.map(|ttl| now_ms.saturating_add(ttl)),
         Ttl::In(ms) => Some(now_ms.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX))),
         Ttl::At(ms) => Some(i64::try_from(ms).unwrap_or(i64::MAX)),
     };
+    let expired = matches!(expire_at, Some(at) if at <= now_ms);
     match expire_at {
-        Some(at) if at <= now_ms => key.delete(),
+        Some(_) if expired => key.delete(),
         Some(at) => key.set_ttl_ms(at - now_ms)?,
         None => {}
     }
-    ctx.replicate_verbatim();
-    if let (Ttl::In(_), Some(at)) = (req.ttl, expire_at) {
-        // A relative EX/PX would restart on every replica and AOF replay: pin the absolute time.
-        let at = at.to_string();
-        ctx.replicate("PEXPIREAT", &[name.as_slice(), at.as_bytes()]);
+    match replication {
+        None => {
+            ctx.replicate_verbatim();
+            if let (Ttl::In(_), Some(at)) = (ttl, expire_at) {
+                // A relative EX/PX would restart on every replica and AOF replay: pin the time.
+                let at = at.to_string();
+                ctx.replicate("PEXPIREAT", &[name.as_slice(), at.as_bytes()]);
+            }
+        }
+        Some(replication) if expired => {
+            replication.release(ctx);
+            ctx.replicate("DEL", &[name.as_slice()]);
+        }
+        Some(replication) => encoded::replicate(ctx, name, replication, expire_at),
     }
     notify(ctx, c"ndarray.set", name);
-    Ok(reply::ok(ctx))
+    Ok(Installed {
+        reply: reply::ok(ctx),
+        replaced,
+    })
 }
 
 /// `NDARRAY.APPEND key {BLOB data | VALUES v [v ...] | NPY data}`: adds rows along axis 0 and

@@ -1,0 +1,127 @@
+//! Replicating a big write by its result: `NDARRAY.PUTENCODED key NEW|APPEND payload`.
+//!
+//! A big NDARRAY.SET or MSET does not reach replicas and the AOF as itself (each would compress
+//! the array again, on its main thread) but as the encoded array: payloads of whole chunks, as
+//! stored (`persist::replication_pieces`), then `NDARRAY.RESHAPE` and `PEXPIREAT` where needed.
+//! Redis wraps the commands of one write in MULTI/EXEC, so no client ever sees a partial array;
+//! every intermediate state is a valid array anyway. Any client may send PUTENCODED, so its
+//! payload is validated exactly as an RDB value is (every field, every chunk decoded).
+
+use super::{arg, notify};
+use crate::array::NdArray;
+use crate::config;
+use crate::datatype::Key;
+use crate::error::{Error, Result};
+use crate::offload::HeldStrings;
+use crate::persist::{self, Pieces};
+use redis_module::{raw, Context, RedisString, RedisValue};
+
+/// Largest payload one PUTENCODED carries (a chunk larger than this travels alone): 1 MiB, the
+/// smallest `proto-max-bulk-len` Redis accepts, as for AOF rewrites.
+pub const PIECE_BYTES: usize = crate::datatype::AOF_PIECE_BYTES;
+
+/// A write's encoded form, ready to replicate: the payloads already in Redis strings, built off
+/// Redis' lock (the copy of the encoded chunks into them happens on the worker), so that
+/// replicating under the lock only hands Redis references.
+pub struct Replication {
+    payloads: HeldStrings,
+    reshape: Option<Vec<u64>>,
+}
+
+/// The replication of `array` (two copies of its stored bytes: into the payloads, then into
+/// Redis strings; a worker makes them for a big write).
+pub fn prepare(array: &NdArray) -> Replication {
+    let Pieces { payloads, reshape } = persist::replication_pieces(array, PIECE_BYTES);
+    Replication {
+        payloads: HeldStrings::create(&payloads),
+        reshape,
+    }
+}
+
+impl Replication {
+    /// Drops a replication that is not needed (a write that deleted its key), under the lock.
+    pub fn release(self, ctx: &Context) {
+        self.payloads.release(ctx);
+    }
+}
+
+/// Replicates `replication` as the value now under `name`, expiring at `expire_at` (Unix ms) if
+/// set. Runs on the main thread or under the lock (`ctx` is then the locked context).
+pub fn replicate(
+    ctx: &Context,
+    name: &RedisString,
+    replication: Replication,
+    expire_at: Option<i64>,
+) {
+    for (i, payload) in replication.payloads.strings().iter().enumerate() {
+        let mode = if i == 0 { c"NEW" } else { c"APPEND" };
+        // SAFETY: a live context holding the lock; "scs" takes a key string, a C string and a
+        // payload string, which Redis retains (no copy) for as long as it needs them.
+        unsafe {
+            if let Some(replicate) = raw::RedisModule_Replicate {
+                replicate(
+                    ctx.ctx,
+                    c"NDARRAY.PUTENCODED".as_ptr(),
+                    c"scs".as_ptr(),
+                    name.inner,
+                    mode.as_ptr(),
+                    *payload,
+                );
+            }
+        }
+    }
+    replication.payloads.release(ctx);
+    let name = name.as_slice();
+    if let Some(dims) = &replication.reshape {
+        let dims: Vec<Vec<u8>> = dims.iter().map(|d| d.to_string().into_bytes()).collect();
+        let mut args: Vec<&[u8]> = vec![name];
+        args.extend(dims.iter().map(Vec::as_slice));
+        ctx.replicate("NDARRAY.RESHAPE", &args[..]);
+    }
+    if let Some(at) = expire_at {
+        let at = at.to_string();
+        ctx.replicate("PEXPIREAT", &[name, at.as_bytes()][..]);
+    }
+}
+
+/// `NDARRAY.PUTENCODED key NEW|APPEND payload`: NEW stores the payload's array, replacing any
+/// value (and its TTL, as SET does); APPEND adds its chunks to the flat array under the key.
+pub fn put_encoded(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
+    if args.len() != 4 {
+        return Err(Error::Arity);
+    }
+    let name = arg(args, 1)?;
+    let mode = arg(args, 2)?.as_slice();
+    let piece = persist::from_payload(arg(args, 3)?.as_slice())?;
+    let max = config::max_array_bytes();
+    let mut key = Key::open(ctx, name, true);
+    if mode.eq_ignore_ascii_case(b"NEW") {
+        check_size(piece.nbytes(), max)?;
+        key.set_array(piece)?;
+        notify(ctx, c"ndarray.set", name);
+    } else if mode.eq_ignore_ascii_case(b"APPEND") {
+        let Some(array) = key.array_mut()? else {
+            return Err(Error::usage("no such key"));
+        };
+        check_size(array.nbytes().saturating_add(piece.nbytes()), max)?;
+        array.append_chunks(piece)?;
+        notify(ctx, c"ndarray.append", name);
+    } else {
+        return Err(Error::usage(format!(
+            "unknown mode '{}' (expected NEW or APPEND)",
+            mode.escape_ascii()
+        )));
+    }
+    ctx.replicate_verbatim();
+    Ok(super::reply::ok(ctx))
+}
+
+fn check_size(nbytes: u64, max: u64) -> Result<()> {
+    if nbytes > max {
+        return Err(crate::array::ArrayError::TooLarge(format!(
+            "the array would be {nbytes} bytes, over the max-array-bytes limit of {max}"
+        ))
+        .into());
+    }
+    Ok(())
+}
