@@ -622,3 +622,37 @@ fn putencoded_validates_its_payload_like_an_rdb_load() {
     assert_eq!(db_digest(&mut con), before, "nothing changed");
     assert!(server.log().contains("ndarray") || server.pid().is_some());
 }
+
+#[test]
+fn a_big_write_nobody_replicates_reaches_a_replica_that_attaches_later() {
+    // No AOF and no replica yet: the write is not propagated at all (Redis would drop it); a
+    // replica attaching afterwards gets it by full sync.
+    let primary = Server::start_with(&[
+        "--enable-debug-command",
+        "yes",
+        "--repl-diskless-sync-delay",
+        "0",
+    ]);
+    let mut p = primary.conn();
+    let data = noise(3 * MIB, 21);
+    set_blob(&mut p, "early", &[3 * MIB / 4], &data, &["EX", "500"]);
+    let replica = Server::start_with(&["--enable-debug-command", "yes"]);
+    let mut r = replica.conn();
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(primary.port)
+        .query(&mut r)
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while db_digest(&mut r) != db_digest(&mut p) {
+        assert!(Instant::now() < deadline, "the replica did not sync");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Now the backlog exists: the next big write is propagated, as its encoded value.
+    set_blob(&mut p, "late", &[3 * MIB / 4], &data, &[]);
+    while db_digest(&mut r) != db_digest(&mut p) {
+        assert!(Instant::now() < deadline, "the replica did not catch up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(get_blob(&mut r, "late").unwrap(), data);
+}

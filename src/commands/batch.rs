@@ -1,6 +1,6 @@
 //! Batch commands: NDARRAY.MGET, NDARRAY.MSET, NDARRAY.STACK.
 
-use super::encoded::{self, Replication};
+use super::encoded::{self, Propagation, Replication};
 use super::steps::{mset_elements, SetValue, WriteSettings};
 use super::{notify, reply};
 use crate::array::npy::npy_header;
@@ -41,7 +41,15 @@ fn reply_mget(ctx: &Context, names: &[&[u8]], arrays: &[Option<&NdArray>]) -> Re
     );
     // One buffer reused for every key (Redis copies each reply), and the header of the previous
     // key reused when dtype and shape repeat, as they do in a batch of embeddings.
-    let mut buf = Vec::new();
+    super::scratch::with_buffer(|buf| reply_mget_into(ctx, names, arrays, buf))
+}
+
+fn reply_mget_into(
+    ctx: &Context,
+    names: &[&[u8]],
+    arrays: &[Option<&NdArray>],
+    buf: &mut Vec<u8>,
+) -> RedisValue {
     let mut last_header: Option<(DType, Shape, usize)> = None;
     for (name, array) in names.iter().zip(arrays) {
         let Some(array) = array else {
@@ -58,8 +66,8 @@ fn reply_mget(ctx: &Context, names: &[&[u8]], arrays: &[Option<&NdArray>]) -> Re
             buf.extend_from_slice(&npy_header(array.dtype(), array.shape()));
             last_header = Some((array.dtype(), array.shape().clone(), buf.len()));
         }
-        match array.read_all(&mut buf) {
-            Ok(()) => reply::bytes(ctx, &buf),
+        match array.read_all(buf) {
+            Ok(()) => reply::bytes(ctx, buf),
             // A value that fails to decode is corrupt; the reply already started, so report it
             // in place rather than abandon the array.
             Err(e) => {
@@ -112,14 +120,25 @@ pub fn mset(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
             .collect();
         return offload::run(ctx, bytes, move |job| {
             let arrays = encode_all(values, &settings)?;
-            let replications: Vec<Replication> = arrays.iter().map(encoded::prepare).collect();
+            // Built off the lock when something will consume it (checked again at install).
+            let mut prepared: Vec<Option<Replication>> = if job.locked(encoded::wanted) {
+                arrays.iter().map(|a| Some(encoded::prepare(a))).collect()
+            } else {
+                arrays.iter().map(|_| None).collect()
+            };
             let (reply, replaced) = job.locked(|ctx| {
                 held.release(ctx);
                 let names: Vec<RedisString> = names
                     .iter()
                     .map(|n| RedisString::create_from_slice(ctx.ctx, n))
                     .collect();
-                install_mset(ctx, names.iter().zip(arrays), Some(replications))
+                let writes = names.iter().zip(arrays).zip(prepared.iter_mut()).map(
+                    |((name, array), prepared)| {
+                        let propagation = encoded::big_write(ctx, &array, prepared.take());
+                        (name, array, propagation)
+                    },
+                );
+                install_mset(ctx, writes)
             })?;
             // The values they replaced are freed here, after the lock is released.
             drop(replaced);
@@ -127,32 +146,38 @@ pub fn mset(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         });
     }
     let arrays = encode_all(values, &settings)?;
-    let replications: Option<Vec<Replication>> =
-        offload::replicate_encoded(bytes).then(|| arrays.iter().map(encoded::prepare).collect());
-    let names = pairs.iter().map(|(name, _)| *name);
-    Ok(install_mset(ctx, names.zip(arrays), replications)?.0)
+    let big = offload::replicate_encoded(bytes);
+    let writes = pairs.iter().zip(arrays).map(|((name, _), array)| {
+        let propagation = if big {
+            encoded::big_write(ctx, &array, None)
+        } else {
+            Propagation::Command
+        };
+        (*name, array, propagation)
+    });
+    Ok(install_mset(ctx, writes)?.0)
 }
 
 fn encode_all(values: Vec<SetValue>, settings: &WriteSettings) -> Result<Vec<NdArray>> {
     values.into_iter().map(|v| v.encode(settings)).collect()
 }
 
-/// Stores every encoded value of an MSET and replicates the command (`replications: None`) or the
-/// encoded values. Runs on the main thread or under the lock. Returns the reply and the arrays
-/// the values replaced (to free outside the lock).
+/// Stores every encoded value of an MSET and propagates each (the command once, at the end, if
+/// they go as the command). Runs on the main thread or under the lock. Returns the reply and the
+/// arrays the values replaced (to free outside the lock).
 fn install_mset<'a>(
     ctx: &Context,
-    values: impl Iterator<Item = (&'a RedisString, NdArray)>,
-    replications: Option<Vec<Replication>>,
+    writes: impl Iterator<Item = (&'a RedisString, NdArray, Propagation)>,
 ) -> Result<(RedisValue, Vec<NdArray>)> {
-    let verbatim = replications.is_none();
-    let mut replications = replications.unwrap_or_default().into_iter();
+    let mut verbatim = false;
     let mut replaced = Vec::new();
-    for (name, array) in values {
+    for (name, array, propagation) in writes {
         replaced.extend(Key::open(ctx, name, true).replace_array(array)?);
         notify(ctx, c"ndarray.mset", name);
-        if let Some(replication) = replications.next() {
-            encoded::replicate(ctx, name, replication, None);
+        match propagation {
+            Propagation::Command => verbatim = true,
+            Propagation::Encoded(replication) => encoded::replicate(ctx, name, replication, None),
+            Propagation::Nobody => {}
         }
     }
     if verbatim {

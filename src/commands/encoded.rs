@@ -14,7 +14,8 @@ use crate::datatype::Key;
 use crate::error::{Error, Result};
 use crate::offload::HeldStrings;
 use crate::persist::{self, Pieces};
-use redis_module::{raw, Context, RedisString, RedisValue};
+use redis_module::{raw, Context, ContextFlags, RedisString, RedisValue};
+use std::ffi::c_int;
 
 /// Largest payload one PUTENCODED carries (a chunk larger than this travels alone): 1 MiB, the
 /// smallest `proto-max-bulk-len` Redis accepts, as for AOF rewrites.
@@ -36,6 +37,56 @@ pub fn prepare(array: &NdArray) -> Replication {
         payloads: HeldStrings::create(&payloads),
         reshape,
     }
+}
+
+/// How a write reaches replicas and the AOF.
+pub enum Propagation {
+    /// As the command itself (small writes).
+    Command,
+    /// As its encoded value (big writes).
+    Encoded(Replication),
+    /// Not at all: no AOF, and no replication backlog (no replica has ever attached), so Redis
+    /// would drop whatever we replicate. A replica attaching later gets a full sync (RDB).
+    Nobody,
+}
+
+/// Whether anything consumes what a write replicates: the AOF, or a replication backlog. Checked
+/// where the write installs (main thread or under the lock), so a replica attaching meanwhile is
+/// not missed.
+pub fn wanted(ctx: &Context) -> bool {
+    if ctx.get_flags().contains(ContextFlags::AOF) {
+        return true;
+    }
+    // SAFETY: a live context holding the lock; the info data is freed below.
+    unsafe {
+        let (Some(get), Some(field), Some(free)) = (
+            raw::RedisModule_GetServerInfo,
+            raw::RedisModule_ServerInfoGetFieldUnsigned,
+            raw::RedisModule_FreeServerInfo,
+        ) else {
+            return true;
+        };
+        let info = get(ctx.ctx, c"replication".as_ptr());
+        if info.is_null() {
+            return true;
+        }
+        let mut err: c_int = 0;
+        let active = field(info, c"repl_backlog_active".as_ptr(), &mut err);
+        free(ctx.ctx, info);
+        err != 0 || active != 0
+    }
+}
+
+/// The propagation of a big write about to install: its encoded value if anything consumes it
+/// (`prepared` off the lock by a worker, or prepared now), else none.
+pub fn big_write(ctx: &Context, array: &NdArray, prepared: Option<Replication>) -> Propagation {
+    if !wanted(ctx) {
+        if let Some(unneeded) = prepared {
+            unneeded.release(ctx);
+        }
+        return Propagation::Nobody;
+    }
+    Propagation::Encoded(prepared.unwrap_or_else(|| prepare(array)))
 }
 
 impl Replication {

@@ -6,6 +6,7 @@ mod encoded;
 pub mod parse;
 mod read;
 mod reply;
+mod scratch;
 pub mod steps;
 pub mod table;
 mod write;

@@ -2,6 +2,7 @@
 //! large arrays).
 
 use super::parse::{Format, ReadRequest};
+use super::scratch;
 use crate::array::cast::{cast_into, check_cast};
 use crate::array::npy::npy_header;
 use crate::array::shape::element_count;
@@ -86,15 +87,19 @@ pub fn elements(
     } else {
         Vec::new()
     };
-    let mut buf = Vec::with_capacity(header.len() + nbytes);
-    buf.extend_from_slice(&header);
-    fill(&mut buf)?;
-    Ok(match format {
-        Format::Values => {
-            values(ctx, dtype, shape.dims(), &buf);
-            RedisValue::NoReply
-        }
-        _ => bytes(ctx, &buf),
+    // The reply is built in this thread's reusable buffer (copy 1 of the elements: out of the
+    // chunks, decoded), then Redis copies it into the client's output buffers (copy 2).
+    scratch::with_buffer(|buf| {
+        buf.reserve(header.len() + nbytes);
+        buf.extend_from_slice(&header);
+        fill(buf)?;
+        Ok(match format {
+            Format::Values => {
+                values(ctx, dtype, shape.dims(), buf);
+                RedisValue::NoReply
+            }
+            _ => bytes(ctx, buf),
+        })
     })
 }
 

@@ -1,9 +1,10 @@
 //! Write commands: NDARRAY.SET, NDARRAY.APPEND, NDARRAY.SETSLICE, NDARRAY.RESHAPE. Each parses,
 //! runs its Redis-free step (steps.rs), then writes the key and replies.
 
+use super::encoded::{self, Propagation};
 use super::parse::{parse_data, parse_dims, parse_set, Condition, Ttl};
 use super::steps::{append_new, append_rows, reshape_to, write_slice, SetValue, WriteSettings};
-use super::{arg, encoded, notify, reply, rest};
+use super::{arg, notify, reply, rest};
 use crate::array::NdArray;
 use crate::config;
 use crate::datatype::Key;
@@ -34,11 +35,15 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         let name = name.as_slice().to_vec();
         return offload::run(ctx, bytes, move |job| {
             let array = value.encode(&settings)?;
-            let replication = encoded::prepare(&array);
+            // Built off the lock when something will consume it (checked again at install).
+            let prepared = job
+                .locked(encoded::wanted)
+                .then(|| encoded::prepare(&array));
             let installed = job.locked(|ctx| {
                 held.release(ctx);
                 let name = RedisString::create_from_slice(ctx.ctx, &name);
-                install_set(ctx, &name, array, condition, ttl, Some(replication))
+                let propagation = encoded::big_write(ctx, &array, prepared);
+                install_set(ctx, &name, array, condition, ttl, propagation)
             })?;
             // The value it replaced is freed here, after the lock is released.
             drop(installed.replaced);
@@ -46,8 +51,12 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         });
     }
     let array = value.encode(&settings)?;
-    let replication = offload::replicate_encoded(bytes).then(|| encoded::prepare(&array));
-    Ok(install_set(ctx, name, array, condition, ttl, replication)?.reply)
+    let propagation = if offload::replicate_encoded(bytes) {
+        encoded::big_write(ctx, &array, None)
+    } else {
+        Propagation::Command
+    };
+    Ok(install_set(ctx, name, array, condition, ttl, propagation)?.reply)
 }
 
 /// What an install did: the reply, and the array it replaced (to free outside Redis' lock).
@@ -56,15 +65,15 @@ struct Installed {
     replaced: Option<NdArray>,
 }
 
-/// Stores a SET's encoded value, if NX / XX allow it now, with its TTL; replicates the command
-/// (`replication: None`) or the encoded value; notifies. Runs on the main thread or under the lock.
+/// Stores a SET's encoded value, if NX / XX allow it now, with its TTL; propagates it; notifies.
+/// Runs on the main thread or under the lock.
 fn install_set(
     ctx: &Context,
     name: &RedisString,
     array: NdArray,
     condition: Condition,
     ttl: Ttl,
-    replication: Option<encoded::Replication>,
+    propagation: Propagation,
 ) -> Result<Installed> {
     let key = Key::open(ctx, name, true);
     let proceed = match condition {
@@ -73,6 +82,9 @@ fn install_set(
         Condition::IfExists => key.exists(),
     };
     if !proceed {
+        if let Propagation::Encoded(unneeded) = propagation {
+            unneeded.release(ctx);
+        }
         return Ok(Installed {
             reply: RedisValue::Null,
             replaced: None,
@@ -94,8 +106,9 @@ fn install_set(
         Some(at) => key.set_ttl_ms(at - now_ms)?,
         None => {}
     }
-    match replication {
-        None => {
+    match propagation {
+        Propagation::Nobody => {}
+        Propagation::Command => {
             ctx.replicate_verbatim();
             if let (Ttl::In(_), Some(at)) = (ttl, expire_at) {
                 // A relative EX/PX would restart on every replica and AOF replay: pin the time.
@@ -103,11 +116,11 @@ fn install_set(
                 ctx.replicate("PEXPIREAT", &[name.as_slice(), at.as_bytes()]);
             }
         }
-        Some(replication) if expired => {
+        Propagation::Encoded(replication) if expired => {
             replication.release(ctx);
             ctx.replicate("DEL", &[name.as_slice()]);
         }
-        Some(replication) => encoded::replicate(ctx, name, replication, expire_at),
+        Propagation::Encoded(replication) => encoded::replicate(ctx, name, replication, expire_at),
     }
     notify(ctx, c"ndarray.set", name);
     Ok(Installed {
