@@ -68,6 +68,39 @@ pub fn decode_npy(file: &[u8], max_bytes: u64) -> ArrayResult<NpyArray<'_>> {
     Ok(NpyArray { dtype, shape, data })
 }
 
+/// The header of the previous file of a batch (MSET), with what it decoded to: a batch of
+/// embeddings repeats one header, which then costs a comparison instead of a parse.
+pub type LastHeader = Option<(Vec<u8>, DType, Shape)>;
+
+/// [`decode_npy`] for one file of a batch: when `file` starts with the same header bytes as the
+/// previous one (and was C-order little-endian, so its data is used in place), its dtype and
+/// shape are taken from it; the data's length is checked as always.
+pub fn decode_npy_repeated<'a>(
+    file: &'a [u8],
+    max_bytes: u64,
+    last: &mut LastHeader,
+) -> ArrayResult<NpyArray<'a>> {
+    if let Some((header, dtype, shape)) = last {
+        if let Some(data) = file.strip_prefix(header.as_slice()) {
+            if data.len() as u64 == shape.size().saturating_mul(dtype.itemsize() as u64) {
+                return Ok(NpyArray {
+                    dtype: *dtype,
+                    shape: shape.clone(),
+                    data: Cow::Borrowed(data),
+                });
+            }
+        }
+    }
+    let npy = decode_npy(file, max_bytes)?;
+    if let Cow::Borrowed(data) = &npy.data {
+        let header_len = file.len() - data.len();
+        *last = file
+            .get(..header_len)
+            .map(|h| (h.to_vec(), npy.dtype, npy.shape.clone()));
+    }
+    Ok(npy)
+}
+
 /// The complete header (magic, version, header length, dict, padding, '\n') for a C-order
 /// little-endian array; version 1.0 unless the dict needs more than a u16 length (then 2.0).
 /// Its length is a multiple of 64.
@@ -189,6 +222,9 @@ struct Header<'h> {
 /// Parses the header dict: exactly the keys `descr`, `fortran_order` and `shape`, in any order,
 /// each once, with an optional trailing comma; only whitespace may follow the closing brace.
 fn parse_header(text: &str) -> ArrayResult<Header<'_>> {
+    if let Some(header) = parse_canonical(text) {
+        return Ok(header);
+    }
     let mut lexer = Lexer { rest: text };
     let (mut descr, mut fortran_order, mut dims) = (None, None, None);
     lexer.expect(Token::Punct('{'))?;
@@ -226,6 +262,54 @@ fn parse_header(text: &str) -> ArrayResult<Header<'_>> {
         descr: descr.ok_or_else(|| missing("descr"))?,
         fortran_order: fortran_order.ok_or_else(|| missing("fortran_order"))?,
         dims: dims.ok_or_else(|| missing("shape"))?,
+    })
+}
+
+/// The header exactly as `np.save` (and this module) writes it,
+/// `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }` then padding, read without the
+/// lexer: a batch of embeddings spends most of its decoding time in headers. Anything else, or
+/// anything doubtful (a dimension that is not plain digits), is left to the full parser, which
+/// gives the same result for every header this accepts (a unit test checks).
+fn parse_canonical(text: &str) -> Option<Header<'_>> {
+    let rest = text.strip_prefix("{'descr': '")?;
+    let (descr, rest) = rest.split_once('\'')?;
+    let (fortran_order, rest) = match rest.strip_prefix(", 'fortran_order': False, 'shape': (") {
+        Some(rest) => (false, rest),
+        None => (
+            true,
+            rest.strip_prefix(", 'fortran_order': True, 'shape': (")?,
+        ),
+    };
+    let (dims_text, rest) = rest.split_once(')')?;
+    let padding = rest.strip_prefix(", }")?;
+    if !padding.bytes().all(|b| b.is_ascii_whitespace()) {
+        return None;
+    }
+    let mut dims = Vec::with_capacity(4);
+    if !dims_text.is_empty() {
+        // One dimension is written "(n,)", several "(a, b)".
+        let one = dims_text.strip_suffix(',');
+        let body = one.unwrap_or(dims_text);
+        for (i, part) in body.split(',').enumerate() {
+            let digits = if i == 0 {
+                part
+            } else {
+                part.strip_prefix(' ')?
+            };
+            if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
+                return None;
+            }
+            dims.push(digits.parse().ok()?);
+        }
+        if (dims.len() == 1) != one.is_some() {
+            return None;
+        }
+    }
+    Some(Header {
+        descr,
+        fortran_order,
+        dims,
     })
 }
 
@@ -991,5 +1075,71 @@ mod tests {
                 let _ = decode_npy(&bad, NO_LIMIT);
             }
         }
+    }
+
+    #[test]
+    fn the_canonical_fast_path_agrees_with_the_full_parser() {
+        let full = |text: &str| {
+            let mut lexer_only = String::from(" ");
+            lexer_only.push_str(text); // a leading space defeats the fast path
+            parse_header(&lexer_only).map(|h| (h.descr.to_string(), h.fortran_order, h.dims))
+        };
+        let cases = [
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (128,), }     \n",
+            "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 3), }\n",
+            "{'descr': '|u1', 'fortran_order': False, 'shape': (), }",
+            "{'descr': '<c16', 'fortran_order': False, 'shape': (0, 5, 7), }  ",
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (3), }",
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3,), }",
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }",
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }",
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (1,2), }",
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (1, , 2), }",
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), } x",
+            "{'descr': '<f4', 'fortran_order': Maybe, 'shape': (4,), }",
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (4L,), }",
+        ];
+        for text in cases {
+            if let Some(fast) = parse_canonical(text) {
+                let fast = (fast.descr.to_string(), fast.fortran_order, fast.dims);
+                assert_eq!(full(text).ok(), Some(fast), "{text}");
+            }
+        }
+        assert!(parse_canonical(cases[0]).is_some());
+        assert!(parse_canonical(cases[1]).is_some());
+        assert!(parse_canonical(cases[4]).is_none());
+        assert!(parse_canonical(cases[5]).is_none());
+        // What the module writes takes the fast path.
+        let header = npy_header(DType::Float32, &shape(&[3, 4], DType::Float32));
+        let text = std::str::from_utf8(&header[10..]).unwrap();
+        assert!(parse_canonical(text).is_some(), "{text}");
+    }
+
+    #[test]
+    fn a_repeated_header_decodes_as_the_first_did() {
+        let a = npy(
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }",
+            &[1; 8],
+        );
+        let b = npy(
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }",
+            &[2; 8],
+        );
+        let short = npy(
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }",
+            &[2; 4],
+        );
+        let other = npy(
+            "{'descr': '<i2', 'fortran_order': False, 'shape': (4,), }",
+            &[3; 8],
+        );
+        let mut last = None;
+        for file in [&a, &b, &other, &b] {
+            assert_eq!(
+                decode_npy_repeated(file, 1 << 20, &mut last).unwrap(),
+                decode_npy(file, 1 << 20).unwrap()
+            );
+        }
+        assert!(decode_npy_repeated(&short, 1 << 20, &mut last).is_err());
     }
 }

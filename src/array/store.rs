@@ -41,16 +41,20 @@ impl ChunkStore {
         itemsize: usize,
         chunk_bytes: u32,
     ) -> ArrayResult<Self> {
-        let mut store = ChunkStore {
+        let mut codec = ChunkCodec::new(encoding, itemsize);
+        // Collected at their exact count: a one-chunk array (every small array) carries no spare
+        // slots (72 bytes per key would be 10% of a 128-float32 embedding), and is two
+        // allocations (the list and the chunk).
+        let pieces = raw.chunks(chunk_bytes.max(1) as usize);
+        let mut chunks = Vec::with_capacity(pieces.len());
+        for piece in pieces {
+            chunks.push(encode_chunk(piece, &mut codec)?);
+        }
+        Ok(ChunkStore {
             encoding,
             chunk_bytes,
-            chunks: Vec::new(),
-        };
-        store.append(raw, itemsize, 0)?;
-        // Vec growth rounds a short list up to 4 entries: a one-chunk array (every small array)
-        // would carry 72 unused bytes per key, 10% of a 128-float32 embedding.
-        store.chunks.shrink_to_fit();
-        Ok(store)
+            chunks,
+        })
     }
 
     /// Rebuilds a store from persisted parts, checking that the chunk count and every raw chunk's

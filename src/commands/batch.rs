@@ -99,12 +99,14 @@ pub fn mset(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         .filter_map(|p| Some((p.first()?, p.get(1)?)))
         .collect();
     let mut values = Vec::with_capacity(pairs.len());
+    let mut last_header = None;
     for (i, (name, npy)) in pairs.iter().enumerate() {
         values.push(mset_elements(
             2 * i + 3,
             name.as_slice(),
             npy.as_slice(),
             &settings,
+            &mut last_header,
         )?);
     }
     let bytes: u64 = values.iter().map(|v| v.elements.nbytes()).sum();

@@ -5,6 +5,7 @@
 
 use super::parse::{CodecName, DataArg, StoreOptions};
 use crate::array::input::{Elements, Input};
+use crate::array::npy::{decode_npy_repeated, LastHeader};
 use crate::array::shape::element_count;
 use crate::array::slice::Selection;
 use crate::array::values::parse_values;
@@ -236,19 +237,25 @@ pub fn mset_value(
     npy: &[u8],
     settings: &WriteSettings,
 ) -> Result<NdArray> {
-    mset_elements(position, name, npy, settings)?.encode(settings)
+    mset_elements(position, name, npy, settings, &mut None)?.encode(settings)
 }
 
 /// The validation half of [`mset_value`]: the decoded `.npy`, its encoding resolved, not yet
 /// compressed (a big MSET compresses on a worker).
+/// `last` carries the previous value's header, which a batch usually repeats.
 pub fn mset_elements<'a>(
     position: usize,
     name: &[u8],
     npy: &'a [u8],
     settings: &WriteSettings,
+    last: &mut LastHeader,
 ) -> Result<SetValue<'a>> {
-    let elements = Input::Npy(npy)
-        .decode(settings.max_array_bytes)
+    let elements = decode_npy_repeated(npy, settings.max_array_bytes, last)
+        .map(|npy| Elements {
+            dtype: npy.dtype,
+            shape: npy.shape,
+            data: npy.data,
+        })
         .map_err(|e| {
             ArrayError::invalid(format!(
                 "argument {position} (the value of key '{}'): {e}",
