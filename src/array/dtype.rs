@@ -160,6 +160,19 @@ pub enum ByteOrder {
 /// Parses a dtype name or NumPy type string and reports its byte order.
 /// Returns `None` for anything we do not support (object, structured, strings, …).
 pub fn parse_descr(text: &[u8]) -> Option<(DType, ByteOrder)> {
+    // The names clients send most, spelt as the module prints them: no search.
+    let common = match text {
+        b"float32" => Some(DType::Float32),
+        b"float64" => Some(DType::Float64),
+        b"float16" => Some(DType::Float16),
+        b"<f4" => Some(DType::Float32),
+        b"<f8" => Some(DType::Float64),
+        b"<f2" => Some(DType::Float16),
+        _ => None,
+    };
+    if let Some(dtype) = common {
+        return Some((dtype, ByteOrder::Little));
+    }
     let text = std::str::from_utf8(text).ok()?.trim();
     // Names and aliases are case-insensitive; NumPy type strings are not ('<U2' is a unicode
     // string, not '<u2'). Compared in place: this runs on every NDARRAY.SET.

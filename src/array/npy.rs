@@ -105,29 +105,104 @@ pub fn decode_npy_repeated<'a>(
 /// little-endian array; version 1.0 unless the dict needs more than a u16 length (then 2.0).
 /// Its length is a multiple of 64.
 pub fn npy_header(dtype: DType, shape: &Shape) -> Vec<u8> {
-    wrap_header(&header_dict(dtype, shape), 0)
+    let mut out = Vec::new();
+    write_npy_header(&mut out, dtype, shape);
+    out
 }
 
 /// Header + data in one Vec, allocated once with the exact capacity.
 pub fn encode_npy(dtype: DType, shape: &Shape, data: &[u8]) -> Vec<u8> {
-    let mut file = wrap_header(&header_dict(dtype, shape), data.len());
+    let mut file = Vec::with_capacity(header_len(dtype, shape) + data.len());
+    write_npy_header(&mut file, dtype, shape);
     file.extend_from_slice(data);
     file
 }
 
-/// The dict as `np.save` writes it: keys sorted, `repr` values, a trailing `, `, then room for the
-/// first axis to grow to [`GROWTH_AXIS_MAX_DIGITS`] digits (none for 0-d arrays).
-fn header_dict(dtype: DType, shape: &Shape) -> String {
-    let mut dict = format!(
-        "{{'descr': '{}', 'fortran_order': False, 'shape': {shape}, }}",
-        dtype.npy_descr()
-    );
-    if let Some(first) = shape.dims().first() {
+/// Appends the header [`npy_header`] returns to `out`, with no allocation of its own: every
+/// `NDARRAY.GET` of a small array writes one.
+pub fn write_npy_header(out: &mut Vec<u8>, dtype: DType, shape: &Shape) {
+    let dict_len = dict_len(dtype, shape);
+    let (version, width) = header_version(dict_len);
+    let preamble = MAGIC.len() + 2 + width;
+    let len = padded_len(preamble, dict_len);
+    out.reserve(preamble + len);
+    let start = out.len();
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&[version, 0]);
+    // Over 4 GiB cannot happen: a valid shape has at most 32 dims of 20 digits. For 1.0 the first
+    // two little-endian bytes of the u32 are the u16.
+    let len_bytes = u32::try_from(len).unwrap_or(u32::MAX).to_le_bytes();
+    out.extend_from_slice(len_bytes.get(..width).unwrap_or(&len_bytes));
+    dict_pieces(dtype, shape, |piece| out.extend_from_slice(piece));
+    out.resize(start + preamble + len - 1, b' ');
+    out.push(b'\n');
+}
+
+/// Total length of the header of an array of `dtype` and `shape`.
+fn header_len(dtype: DType, shape: &Shape) -> usize {
+    let dict_len = dict_len(dtype, shape);
+    let preamble = MAGIC.len() + 2 + header_version(dict_len).1;
+    preamble + padded_len(preamble, dict_len)
+}
+
+/// (version, width of the length field): 1.0 stores the header length as a u16 (10-byte
+/// preamble), 2.0 as a u32 (12 bytes).
+fn header_version(dict_len: usize) -> (u8, usize) {
+    if padded_len(10, dict_len) <= usize::from(u16::MAX) {
+        (1, 2)
+    } else {
+        (2, 4)
+    }
+}
+
+fn dict_len(dtype: DType, shape: &Shape) -> usize {
+    let mut len = 0;
+    dict_pieces(dtype, shape, |piece| len += piece.len());
+    len
+}
+
+/// The dict as `np.save` writes it, piece by piece: keys sorted, `repr` values, a trailing `, `,
+/// then room for the first axis to grow to [`GROWTH_AXIS_MAX_DIGITS`] digits (none for 0-d
+/// arrays).
+fn dict_pieces(dtype: DType, shape: &Shape, mut emit: impl FnMut(&[u8])) {
+    emit(b"{'descr': '");
+    emit(dtype.npy_descr().as_bytes());
+    emit(b"', 'fortran_order': False, 'shape': (");
+    let dims = shape.dims();
+    let mut digits = [0u8; 20];
+    for (i, &d) in dims.iter().enumerate() {
+        if i > 0 {
+            emit(b", ");
+        }
+        emit(decimal(d, &mut digits));
+    }
+    if dims.len() == 1 {
+        emit(b",");
+    }
+    emit(b"), }");
+    if let Some(first) = dims.first() {
         let digits = first.checked_ilog10().map_or(1, |log| log as usize + 1);
         let room = GROWTH_AXIS_MAX_DIGITS.saturating_sub(digits);
-        dict.extend(std::iter::repeat_n(' ', room));
+        emit(SPACES.get(..room).unwrap_or_default());
     }
-    dict
+}
+
+const SPACES: [u8; GROWTH_AXIS_MAX_DIGITS] = [b' '; GROWTH_AXIS_MAX_DIGITS];
+
+/// `n` in decimal, written at the end of `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        if let Some(slot) = buf.get_mut(start) {
+            *slot = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || start == 0 {
+            break;
+        }
+    }
+    buf.get(start..).unwrap_or_default()
 }
 
 /// Bytes after a preamble of `preamble` bytes: the dict, 1 to 64 spaces and `\n`, ending on a
@@ -135,30 +210,6 @@ fn header_dict(dtype: DType, shape: &Shape) -> String {
 fn padded_len(preamble: usize, dict_len: usize) -> usize {
     let unpadded = preamble + dict_len + 1;
     dict_len + 1 + ARRAY_ALIGN - unpadded % ARRAY_ALIGN
-}
-
-/// Magic, version, header length, `dict`, padding and `\n`, in a Vec with room for `extra` more
-/// bytes (the data [`encode_npy`] appends).
-fn wrap_header(dict: &str, extra: usize) -> Vec<u8> {
-    // 1.0 stores the header length as a u16 (10-byte preamble), 2.0 as a u32 (12 bytes).
-    let (version, width) = if padded_len(10, dict.len()) <= usize::from(u16::MAX) {
-        (1, 2)
-    } else {
-        (2, 4)
-    };
-    let preamble = MAGIC.len() + 2 + width;
-    let len = padded_len(preamble, dict.len());
-    let mut out = Vec::with_capacity(preamble + len + extra);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&[version, 0]);
-    // Over 4 GiB cannot happen: a valid shape has at most 32 dims of 20 digits. For 1.0 the first
-    // two little-endian bytes of the u32 are the u16.
-    let len_bytes = u32::try_from(len).unwrap_or(u32::MAX).to_le_bytes();
-    out.extend_from_slice(len_bytes.get(..width).unwrap_or(&len_bytes));
-    out.extend_from_slice(dict.as_bytes());
-    out.resize(preamble + len - 1, b' ');
-    out.push(b'\n');
-    out
 }
 
 /// Splits a file into its header text and the bytes after it.
@@ -690,19 +741,19 @@ mod tests {
 
     #[test]
     fn an_already_aligned_dict_still_gets_64_bytes_of_padding() {
-        let header = wrap_header(&"x".repeat(64 - 10 - 1), 0);
-        assert_eq!(header.len(), 128);
-        assert_eq!(header.capacity(), 128);
+        assert_eq!(10 + padded_len(10, 64 - 10 - 1), 128);
     }
 
     #[test]
     fn a_dict_too_long_for_a_u16_length_gets_a_version_2_header() {
-        let header = wrap_header(&"x".repeat(70_000), 0);
-        assert_eq!(&header[..8], b"\x93NUMPY\x02\x00");
-        let len = u32::from_le_bytes(header[8..12].try_into().unwrap()) as usize;
-        assert_eq!(12 + len, header.len());
-        assert_eq!(header.len() % 64, 0);
-        assert_eq!(header.last(), Some(&b'\n'));
+        assert_eq!(header_version(1000), (1, 2));
+        assert_eq!(header_version(70_000), (2, 4));
+        assert_eq!((12 + padded_len(12, 70_000)) % 64, 0);
+        // Every real header fits 1.0: at most 32 dims of 20 digits.
+        let widest = shape(&[0, 1 << 30, 1 << 30], DType::Float32);
+        let header = npy_header(DType::Float32, &widest);
+        assert_eq!(&header[..8], b"\x93NUMPY\x01\x00");
+        assert_eq!(header.len(), header_len(DType::Float32, &widest));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use super::encoded::{self, Propagation, Replication};
 use super::steps::{mset_elements, SetValue, WriteSettings};
 use super::{notify, reply};
-use crate::array::npy::npy_header;
+use crate::array::npy::write_npy_header;
 use crate::array::{ArrayError, DType, NdArray, Shape};
 use crate::datatype::Key;
 use crate::error::{Error, Result};
@@ -63,7 +63,7 @@ fn reply_mget_into(
             buf.truncate(header_len);
         } else {
             buf.clear();
-            buf.extend_from_slice(&npy_header(array.dtype(), array.shape()));
+            write_npy_header(buf, array.dtype(), array.shape());
             last_header = Some((array.dtype(), array.shape().clone(), buf.len()));
         }
         match array.read_all(buf) {

@@ -96,7 +96,7 @@ const SET_USAGE: &str = "NDARRAY.SET key dtype [dim ...] [option ...] {BLOB data
 pub fn parse_set<'a>(args: &'a [&'a [u8]]) -> ParseResult<SetRequest<'a>> {
     let mut it = args.iter().peekable();
     let mut dtype = None;
-    let mut dims = Vec::new();
+    let mut dims = Vec::with_capacity(4);
     if let Some(first) = it.peek() {
         if !is_set_keyword(first) {
             dtype = Some(DType::parse(first)?);

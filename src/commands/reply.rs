@@ -4,7 +4,7 @@
 use super::parse::{Format, ReadRequest};
 use super::scratch;
 use crate::array::cast::{cast_into, check_cast};
-use crate::array::npy::npy_header;
+use crate::array::npy::write_npy_header;
 use crate::array::shape::element_count;
 use crate::array::values::{scalar_at, Scalar};
 use crate::array::{ArrayError, DType, NdArray, Shape};
@@ -82,16 +82,13 @@ pub fn elements(
     if format == Format::Values {
         check_value_reply_size(shape)?;
     }
-    let header = if format == Format::Npy {
-        npy_header(dtype, shape)
-    } else {
-        Vec::new()
-    };
     // The reply is built in this thread's reusable buffer (copy 1 of the elements: out of the
     // chunks, decoded), then Redis copies it into the client's output buffers (copy 2).
     scratch::with_buffer(|buf| {
-        buf.reserve(header.len() + nbytes);
-        buf.extend_from_slice(&header);
+        if format == Format::Npy {
+            write_npy_header(buf, dtype, shape);
+        }
+        buf.reserve(nbytes);
         fill(buf)?;
         Ok(match format {
             Format::Values => {
