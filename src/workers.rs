@@ -5,9 +5,9 @@
 //! Plain threads pulling from one queue: jobs are few and long (a big array each), so a shared
 //! channel costs nothing next to them, and no crate is needed.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 pub type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -89,6 +89,82 @@ fn work(receiver: &Mutex<Receiver<Job>>) {
     }
 }
 
+/// One call of [`for_each_index`]: indexes are claimed one at a time by the calling thread and by
+/// idle workers.
+struct Parts {
+    next: AtomicUsize,
+    done: AtomicUsize,
+    count: usize,
+    /// The caller's closure, its lifetime erased: it is only called for a claimed index, and every
+    /// claimed index finishes before `for_each_index` returns (see `claim`).
+    f: *const (dyn Fn(usize) + Sync),
+    finished: (Mutex<bool>, Condvar),
+}
+
+// SAFETY: `f` is `Sync` and outlives every call made through it (see `Parts::f`).
+unsafe impl Send for Parts {}
+unsafe impl Sync for Parts {}
+
+impl Parts {
+    /// Runs claimed indexes until none is left. A thread that claims nothing never touches `f`.
+    fn claim(&self) {
+        loop {
+            let index = self.next.fetch_add(1, Ordering::AcqRel);
+            if index >= self.count {
+                return;
+            }
+            // SAFETY: `index` was claimed before the caller could return: it waits for it.
+            let f = unsafe { &*self.f };
+            let _ = crate::commands::catch_panic(|| f(index));
+            if self.done.fetch_add(1, Ordering::AcqRel) + 1 == self.count {
+                let (lock, all_done) = &self.finished;
+                if let Ok(mut finished) = lock.lock() {
+                    *finished = true;
+                    all_done.notify_all();
+                }
+            }
+        }
+    }
+}
+
+/// Calls `f(i)` for every `i` in `0..count`, spread over this thread and idle workers (the
+/// per-chunk jobs of a big read or write), and returns when all calls are done. Without a pool,
+/// or for one index, the calls run here in order. A panicking call counts as done: `f` reports
+/// its results (and their absence) itself. Never deadlocks: this thread waits only for indexes
+/// that other threads are running.
+pub fn for_each_index(count: usize, f: &(dyn Fn(usize) + Sync)) {
+    let helpers = threads_running().min(count).saturating_sub(1);
+    if helpers == 0 {
+        (0..count).for_each(f);
+        return;
+    }
+    // SAFETY: only the lifetime is erased; see `Parts::f`.
+    let f: *const (dyn Fn(usize) + Sync + 'static) = unsafe { std::mem::transmute(f) };
+    let parts = Arc::new(Parts {
+        next: AtomicUsize::new(0),
+        done: AtomicUsize::new(0),
+        count,
+        f,
+        finished: (Mutex::new(false), Condvar::new()),
+    });
+    for _ in 0..helpers {
+        let parts = Arc::clone(&parts);
+        // A refused job is fine: this thread claims whatever nobody else does.
+        let _ = submit(Box::new(move || parts.claim()), 0);
+    }
+    parts.claim();
+    let (lock, all_done) = &parts.finished;
+    let Ok(mut finished) = lock.lock() else {
+        return;
+    };
+    while !*finished && parts.done.load(Ordering::Acquire) < count {
+        finished = match all_done.wait(finished) {
+            Ok(guard) => guard,
+            Err(_) => return,
+        };
+    }
+}
+
 /// The default of the `threads` setting: the machine's cores, at most 4.
 pub fn default_threads() -> usize {
     std::thread::available_parallelism()
@@ -127,5 +203,13 @@ mod tests {
         );
         assert!(seen.iter().all(|(_, n)| n.starts_with("ndarray-worker-")));
         assert!(BYTES_OFFLOADED.load(Ordering::Relaxed) >= 80);
+
+        // Per-index work spreads over the workers and returns only when every index is done.
+        let counts: Vec<AtomicUsize> = (0..1000).map(|_| AtomicUsize::new(0)).collect();
+        for_each_index(counts.len(), &|i| {
+            counts[i].fetch_add(1, Ordering::Relaxed);
+        });
+        assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 1));
+        for_each_index(3, &|i| assert!(i != 1, "a panicking index counts as done"));
     }
 }

@@ -85,8 +85,7 @@ impl NdArray {
     /// Appends all elements (C order, little-endian) to `out`.
     pub fn read_all(&self, out: &mut Vec<u8>) -> ArrayResult<()> {
         self.store
-            .read_range(0..self.nbytes(), self.dtype.itemsize(), self.nbytes(), out)
-            .map(|_| ())
+            .read_all(self.dtype.itemsize(), self.nbytes(), out)
     }
 
     /// The elements as one borrowed slice when they are stored as a single raw chunk (the common case

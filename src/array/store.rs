@@ -4,6 +4,7 @@
 use super::error::{ArrayError, ArrayResult};
 use crate::codec::{ChunkCodec, Encoding};
 use std::ops::Range;
+use std::sync::{Mutex, OnceLock};
 
 /// One chunk as stored: either the raw bytes, or the codec's output when that was smaller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,15 +42,21 @@ impl ChunkStore {
         itemsize: usize,
         chunk_bytes: u32,
     ) -> ArrayResult<Self> {
-        let mut codec = ChunkCodec::new(encoding, itemsize);
-        // Collected at their exact count: a one-chunk array (every small array) carries no spare
-        // slots (72 bytes per key would be 10% of a 128-float32 embedding), and is two
-        // allocations (the list and the chunk).
-        let pieces = raw.chunks(chunk_bytes.max(1) as usize);
-        let mut chunks = Vec::with_capacity(pieces.len());
-        for piece in pieces {
-            chunks.push(encode_chunk(piece, &mut codec)?);
-        }
+        let chunk = chunk_bytes.max(1) as usize;
+        let chunks = if raw.len() >= PARALLEL_MIN_BYTES && raw.len() > chunk {
+            encode_in_parallel(raw, chunk, encoding, itemsize)?
+        } else {
+            // Collected at their exact count: a one-chunk array (every small array) carries no
+            // spare slots (72 bytes per key would be 10% of a 128-float32 embedding), and is two
+            // allocations (the list and the chunk).
+            let mut codec = ChunkCodec::new(encoding, itemsize);
+            let pieces = raw.chunks(chunk);
+            let mut chunks = Vec::with_capacity(pieces.len());
+            for piece in pieces {
+                chunks.push(encode_chunk(piece, &mut codec)?);
+            }
+            chunks
+        };
         Ok(ChunkStore {
             encoding,
             chunk_bytes,
@@ -212,6 +219,70 @@ impl ChunkStore {
             if let Some(slot) = self.chunks.get_mut(index) {
                 *slot = chunk;
             }
+        }
+    }
+
+    /// Appends the whole array (`total_bytes`) to `out`: a big array decodes its chunks as
+    /// separate jobs (this thread and idle workers), each straight into its place in `out`.
+    pub fn read_all(
+        &self,
+        itemsize: usize,
+        total_bytes: u64,
+        out: &mut Vec<u8>,
+    ) -> ArrayResult<()> {
+        let chunk = self.chunk_bytes.max(1) as usize;
+        let total = usize::try_from(total_bytes)
+            .map_err(|_| ArrayError::TooLarge("array too large for this machine".into()))?;
+        if total < PARALLEL_MIN_BYTES || self.chunks.len() < 2 {
+            return self
+                .read_range(0..total_bytes, itemsize, total_bytes, out)
+                .map(|_| ());
+        }
+        if expected_chunk_count(total_bytes, self.chunk_bytes) != self.chunks.len() as u64 {
+            return Err(ArrayError::corrupt(
+                "chunk count does not match the array's size",
+            ));
+        }
+        let start = out.len();
+        out.resize(start + total, 0);
+        let dest: Vec<Mutex<&mut [u8]>> = out
+            .get_mut(start..)
+            .unwrap_or_default()
+            .chunks_mut(chunk)
+            .map(Mutex::new)
+            .collect();
+        let failure: Mutex<Option<ArrayError>> = Mutex::new(None);
+        crate::workers::for_each_index(dest.len(), &|i| {
+            let (Some(target), Some(stored)) = (dest.get(i), self.chunks.get(i)) else {
+                return;
+            };
+            let Ok(mut target) = target.lock() else {
+                return;
+            };
+            let result = if stored.encoded {
+                ChunkCodec::new(self.encoding, itemsize).decode(&stored.bytes, &mut target)
+            } else if stored.bytes.len() == target.len() {
+                target.copy_from_slice(&stored.bytes);
+                Ok(())
+            } else {
+                Err(ArrayError::corrupt(format!(
+                    "chunk {i} has {} bytes, expected {}",
+                    stored.bytes.len(),
+                    target.len()
+                )))
+            };
+            if let (Err(e), Ok(mut first)) = (result, failure.lock()) {
+                first.get_or_insert(e);
+            }
+        });
+        drop(dest);
+        match failure.into_inner() {
+            Ok(None) => Ok(()),
+            Ok(Some(e)) => {
+                out.truncate(start);
+                Err(e)
+            }
+            Err(_) => Err(ArrayError::corrupt("internal error while decoding")),
         }
     }
 
@@ -406,6 +477,39 @@ impl<'a> RunWriter<'a> {
     }
 }
 
+/// Raw bytes from which a whole-array encode or decode spreads its chunks over the worker pool
+/// (`workers::for_each_index`); below it, waking a worker costs more than it saves.
+pub const PARALLEL_MIN_BYTES: usize = 1 << 20;
+
+/// The chunks of `raw`, each encoded as one job (on this thread and idle workers), in order.
+fn encode_in_parallel(
+    raw: &[u8],
+    chunk: usize,
+    encoding: Encoding,
+    itemsize: usize,
+) -> ArrayResult<Vec<Chunk>> {
+    let count = raw.len().div_ceil(chunk);
+    let slots: Vec<OnceLock<ArrayResult<Chunk>>> = (0..count).map(|_| OnceLock::new()).collect();
+    crate::workers::for_each_index(count, &|i| {
+        let start = i.saturating_mul(chunk);
+        let piece = raw.get(start..start.saturating_add(chunk).min(raw.len()));
+        if let (Some(piece), Some(slot)) = (piece, slots.get(i)) {
+            let mut codec = ChunkCodec::new(encoding, itemsize);
+            let _ = slot.set(encode_chunk(piece, &mut codec));
+        }
+    });
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner().unwrap_or_else(|| {
+                Err(ArrayError::invalid(
+                    "internal error: a chunk was not encoded",
+                ))
+            })
+        })
+        .collect()
+}
+
 /// How many chunks of `chunk_bytes` hold `total_bytes`.
 pub fn expected_chunk_count(total_bytes: u64, chunk_bytes: u32) -> u64 {
     total_bytes.div_ceil(u64::from(chunk_bytes.max(1)))
@@ -509,5 +613,22 @@ mod tests {
             encoded: false,
         };
         assert!(ChunkStore::from_parts(lz4(), 4, 4096, n, raw_short).is_err());
+    }
+
+    #[test]
+    fn big_stores_encode_and_decode_alike_in_parallel_jobs() {
+        let raw = ramp((3 << 20) / 4 + 1234);
+        let parallel = ChunkStore::encode(&raw, lz4(), 4, 65536).unwrap();
+        let mut serial = ChunkStore::encode(&raw[..65536], lz4(), 4, 65536).unwrap();
+        serial.append(&raw[65536..], 4, 65536).unwrap();
+        assert_eq!(parallel, serial);
+        let mut out = vec![9];
+        parallel.read_all(4, raw.len() as u64, &mut out).unwrap();
+        assert_eq!(&out[1..], &raw[..]);
+        let mut broken = parallel.clone();
+        broken.chunks[5].bytes = vec![1; 10].into();
+        let mut out = vec![9];
+        assert!(broken.read_all(4, raw.len() as u64, &mut out).is_err());
+        assert_eq!(out, [9], "nothing appended on error");
     }
 }
