@@ -3,7 +3,7 @@
 //! what the worker pool does (jobs queued, running, done; raw bytes of the arrays offloaded).
 
 use crate::codec::{CHUNKS_DECODED, CHUNKS_ENCODED, CHUNKS_TOO_SMALL};
-use crate::workers::{BYTES_OFFLOADED, JOBS_DONE, JOBS_QUEUED, JOBS_RUNNING};
+use crate::workers::{BYTES_OFFLOADED, CHUNK_JOBS_HELPED, JOBS_DONE, JOBS_QUEUED, JOBS_RUNNING};
 use redis_module::{raw, Context};
 use std::ffi::{c_char, c_int};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,7 +22,7 @@ pub fn register(ctx: &Context) {
 }
 
 extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: c_int) {
-    let fields: [(&std::ffi::CStr, &AtomicU64); 8] = [
+    let fields: [(&std::ffi::CStr, &AtomicU64); 9] = [
         (c"chunks_decoded", &CHUNKS_DECODED),
         (c"chunks_encoded", &CHUNKS_ENCODED),
         (c"chunks_too_small_to_compress", &CHUNKS_TOO_SMALL),
@@ -31,6 +31,7 @@ extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: c_int) 
         (c"jobs_running", &JOBS_RUNNING),
         (c"jobs_done", &JOBS_DONE),
         (c"bytes_offloaded", &BYTES_OFFLOADED),
+        (c"chunk_jobs_helped", &CHUNK_JOBS_HELPED),
     ];
     // SAFETY: `ctx` is the live info context Redis passed; names are static C strings.
     unsafe {

@@ -17,9 +17,17 @@ pub static JOBS_QUEUED: AtomicU64 = AtomicU64::new(0);
 pub static JOBS_RUNNING: AtomicU64 = AtomicU64::new(0);
 pub static JOBS_DONE: AtomicU64 = AtomicU64::new(0);
 pub static BYTES_OFFLOADED: AtomicU64 = AtomicU64::new(0);
+/// Chunks of big reads and writes that workers took over from the thread running the command
+/// (`for_each_index`), apart from the jobs above: a command running inline (inside MULTI, say)
+/// still spreads its chunks.
+pub static CHUNK_JOBS_HELPED: AtomicU64 = AtomicU64::new(0);
+
+/// What travels to a worker: the job, and whether it is a command's job (counted in `JOBS_*`) or
+/// a helper of `for_each_index`.
+type Task = (Job, bool);
 
 struct Pool {
-    queue: Mutex<Sender<Job>>,
+    queue: Mutex<Sender<Task>>,
     threads: usize,
 }
 
@@ -31,7 +39,7 @@ pub fn start(threads: usize) -> std::io::Result<usize> {
     if threads == 0 || POOL.get().is_some() {
         return Ok(threads_running());
     }
-    let (sender, receiver) = channel::<Job>();
+    let (sender, receiver) = channel::<Task>();
     let receiver = Arc::new(Mutex::new(receiver));
     for index in 0..threads {
         let receiver = Arc::clone(&receiver);
@@ -50,35 +58,44 @@ pub fn threads_running() -> usize {
     POOL.get().map_or(0, |p| p.threads)
 }
 
-/// Queues `job` for a worker, or hands it back when there is no pool (it must then run inline).
+/// Queues a command's `job` for a worker, or hands it back when there is no pool (it must then
+/// run inline).
 pub fn submit(job: Job, bytes: u64) -> Result<(), Job> {
-    let Some(pool) = POOL.get() else {
-        return Err(job);
-    };
-    let Ok(queue) = pool.queue.lock() else {
-        return Err(job);
-    };
     JOBS_QUEUED.fetch_add(1, Ordering::Relaxed);
-    match queue.send(job) {
+    match send((job, true)) {
         Ok(()) => {
             BYTES_OFFLOADED.fetch_add(bytes, Ordering::Relaxed);
             Ok(())
         }
-        Err(returned) => {
+        Err(job) => {
             JOBS_QUEUED.fetch_sub(1, Ordering::Relaxed);
-            Err(returned.0)
+            Err(job)
         }
     }
 }
 
-fn work(receiver: &Mutex<Receiver<Job>>) {
+fn send(task: Task) -> Result<(), Job> {
+    let Some(pool) = POOL.get() else {
+        return Err(task.0);
+    };
+    let Ok(queue) = pool.queue.lock() else {
+        return Err(task.0);
+    };
+    queue.send(task).map_err(|returned| (returned.0).0)
+}
+
+fn work(receiver: &Mutex<Receiver<Task>>) {
     loop {
         // The lock is held only while waiting for the next job, never while running one.
         let next = match receiver.lock() {
             Ok(queue) => queue.recv(),
             Err(_) => return,
         };
-        let Ok(job) = next else { return };
+        let Ok((job, counted)) = next else { return };
+        if !counted {
+            let _ = crate::commands::catch_panic(job);
+            continue;
+        }
         JOBS_QUEUED.fetch_sub(1, Ordering::Relaxed);
         JOBS_RUNNING.fetch_add(1, Ordering::Relaxed);
         // Jobs reply to their client themselves, also when they fail (offload.rs); this only keeps
@@ -106,13 +123,16 @@ unsafe impl Send for Parts {}
 unsafe impl Sync for Parts {}
 
 impl Parts {
-    /// Runs claimed indexes until none is left. A thread that claims nothing never touches `f`.
-    fn claim(&self) {
+    /// Runs claimed indexes until none is left; returns how many it ran. A thread that claims
+    /// nothing never touches `f`.
+    fn claim(&self) -> u64 {
+        let mut ran = 0;
         loop {
             let index = self.next.fetch_add(1, Ordering::AcqRel);
             if index >= self.count {
-                return;
+                return ran;
             }
+            ran += 1;
             // SAFETY: `index` was claimed before the caller could return: it waits for it.
             let f = unsafe { &*self.f };
             let _ = crate::commands::catch_panic(|| f(index));
@@ -150,7 +170,10 @@ pub fn for_each_index(count: usize, f: &(dyn Fn(usize) + Sync)) {
     for _ in 0..helpers {
         let parts = Arc::clone(&parts);
         // A refused job is fine: this thread claims whatever nobody else does.
-        let _ = submit(Box::new(move || parts.claim()), 0);
+        let helper = move || {
+            CHUNK_JOBS_HELPED.fetch_add(parts.claim(), Ordering::Relaxed);
+        };
+        let _ = send((Box::new(helper), false));
     }
     parts.claim();
     let (lock, all_done) = &parts.finished;
