@@ -63,9 +63,10 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 fmt: ## Format the code
 	cd "$(ROOT)" && $(CARGO) fmt --all
 
-bench: build ## Run the benchmarks (benches/ndarray_bench.rs, then benches/server_load.rs: stalls, server time, small ops, lazy free)
+bench: build ## Run the benchmarks (benches/ndarray_bench.rs, then benches/server_load.rs: stalls, server time, small ops, lazy free; then benches/shuffle_bench.rs: the byte shuffle per core)
 	cd "$(ROOT)" && $(CARGO) bench --bench ndarray_bench
 	cd "$(ROOT)" && $(CARGO) bench --bench server_load
+	cd "$(ROOT)" && $(CARGO) bench --bench shuffle_bench
 
 fuzz: ## Fuzz every target for FUZZ_SECONDS each (default 60; CI: FUZZ_SECONDS=30), installing cargo-fuzz if missing; fails on a crash
 	@FUZZ_SECONDS="$(FUZZ_SECONDS)" FUZZ_TARGETS="$(FUZZ_TARGETS)" CARGO="$(CARGO)" "$(ROOT)/scripts/fuzz.sh"
