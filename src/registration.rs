@@ -7,7 +7,7 @@
 use crate::commands::args::{Arg, ArgKind};
 use crate::commands::guard;
 use crate::commands::table::{Access, CommandSpec, COMMANDS};
-use redis_module::{raw, Context, Status};
+use redis_module::{raw, Context, RedisString, Status};
 use std::ffi::{c_char, c_int, CString};
 
 type CommandFn = unsafe extern "C" fn(
@@ -23,12 +23,32 @@ extern "C" fn dispatch<const I: usize>(
     argc: c_int,
 ) -> c_int {
     let context = Context::new(ctx);
-    let args = redis_module::decode_args(ctx, argv, argc);
+    let mut args = borrow_args(argv, argc);
     let result = match COMMANDS.get(I) {
-        Some(spec) => guard(&context, args, spec.handler),
+        Some(spec) => guard(&context, &args, spec.handler),
         None => Err(redis_module::RedisError::Str("ERR unknown ndarray command")),
     };
+    // SAFETY: the strings were never retained (see `borrow_args`): forget them without the
+    // release their drop would do. Only the list's own allocation is freed.
+    unsafe { args.set_len(0) };
     context.reply(result) as c_int
+}
+
+/// The command's arguments as `RedisString`s that borrow Redis' argv for the call, without the
+/// retain and release per argument of `redis_module::decode_args` (a tenth of a small command's
+/// cost). Redis keeps argv alive until the command returns; a worker that needs an argument
+/// longer retains it itself (`offload::HeldStrings`). The caller must not drop the strings.
+fn borrow_args(argv: *mut *mut raw::RedisModuleString, argc: c_int) -> Vec<RedisString> {
+    let count = usize::try_from(argc).unwrap_or(0);
+    if argv.is_null() || count == 0 {
+        return Vec::new();
+    }
+    // SAFETY: Redis passes `argc` valid string pointers in `argv` for the call.
+    let strings = unsafe { std::slice::from_raw_parts(argv, count) };
+    strings
+        .iter()
+        .map(|&s| RedisString::from_redis_module_string(std::ptr::null_mut(), s))
+        .collect()
 }
 
 /// One entry point per row of `COMMANDS`, in the same order (checked at compile time).

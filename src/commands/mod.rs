@@ -20,10 +20,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// loses every unsaved key): a panic becomes `ERR internal error …` and a log line.
 pub fn guard(
     ctx: &Context,
-    args: Vec<RedisString>,
+    args: &[RedisString],
     handler: fn(&Context, &[RedisString]) -> Result<RedisValue>,
 ) -> RedisResult {
-    match catch_panic(|| handler(ctx, &args)) {
+    match catch_panic(|| handler(ctx, args)) {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(Error::Arity)) => Err(RedisError::WrongArity),
         Ok(Err(e)) => Err(e.into_reply()),
