@@ -61,7 +61,7 @@ pub fn threads_running() -> usize {
 /// Queues a command's `job` for a worker, or hands it back when there is no pool (it must then
 /// run inline).
 pub fn submit(job: Job, bytes: u64) -> Result<(), Job> {
-    JOBS_QUEUED.fetch_add(1, Ordering::Relaxed);
+    JOBS_QUEUED.fetch_add(1, Ordering::SeqCst);
     match send((job, true)) {
         Ok(()) => {
             BYTES_OFFLOADED.fetch_add(bytes, Ordering::Relaxed);
@@ -96,13 +96,15 @@ fn work(receiver: &Mutex<Receiver<Task>>) {
             let _ = crate::commands::catch_panic(job);
             continue;
         }
-        JOBS_QUEUED.fetch_sub(1, Ordering::Relaxed);
-        JOBS_RUNNING.fetch_add(1, Ordering::Relaxed);
+        // Running before no longer queued, so the job is never in neither count.
+        JOBS_RUNNING.fetch_add(1, Ordering::SeqCst);
+        JOBS_QUEUED.fetch_sub(1, Ordering::SeqCst);
         // Jobs reply to their client themselves, also when they fail (offload.rs); this only keeps
         // the worker alive should one panic anyway.
         let _ = crate::commands::catch_panic(job);
-        JOBS_RUNNING.fetch_sub(1, Ordering::Relaxed);
-        JOBS_DONE.fetch_add(1, Ordering::Relaxed);
+        // Done before no longer running: a pool seen idle has counted all its jobs.
+        JOBS_DONE.fetch_add(1, Ordering::SeqCst);
+        JOBS_RUNNING.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -123,6 +123,7 @@ fn offloaded_work_gives_exactly_the_inline_results() {
         .query(&mut i)
         .unwrap();
     assert_eq!(small, expect);
+    wait_for_idle_pool(&mut p);
     assert_eq!(stat(&mut p, "jobs_done"), before + 1);
     // The pool's size is fixed when the module loads.
     let e = error_of(
