@@ -165,8 +165,13 @@ impl ChunkStore {
             rest = tail;
             replaces_tail = true;
         }
-        for piece in rest.chunks(chunk) {
-            new_chunks.push(encode_chunk(piece, &mut codec)?);
+        if rest.len() >= PARALLEL_MIN_BYTES && rest.len() > chunk {
+            // A big append (an AOF rewrite replays arrays as 1 MiB appends) spreads its chunks.
+            new_chunks.extend(encode_in_parallel(rest, chunk, self.encoding, itemsize)?);
+        } else {
+            for piece in rest.chunks(chunk) {
+                new_chunks.push(encode_chunk(piece, &mut codec)?);
+            }
         }
         if replaces_tail {
             self.chunks.pop();
@@ -622,6 +627,9 @@ mod tests {
         let mut serial = ChunkStore::encode(&raw[..65536], lz4(), 4, 65536).unwrap();
         serial.append(&raw[65536..], 4, 65536).unwrap();
         assert_eq!(parallel, serial);
+        let mut appended = ChunkStore::encode(&raw[..1000], lz4(), 4, 65536).unwrap();
+        appended.append(&raw[1000..], 4, 1000).unwrap();
+        assert_eq!(appended, parallel, "a big append matches a fresh encode");
         let mut out = vec![9];
         parallel.read_all(4, raw.len() as u64, &mut out).unwrap();
         assert_eq!(&out[1..], &raw[..]);
