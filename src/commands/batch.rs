@@ -134,9 +134,10 @@ pub fn mset(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
                     .iter()
                     .map(|n| RedisString::create_from_slice(ctx.ctx, n))
                     .collect();
+                let wanted = encoded::wanted(ctx);
                 let writes = names.iter().zip(arrays).zip(prepared.iter_mut()).map(
                     |((name, array), prepared)| {
-                        let propagation = encoded::big_write(ctx, &array, prepared.take());
+                        let propagation = encoded::big_write(ctx, wanted, &array, prepared.take());
                         (name, array, propagation)
                     },
                 );
@@ -148,10 +149,12 @@ pub fn mset(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         });
     }
     let arrays = encode_all(values, &settings)?;
+    // Asked once for the whole batch (it reads the server's replication info).
     let big = offload::replicate_encoded(bytes);
+    let wanted = big && encoded::wanted(ctx);
     let writes = pairs.iter().zip(arrays).map(|((name, _), array)| {
         let propagation = if big {
-            encoded::big_write(ctx, &array, None)
+            encoded::big_write(ctx, wanted, &array, None)
         } else {
             Propagation::Command
         };

@@ -78,9 +78,15 @@ pub fn wanted(ctx: &Context) -> bool {
 }
 
 /// The propagation of a big write about to install: its encoded value if anything consumes it
-/// (`prepared` off the lock by a worker, or prepared now), else none.
-pub fn big_write(ctx: &Context, array: &NdArray, prepared: Option<Replication>) -> Propagation {
-    if !wanted(ctx) {
+/// (`wanted`, asked once per command where it installs; `prepared` off the lock by a worker, or
+/// prepared now), else none.
+pub fn big_write(
+    ctx: &Context,
+    wanted: bool,
+    array: &NdArray,
+    prepared: Option<Replication>,
+) -> Propagation {
+    if !wanted {
         if let Some(unneeded) = prepared {
             unneeded.release(ctx);
         }

@@ -42,7 +42,7 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
             let installed = job.locked(|ctx| {
                 held.release(ctx);
                 let name = RedisString::create_from_slice(ctx.ctx, &name);
-                let propagation = encoded::big_write(ctx, &array, prepared);
+                let propagation = encoded::big_write(ctx, encoded::wanted(ctx), &array, prepared);
                 install_set(ctx, &name, array, condition, ttl, propagation)
             })?;
             // The value it replaced is freed here, after the lock is released.
@@ -52,7 +52,7 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     }
     let array = value.encode(&settings)?;
     let propagation = if offload::replicate_encoded(bytes) {
-        encoded::big_write(ctx, &array, None)
+        encoded::big_write(ctx, encoded::wanted(ctx), &array, None)
     } else {
         Propagation::Command
     };
