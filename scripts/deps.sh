@@ -58,6 +58,9 @@ missing_packages() {
     command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
     command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
     find_libclang >/dev/null || missing+=(libclang-dev)
+    # The C compiler cargo links with, and that the zstd crate builds libzstd with (cc-rs runs
+    # $CC or `cc`).
+    command -v "${CC:-cc}" >/dev/null 2>&1 || missing+=(gcc)
     "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
     # Unique, in order.
     [ ${#missing[@]} -eq 0 ] || printf '%s\n' "${missing[@]}" | awk '!seen[$0]++' | tr '\n' ' '

@@ -7,7 +7,6 @@
 
 use crate::array::store::aligned_chunk_bytes;
 use crate::array::{ArrayResult, NdArray};
-use crate::codec::Compression;
 
 /// Calls `emit` with each command (name first; the key is inserted by the caller after it).
 pub fn rewrite(
@@ -68,7 +67,7 @@ pub fn rewrite(
 fn encoding_args(array: &NdArray) -> Vec<Vec<u8>> {
     let enc = array.encoding();
     let mut args = vec![b"COMPRESS".to_vec(), enc.compression.name().into()];
-    if let Compression::Zlib { level } = enc.compression {
+    if let Some(level) = enc.compression.level() {
         args.push(b"LEVEL".to_vec());
         args.push(level.to_string().into_bytes());
     }
@@ -81,7 +80,7 @@ fn encoding_args(array: &NdArray) -> Vec<Vec<u8>> {
 mod tests {
     use super::*;
     use crate::array::{DType, Shape};
-    use crate::codec::{Encoding, Shuffle};
+    use crate::codec::{Compression, Encoding, Shuffle};
 
     fn commands(array: &NdArray, piece: usize) -> Vec<Vec<Vec<u8>>> {
         let mut out = Vec::new();
@@ -92,7 +91,11 @@ mod tests {
     #[test]
     fn small_arrays_are_one_set() {
         let shape = Shape::new(vec![2, 2], DType::Int16).unwrap();
-        let enc = Encoding::new(Compression::Zlib { level: 4 }, Shuffle::Byte, 2);
+        let enc = Encoding::new(
+            Compression::named("zlib", Some(4)).unwrap(),
+            Shuffle::BYTE,
+            2,
+        );
         let a = NdArray::encode(DType::Int16, shape, &[1, 0, 2, 0, 3, 0, 4, 0], enc, 4096).unwrap();
         let cmds = commands(&a, 1 << 20);
         assert_eq!(cmds.len(), 1);

@@ -1,47 +1,112 @@
 //! Module settings: `--loadmodule … name value` arguments and `CONFIG SET/GET ndarray.<name>`.
 
-use crate::codec::{Compression, Shuffle};
+use crate::codec::registry::{self, DefaultLevels};
+use crate::codec::{Codec, CodecName, Levels, Shuffle};
 use crate::settings::{parse_module_args, Valid};
 use redis_module::configuration::{
-    register_enum_configuration, register_i64_configuration, ConfigurationFlags,
+    register_i64_configuration, register_string_configuration, ConfigurationContext,
+    ConfigurationFlags, ConfigurationValue,
 };
-use redis_module::{enum_configuration, raw, Context, RedisString, Status};
+use redis_module::{raw, Context, RedisError, RedisString, Status};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
-enum_configuration! {
-    /// Codec used when NDARRAY.SET has no COMPRESS. Variant names are the setting's values.
-    #[allow(non_camel_case_types)]
-    #[derive(Debug, PartialEq, Eq, Copy)]
-    pub enum CompressionSetting {
-        none = 0,
-        lz4 = 1,
-        zlib = 2,
+/// A setting that names one entry of a list (a codec, a filter): `CONFIG SET` accepts any case,
+/// refuses other names with the list, and `CONFIG GET` shows the canonical name.
+trait Choice: Copy + Send + 'static {
+    fn parse(name: &str) -> Option<Self>;
+    fn name(self) -> &'static str;
+    /// Every accepted name, in order.
+    fn names() -> Vec<&'static str>;
+}
+
+impl Choice for CodecName {
+    fn parse(name: &str) -> Option<Self> {
+        CodecName::parse(name)
+    }
+    fn name(self) -> &'static str {
+        CodecName::name(self)
+    }
+    fn names() -> Vec<&'static str> {
+        CodecName::all()
     }
 }
 
-/// In its own module: each `enum_configuration!` imports the same trait name.
-mod shuffle_setting {
-    redis_module::enum_configuration! {
-        /// Filter used before compressing items wider than one byte when NDARRAY.SET has no SHUFFLE.
-        #[allow(non_camel_case_types)]
-        #[derive(Debug, PartialEq, Eq, Copy)]
-        pub enum ShuffleSetting {
-            none = 0,
-            byte = 1,
+impl Choice for Shuffle {
+    fn parse(name: &str) -> Option<Self> {
+        registry::filter_named(name).map(Shuffle::new)
+    }
+    fn name(self) -> &'static str {
+        Shuffle::name(self)
+    }
+    fn names() -> Vec<&'static str> {
+        registry::FILTERS.iter().map(|f| f.name()).collect()
+    }
+}
+
+struct ChoiceSetting<T: Choice>(Mutex<T>);
+
+impl<T: Choice> ChoiceSetting<T> {
+    fn get(&self) -> Option<T> {
+        self.0.lock().ok().map(|g| *g)
+    }
+}
+
+impl<T: Choice> ConfigurationValue<RedisString> for ChoiceSetting<T> {
+    fn get(&self, _ctx: &ConfigurationContext) -> RedisString {
+        RedisString::create(None, self.get().map_or("", T::name))
+    }
+    fn set(&self, _ctx: &ConfigurationContext, value: RedisString) -> Result<(), RedisError> {
+        let text = value.to_string_lossy();
+        let Some(choice) = T::parse(&text) else {
+            return Err(RedisError::String(format!(
+                "unknown value '{text}' (expected {})",
+                registry::or_list(T::names().into_iter())
+            )));
+        };
+        if let Ok(mut guard) = self.0.lock() {
+            *guard = choice;
         }
+        Ok(())
     }
 }
-use shuffle_setting::ShuffleSetting;
+
+/// The codec a write uses when it names none. lz4: see redis.conf.example for the figures.
+const DEFAULT_COMPRESSION: CodecName = CodecName::Codec("lz4");
+const DEFAULT_SHUFFLE: Shuffle = Shuffle::BYTE;
+static COMPRESSION: ChoiceSetting<CodecName> = ChoiceSetting(Mutex::new(DEFAULT_COMPRESSION));
+static SHUFFLE: ChoiceSetting<Shuffle> = ChoiceSetting(Mutex::new(DEFAULT_SHUFFLE));
+
+/// `<codec>-level` for each codec of the registry that takes levels (`zlib-level`,
+/// `zstd-level`): the level of a write that names the codec without LEVEL.
+struct LevelSetting {
+    name: &'static str,
+    codec: &'static dyn Codec,
+    value: AtomicI64,
+}
+
+fn level_settings() -> &'static [LevelSetting] {
+    static SETTINGS: OnceLock<Vec<LevelSetting>> = OnceLock::new();
+    SETTINGS.get_or_init(|| {
+        registry::CODECS
+            .iter()
+            .filter_map(|codec| {
+                let levels = codec.levels()?;
+                // Leaked once per codec at load: the setting's name lives as long as the module.
+                let name: &'static str =
+                    Box::leak(format!("{}-level", codec.name()).into_boxed_str());
+                Some(LevelSetting {
+                    name,
+                    codec: *codec,
+                    value: AtomicI64::new(i64::from(levels.default)),
+                })
+            })
+            .collect()
+    })
+}
 
 pub const DEFAULT_CHUNK_BYTES: i64 = 256 * 1024;
 pub const DEFAULT_MAX_ARRAY_BYTES: i64 = 512 * 1024 * 1024;
-/// zlib level 1: several times faster than 6 on float data, and byte-shuffle does most of the work.
-pub const DEFAULT_ZLIB_LEVEL: i64 = 1;
-
-static COMPRESSION: Mutex<CompressionSetting> = Mutex::new(CompressionSetting::lz4);
-static SHUFFLE: Mutex<ShuffleSetting> = Mutex::new(ShuffleSetting::byte);
-static ZLIB_LEVEL: AtomicI64 = AtomicI64::new(DEFAULT_ZLIB_LEVEL);
 static CHUNK_BYTES: AtomicI64 = AtomicI64::new(DEFAULT_CHUNK_BYTES);
 static MAX_ARRAY_BYTES: AtomicI64 = AtomicI64::new(DEFAULT_MAX_ARRAY_BYTES);
 static THREADS: AtomicI64 = AtomicI64::new(0);
@@ -62,15 +127,7 @@ struct IntSetting {
     load_time_only: bool,
 }
 
-static INT_SETTINGS: [IntSetting; 5] = [
-    IntSetting {
-        name: "zlib-level",
-        value: &ZLIB_LEVEL,
-        default: || DEFAULT_ZLIB_LEVEL,
-        min: 0,
-        max: 9,
-        load_time_only: false,
-    },
+static INT_SETTINGS: [IntSetting; 4] = [
     IntSetting {
         name: "chunk-bytes",
         value: &CHUNK_BYTES,
@@ -113,15 +170,23 @@ const SHUFFLE_NAME: &str = "shuffle";
 /// What the module arguments may hold: every setting with the values it accepts.
 fn valid_settings() -> Vec<(&'static str, Valid)> {
     let mut valid: Vec<(&'static str, Valid)> = vec![
-        (
-            COMPRESSION_NAME,
-            Valid::OneOf(CompressionSetting::lz4.get_options().0),
-        ),
-        (
-            SHUFFLE_NAME,
-            Valid::OneOf(ShuffleSetting::byte.get_options().0),
-        ),
+        (COMPRESSION_NAME, one_of::<CodecName>()),
+        (SHUFFLE_NAME, one_of::<Shuffle>()),
     ];
+    valid.extend(level_settings().iter().map(|s| {
+        let levels = s.codec.levels().unwrap_or(Levels {
+            min: 0,
+            max: 0,
+            default: 0,
+        });
+        (
+            s.name,
+            Valid::Int {
+                min: i64::from(levels.min),
+                max: i64::from(levels.max),
+            },
+        )
+    }));
     valid.extend(INT_SETTINGS.iter().map(|s| {
         (
             s.name,
@@ -163,24 +228,30 @@ pub fn register(ctx: &Context, args: &[RedisString]) -> Status {
         };
         register_i64_configuration(ctx, s.name, s.value, value, s.min, s.max, flags, None);
     }
-    let compression = enum_value(value_of(COMPRESSION_NAME), CompressionSetting::lz4);
-    register_enum_configuration(
+    for s in level_settings() {
+        let default = s.value.load(Ordering::Relaxed);
+        let value = value_of(s.name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default);
+        let range = s.codec.levels().map_or((0, 0), |l| (l.min, l.max));
+        register_i64_configuration(
+            ctx,
+            s.name,
+            &s.value,
+            value,
+            i64::from(range.0),
+            i64::from(range.1),
+            ConfigurationFlags::DEFAULT,
+            None,
+        );
+    }
+    register_choice(
         ctx,
         COMPRESSION_NAME,
         &COMPRESSION,
-        compression,
-        ConfigurationFlags::DEFAULT,
-        None,
+        value_of(COMPRESSION_NAME),
     );
-    let shuffle = enum_value(value_of(SHUFFLE_NAME), ShuffleSetting::byte);
-    register_enum_configuration(
-        ctx,
-        SHUFFLE_NAME,
-        &SHUFFLE,
-        shuffle,
-        ConfigurationFlags::DEFAULT,
-        None,
-    );
+    register_choice(ctx, SHUFFLE_NAME, &SHUFFLE, value_of(SHUFFLE_NAME));
     // SAFETY: called from OnLoad with the module context, as the API requires.
     match unsafe { raw::RedisModule_LoadConfigs } {
         Some(load) if unsafe { load(ctx.ctx) } == raw::REDISMODULE_OK as i32 => Status::Ok,
@@ -192,42 +263,48 @@ pub fn register(ctx: &Context, args: &[RedisString]) -> Status {
     }
 }
 
-/// The enum variant named `name` (already validated), or `default`.
-fn enum_value<G: redis_module::configuration::EnumConfigurationValue>(
-    name: Option<&str>,
-    default: G,
-) -> G {
-    let (names, values) = default.get_options();
-    name.and_then(|name| names.iter().position(|n| n == name))
-        .and_then(|i| values.get(i).copied())
-        .and_then(|v| G::try_from(v).ok())
-        .unwrap_or(default)
+fn one_of<T: Choice>() -> Valid {
+    Valid::OneOf(T::names().into_iter().map(String::from).collect())
 }
 
-/// The encoding NDARRAY.SET uses when the command names none.
-pub fn default_compression() -> Compression {
-    let setting = COMPRESSION
-        .lock()
-        .map(|g| *g)
-        .unwrap_or(CompressionSetting::lz4);
-    match setting {
-        CompressionSetting::none => Compression::None,
-        CompressionSetting::lz4 => Compression::Lz4,
-        CompressionSetting::zlib => Compression::Zlib {
-            level: zlib_level(),
-        },
+/// Registers a choice setting, starting from the module argument `given` (already validated).
+fn register_choice<T: Choice>(
+    ctx: &Context,
+    name: &str,
+    setting: &'static ChoiceSetting<T>,
+    given: Option<&str>,
+) {
+    if let (Some(choice), Ok(mut guard)) = (given.and_then(T::parse), setting.0.lock()) {
+        *guard = choice;
     }
+    let default = setting.get().map_or("", T::name);
+    register_string_configuration(
+        ctx,
+        name,
+        setting,
+        default,
+        ConfigurationFlags::DEFAULT,
+        None,
+    );
 }
 
-pub fn zlib_level() -> u8 {
-    u8::try_from(ZLIB_LEVEL.load(Ordering::Relaxed)).unwrap_or(1)
+/// The compression NDARRAY.SET uses when the command names none (a codec, or auto).
+pub fn default_compression() -> CodecName {
+    COMPRESSION.get().unwrap_or(DEFAULT_COMPRESSION)
+}
+
+/// The level each codec uses when a write names it without LEVEL.
+pub fn default_levels() -> DefaultLevels {
+    level_settings()
+        .iter()
+        .fold(DefaultLevels::builtin(), |levels, s| {
+            let level = i32::try_from(s.value.load(Ordering::Relaxed)).unwrap_or(i32::MIN);
+            levels.with(s.codec, level)
+        })
 }
 
 pub fn default_shuffle() -> Shuffle {
-    match SHUFFLE.lock().map(|g| *g).unwrap_or(ShuffleSetting::byte) {
-        ShuffleSetting::none => Shuffle::None,
-        ShuffleSetting::byte => Shuffle::Byte,
-    }
+    SHUFFLE.get().unwrap_or(DEFAULT_SHUFFLE)
 }
 
 pub fn chunk_bytes() -> usize {

@@ -230,7 +230,11 @@ pub fn selection(data: &[u8]) {
 
     // The same selection through a chunked, compressed array (64-byte chunks: many of them).
     let raw = pattern(nbytes as usize);
-    let encoding = Encoding::new(Compression::Lz4, Shuffle::Byte, itemsize);
+    let encoding = Encoding::new(
+        Compression::named("lz4", None).expect("lz4"),
+        Shuffle::BYTE,
+        itemsize,
+    );
     let array = NdArray::encode(dtype, shape, &raw, encoding, 64).expect("encode");
     let item_at = |source: &[u8], e: u64| -> Vec<u8> {
         let at = e as usize * itemsize;
@@ -474,7 +478,10 @@ fn append_sample_raw() -> Vec<u8> {
 /// The array [`set_args`] appends data-only inputs to: float32 of shape (2, 3).
 fn append_sample(settings: &WriteSettings) -> NdArray {
     let shape = Shape::new(vec![2, 3], DType::Float32).expect("shape");
-    let encoding = settings.default_encoding(4);
+    let encoding = settings
+        .default_encoding(4)
+        .expect("the fixed settings name a codec")
+        .for_data(&append_sample_raw(), 4);
     NdArray::encode(
         DType::Float32,
         shape,
@@ -561,27 +568,51 @@ fn assert_aof_rewrite_rebuilds(array: &NdArray) {
     assert!(got == want, "AOF rewrite rebuilt other elements");
 }
 
-/// One stored chunk: byte 0 chooses the compression (none / lz4 / zlib) and zlib level, byte 1 the
-/// shuffle and item size, bytes 2..6 a claimed raw length (at most 1 MiB); the rest is the chunk.
+/// The encoding and item size the first two bytes of a `chunk` input choose. Byte 0: with bit 7
+/// set, zstd at level `(b & 0x3f) % 30 - 7`; otherwise `(b & 0x3f) % 3` picks none, lz4 or zlib
+/// (level `(b & 0x3f) / 3 % 10`); bit 6 makes the filter a bit shuffle. Byte 1: bit 0 turns the
+/// filter on, the rest picks the item size. (Seeds from before zstd used bytes below 64.)
+fn chunk_params(b0: u8, b1: u8) -> (Compression, Shuffle, usize) {
+    let low = b0 & 0x3f;
+    let compression = if b0 & 0x80 != 0 {
+        Compression::named("zstd", Some(i32::from(low % 30) - 7))
+    } else {
+        match low % 3 {
+            0 => Ok(Compression::NONE),
+            1 => Compression::named("lz4", None),
+            _ => Compression::named("zlib", Some(i32::from(low / 3 % 10))),
+        }
+    };
+    let shuffle = match (b1 & 1 == 1, b0 & 0x40 != 0) {
+        (false, _) => Shuffle::NONE,
+        (true, false) => Shuffle::BYTE,
+        (true, true) => Shuffle::BIT,
+    };
+    let itemsize = ITEMSIZES[usize::from(b1 >> 1) % ITEMSIZES.len()];
+    (compression.expect("levels in range"), shuffle, itemsize)
+}
+
+/// The inverse of [`chunk_params`] for the seeds.
+#[cfg(test)]
+fn chunk_head0(compression: Compression, shuffle: Shuffle) -> u8 {
+    let bit = if shuffle == Shuffle::BIT { 0x40 } else { 0 };
+    let level = compression.level().unwrap_or(0);
+    bit | match compression.name() {
+        "none" => 0,
+        "lz4" => 1,
+        "zlib" => 2 + 3 * level as u8,
+        _ => 0x80 | (level + 7) as u8,
+    }
+}
+
+/// One stored chunk: bytes 0 and 1 choose the encoding and item size ([`chunk_params`]), bytes 2..6 a claimed raw length (at most 1 MiB); the rest is the chunk.
 /// Decoding it must fail or succeed, never panic. The rest is also encoded as raw data and must
 /// decode back to itself, and only to its own length.
 pub fn chunk(data: &[u8]) {
     let Some((head, rest)) = data.split_first_chunk::<6>() else {
         return;
     };
-    let compression = match head[0] % 3 {
-        0 => Compression::None,
-        1 => Compression::Lz4,
-        _ => Compression::Zlib {
-            level: head[0] / 3 % 10,
-        },
-    };
-    let shuffle = if head[1] & 1 == 1 {
-        Shuffle::Byte
-    } else {
-        Shuffle::None
-    };
-    let itemsize = ITEMSIZES[usize::from(head[1] >> 1) % ITEMSIZES.len()];
+    let (compression, shuffle, itemsize) = chunk_params(head[0], head[1]);
     let claimed = u32::from_le_bytes([head[2], head[3], head[4], head[5]]) % ((1 << 20) + 1);
     let encoding = Encoding::new(compression, shuffle, itemsize);
     let mut codec = ChunkCodec::new(encoding, itemsize);
@@ -776,8 +807,12 @@ mod tests {
     /// Small sample arrays of several dtypes, shapes and encodings.
     fn sample_arrays() -> Vec<(&'static str, NdArray)> {
         let smooth = f32_bytes(&(0..300).map(|i| (i / 10) as f32).collect::<Vec<_>>());
-        let lz4 = Encoding::new(Compression::Lz4, Shuffle::Byte, 4);
-        let zlib = Encoding::new(Compression::Zlib { level: 6 }, Shuffle::None, 4);
+        let lz4 = Encoding::new(Compression::named("lz4", None).unwrap(), Shuffle::BYTE, 4);
+        let zlib = Encoding::new(
+            Compression::named("zlib", Some(6)).unwrap(),
+            Shuffle::NONE,
+            4,
+        );
         let shape = |d: &[u64], t: DType| Shape::new(d.to_vec(), t).unwrap();
         vec![
             (
@@ -1090,33 +1125,35 @@ mod tests {
 
         // chunk: 6 bytes of parameters, then a valid stored chunk of that raw length.
         let smooth = f32_bytes(&(0..256).map(|i| (i / 16) as f32).collect::<Vec<_>>());
-        for (name, compression, shuffle, size_index) in [
-            ("lz4_shuffled_f32", Compression::Lz4, true, 2u8),
-            ("lz4_plain_u8", Compression::Lz4, false, 0),
+        let named = |name, level| Compression::named(name, level).unwrap();
+        for (name, compression, s, size_index) in [
+            ("lz4_shuffled_f32", named("lz4", None), Shuffle::BYTE, 2u8),
+            ("lz4_plain_u8", named("lz4", None), Shuffle::NONE, 0),
             (
                 "zlib1_shuffled_f64",
-                Compression::Zlib { level: 1 },
-                true,
+                named("zlib", Some(1)),
+                Shuffle::BYTE,
                 3,
             ),
-            ("zlib9_plain_c128", Compression::Zlib { level: 9 }, false, 4),
+            ("zlib9_plain_c128", named("zlib", Some(9)), Shuffle::NONE, 4),
+            ("zstd1_bit_f32", named("zstd", Some(1)), Shuffle::BIT, 2),
+            ("zstd_fast_bit_u8", named("zstd", Some(-5)), Shuffle::BIT, 0),
+            (
+                "zstd19_plain_f64",
+                named("zstd", Some(19)),
+                Shuffle::NONE,
+                3,
+            ),
+            ("lz4_bit_i16", named("lz4", None), Shuffle::BIT, 1),
         ] {
             let itemsize = ITEMSIZES[usize::from(size_index)];
-            let s = if shuffle {
-                Shuffle::Byte
-            } else {
-                Shuffle::None
-            };
             let stored = ChunkCodec::new(Encoding::new(compression, s, itemsize), itemsize)
                 .encode(&smooth)
                 .unwrap()
                 .unwrap();
-            let head0 = match compression {
-                Compression::None => 0,
-                Compression::Lz4 => 1,
-                Compression::Zlib { level } => 2 + 3 * level,
-            };
-            let mut v = vec![head0, size_index << 1 | u8::from(shuffle)];
+            let head0 = chunk_head0(compression, s);
+            let on = u8::from(s != Shuffle::NONE);
+            let mut v = vec![head0, size_index << 1 | on];
             v.extend_from_slice(&(smooth.len() as u32).to_le_bytes());
             v.extend_from_slice(&stored);
             add("chunk", name, v);
@@ -1176,18 +1213,7 @@ mod tests {
             if target != "chunk" || name == "none_raw" {
                 continue;
             }
-            let compression = match bytes[0] % 3 {
-                1 => Compression::Lz4,
-                _ => Compression::Zlib {
-                    level: bytes[0] / 3,
-                },
-            };
-            let itemsize = ITEMSIZES[usize::from(bytes[1] >> 1)];
-            let shuffle = if bytes[1] & 1 == 1 {
-                Shuffle::Byte
-            } else {
-                Shuffle::None
-            };
+            let (compression, shuffle, itemsize) = chunk_params(bytes[0], bytes[1]);
             let claimed = u32::from_le_bytes(bytes[2..6].try_into().unwrap()) as usize;
             let mut out = vec![0; claimed];
             ChunkCodec::new(Encoding::new(compression, shuffle, itemsize), itemsize)

@@ -54,8 +54,9 @@ fn save_parts(
     for &d in dims {
         w.put_u64(d);
     }
-    w.put_u64(encoding.compression.code());
-    w.put_u64(u64::from(encoding.compression.level()));
+    let (code, level) = encoding.compression.to_code();
+    w.put_u64(code);
+    w.put_u64(level);
     w.put_u64(encoding.shuffle.code());
     w.put_u64(u64::from(chunk_bytes));
     w.put_u64(chunks.len() as u64);
@@ -325,7 +326,11 @@ mod tests {
             .flat_map(|i| (i as f32).sqrt().to_le_bytes())
             .collect();
         let shape = Shape::new(vec![30, 100], DType::Float32).unwrap();
-        let enc = Encoding::new(Compression::Zlib { level: 3 }, Shuffle::Byte, 4);
+        let enc = Encoding::new(
+            Compression::named("zlib", Some(3)).unwrap(),
+            Shuffle::BYTE,
+            4,
+        );
         NdArray::encode(DType::Float32, shape, &raw, enc, 4096).unwrap()
     }
 
@@ -371,7 +376,7 @@ mod tests {
             (3, 101),
             (4, 7),
             (5, 10),
-            (6, 2),
+            (6, 3),
             (7, 0),
             (7, 4094),
             (8, 5),

@@ -219,7 +219,15 @@ fn misspelt_or_malformed_module_settings_refuse_to_load() {
         ),
         (
             &["shuffle", "bits"][..],
-            "module setting 'shuffle' must be one of none, byte, got 'bits'",
+            "module setting 'shuffle' must be one of none, byte, bit, got 'bits'",
+        ),
+        (
+            &["compression", "brotli"][..],
+            "module setting 'compression' must be one of none, lz4, zlib, zstd, auto, got 'brotli'",
+        ),
+        (
+            &["zstd-level", "-8"][..],
+            "module setting 'zstd-level' must be an integer from -7 to 22, got '-8'",
         ),
     ] {
         let err = Server::builder()
@@ -229,7 +237,7 @@ fn misspelt_or_malformed_module_settings_refuse_to_load() {
             .unwrap_or_else(|| panic!("{args:?}: the module loaded"));
         assert!(err.contains(expected), "{args:?}: {err}");
         assert!(
-            err.contains("valid settings: compression, shuffle, zlib-level")
+            err.contains("valid settings: compression, shuffle, zlib-level, zstd-level")
                 || !expected.contains("unknown"),
             "{args:?}: the log lists the valid settings: {err}"
         );

@@ -1,5 +1,6 @@
 //! The core's error type. It knows nothing about Redis: `crate::error` turns it into a reply.
 
+use crate::codec::CodecError;
 use std::fmt;
 
 /// Everything the Redis-free core can refuse. Each message says what was wrong and what was expected,
@@ -35,3 +36,14 @@ impl fmt::Display for ArrayError {
 }
 
 pub type ArrayResult<T> = Result<T, ArrayError>;
+
+/// Where the core calls a codec: stored bytes that do not decode are corrupt data; a codec name
+/// or level the user gave, or a compressor failing, is reported as what it is.
+impl From<CodecError> for ArrayError {
+    fn from(e: CodecError) -> Self {
+        match e {
+            CodecError::Corrupt(m) => Self::Corrupt(m),
+            CodecError::Failed(m) | CodecError::BadLevel(m) => Self::Invalid(m),
+        }
+    }
+}

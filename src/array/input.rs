@@ -7,7 +7,7 @@ use super::ndarray::{check_len, NdArray};
 use super::npy::decode_npy;
 use super::shape::Shape;
 use super::values::parse_values;
-use crate::codec::Encoding;
+use crate::codec::EncodingChoice;
 use std::borrow::Cow;
 
 /// Data a write command received.
@@ -87,7 +87,9 @@ impl<'a> Elements<'a> {
     }
 
     /// Stores the elements as a chunked array (the one copy out of the argument bytes).
-    pub fn into_array(self, encoding: Encoding, chunk_bytes: usize) -> ArrayResult<NdArray> {
+    /// Encodes the elements; `COMPRESS auto` picks the encoding from a sample of them here.
+    pub fn into_array(self, encoding: EncodingChoice, chunk_bytes: usize) -> ArrayResult<NdArray> {
+        let encoding = encoding.for_data(&self.data, self.dtype.itemsize());
         NdArray::encode(self.dtype, self.shape, &self.data, encoding, chunk_bytes)
     }
 

@@ -308,7 +308,7 @@ mod tests {
 
     #[test]
     fn append_rows_grows_axis_zero_and_reshape_keeps_bytes() {
-        let enc = Encoding::new(Compression::Lz4, Shuffle::Byte, 4);
+        let enc = Encoding::new(Compression::named("lz4", None).unwrap(), Shuffle::BYTE, 4);
         let mut a = NdArray::encode(DType::Float32, shape(&[1, 2]), &[1; 8], enc, 4096).unwrap();
         assert_eq!(a.append_rows(&[2; 16]).unwrap(), 3);
         assert!(a.append_rows(&[2; 4]).is_err());

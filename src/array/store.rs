@@ -196,7 +196,7 @@ impl ChunkStore {
             let start = out.len();
             out.resize(start + raw_len, 0);
             let tail = out.get_mut(start..).unwrap_or_default();
-            codec.decode(&chunk.bytes, tail)
+            Ok(codec.decode(&chunk.bytes, tail)?)
         } else if chunk.bytes.len() == raw_len {
             out.extend_from_slice(&chunk.bytes);
             Ok(())
@@ -265,7 +265,9 @@ impl ChunkStore {
                 return;
             };
             let result = if stored.encoded {
-                ChunkCodec::new(self.encoding, itemsize).decode(&stored.bytes, &mut target)
+                ChunkCodec::new(self.encoding, itemsize)
+                    .decode(&stored.bytes, &mut target)
+                    .map_err(ArrayError::from)
             } else if stored.bytes.len() == target.len() {
                 target.copy_from_slice(&stored.bytes);
                 Ok(())
@@ -543,7 +545,7 @@ mod tests {
     }
 
     fn lz4() -> Encoding {
-        Encoding::new(Compression::Lz4, Shuffle::Byte, 4)
+        Encoding::new(Compression::named("lz4", None).unwrap(), Shuffle::BYTE, 4)
     }
 
     #[test]

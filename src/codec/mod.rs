@@ -1,13 +1,26 @@
-//! Chunk codecs: a byte filter (shuffle) followed by a compressor. Redis-free.
+//! Chunk codecs: a filter (a byte or bit shuffle) followed by a compressor. Redis-free.
 //!
 //! A chunk is encoded as `compress(filter(raw))`. The store keeps a chunk raw whenever that is not
 //! smaller, so codecs never have to be "worth it".
+//!
+//! Every compressor implements [`Codec`] in its own file and every filter implements [`Filter`];
+//! [`registry`] lists them, and everything else (parsing, settings, INFO, AOF, docs) reads that
+//! list. Adding a codec is one file and one line there. Errors of this layer are [`CodecError`]s,
+//! which the array layer turns into its own error where it calls a codec.
 
+pub mod auto;
+mod bitshuffle;
+mod error;
+mod filters;
 mod lz4;
+mod none;
+pub mod registry;
 mod shuffle;
 mod zlib;
+mod zstd;
 
-use crate::array::error::{ArrayError, ArrayResult};
+pub use error::{CodecError, CodecResult};
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Chunks compressed and decompressed since the server started (reported by `INFO ndarray`).
@@ -23,100 +36,177 @@ pub static CHUNKS_TOO_SMALL: AtomicU64 = AtomicU64::new(0);
 /// save are less than the per-key overhead Redis already pays (about 100 bytes).
 pub const MIN_COMPRESS_BYTES: usize = 1024;
 
+/// The levels a codec takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Levels {
+    pub min: i32,
+    pub max: i32,
+    /// The level of a write that names none, unless the `<codec>-level` setting says otherwise.
+    pub default: i32,
+}
+
 /// One compressor. `decompress` must fill `out` exactly or fail: chunk lengths are known from
 /// the array's shape, so a stream that decodes to any other length is corrupt.
-pub trait Compressor {
-    fn compress(&self, raw: &[u8], out: &mut Vec<u8>) -> ArrayResult<()>;
-    fn decompress(&self, stored: &[u8], out: &mut [u8]) -> ArrayResult<()>;
+pub trait Codec: Send + Sync {
+    /// What `COMPRESS` and the `compression` setting call it.
+    fn name(&self) -> &'static str;
+    /// The on-disk code (RDB, DUMP, replication payloads). Never renumber or reuse one.
+    fn code(&self) -> u64;
+    /// `None` when the codec takes no level.
+    fn levels(&self) -> Option<Levels>;
+    /// Compresses `raw` into `out` (cleared first). `level` is within [`Codec::levels`].
+    fn compress(&self, level: i32, raw: &[u8], out: &mut Vec<u8>) -> CodecResult<()>;
+    fn decompress(&self, stored: &[u8], out: &mut [u8]) -> CodecResult<()>;
 }
 
-/// Which compressor, and its level. The codes are on-disk values: never renumber.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    None,
-    Lz4,
-    Zlib { level: u8 },
+/// One filter: a reversible rearrangement of a chunk's bytes that makes it compress better.
+pub trait Filter: Send + Sync {
+    /// What `SHUFFLE` and the `shuffle` setting call it.
+    fn name(&self) -> &'static str;
+    /// The on-disk code. Never renumber or reuse one.
+    fn code(&self) -> u64;
+    /// Whether it changes anything for items of `itemsize` bytes (a byte shuffle of one-byte items
+    /// does not); where it does not, the encoding records no filter.
+    fn applies_to(&self, itemsize: usize) -> bool;
+    /// `raw` into `out` (same length).
+    fn forward(&self, raw: &[u8], itemsize: usize, out: &mut [u8]);
+    /// Undoes [`Filter::forward`]: `filtered` into `out` (same length).
+    fn inverse(&self, filtered: &[u8], itemsize: usize, out: &mut [u8]);
 }
 
-pub const ZLIB_MAX_LEVEL: u8 = 9;
+/// A codec and its level: how a chunk is compressed. Every array holds one, so it is 2 bytes (the
+/// codec's place in the registry and the level), not a pointer to the codec: a small array's
+/// value stays within the allocator size class of a plain string of its bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Compression {
+    index: u8,
+    level: i8,
+}
 
 impl Compression {
+    pub const NONE: Compression = Compression { index: 0, level: 0 };
+
+    /// `codec` at `level`, or at its default level when `None`. A level outside the codec's
+    /// range, or any level for a codec without levels, is refused.
+    pub fn new(codec: &'static dyn Codec, level: Option<i32>) -> CodecResult<Compression> {
+        let level = match (codec.levels(), level) {
+            (None, None) => 0,
+            (None, Some(_)) => {
+                return Err(CodecError::BadLevel(format!(
+                    "{} takes no level",
+                    codec.name()
+                )))
+            }
+            (Some(levels), None) => levels.default,
+            (Some(levels), Some(level)) if (levels.min..=levels.max).contains(&level) => level,
+            (Some(levels), Some(level)) => {
+                return Err(CodecError::BadLevel(format!(
+                    "{} level must be {} to {}, got {level}",
+                    codec.name(),
+                    levels.min,
+                    levels.max
+                )))
+            }
+        };
+        let index = registry::index_of(codec);
+        let (Some(index), Ok(level)) = (index, i8::try_from(level)) else {
+            return Err(CodecError::BadLevel(format!(
+                "{} level {level} is not representable",
+                codec.name()
+            )));
+        };
+        Ok(Compression { index, level })
+    }
+
+    /// The codec named `name` at `level` (tests, fuzz targets, settings).
+    pub fn named(name: &str, level: Option<i32>) -> CodecResult<Compression> {
+        let codec = registry::codec_named(name)
+            .ok_or_else(|| CodecError::BadLevel(format!("unknown codec '{name}'")))?;
+        Compression::new(codec, level)
+    }
+
+    pub fn codec(self) -> &'static dyn Codec {
+        registry::codec_at(self.index)
+    }
+
     pub fn name(self) -> &'static str {
-        match self {
-            Compression::None => "none",
-            Compression::Lz4 => "lz4",
-            Compression::Zlib { .. } => "zlib",
-        }
+        self.codec().name()
     }
 
-    pub fn level(self) -> u8 {
-        match self {
-            Compression::Zlib { level } => level,
-            _ => 0,
-        }
+    /// The level, for codecs that take one.
+    pub fn level(self) -> Option<i32> {
+        self.codec().levels().map(|_| i32::from(self.level))
     }
 
-    pub fn code(self) -> u64 {
-        match self {
-            Compression::None => 0,
-            Compression::Lz4 => 1,
-            Compression::Zlib { .. } => 2,
-        }
+    pub fn is_none(self) -> bool {
+        self.index == Self::NONE.index
     }
 
-    pub fn from_code(code: u64, level: u64) -> ArrayResult<Compression> {
-        match code {
-            0 => Ok(Compression::None),
-            1 => Ok(Compression::Lz4),
-            2 => match u8::try_from(level) {
-                Ok(level) if level <= ZLIB_MAX_LEVEL => Ok(Compression::Zlib { level }),
-                _ => Err(ArrayError::corrupt(format!(
-                    "zlib level {level} out of range"
-                ))),
-            },
-            _ => Err(ArrayError::corrupt(format!(
-                "unknown compression code {code}"
-            ))),
-        }
+    /// The on-disk pair (code, level). A negative level is stored as its two's complement.
+    pub fn to_code(self) -> (u64, u64) {
+        (self.codec().code(), i64::from(self.level) as u64)
     }
 
-    fn compressor(self) -> Option<Box<dyn Compressor>> {
-        match self {
-            Compression::None => None,
-            Compression::Lz4 => Some(Box::new(lz4::Lz4)),
-            Compression::Zlib { level } => Some(Box::new(zlib::Zlib { level })),
+    /// Inverse of [`Compression::to_code`], validating both. Codecs without levels ignore the
+    /// stored level (version-1 writers always wrote 0 there, but a hostile payload may not).
+    pub fn from_code(code: u64, level: u64) -> CodecResult<Compression> {
+        let codec = registry::codec_by_code(code)
+            .ok_or_else(|| CodecError::Corrupt(format!("unknown compression code {code}")))?;
+        if codec.levels().is_none() {
+            return Compression::new(codec, None);
+        }
+        let level = i32::try_from(level as i64).map_err(|_| {
+            CodecError::Corrupt(format!(
+                "{} level {} out of range",
+                codec.name(),
+                level as i64
+            ))
+        })?;
+        Compression::new(codec, Some(level)).map_err(|e| CodecError::Corrupt(e.to_string()))
+    }
+}
+
+impl fmt::Debug for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.level() {
+            Some(level) => write!(f, "{}({level})", self.name()),
+            None => f.write_str(self.name()),
         }
     }
 }
 
-/// The filter applied before compression. Codes are on-disk values: never renumber.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shuffle {
-    None,
-    /// Blosc's byte shuffle: byte k of every item, then byte k+1 … Typed data compresses far
-    /// better this way because the high bytes of neighbouring numbers are alike.
-    Byte,
-}
+/// A filter, as an encoding records it: its place in the registry (1 byte, as [`Compression`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Shuffle(u8);
 
 impl Shuffle {
+    /// The registry's order (checked by its tests).
+    pub const NONE: Shuffle = Shuffle(0);
+    pub const BYTE: Shuffle = Shuffle(1);
+    pub const BIT: Shuffle = Shuffle(2);
+
+    pub fn new(filter: &'static dyn Filter) -> Shuffle {
+        Shuffle(registry::filter_index_of(filter).unwrap_or(0))
+    }
+    pub fn filter(self) -> &'static dyn Filter {
+        registry::filter_at(self.0)
+    }
     pub fn name(self) -> &'static str {
-        match self {
-            Shuffle::None => "none",
-            Shuffle::Byte => "byte",
-        }
+        self.filter().name()
     }
     pub fn code(self) -> u64 {
-        match self {
-            Shuffle::None => 0,
-            Shuffle::Byte => 1,
-        }
+        self.filter().code()
     }
-    pub fn from_code(code: u64) -> ArrayResult<Shuffle> {
-        match code {
-            0 => Ok(Shuffle::None),
-            1 => Ok(Shuffle::Byte),
-            _ => Err(ArrayError::corrupt(format!("unknown shuffle code {code}"))),
-        }
+    pub fn from_code(code: u64) -> CodecResult<Shuffle> {
+        registry::filter_by_code(code)
+            .map(Shuffle::new)
+            .ok_or_else(|| CodecError::Corrupt(format!("unknown shuffle code {code}")))
+    }
+}
+
+impl fmt::Debug for Shuffle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -129,15 +219,15 @@ pub struct Encoding {
 
 impl Encoding {
     pub const RAW: Encoding = Encoding {
-        compression: Compression::None,
-        shuffle: Shuffle::None,
+        compression: Compression::NONE,
+        shuffle: Shuffle::NONE,
     };
 
-    /// Normalises what a user asked for: shuffling without compressing, or shuffling one-byte
-    /// items, changes nothing, so it is recorded as `none`.
+    /// Normalises what a user asked for: filtering without compressing, or a filter that changes
+    /// nothing for this item size, is recorded as no filter.
     pub fn new(compression: Compression, shuffle: Shuffle, itemsize: usize) -> Encoding {
-        let shuffle = if compression == Compression::None || itemsize < 2 {
-            Shuffle::None
+        let shuffle = if compression.is_none() || !shuffle.filter().applies_to(itemsize) {
+            Shuffle::NONE
         } else {
             shuffle
         };
@@ -148,10 +238,71 @@ impl Encoding {
     }
 }
 
+/// A compression as a command (`COMPRESS`) or the `compression` setting names it: a codec of the
+/// registry, whose level comes from `LEVEL` or the settings, or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodecName {
+    Codec(&'static str),
+    Auto,
+}
+
+impl CodecName {
+    const AUTO: &'static str = "auto";
+
+    /// `name` in any case.
+    pub fn parse(name: &str) -> Option<CodecName> {
+        if name.eq_ignore_ascii_case(Self::AUTO) {
+            return Some(CodecName::Auto);
+        }
+        registry::codec_named(name).map(|c| CodecName::Codec(c.name()))
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CodecName::Codec(name) => name,
+            CodecName::Auto => Self::AUTO,
+        }
+    }
+
+    /// Every name `COMPRESS` takes, in order.
+    pub fn all() -> Vec<&'static str> {
+        let codecs = registry::CODECS.iter().map(|c| c.name());
+        codecs.chain([Self::AUTO]).collect()
+    }
+
+    /// "none, lz4, zlib, zstd or auto", for messages.
+    pub fn names() -> String {
+        registry::or_list(Self::all().into_iter())
+    }
+
+    pub fn codec(self) -> Option<&'static dyn Codec> {
+        match self {
+            CodecName::Codec(name) => registry::codec_named(name),
+            CodecName::Auto => None,
+        }
+    }
+}
+
+/// What a write asked for: an encoding, or `auto` (the server picks one from the data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncodingChoice {
+    Fixed(Encoding),
+    Auto,
+}
+
+impl EncodingChoice {
+    /// The encoding to store `raw` (an array's bytes, items of `itemsize` bytes) with.
+    pub fn for_data(self, raw: &[u8], itemsize: usize) -> Encoding {
+        match self {
+            EncodingChoice::Fixed(encoding) => encoding,
+            EncodingChoice::Auto => auto::choose_for(raw, itemsize),
+        }
+    }
+}
+
 /// Encodes and decodes chunks for one array, reusing one scratch buffer across chunks.
 pub struct ChunkCodec {
-    compressor: Option<Box<dyn Compressor>>,
-    shuffle: Shuffle,
+    encoding: Encoding,
     itemsize: usize,
     scratch: Vec<u8>,
 }
@@ -159,8 +310,7 @@ pub struct ChunkCodec {
 impl ChunkCodec {
     pub fn new(encoding: Encoding, itemsize: usize) -> ChunkCodec {
         ChunkCodec {
-            compressor: encoding.compression.compressor(),
-            shuffle: encoding.shuffle,
+            encoding,
             itemsize,
             scratch: Vec::new(),
         }
@@ -168,25 +318,27 @@ impl ChunkCodec {
 
     /// Compresses `raw`. Returns `None` when the result would not be smaller: the caller then
     /// stores the chunk raw.
-    pub fn encode(&mut self, raw: &[u8]) -> ArrayResult<Option<Vec<u8>>> {
-        let Some(compressor) = &self.compressor else {
+    pub fn encode(&mut self, raw: &[u8]) -> CodecResult<Option<Vec<u8>>> {
+        let Encoding {
+            compression,
+            shuffle,
+        } = self.encoding;
+        if compression.is_none() {
             return Ok(None);
-        };
+        }
         if raw.len() < MIN_COMPRESS_BYTES {
             CHUNKS_TOO_SMALL.fetch_add(1, Ordering::Relaxed);
             return Ok(None);
         }
-        let input = match self.shuffle {
-            Shuffle::None => raw,
-            Shuffle::Byte => {
-                self.scratch.clear();
-                self.scratch.resize(raw.len(), 0);
-                shuffle::shuffle(raw, self.itemsize, &mut self.scratch);
-                &self.scratch[..]
-            }
-        };
         let mut out = Vec::new();
-        compressor.compress(input, &mut out)?;
+        encode_into(
+            compression,
+            shuffle,
+            self.itemsize,
+            raw,
+            &mut self.scratch,
+            &mut out,
+        )?;
         CHUNKS_ENCODED.fetch_add(1, Ordering::Relaxed);
         if out.len() >= raw.len() {
             return Ok(None);
@@ -196,141 +348,51 @@ impl ChunkCodec {
     }
 
     /// Decodes an encoded chunk into `out`, whose length is the chunk's raw length.
-    pub fn decode(&mut self, stored: &[u8], out: &mut [u8]) -> ArrayResult<()> {
-        let Some(compressor) = &self.compressor else {
-            return Err(ArrayError::corrupt(
-                "chunk marked compressed in an uncompressed array",
-            ));
-        };
+    pub fn decode(&mut self, stored: &[u8], out: &mut [u8]) -> CodecResult<()> {
         CHUNKS_DECODED.fetch_add(1, Ordering::Relaxed);
-        match self.shuffle {
-            Shuffle::None => compressor.decompress(stored, out),
-            Shuffle::Byte => {
-                self.scratch.clear();
-                self.scratch.resize(out.len(), 0);
-                compressor.decompress(stored, &mut self.scratch)?;
-                shuffle::unshuffle(&self.scratch, self.itemsize, out);
-                Ok(())
-            }
-        }
+        decode_into(self.encoding, self.itemsize, stored, &mut self.scratch, out)
     }
+}
+
+/// `compress(filter(raw))` into `out`, the filtered bytes in `scratch` (the one copy a filter
+/// costs). Also used by the codec trials of `COMPRESS auto` and `NDARRAY.PROBE`.
+pub(crate) fn encode_into(
+    compression: Compression,
+    shuffle: Shuffle,
+    itemsize: usize,
+    raw: &[u8],
+    scratch: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> CodecResult<()> {
+    let codec = compression.codec();
+    let level = i32::from(compression.level);
+    if shuffle == Shuffle::NONE {
+        return codec.compress(level, raw, out);
+    }
+    scratch.clear();
+    scratch.resize(raw.len(), 0);
+    shuffle.filter().forward(raw, itemsize, scratch);
+    codec.compress(level, scratch, out)
+}
+
+/// Inverse of [`encode_into`]: `stored` into `out` (the chunk's raw length).
+pub(crate) fn decode_into(
+    encoding: Encoding,
+    itemsize: usize,
+    stored: &[u8],
+    scratch: &mut Vec<u8>,
+    out: &mut [u8],
+) -> CodecResult<()> {
+    let codec = encoding.compression.codec();
+    if encoding.shuffle == Shuffle::NONE {
+        return codec.decompress(stored, out);
+    }
+    scratch.clear();
+    scratch.resize(out.len(), 0);
+    codec.decompress(stored, scratch)?;
+    encoding.shuffle.filter().inverse(scratch, itemsize, out);
+    Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn smooth_f32(n: usize) -> Vec<u8> {
-        // Runs of equal values: compressible with or without the shuffle.
-        (0..n)
-            .flat_map(|i| ((i / 16) as f32).to_le_bytes())
-            .collect()
-    }
-
-    #[test]
-    fn chunks_below_the_threshold_are_stored_raw_without_an_attempt() {
-        let small = vec![0u8; MIN_COMPRESS_BYTES - 4];
-        let large = vec![0u8; MIN_COMPRESS_BYTES];
-        let mut codec = ChunkCodec::new(Encoding::new(Compression::Lz4, Shuffle::Byte, 4), 4);
-        assert_eq!(
-            codec.encode(&small).unwrap(),
-            None,
-            "zeros, yet not compressed"
-        );
-        assert!(codec.encode(&large).unwrap().is_some());
-    }
-
-    #[test]
-    fn every_codec_round_trips_and_compresses_smooth_data() {
-        let raw = smooth_f32(10_000);
-        for compression in [
-            Compression::Lz4,
-            Compression::Zlib { level: 1 },
-            Compression::Zlib { level: 9 },
-        ] {
-            for shuffle in [Shuffle::None, Shuffle::Byte] {
-                let mut codec = ChunkCodec::new(Encoding::new(compression, shuffle, 4), 4);
-                let stored = codec.encode(&raw).unwrap().expect("smooth data compresses");
-                assert!(stored.len() < raw.len());
-                let mut back = vec![0; raw.len()];
-                codec.decode(&stored, &mut back).unwrap();
-                assert_eq!(back, raw, "{compression:?} {shuffle:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn incompressible_data_is_left_raw() {
-        let mut x: u32 = 12345;
-        let raw: Vec<u8> = (0..4096)
-            .map(|_| {
-                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
-                (x >> 16) as u8
-            })
-            .collect();
-        let mut codec = ChunkCodec::new(Encoding::new(Compression::Lz4, Shuffle::Byte, 4), 4);
-        assert_eq!(codec.encode(&raw).unwrap(), None);
-        let mut none = ChunkCodec::new(Encoding::RAW, 4);
-        assert_eq!(none.encode(&raw).unwrap(), None);
-    }
-
-    #[test]
-    fn garbage_and_wrong_lengths_fail_to_decode_without_panicking() {
-        let raw = smooth_f32(1000);
-        for compression in [Compression::Lz4, Compression::Zlib { level: 6 }] {
-            let mut codec = ChunkCodec::new(Encoding::new(compression, Shuffle::Byte, 4), 4);
-            let stored = codec.encode(&raw).unwrap().unwrap();
-            let mut short = vec![0; raw.len() - 4];
-            assert!(
-                codec.decode(&stored, &mut short).is_err(),
-                "{compression:?} short"
-            );
-            let mut long = vec![0; raw.len() + 4];
-            assert!(
-                codec.decode(&stored, &mut long).is_err(),
-                "{compression:?} long"
-            );
-            let mut out = vec![0; raw.len()];
-            assert!(codec.decode(&stored[..stored.len() / 2], &mut out).is_err());
-            for garbage in [&b""[..], b"\xff\xff\xff\xff", &[0u8; 64]] {
-                assert!(
-                    codec.decode(garbage, &mut out).is_err(),
-                    "{compression:?} {garbage:?}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn shuffle_is_normalised_away_where_it_cannot_apply() {
-        assert_eq!(
-            Encoding::new(Compression::None, Shuffle::Byte, 4).shuffle,
-            Shuffle::None
-        );
-        assert_eq!(
-            Encoding::new(Compression::Lz4, Shuffle::Byte, 1).shuffle,
-            Shuffle::None
-        );
-        assert_eq!(
-            Encoding::new(Compression::Lz4, Shuffle::Byte, 2).shuffle,
-            Shuffle::Byte
-        );
-    }
-
-    #[test]
-    fn codes_round_trip() {
-        for c in [
-            Compression::None,
-            Compression::Lz4,
-            Compression::Zlib { level: 7 },
-        ] {
-            assert_eq!(
-                Compression::from_code(c.code(), u64::from(c.level())),
-                Ok(c)
-            );
-        }
-        assert!(Compression::from_code(2, 10).is_err());
-        assert!(Compression::from_code(3, 0).is_err());
-        assert!(Shuffle::from_code(2).is_err());
-    }
-}
+mod tests;

@@ -4,7 +4,7 @@
 
 use crate::array::input::Input;
 use crate::array::{ArrayError, DType};
-use crate::codec::{Shuffle, ZLIB_MAX_LEVEL};
+use crate::codec::{registry, CodecName, Shuffle};
 
 type Args<'a> = std::iter::Peekable<std::slice::Iter<'a, &'a [u8]>>;
 
@@ -44,14 +44,6 @@ fn integer(arg: &[u8], what: &str) -> ParseResult<u64> {
         })
 }
 
-/// Which compressor a command asked for; the level comes from LEVEL or the setting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CodecName {
-    None,
-    Lz4,
-    Zlib,
-}
-
 /// When a write happens, as `SET`'s NX / XX.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Condition {
@@ -77,7 +69,7 @@ pub enum Ttl {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StoreOptions {
     pub codec: Option<CodecName>,
-    pub level: Option<u8>,
+    pub level: Option<i32>,
     pub shuffle: Option<Shuffle>,
 }
 
@@ -227,43 +219,34 @@ fn parse_dim(arg: &[u8]) -> ParseResult<u64> {
 /// COMPRESS / LEVEL / SHUFFLE. Returns whether `arg` was one of them.
 fn parse_store_option(arg: &[u8], it: &mut Args<'_>, opts: &mut StoreOptions) -> ParseResult<bool> {
     if is(arg, "COMPRESS") {
-        let v = value_of(it, "COMPRESS", "none, lz4 or zlib")?;
-        opts.codec = Some(match v {
-            v if is(v, "none") => CodecName::None,
-            v if is(v, "lz4") => CodecName::Lz4,
-            v if is(v, "zlib") => CodecName::Zlib,
-            v => {
-                return invalid(format!(
-                    "unknown compression '{}' (expected none, lz4 or zlib)",
-                    text(v)
-                ))
-            }
-        });
+        let v = value_of(it, "COMPRESS", &CodecName::names())?;
+        let Some(codec) = std::str::from_utf8(v).ok().and_then(CodecName::parse) else {
+            return invalid(format!(
+                "unknown compression '{}' (expected {})",
+                text(v),
+                CodecName::names()
+            ));
+        };
+        opts.codec = Some(codec);
     } else if is(arg, "LEVEL") {
         let v = value_of(it, "LEVEL", "a number")?;
-        let level = integer(v, "LEVEL")
+        let Some(level) = std::str::from_utf8(v)
             .ok()
-            .and_then(|l| u8::try_from(l).ok())
-            .filter(|l| *l <= ZLIB_MAX_LEVEL);
-        let Some(level) = level else {
-            return invalid(format!(
-                "LEVEL must be 0 to {ZLIB_MAX_LEVEL}, got '{}'",
-                text(v)
-            ));
+            .and_then(|l| l.parse::<i32>().ok())
+        else {
+            return invalid(format!("LEVEL must be an integer, got '{}'", text(v)));
         };
         opts.level = Some(level);
     } else if is(arg, "SHUFFLE") {
-        let v = value_of(it, "SHUFFLE", "byte or none")?;
-        opts.shuffle = Some(match v {
-            v if is(v, "byte") => Shuffle::Byte,
-            v if is(v, "none") => Shuffle::None,
-            v => {
-                return invalid(format!(
-                    "unknown shuffle '{}' (expected byte or none)",
-                    text(v)
-                ))
-            }
-        });
+        let v = value_of(it, "SHUFFLE", &registry::filter_names())?;
+        let Some(filter) = std::str::from_utf8(v).ok().and_then(registry::filter_named) else {
+            return invalid(format!(
+                "unknown shuffle '{}' (expected {})",
+                text(v),
+                registry::filter_names()
+            ));
+        };
+        opts.shuffle = Some(Shuffle::new(filter));
     } else {
         return Ok(false);
     }
@@ -405,9 +388,9 @@ mod tests {
         assert_eq!(
             r.store,
             StoreOptions {
-                codec: Some(CodecName::Zlib),
+                codec: Some(CodecName::Codec("zlib")),
                 level: Some(5),
-                shuffle: Some(Shuffle::None)
+                shuffle: Some(Shuffle::NONE)
             }
         );
         assert_eq!(r.ttl, Ttl::In(10_000));
@@ -453,11 +436,11 @@ mod tests {
                 "unknown compression",
             ),
             (
-                &["float32", "1", "LEVEL", "10", "BLOB", "x"],
-                "LEVEL must be 0 to 9",
+                &["float32", "1", "LEVEL", "ten", "BLOB", "x"],
+                "LEVEL must be an integer",
             ),
             (
-                &["float32", "1", "SHUFFLE", "bit", "BLOB", "x"],
+                &["float32", "1", "SHUFFLE", "nibble", "BLOB", "x"],
                 "unknown shuffle",
             ),
             (

@@ -86,7 +86,11 @@ pub fn info(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         ("nbytes", int(array.nbytes())),
         ("stored_bytes", int(array.store().stored_bytes() as u64)),
         ("compression", Field::Str(enc.compression.name().into())),
-        ("level", int(u64::from(enc.compression.level()))),
+        // 0 for codecs without levels, as version 0.1 replied for lz4 and none.
+        (
+            "level",
+            Field::Int(enc.compression.level().map_or(0, i64::from)),
+        ),
         ("shuffle", Field::Str(enc.shuffle.name().into())),
         ("chunks", int(array.store().chunks().len() as u64)),
         ("chunk_bytes", int(u64::from(array.store().chunk_bytes()))),

@@ -3,14 +3,15 @@
 //! call the same functions, so the fuzzers exercise the code that runs in Redis. Nothing here sees
 //! a `Context` or a key; the module settings come in as a [`WriteSettings`] value.
 
-use super::parse::{CodecName, DataArg, StoreOptions};
+use super::parse::{DataArg, StoreOptions};
 use crate::array::input::{Elements, Input};
 use crate::array::npy::{decode_npy_repeated, LastHeader};
 use crate::array::shape::element_count;
 use crate::array::slice::Selection;
 use crate::array::values::parse_values;
 use crate::array::{ArrayError, DType, NdArray, Shape};
-use crate::codec::{Compression, Encoding, Shuffle};
+use crate::codec::registry::{self, DefaultLevels};
+use crate::codec::{CodecName, Compression, Encoding, EncodingChoice, Shuffle};
 use crate::config;
 use crate::error::{Error, Result};
 use std::borrow::Cow;
@@ -21,9 +22,9 @@ use std::borrow::Cow;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriteSettings {
     /// Compression of a write that names none (`ndarray.compression`).
-    pub compression: Compression,
-    /// The level of `COMPRESS zlib` without `LEVEL` (`ndarray.zlib-level`).
-    pub zlib_level: u8,
+    pub compression: CodecName,
+    /// The level of a codec named without `LEVEL` (`ndarray.zlib-level`, `ndarray.zstd-level`).
+    pub levels: DefaultLevels,
     /// Shuffle of a write that names none (`ndarray.shuffle`).
     pub shuffle: Shuffle,
     /// Requested chunk size (`ndarray.chunk-bytes`).
@@ -37,7 +38,7 @@ impl WriteSettings {
     pub fn current() -> Self {
         WriteSettings {
             compression: config::default_compression(),
-            zlib_level: config::zlib_level(),
+            levels: config::default_levels(),
             shuffle: config::default_shuffle(),
             chunk_bytes: config::chunk_bytes(),
             max_array_bytes: config::max_array_bytes(),
@@ -45,33 +46,52 @@ impl WriteSettings {
     }
 
     /// The encoding of a write that takes no storage options (APPEND creating a key, MSET).
-    pub fn default_encoding(&self, itemsize: usize) -> Encoding {
-        Encoding::new(self.compression, self.shuffle, itemsize)
+    pub fn default_encoding(&self, itemsize: usize) -> Result<EncodingChoice> {
+        self.resolve_encoding(StoreOptions::default(), itemsize)
     }
 
     /// The encoding a write uses: what the command asked for, the settings for the rest.
-    pub fn resolve_encoding(&self, opts: StoreOptions, itemsize: usize) -> Result<Encoding> {
-        let mut compression = match opts.codec {
-            None => self.compression,
-            Some(CodecName::None) => Compression::None,
-            Some(CodecName::Lz4) => Compression::Lz4,
-            Some(CodecName::Zlib) => Compression::Zlib {
-                level: self.zlib_level,
-            },
-        };
-        if let Some(level) = opts.level {
-            match compression {
-                Compression::Zlib { .. } => compression = Compression::Zlib { level },
-                other => {
-                    return Err(Error::usage(format!(
-                        "LEVEL applies only to zlib compression (this write uses {})",
-                        other.name()
-                    )))
-                }
+    /// `auto` picks codec, level and filter itself, so it takes neither LEVEL nor SHUFFLE.
+    pub fn resolve_encoding(&self, opts: StoreOptions, itemsize: usize) -> Result<EncodingChoice> {
+        let name = opts.codec.unwrap_or(self.compression);
+        let Some(codec) = name.codec() else {
+            if opts.level.is_some() || opts.shuffle.is_some() {
+                let why = match opts.codec {
+                    Some(_) => "",
+                    None => " (the compression setting is auto: name a codec with COMPRESS)",
+                };
+                return Err(Error::usage(format!(
+                    "COMPRESS auto picks the level and the filter itself: LEVEL and SHUFFLE do not apply{why}"
+                )));
             }
-        }
+            return Ok(EncodingChoice::Auto);
+        };
+        let compression = match opts.level {
+            Some(_) if codec.levels().is_none() => {
+                let with_levels = registry::CODECS.iter().filter(|c| c.levels().is_some());
+                return Err(Error::usage(format!(
+                    "LEVEL applies only to {} compression (this write uses {})",
+                    registry::or_list(with_levels.map(|c| c.name())),
+                    codec.name()
+                )));
+            }
+            Some(level) => Compression::new(codec, Some(level)).map_err(|_| {
+                let range = codec.levels().map_or((0, 0), |l| (l.min, l.max));
+                Error::usage(format!(
+                    "LEVEL must be {} to {} for {}, got {level}",
+                    range.0,
+                    range.1,
+                    codec.name()
+                ))
+            })?,
+            None => Compression::new(codec, self.levels.get(codec)).map_err(ArrayError::from)?,
+        };
         let shuffle = opts.shuffle.unwrap_or(self.shuffle);
-        Ok(Encoding::new(compression, shuffle, itemsize))
+        Ok(EncodingChoice::Fixed(Encoding::new(
+            compression,
+            shuffle,
+            itemsize,
+        )))
     }
 }
 
@@ -81,7 +101,7 @@ impl WriteSettings {
 #[derive(Debug)]
 pub struct SetValue<'a> {
     pub elements: Elements<'a>,
-    pub encoding: Encoding,
+    pub encoding: EncodingChoice,
 }
 
 impl<'a> SetValue<'a> {
@@ -134,7 +154,7 @@ pub fn append_new(data: DataArg, settings: &WriteSettings) -> Result<(NdArray, u
     let Some(&len0) = elements.shape.dims().first() else {
         return Err(ArrayError::invalid("cannot create an appendable array from 0-d data").into());
     };
-    let encoding = settings.default_encoding(elements.dtype.itemsize());
+    let encoding = settings.default_encoding(elements.dtype.itemsize())?;
     let array = elements.into_array(encoding, settings.chunk_bytes)?;
     Ok((array, len0))
 }
@@ -262,6 +282,6 @@ pub fn mset_elements<'a>(
                 name.escape_ascii()
             ))
         })?;
-    let encoding = settings.default_encoding(elements.dtype.itemsize());
+    let encoding = settings.default_encoding(elements.dtype.itemsize())?;
     Ok(SetValue { elements, encoding })
 }

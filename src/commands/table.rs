@@ -95,11 +95,21 @@ const DIMS: Arg = integer("dim").optional().multiple();
 const SET_ARGS: &[Arg] = &[
     key("key"),
     block("type", &[string("dtype"), DIMS]).optional(),
-    one_of("codec", &[token("none"), token("lz4"), token("zlib")])
-        .with_token("COMPRESS")
-        .optional(),
+    // The registry's names (a test checks that they are all here), then `auto`.
+    one_of(
+        "codec",
+        &[
+            token("none"),
+            token("lz4"),
+            token("zlib"),
+            token("zstd"),
+            token("auto"),
+        ],
+    )
+    .with_token("COMPRESS")
+    .optional(),
     integer("level").with_token("LEVEL").optional(),
-    one_of("filter", &[token("byte"), token("none")])
+    one_of("filter", &[token("none"), token("byte"), token("bit")])
         .with_token("SHUFFLE")
         .optional(),
     string("dtype").with_token("AS").optional(),
@@ -331,5 +341,27 @@ mod tests {
             .find(|c| c.name == "ndarray.mset")
             .map(|c| c.syntax());
         assert_eq!(mset.as_deref(), Some("NDARRAY.MSET key npy [key npy ...]"));
+    }
+
+    /// The tokens a `one_of` argument of NDARRAY.SET named `name` documents.
+    fn set_choices(name: &str) -> Vec<&'static str> {
+        let set = COMMANDS.iter().find(|c| c.name == "ndarray.set");
+        let arg = set.and_then(|c| c.args.iter().find(|a| a.name == name));
+        match arg.map(|a| a.kind) {
+            Some(super::super::args::ArgKind::OneOf(choices)) => {
+                choices.iter().map(|c| c.name).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_documented_codecs_and_filters_are_the_registrys() {
+        assert_eq!(set_choices("codec"), crate::codec::CodecName::all());
+        let filters: Vec<&str> = crate::codec::registry::FILTERS
+            .iter()
+            .map(|f| f.name())
+            .collect();
+        assert_eq!(set_choices("filter"), filters);
     }
 }
