@@ -52,7 +52,7 @@ fn borrow_args(argv: *mut *mut raw::RedisModuleString, argc: c_int) -> Vec<Redis
 }
 
 /// One entry point per row of `COMMANDS`, in the same order (checked at compile time).
-static DISPATCH: [CommandFn; 11] = [
+static DISPATCH: [CommandFn; 12] = [
     dispatch::<0>,
     dispatch::<1>,
     dispatch::<2>,
@@ -64,6 +64,7 @@ static DISPATCH: [CommandFn; 11] = [
     dispatch::<8>,
     dispatch::<9>,
     dispatch::<10>,
+    dispatch::<11>,
 ];
 const _: () = assert!(DISPATCH.len() == COMMANDS.len());
 

@@ -297,6 +297,32 @@ fn sources(con: &mut Connection) -> Vec<String> {
         .arg("")
         .query(con)
         .unwrap();
+    // Compressed chunks of the newer codecs and filters, for the mutations to break.
+    for (key, dtype, count, codec, filter) in [
+        ("src:zstd:bit", "float32", 3000, "zstd", "bit"),
+        ("src:zstd:byte", "int16", 6000, "zstd", "byte"),
+        ("src:lz4:bit", "uint8", 12000, "lz4", "bit"),
+    ] {
+        let data: Vec<u8> = smooth
+            .iter()
+            .cycle()
+            .take(count * DTYPES.iter().find(|d| d.0 == dtype).map_or(1, |d| d.1))
+            .copied()
+            .collect();
+        let _: () = redis::cmd("NDARRAY.SET")
+            .arg(key)
+            .arg(dtype)
+            .arg(count)
+            .arg("COMPRESS")
+            .arg(codec)
+            .arg("SHUFFLE")
+            .arg(filter)
+            .arg("BLOB")
+            .arg(&data)
+            .query(con)
+            .unwrap();
+        keys.push(key.into());
+    }
     keys.extend(["src:multi".into(), "src:scalar".into(), "src:empty".into()]);
     keys
 }

@@ -23,7 +23,7 @@ fn populate(con: &mut Connection) -> Vec<String> {
     };
     let b = |s: &str| s.as_bytes().to_vec();
     for (dtype, itemsize) in DTYPES {
-        for codec in ["none", "lz4", "zlib"] {
+        for codec in ["none", "lz4", "zlib", "zstd"] {
             let data = valid_bytes(dtype, itemsize, 60, itemsize as u64);
             put(
                 &format!("{dtype}:{codec}"),
@@ -67,6 +67,22 @@ fn populate(con: &mut Connection) -> Vec<String> {
             b("zlib"),
             b("LEVEL"),
             b("6"),
+            b("BLOB"),
+            big.clone(),
+        ],
+    );
+    put(
+        "big:zstd:bit",
+        vec![
+            b("float32"),
+            b("768"),
+            b("1024"),
+            b("COMPRESS"),
+            b("zstd"),
+            b("LEVEL"),
+            b("-3"),
+            b("SHUFFLE"),
+            b("bit"),
             b("BLOB"),
             big.clone(),
         ],

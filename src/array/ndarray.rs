@@ -120,6 +120,22 @@ impl NdArray {
         Ok(())
     }
 
+    /// About `max_bytes` of the array's elements for codec trials (`NDARRAY.PROBE`): all of them
+    /// when the array is no larger, else `pieces` runs spread over it, each starting on a whole
+    /// group of 8 items (where a bit shuffle's blocks start). Decodes only the chunks it reads.
+    pub fn sample(&self, max_bytes: u64, pieces: usize) -> ArrayResult<Vec<u8>> {
+        let itemsize = self.dtype.itemsize();
+        let piece = max_bytes / pieces.max(1) as u64;
+        let runs = crate::codec::auto::spread(self.nbytes(), pieces, piece, 8 * itemsize as u64);
+        let total: u64 = runs.iter().map(|(_, len)| len).sum();
+        let mut out = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+        let mut reader = RunReader::new(&self.store, itemsize, self.nbytes());
+        for (offset, len) in runs {
+            reader.read(offset, len, &mut out)?;
+        }
+        Ok(out)
+    }
+
     /// Appends the selected elements (C order of the result) to `out`, decoding only the chunks
     /// that hold them, each once. Returns how many compressed chunks were decoded.
     pub fn read_selection(&self, sel: &Selection, out: &mut Vec<u8>) -> ArrayResult<usize> {

@@ -167,6 +167,28 @@ pub fn probe_encodings(itemsize: usize) -> Vec<Encoding> {
     out
 }
 
+/// Every encoding of [`probe_encodings`] measured on `sample`, best ratio first (then fastest
+/// decode). A small sample is timed over a few repeats, so the speeds are not one cold run.
+pub fn probe(itemsize: usize, sample: &[u8]) -> CodecResult<Vec<Trial>> {
+    if sample.is_empty() {
+        return Ok(Vec::new());
+    }
+    let repeats = (PROBE_TIMED_BYTES / sample.len()).clamp(1, 8);
+    let mut trials = probe_encodings(itemsize)
+        .into_iter()
+        .map(|e| trial(e, itemsize, sample, repeats))
+        .collect::<CodecResult<Vec<Trial>>>()?;
+    trials.sort_by(|a, b| {
+        b.ratio()
+            .total_cmp(&a.ratio())
+            .then(a.decode_seconds.total_cmp(&b.decode_seconds))
+    });
+    Ok(trials)
+}
+
+/// Each PROBE trial is repeated until it has handled about this many bytes (at most 8 times).
+const PROBE_TIMED_BYTES: usize = 1 << 20;
+
 /// `count` ranges of about `piece` bytes each, whole multiples of `align`, spread evenly over
 /// `len` bytes (all of it when it is no longer than `count * piece`).
 pub fn spread(len: u64, count: usize, piece: u64, align: u64) -> Vec<(u64, u64)> {
@@ -260,6 +282,16 @@ mod tests {
             assert_eq!(t.raw_bytes, sample.len());
             assert!(t.ratio() > 0.0);
         }
+    }
+
+    #[test]
+    fn probe_sorts_by_ratio_and_handles_empty_and_tiny_samples() {
+        assert!(probe(4, &[]).unwrap().is_empty());
+        let tiny = probe(8, &[1, 2, 3, 4, 5, 6, 7, 8]).unwrap();
+        assert_eq!(tiny.len(), probe_encodings(8).len());
+        let rows = probe(4, &smooth_f32(4096)).unwrap();
+        assert!(rows.windows(2).all(|w| w[0].ratio() >= w[1].ratio()));
+        assert!(rows[0].ratio() > 1.5, "{:?}", rows[0]);
     }
 
     #[test]

@@ -4,6 +4,7 @@ pub mod args;
 mod batch;
 mod encoded;
 pub mod parse;
+mod probe;
 mod read;
 mod reply;
 mod scratch;

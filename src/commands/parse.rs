@@ -292,6 +292,34 @@ pub struct ReadRequest {
     pub cast: Option<DType>,
 }
 
+/// NDARRAY.PROBE's sample when the command names none, and the most it takes.
+pub const DEFAULT_PROBE_SAMPLE: u64 = 1 << 20;
+pub const MAX_PROBE_SAMPLE: u64 = 64 << 20;
+
+/// `[SAMPLE bytes]` of NDARRAY.PROBE: the sample size, 1 byte to 64 MiB (default 1 MiB).
+pub fn parse_probe(args: &[&[u8]]) -> ParseResult<u64> {
+    let mut it = args.iter();
+    let mut sample = DEFAULT_PROBE_SAMPLE;
+    while let Some(arg) = it.next() {
+        if !is(arg, "SAMPLE") {
+            return invalid(format!(
+                "unknown option '{}' (NDARRAY.PROBE key [SAMPLE bytes])",
+                text(arg)
+            ));
+        }
+        let Some(v) = it.next() else {
+            return invalid("SAMPLE needs a number of bytes");
+        };
+        sample = integer(v, "SAMPLE")?;
+        if !(1..=MAX_PROBE_SAMPLE).contains(&sample) {
+            return invalid(format!(
+                "SAMPLE must be 1 to {MAX_PROBE_SAMPLE} bytes, got {sample}"
+            ));
+        }
+    }
+    Ok(sample)
+}
+
 /// `[FORMAT NPY|BLOB|VALUES] [AS dtype]`, in any order.
 pub fn parse_read(args: &[&[u8]]) -> ParseResult<ReadRequest> {
     let mut it = args.iter().peekable();
@@ -413,6 +441,22 @@ mod tests {
         assert_eq!(r.cast, Some(DType::Float16));
         assert_eq!(r.ttl, Ttl::At(5));
         assert!(set(&["KEEPTTL", "XX", "NPY", "f"]).is_ok());
+    }
+
+    #[test]
+    fn probe_takes_an_optional_sample_size() {
+        assert_eq!(parse_probe(&[]), Ok(DEFAULT_PROBE_SAMPLE));
+        assert_eq!(parse_probe(&[b"sample", b"4096"]), Ok(4096));
+        for (args, want) in [
+            (&[&b"SAMPLE"[..]][..], "needs a number"),
+            (&[b"SAMPLE", b"0"], "SAMPLE must be 1 to"),
+            (&[b"SAMPLE", b"-5"], "non-negative integer"),
+            (&[b"SAMPLE", b"67108865"], "SAMPLE must be 1 to"),
+            (&[b"FAST"], "unknown option 'FAST'"),
+        ] {
+            let e = parse_probe(args).unwrap_err().to_string();
+            assert!(e.contains(want), "{args:?}: {e}");
+        }
     }
 
     #[test]

@@ -171,6 +171,9 @@ pub enum Field {
     Str(String),
     Int(i64),
     Ints(Vec<i64>),
+    /// A double (a bulk string in RESP2, as Redis' own doubles).
+    Float(f64),
+    Null,
 }
 
 /// Replies with a map (RESP3) or flat field/value array (RESP2), in the given order.
@@ -184,6 +187,8 @@ pub fn map(ctx: &Context, fields: &[(&str, Field)]) -> RedisValue {
                 raw::reply_with_string_buffer(ctx, s.as_ptr().cast::<c_char>(), s.len())
             }
             Field::Int(i) => raw::reply_with_long_long(ctx, *i),
+            Field::Float(f) => raw::reply_with_double(ctx, *f),
+            Field::Null => raw::reply_with_null(ctx),
             Field::Ints(v) => {
                 raw::reply_with_array(ctx, v.len() as c_long);
                 for i in v {

@@ -4,7 +4,7 @@
 //! command is the one [`CommandSpec::syntax`] renders, and a test checks that it is.
 
 use super::args::{block, command_syntax, integer, key, one_of, string, token, unix_time, Arg};
-use super::{batch, encoded, read, write};
+use super::{batch, encoded, probe, read, write};
 use crate::error::Result;
 use redis_module::{Context, RedisString, RedisValue};
 
@@ -128,7 +128,7 @@ const SET_ARGS: &[Arg] = &[
     DATA,
 ];
 
-pub static COMMANDS: [CommandSpec; 11] = [
+pub static COMMANDS: [CommandSpec; 12] = [
     CommandSpec {
         name: "ndarray.set",
         handler: write::set,
@@ -284,6 +284,19 @@ pub static COMMANDS: [CommandSpec; 11] = [
             one_of("mode", &[token("NEW"), token("APPEND")]),
             string("payload"),
         ],
+    },
+    CommandSpec {
+        name: "ndarray.probe",
+        handler: probe::probe,
+        flags: "readonly",
+        arity: -2,
+        keys: ONE_KEY_READ,
+        acl: "read",
+        summary: "Measures each codec, level and filter on a sample of the array and replies \
+                  a table (codec, level, filter, ratio, encode and decode MB/s), best ratio first.",
+        complexity: "O(S) where S is the sample size (default 1 MiB), times the encodings tried.",
+        since: "0.2.0",
+        args: &[key("key"), integer("bytes").with_token("SAMPLE").optional()],
     },
 ];
 

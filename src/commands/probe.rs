@@ -1,0 +1,69 @@
+//! `NDARRAY.PROBE key [SAMPLE bytes]`: the server measures, on a sample of the stored array,
+//! what each codec, level and filter would store and how fast, best ratio first.
+
+use super::parse::parse_probe;
+use super::reply::{self, Field};
+use super::{arg, rest};
+use crate::array::NdArray;
+use crate::codec::auto::{self, Trial};
+use crate::datatype::Key;
+use crate::error::{Error, Result};
+use crate::offload;
+use redis_module::{raw, Context, RedisString, RedisValue};
+
+/// Runs `sample` in this many pieces spread over the array, so one region does not decide.
+const SAMPLE_PIECES: usize = 8;
+
+pub fn probe(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
+    let sample_bytes = parse_probe(&rest(args, 2))?;
+    let key = Key::open(ctx, arg(args, 1)?, false);
+    let Some(array) = key.array()? else {
+        return Err(Error::usage("no such key"));
+    };
+    // The trials compress and decompress the sample once per encoding: that is the work that
+    // decides whether it leaves the main thread.
+    let work = sample_bytes
+        .min(array.nbytes())
+        .saturating_mul(auto::probe_encodings(array.dtype().itemsize()).len() as u64);
+    if offload::should_offload(ctx, work) {
+        let snapshot = array.clone();
+        return offload::run(ctx, work, move |job| {
+            reply_probe(&job.reply_context(), &snapshot, sample_bytes)
+        });
+    }
+    reply_probe(ctx, array, sample_bytes)
+}
+
+fn reply_probe(ctx: &Context, array: &NdArray, sample_bytes: u64) -> Result<RedisValue> {
+    let sample = array.sample(sample_bytes, SAMPLE_PIECES)?;
+    let trials =
+        auto::probe(array.dtype().itemsize(), &sample).map_err(crate::array::ArrayError::from)?;
+    raw::reply_with_array(ctx.ctx, trials.len() as std::os::raw::c_long);
+    for t in &trials {
+        reply::map(ctx, &row(t));
+    }
+    Ok(RedisValue::NoReply)
+}
+
+/// One row: codec, level (nil for codecs without levels), filter, ratio, encode and decode
+/// speed in MB/s (10^6 bytes of raw data per second, one thread).
+fn row(t: &Trial) -> [(&'static str, Field); 6] {
+    let mbps = |seconds: f64| round(t.raw_bytes as f64 / seconds.max(1e-9) / 1e6, 1);
+    let level = t.encoding.compression.level();
+    [
+        ("codec", Field::Str(t.encoding.compression.name().into())),
+        (
+            "level",
+            level.map_or(Field::Null, |l| Field::Int(i64::from(l))),
+        ),
+        ("filter", Field::Str(t.encoding.shuffle.name().into())),
+        ("ratio", Field::Float(round(t.ratio(), 3))),
+        ("encode_mbps", Field::Float(mbps(t.encode_seconds))),
+        ("decode_mbps", Field::Float(mbps(t.decode_seconds))),
+    ]
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (x * scale).round() / scale
+}
