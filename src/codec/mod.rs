@@ -3,6 +3,8 @@
 //! A chunk is encoded as `compress(filter(raw))`. The store keeps a chunk raw whenever that is not
 //! smaller, so codecs never have to be "worth it".
 
+#[allow(dead_code)]
+pub(crate) mod bitshuffle;
 mod lz4;
 mod shuffle;
 mod zlib;
