@@ -276,9 +276,9 @@ impl Kernels for Portable {
 
 /// SSE2 (part of x86_64 itself, so no runtime detection). A block of 128 items of a byte row is 8
 /// registers, each two 8x8 bit matrices: [`sse2::transpose8x8`] transposes both at once, then
-/// three rounds of "even bytes, then odd bytes" (the byte shuffle of 8-byte items) gather byte `j`
-/// of every matrix into the register of bit row `j`. Unshuffling interleaves the bit rows' bytes
-/// back and transposes again. Loads and stores go through `bytemuck` casts of `[u8; 16]`,
+/// four rounds of byte interleaving (the byte shuffle of 8-byte items) gather byte `j` of every
+/// matrix into the register of bit row `j`. Unshuffling interleaves the bit rows' bytes back
+/// (three rounds) and transposes again. Loads and stores go through `bytemuck` casts of `[u8; 16]`,
 /// bounds-checked slices; the only `unsafe` is calling the `#[target_feature(enable = "sse2")]`
 /// kernels.
 #[cfg(target_arch = "x86_64")]
@@ -288,9 +288,8 @@ struct Sse2;
 mod sse2 {
     use super::BLOCK;
     use core::arch::x86_64::{
-        __m128i, _mm_and_si128, _mm_packus_epi16, _mm_set1_epi16, _mm_set1_epi64x,
-        _mm_setzero_si128, _mm_slli_epi64, _mm_srli_epi16, _mm_srli_epi64, _mm_unpackhi_epi8,
-        _mm_unpacklo_epi8, _mm_xor_si128,
+        __m128i, _mm_and_si128, _mm_set1_epi64x, _mm_setzero_si128, _mm_slli_epi64, _mm_srli_epi64,
+        _mm_unpackhi_epi8, _mm_unpacklo_epi8, _mm_xor_si128,
     };
 
     // The kernels' callers rely on this: every x86_64 CPU has SSE2.
@@ -309,8 +308,10 @@ mod sse2 {
             for (reg, bytes) in v.iter_mut().zip(block.as_chunks::<LANES>().0) {
                 *reg = transpose8x8(load(*bytes));
             }
-            for _ in 0..3 {
-                v = split_round(v);
+            // Three rounds of "even bytes, then odd bytes" would do; four of interleaving do the
+            // same (see `merge_round`) and cost a third of the instructions.
+            for _ in 0..4 {
+                v = merge_round(v);
             }
             for (bit_row, reg) in bit_rows.iter_mut().zip(v) {
                 let Some(slot) = bit_row.get_mut(b) else {
@@ -375,26 +376,10 @@ mod sse2 {
         bytemuck::cast(v)
     }
 
-    /// Registers `v` as one byte string; the result holds its even bytes, then its odd bytes
-    /// (as in src/codec/shuffle.rs).
-    #[target_feature(enable = "sse2")]
-    #[inline]
-    fn split_round(v: [__m128i; 8]) -> [__m128i; 8] {
-        let low = _mm_set1_epi16(0x00ff);
-        let mut out = [_mm_setzero_si128(); 8];
-        let (even, odd) = out.split_at_mut(4);
-        for ((pair, e), o) in v.as_chunks::<2>().0.iter().zip(even).zip(odd) {
-            let [a, b] = *pair;
-            // 16-bit lanes hold values 0..=255 after the mask or shift, so the saturating pack
-            // is an exact narrowing.
-            *e = _mm_packus_epi16(_mm_and_si128(a, low), _mm_and_si128(b, low));
-            *o = _mm_packus_epi16(_mm_srli_epi16::<8>(a), _mm_srli_epi16::<8>(b));
-        }
-        out
-    }
-
-    /// Inverse of [`split_round`]: interleaves the bytes of the first half of `v` with those of
-    /// the second half.
+    /// Registers `v` as one byte string of 128 bytes: interleaves the bytes of its first half with
+    /// those of its second half (as in src/codec/shuffle.rs), so the byte at index `i` (7 bits)
+    /// moves to index `i` rotated left by one bit. Three rounds gather byte `j` of each 8-byte
+    /// group into register `j` (rotate by 3), and so does the inverse of three rounds (rotate by 4).
     #[target_feature(enable = "sse2")]
     #[inline]
     fn merge_round(v: [__m128i; 8]) -> [__m128i; 8] {
