@@ -63,10 +63,14 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 fmt: ## Format the code
 	cd "$(ROOT)" && $(CARGO) fmt --all
 
-bench: build ## Run the benchmarks (benches/ndarray_bench.rs, then benches/server_load.rs: stalls, server time, small ops, lazy free; then benches/shuffle_bench.rs: the byte shuffle per core)
+bench: build venv ## Run the benchmarks (benches/ndarray_bench.rs, then benches/server_load.rs: stalls, server time, small ops, lazy free; benches/shuffle_bench.rs: byte and bit shuffle per core; benches/compression.py: codecs on real data against blosc2)
 	cd "$(ROOT)" && $(CARGO) bench --bench ndarray_bench
 	cd "$(ROOT)" && $(CARGO) bench --bench server_load
 	cd "$(ROOT)" && $(CARGO) bench --bench shuffle_bench
+	@"$(VENV)/bin/python" -c 'import blosc2, sklearn, PIL' 2>/dev/null || \
+	  { echo "Installing blosc2, scikit-learn and pillow into $(VENV) for benches/compression.py"; \
+	    "$(VENV)/bin/pip" install -q blosc2 scikit-learn pillow; }
+	cd "$(ROOT)" && "$(VENV)/bin/python" benches/compression.py
 
 fuzz: ## Fuzz every target for FUZZ_SECONDS each (default 60; CI: FUZZ_SECONDS=30), installing cargo-fuzz if missing; fails on a crash
 	@FUZZ_SECONDS="$(FUZZ_SECONDS)" FUZZ_TARGETS="$(FUZZ_TARGETS)" CARGO="$(CARGO)" "$(ROOT)/scripts/fuzz.sh"

@@ -90,7 +90,7 @@ fn type_and_info_describe_the_value() {
     assert_eq!(i["nbytes"], Value::Int(12000));
     assert_eq!(i["compression"], Value::BulkString(b"zlib".to_vec()));
     assert_eq!(i["level"], Value::Int(6));
-    assert_eq!(i["shuffle"], Value::BulkString(b"byte".to_vec()));
+    assert_eq!(i["shuffle"], Value::BulkString(b"bit".to_vec()));
     assert_eq!(i["chunks"], Value::Int(1));
     assert_eq!(i["chunk_bytes"], Value::Int(262144));
     match i["stored_bytes"] {
@@ -145,13 +145,19 @@ fn compression_defaults_come_from_settings_and_shuffle_is_normalised() {
         "u8",
         "uint8",
         &[100],
-        &["COMPRESS", "lz4"],
+        &["COMPRESS", "lz4", "SHUFFLE", "byte"],
         &[1; 100],
     );
     assert_eq!(
         info_str(&mut con, "u8", "shuffle"),
         "none",
-        "one-byte items are not shuffled"
+        "one-byte items are not byte-shuffled"
+    );
+    set_blob(&mut con, "u8b", "uint8", &[100], &["COMPRESS", "lz4"], &[1; 100]);
+    assert_eq!(
+        info_str(&mut con, "u8b", "shuffle"),
+        "bit",
+        "the default bit shuffle applies to one-byte items"
     );
     // chunk sizes round down to whole items
     let _: () = redis::cmd("CONFIG")

@@ -462,7 +462,7 @@ fn offloaded_writes_reach_a_replica_and_the_aof_as_encoded_values() {
         assert!(Instant::now() < deadline, "the replica did not catch up");
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(info_str(&mut r, "grid", "compression"), "lz4");
+    assert_eq!(info_str(&mut r, "grid", "compression"), "zstd");
     let ttl: i64 = redis::cmd("TTL").arg("grid").query(&mut r).unwrap();
     assert!((990..=1000).contains(&ttl), "replica TTL {ttl}");
     // The replicas and the AOF got the encoded chunks, not commands to compress again.

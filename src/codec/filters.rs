@@ -53,7 +53,25 @@ impl Filter for ByteShuffle {
 
 /// `bit`: Blosc's bit shuffle (bit j of byte k of every item together). Applies to 1-byte items
 /// too: the bits of neighbouring pixels or counts are alike as well.
+///
+/// The bits are transposed within blocks of [`BIT_BLOCK_BYTES`] (whole groups of 8 items), as the
+/// `bitshuffle` library does with its `block_size` and Blosc within its blocks; the chunk's last
+/// block may be shorter, and its last `n mod 8` items stay as they are. On-disk layout: never
+/// change the block size.
 pub struct BitShuffle;
+
+/// Measured on scikit-learn's photographs as float32 (ratio with lz4 / zstd-1, 256 KiB chunks):
+/// the whole chunk as one block 1.64 / 3.72, 32 KiB blocks 3.07 / 3.69, 8 KiB 3.08 / 3.65; on
+/// the digits (float64) 9.66 / 15.51, 9.51 / 15.24, 9.42 / 14.95. lz4's 64 KiB window needs bit
+/// rows short enough that several rows of the same significance fall inside it.
+pub const BIT_BLOCK_BYTES: usize = 32 << 10;
+
+/// Bytes per bit-shuffle block for items of `itemsize` bytes: whole groups of 8 items, at least one.
+fn bit_block_len(itemsize: usize) -> usize {
+    let itemsize = itemsize.max(1);
+    let items = (BIT_BLOCK_BYTES / itemsize).max(8);
+    (items - items % 8) * itemsize
+}
 
 impl Filter for BitShuffle {
     fn name(&self) -> &'static str {
@@ -66,9 +84,45 @@ impl Filter for BitShuffle {
         itemsize >= 1
     }
     fn forward(&self, raw: &[u8], itemsize: usize, out: &mut [u8]) {
-        bitshuffle::bitshuffle(raw, itemsize, out);
+        let block = bit_block_len(itemsize);
+        for (src, dst) in raw.chunks(block).zip(out.chunks_mut(block)) {
+            bitshuffle::bitshuffle(src, itemsize, dst);
+        }
     }
     fn inverse(&self, filtered: &[u8], itemsize: usize, out: &mut [u8]) {
-        bitshuffle::bitunshuffle(filtered, itemsize, out);
+        let block = bit_block_len(itemsize);
+        for (src, dst) in filtered.chunks(block).zip(out.chunks_mut(block)) {
+            bitshuffle::bitunshuffle(src, itemsize, dst);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bit_blocks_are_whole_groups_of_8_items_near_32_kib() {
+        assert_eq!(bit_block_len(1), 32768);
+        assert_eq!(bit_block_len(4), 32768);
+        assert_eq!(bit_block_len(3), 10920 * 3);
+        assert_eq!(bit_block_len(0), 32768);
+        assert_eq!(bit_block_len(1 << 20), 8 << 20);
+    }
+
+    #[test]
+    fn each_block_is_transposed_on_its_own() {
+        // Two blocks and a short third one, of 4-byte items.
+        let raw: Vec<u8> = (0..(2 * BIT_BLOCK_BYTES + 44)).map(|i| (i * 7 % 251) as u8).collect();
+        let mut out = vec![0; raw.len()];
+        BitShuffle.forward(&raw, 4, &mut out);
+        for (i, block) in raw.chunks(BIT_BLOCK_BYTES).enumerate() {
+            let mut alone = vec![0; block.len()];
+            bitshuffle::bitshuffle(block, 4, &mut alone);
+            assert_eq!(out[i * BIT_BLOCK_BYTES..][..block.len()], alone[..], "block {i}");
+        }
+        let mut back = vec![0; raw.len()];
+        BitShuffle.inverse(&out, 4, &mut back);
+        assert_eq!(back, raw);
     }
 }
