@@ -67,9 +67,9 @@ bench: build venv ## Run the benchmarks (benches/ndarray_bench.rs, then benches/
 	cd "$(ROOT)" && $(CARGO) bench --bench ndarray_bench
 	cd "$(ROOT)" && $(CARGO) bench --bench server_load
 	cd "$(ROOT)" && $(CARGO) bench --bench shuffle_bench
-	@"$(VENV)/bin/python" -c 'import blosc2, sklearn, PIL' 2>/dev/null || \
-	  { echo "Installing blosc2, scikit-learn and pillow into $(VENV) for benches/compression.py"; \
-	    "$(VENV)/bin/pip" install -q blosc2 scikit-learn pillow; }
+	@"$(VENV)/bin/python" -c 'import blosc2, sklearn, PIL, hiredis' 2>/dev/null || \
+	  { echo "Installing blosc2, scikit-learn, pillow and hiredis (redis-py's fast reply parser) into $(VENV) for benches/compression.py"; \
+	    "$(VENV)/bin/pip" install -q blosc2 scikit-learn pillow hiredis; }
 	cd "$(ROOT)" && "$(VENV)/bin/python" benches/compression.py
 
 fuzz: ## Fuzz every target for FUZZ_SECONDS each (default 60; CI: FUZZ_SECONDS=30), installing cargo-fuzz if missing; fails on a crash
