@@ -68,6 +68,8 @@ def callback(previous: Optional[Callable[..., Any]]) -> Callable[..., Any]:
 
     def parse_reply(response: Any, **options: Any) -> Any:
         parse = options.get(PARSE)
+        if isinstance(response, Exception):  # redis-py's cluster pipeline passes errors through callbacks
+            return response
         if parse is not None:
             return parse(response)
         return previous(response, **options) if previous is not None else response
