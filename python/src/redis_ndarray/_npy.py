@@ -78,7 +78,8 @@ def prepare(a: Any) -> "np.ndarray[Any, Any]":
     dtype_name(arr.dtype)  # raises ValueError for an unsupported dtype
     if arr.dtype.byteorder == ">":
         arr = arr.astype(arr.dtype.newbyteorder("<"))
-    return np.ascontiguousarray(arr)
+    # (not np.ascontiguousarray: it turns a 0-d array into a 1-d one)
+    return arr if arr.flags.c_contiguous else arr.copy(order="C")
 
 
 def raw_bytes(arr: "np.ndarray[Any, Any]") -> memoryview:
