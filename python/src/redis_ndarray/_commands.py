@@ -48,9 +48,11 @@ class Cmd(Generic[T]):
     __slots__ = ("args", "options", "route_keys", "none_if_missing")
 
     def __init__(self, args: Tuple[EncodableT, ...], parse: Callable[[Any], T],
-                 route_keys: Optional[Sequence[KeyT]] = None, none_if_missing: bool = False) -> None:
+                 route_keys: Optional[Sequence[KeyT]] = None, none_if_missing: bool = False,
+                 options: Optional[Dict[str, Any]] = None) -> None:
         self.args = args
-        self.options: Dict[str, Any] = {NEVER_DECODE: True, PARSE: parse}
+        # (shared dicts are safe: redis-py receives them as **options, a copy)
+        self.options: Dict[str, Any] = options if options is not None else {NEVER_DECODE: True, PARSE: parse}
         # Multi-key commands route themselves (by the first key's slot, after checking that every
         # key has it): no COMMAND GETKEYS round trip for numkeys commands.
         self.route_keys = route_keys
@@ -81,6 +83,10 @@ def callback(previous: Optional[Callable[..., Any]]) -> Callable[..., Any]:
 
 def _ok(reply: Any) -> bool:
     return reply is not None and reply != 0
+
+
+# Replies that are OK/nil or an integer need no NEVER_DECODE (a decoded "OK" parses the same).
+_OK_OPTIONS: Dict[str, Any] = {PARSE: _ok}
 
 
 def _text(value: Any) -> str:
@@ -231,14 +237,24 @@ def set_(
     prevented the write. `dtype` stores it converted (e.g. float16); `compress`, `level` and
     `shuffle` override the server's settings; `ex`/`px`/`exat`/`pxat`/`keepttl` set the TTL;
     `attrs` the array's attributes. Sent as raw bytes with the dtype and dims (no .npy, no copy)."""
+    if (attrs is None and compress is None and level is None and shuffle is None and dtype is None
+            and ex is None and px is None and exat is None and pxat is None and not (keepttl or nx or xx)
+            and type(a) is np.ndarray and a.nbytes < 65536 and a.flags.c_contiguous):
+        name = _npy.FAST_NAMES.get(a.dtype)
+        if name is not None:  # the common small write: no options, a native little-endian array
+            return Cmd(("NDARRAY.SET", key, name, *a.shape, "BLOB", a.tobytes()), _ok, options=_OK_OPTIONS)
     arr = _npy.prepare(a)
     args: List[EncodableT] = ["NDARRAY.SET", key, _npy.dtype_name(arr.dtype), *arr.shape]
-    args += _write_options(compress, level, shuffle, dtype, ex, px, exat, pxat, keepttl, nx, xx)
+    if (compress or level is not None or shuffle or dtype is not None or ex is not None or px is not None
+            or exat is not None or pxat is not None or keepttl or nx or xx):
+        args += _write_options(compress, level, shuffle, dtype, ex, px, exat, pxat, keepttl, nx, xx)
     if attrs:
         for field, value in attrs.items():
             args += ["ATTR", field, value]
-    args += ["BLOB", _npy.raw_bytes(arr)]
-    return Cmd(tuple(args), _ok)
+    # Small arrays as bytes (one copy, one send: redis-py writes a memoryview argument with a send of
+    # its own); from 64 KiB a memoryview over the array's buffer (no copy).
+    args += ["BLOB", arr.tobytes() if arr.nbytes < 65536 else _npy.raw_bytes(arr)]
+    return Cmd(tuple(args), _ok, options=_OK_OPTIONS)
 
 
 def get(key: KeyT, dtype: Optional[DTypeArg] = None, *, copy: bool = False) -> Cmd[Optional[ArrayT]]:

@@ -30,6 +30,11 @@ DTYPE_NAMES = (
 
 DTypeArg = Union[str, "np.dtype[Any]", type]
 
+# Little-endian dtypes by name, for the fast path of small writes (bfloat16 goes the general way).
+FAST_NAMES: Dict["np.dtype[Any]", str] = {
+    np.dtype(n).newbyteorder("<"): n for n in DTYPE_NAMES if n != "bfloat16"
+}
+
 _descr_cache: Dict[bytes, "np.dtype[Any]"] = {}
 
 
@@ -54,8 +59,25 @@ def dtype_of_descr(descr: bytes) -> "np.dtype[Any]":
     return dt
 
 
+_name_cache: Dict[Any, str] = {}
+
+
 def dtype_name(dtype: DTypeArg) -> str:
-    """The server's name for `dtype` (a NumPy dtype, a type, or a name such as 'float16')."""
+    """The server's name for `dtype` (a NumPy dtype, a type, or a name such as 'float16'). Cached:
+    `np.dtype(x).name` costs microseconds, as much as the rest of a small write."""
+    try:
+        return _name_cache[dtype]
+    except (KeyError, TypeError):
+        pass
+    name = _dtype_name(dtype)
+    try:
+        _name_cache[dtype] = name
+    except TypeError:
+        pass
+    return name
+
+
+def _dtype_name(dtype: DTypeArg) -> str:
     if isinstance(dtype, str) and dtype.lower() == "bfloat16":
         return "bfloat16"  # also without ml_dtypes: the server converts, the client only names it
     try:

@@ -129,7 +129,8 @@ class NDArray(_Base):
 
     def _run(self, cmd: Cmd[T]) -> T:
         try:
-            return self.client.execute_command(*cmd.args, **self._options(cmd))  # type: ignore[no-any-return]
+            return self.client.execute_command(  # type: ignore[no-any-return]
+                *cmd.args, **(self._options(cmd) if self.is_cluster else cmd.options))
         except redis.ResponseError as e:
             if cmd.none_if_missing and _is_missing(e):
                 return None  # type: ignore[return-value]
