@@ -24,6 +24,10 @@ export REDIS_SERVER
 
 MAKE_VENV = echo "Creating $(VENV)" && $(PYTHON) -m venv "$(VENV)" \
 	&& "$(VENV)/bin/pip" install -q numpy redis ml_dtypes && touch "$(VENV)/.installed"
+# The Python client (python/), installed editable into the venv with its test tools: code changes
+# are live; a change to python/pyproject.toml reinstalls it.
+PY_CLIENT_STAMP := $(VENV)/.redis_ndarray
+PYTEST_ARGS ?= -q -rs
 
 .PHONY: help deps build run test test-compat venv lint fmt bench fuzz clean
 
@@ -39,31 +43,39 @@ build: deps ## Build the module (target/release/libredis_ndarray.so)
 run: build ## Run redis-server with the module on 127.0.0.1:$(PORT) (redis.conf.example), in the foreground; make run PORT=6380
 	cd "$(ROOT)" && $(REDIS_SERVER) ./redis.conf.example --port $(PORT)
 
-test: build venv ## Build the module, run every Rust test (the README test runs its Python snippets in .venv), then the NumPy interop test
+test: build venv ## Build the module, run every Rust test (the README test runs its Python snippets in .venv), the NumPy interop test, then the Python client's pytest suite (and examples/)
 	cd "$(ROOT)" && $(CARGO) test --no-fail-fast
 	@if [ -f "$(INTEROP_TEST)" ]; then \
 	  echo "Running $(INTEROP_TEST)"; \
 	  "$(VENV)/bin/python" "$(INTEROP_TEST)"; \
 	else echo "No $(INTEROP_TEST): skipping the NumPy interop test"; fi
+	cd "$(ROOT)/python" && "$(VENV)/bin/python" -m pytest $(PYTEST_ARGS)
 
 # make test-compat SERVERS="redis-8.2 valkey-9.1": the servers to test against (scripts/fetch-servers.sh).
 SERVERS ?= redis-7.0 redis-7.4 redis-8.2 valkey-8.1 valkey-9.1
 
 test-compat: build venv ## Run every test against each of SERVERS (Redis 7.0, 7.4, 8.2, Valkey 8.1, 9.1; fetched into .cache/)
 	@CARGO="$(CARGO)" INTEROP_PYTHON="$(VENV)/bin/python" INTEROP_TEST="$(INTEROP_TEST)" \
-	  "$(ROOT)/scripts/test-compat.sh" $(SERVERS)
+	  PYTEST_DIR="$(ROOT)/python" "$(ROOT)/scripts/test-compat.sh" $(SERVERS)
 
-venv: ## Create .venv with numpy, redis and ml_dtypes (for the interop test)
-	@[ -f "$(VENV)/.installed" ] || { $(MAKE_VENV); }
+venv: $(PY_CLIENT_STAMP) ## Create .venv with numpy, redis, ml_dtypes, and the Python client (editable) with pytest and mypy
 
-lint: ## cargo fmt --check and clippy with warnings as errors
+$(VENV)/.installed:
+	@$(MAKE_VENV)
+
+$(PY_CLIENT_STAMP): $(VENV)/.installed $(ROOT)/python/pyproject.toml
+	"$(VENV)/bin/pip" install -q pytest mypy -e "$(ROOT)/python"
+	@touch "$@"
+
+lint: venv ## cargo fmt --check, clippy with warnings as errors, mypy --strict on the Python client
 	cd "$(ROOT)" && $(CARGO) fmt --all -- --check
 	cd "$(ROOT)" && $(CARGO) clippy --all-targets -- -D warnings
+	cd "$(ROOT)/python" && "$(VENV)/bin/mypy"
 
 fmt: ## Format the code
 	cd "$(ROOT)" && $(CARGO) fmt --all
 
-bench: build venv ## Run the benchmarks (benches/ndarray_bench.rs, then benches/server_load.rs: stalls, server time, small ops, lazy free; benches/shuffle_bench.rs: byte and bit shuffle per core; benches/compression.py: codecs on real data against blosc2)
+bench: build venv ## Run the benchmarks (benches/ndarray_bench.rs, then benches/server_load.rs: stalls, server time, small ops, lazy free; benches/shuffle_bench.rs: byte and bit shuffle per core; benches/compression.py: codecs on real data against blosc2; python/bench: the Python client against hand-written redis-py)
 	cd "$(ROOT)" && $(CARGO) bench --bench ndarray_bench
 	cd "$(ROOT)" && $(CARGO) bench --bench server_load
 	cd "$(ROOT)" && $(CARGO) bench --bench shuffle_bench
@@ -71,6 +83,7 @@ bench: build venv ## Run the benchmarks (benches/ndarray_bench.rs, then benches/
 	  { echo "Installing blosc2, scikit-learn, pillow and hiredis (redis-py's fast reply parser) into $(VENV) for benches/compression.py"; \
 	    "$(VENV)/bin/pip" install -q blosc2 scikit-learn pillow hiredis; }
 	cd "$(ROOT)" && "$(VENV)/bin/python" benches/compression.py
+	"$(VENV)/bin/python" "$(ROOT)/python/bench/bench_client.py"
 
 fuzz: ## Fuzz every target for FUZZ_SECONDS each (default 60; CI: FUZZ_SECONDS=30), installing cargo-fuzz if missing; fails on a crash
 	@FUZZ_SECONDS="$(FUZZ_SECONDS)" FUZZ_TARGETS="$(FUZZ_TARGETS)" CARGO="$(CARGO)" "$(ROOT)/scripts/fuzz.sh"

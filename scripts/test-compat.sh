@@ -7,7 +7,8 @@
 # earlier one failed; exits 1 if any failed. Full output per server: target/test-compat/SERVER.log.
 #
 # Environment: NDARRAY_MODULE (the built module, as for `make test`), CARGO (default cargo),
-# INTEROP_PYTHON (the venv's python; the interop test is skipped when unset), INTEROP_TEST.
+# INTEROP_PYTHON (the venv's python; the interop test is skipped when unset), INTEROP_TEST,
+# PYTEST_DIR (python/: the Python client's pytest suite runs with INTEROP_PYTHON when set).
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -37,6 +38,7 @@ for name in "$@"; do
     ok=1
     cargo_summary="not run"
     interop_summary="not run"
+    pytest_summary="not run"
     version="?"
     if "$root/scripts/fetch-servers.sh" "$name" "$dir" 2>&1 | tee -a "$log"; then
         version=$("$dir/redis-server" --version | tr ' ' '\n' | sed -n 's/^v=//p')
@@ -68,6 +70,15 @@ for name in "$@"; do
                 ok=0
             fi
         fi
+        if [ -n "${PYTEST_DIR:-}" ] && [ -n "${INTEROP_PYTHON:-}" ]; then
+            echo "Running the Python client's tests ($PYTEST_DIR) against $name" | tee -a "$log"
+            (cd "$PYTEST_DIR" && REDIS_SERVER="$dir/redis-server" "$INTEROP_PYTHON" -m pytest -q -rs) 2>&1 | tee "$log.pytest"
+            pytest_rc=${PIPESTATUS[0]}
+            cat "$log.pytest" >> "$log"
+            counts=$(grep -E '[0-9]+ (passed|failed)' "$log.pytest" | tail -n 1 | sed 's/=//g; s/^ *//; s/ in [0-9.]*s.*//')
+            rm -f "$log.pytest"
+            if [ "$pytest_rc" -eq 0 ]; then pytest_summary="ok (${counts:-no count})"; else pytest_summary="FAILED (${counts:-exit $pytest_rc})"; ok=0; fi
+        fi
     else
         cargo_summary="fetch failed"
         ok=0
@@ -76,12 +87,12 @@ for name in "$@"; do
     time=$(printf '%dm%02ds' $((elapsed / 60)) $((elapsed % 60)))
     result=ok
     [ "$ok" -eq 1 ] || { result=FAILED; failed=1; }
-    echo "compat $name: $cargo_summary; interop: $interop_summary; $time; $result (log: $log)"
-    rows+=("$(printf '%-11s %-8s %-42s %-30s %7s  %s' "$name" "$version" "$cargo_summary" "$interop_summary" "$time" "$result")")
+    echo "compat $name: $cargo_summary; interop: $interop_summary; python: $pytest_summary; $time; $result (log: $log)"
+    rows+=("$(printf '%-11s %-8s %-42s %-30s %-34s %7s  %s' "$name" "$version" "$cargo_summary" "$interop_summary" "$pytest_summary" "$time" "$result")")
 done
 
 echo
 echo "=================== compat summary ==================="
-printf '%-11s %-8s %-42s %-30s %7s  %s\n' server version "cargo test" interop time result
+printf '%-11s %-8s %-42s %-30s %-34s %7s  %s\n' server version "cargo test" interop "python client" time result
 printf '%s\n' "${rows[@]}"
 exit "$failed"

@@ -1,0 +1,408 @@
+"""Every command once: a builder that turns a method call into the arguments to send, plus the
+function that parses the reply. The client classes (`client.py`) only run these, so sync, async,
+pipelines and clusters share all of it.
+
+The reply is parsed in a response callback registered on the client for each NDARRAY.* command
+(redis-py's convention for module commands). The callback only parses calls made through this
+package, which pass their parser as an option; a plain `execute_command("NDARRAY.GET", ...)` on the
+same client still gets the raw reply. Every call also passes `NEVER_DECODE`, so clients with
+`decode_responses=True` get the same results (array bytes are never UTF-8-decoded).
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import (
+    Any, Callable, Dict, Generic, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union,
+)
+
+import numpy as np
+from redis.client import NEVER_DECODE
+from redis.typing import EncodableT, KeyT
+
+from . import _npy
+from ._npy import DTypeArg
+from ._selection import insert_new_axes, selection
+
+T = TypeVar("T")
+ArrayT = np.ndarray[Any, Any]
+
+# The option that carries a call's parser to the response callback.
+PARSE = "_ndarray_parse"
+
+COMMAND_NAMES = (
+    "NDARRAY.SET", "NDARRAY.GET", "NDARRAY.SLICE", "NDARRAY.SETSLICE", "NDARRAY.APPEND", "NDARRAY.RESHAPE",
+    "NDARRAY.INFO", "NDARRAY.MGET", "NDARRAY.MSET", "NDARRAY.MSETEX", "NDARRAY.STACK", "NDARRAY.ATTRSET",
+    "NDARRAY.ATTRGET", "NDARRAY.ATTRDEL", "NDARRAY.PROBE",
+)
+
+# Commands whose reply is data (refused in a MULTI/EXEC pipeline of a decode_responses client,
+# where redis-py decodes the whole EXEC reply as text).
+BINARY_REPLIES = {"NDARRAY.GET", "NDARRAY.SLICE", "NDARRAY.MGET", "NDARRAY.STACK", "NDARRAY.INFO",
+                  "NDARRAY.ATTRGET"}
+
+
+class Cmd(Generic[T]):
+    """One call: what to send, how to parse the reply, and the keys that route it in a cluster."""
+
+    __slots__ = ("args", "options", "route_keys", "none_if_missing")
+
+    def __init__(self, args: Tuple[EncodableT, ...], parse: Callable[[Any], T],
+                 route_keys: Optional[Sequence[KeyT]] = None, none_if_missing: bool = False,
+                 options: Optional[Dict[str, Any]] = None) -> None:
+        self.args = args
+        # (shared dicts are safe: redis-py receives them as **options, a copy)
+        self.options: Dict[str, Any] = options if options is not None else {NEVER_DECODE: True, PARSE: parse}
+        # Multi-key commands route themselves (by the first key's slot, after checking that every
+        # key has it): no COMMAND GETKEYS round trip for numkeys commands.
+        self.route_keys = route_keys
+        # INFO of a missing key is an error reply; the client returns None for it.
+        self.none_if_missing = none_if_missing
+
+
+def name_of(cmd: "Cmd[Any]") -> str:
+    return _text(cmd.args[0])
+
+
+def callback(previous: Optional[Callable[..., Any]]) -> Callable[..., Any]:
+    """The response callback registered for each NDARRAY.* command (keeping any earlier one for
+    calls that are not this package's)."""
+
+    def parse_reply(response: Any, **options: Any) -> Any:
+        parse = options.get(PARSE)
+        if isinstance(response, Exception):  # redis-py's cluster pipeline passes errors through callbacks
+            return response
+        if parse is not None:
+            return parse(response)
+        return previous(response, **options) if previous is not None else response
+
+    return parse_reply
+
+
+# ---- reply parsers ----
+
+def _ok(reply: Any) -> bool:
+    return reply is not None and reply != 0
+
+
+# Replies that are OK/nil or an integer need no NEVER_DECODE (a decoded "OK" parses the same).
+_OK_OPTIONS: Dict[str, Any] = {PARSE: _ok}
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else str(value)
+
+
+def _scalar(value: Any) -> Any:
+    """A reply item as Python: text as str, numbers as numbers, arrays as lists."""
+    if isinstance(value, (bytes, bytearray)):
+        text = value.decode("utf-8", "replace")
+        for conv in (int, float):
+            try:
+                return conv(text)
+            except ValueError:
+                pass
+        return text
+    if isinstance(value, list):
+        return [_scalar(v) for v in value]
+    if isinstance(value, dict):
+        return {_text(k): _scalar(v) for k, v in value.items()}
+    return value
+
+
+def _pairs(reply: Any) -> Iterable[Tuple[Any, Any]]:
+    """A map reply: a dict in RESP3, a flat field/value list in RESP2."""
+    if isinstance(reply, dict):
+        return reply.items()
+    return zip(reply[::2], reply[1::2])
+
+
+def _array(copy: bool) -> Callable[[Any], Optional[ArrayT]]:
+    def parse(reply: Any) -> Optional[ArrayT]:
+        return None if reply is None else _npy.from_npy(reply, copy)
+    return parse
+
+
+def _info(reply: Any) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    for field, value in _pairs(reply):
+        name = _text(field)
+        if name == "shape":
+            out[name] = tuple(int(d) for d in value)
+        elif name == "attrs":
+            out[name] = {_text(k): bytes(v) for k, v in _pairs(value)}
+        elif isinstance(value, (bytes, bytearray)):
+            out[name] = _text(value)
+        else:
+            out[name] = _scalar(value)
+    return out
+
+
+def _attrs(reply: Any) -> Optional[Dict[str, bytes]]:
+    if reply is None:
+        return None
+    return {_text(k): bytes(v) for k, v in _pairs(reply)}
+
+
+def _probe(reply: Any) -> List[Dict[str, Any]]:
+    """NDARRAY.PROBE's table: a list of rows, each a map or a flat field/value list (also a header
+    row of names followed by rows of values). Field names as the server gives them."""
+    if isinstance(reply, dict):  # {"rows": [...]} or similar: take the one list in it
+        lists = [v for v in reply.values() if isinstance(v, list)]
+        reply = lists[0] if len(lists) == 1 else [reply]
+    rows = list(reply or [])
+    if (len(rows) > 1 and all(isinstance(r, list) for r in rows)
+            and all(isinstance(_scalar(c), str) for c in rows[0])
+            and not all(isinstance(_scalar(c), str) for c in rows[0][::2] + rows[1][::2])):
+        names = [_text(c) for c in rows[0]]
+        return [{n: _scalar(v) for n, v in zip(names, row)} for row in rows[1:]]
+    return [{_text(k): _scalar(v) for k, v in _pairs(row)} for row in rows]
+
+
+# ---- argument pieces ----
+
+def _dims(shape: Union[int, Sequence[int]]) -> Tuple[int, ...]:
+    return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
+
+
+def _seconds(t: Union[int, datetime.timedelta]) -> int:
+    return int(t.total_seconds()) if isinstance(t, datetime.timedelta) else int(t)
+
+
+def _millis(t: Union[int, datetime.timedelta]) -> int:
+    return int(t.total_seconds() * 1000) if isinstance(t, datetime.timedelta) else int(t)
+
+
+def _unix(t: Union[int, datetime.datetime], scale: int) -> int:
+    return int(t.timestamp() * scale) if isinstance(t, datetime.datetime) else int(t)
+
+
+def _write_options(
+    compress: Optional[str], level: Optional[int], shuffle: Optional[str], dtype: Optional[DTypeArg],
+    ex: Union[int, datetime.timedelta, None], px: Union[int, datetime.timedelta, None],
+    exat: Union[int, datetime.datetime, None], pxat: Union[int, datetime.datetime, None],
+    keepttl: bool, nx: bool, xx: bool,
+) -> List[EncodableT]:
+    opts: List[EncodableT] = []
+    if compress is not None:
+        opts += ["COMPRESS", compress]
+    if level is not None:
+        opts += ["LEVEL", int(level)]
+    if shuffle is not None:
+        opts += ["SHUFFLE", shuffle]
+    if dtype is not None:
+        opts += ["AS", _npy.dtype_name(dtype)]
+    if ex is not None:
+        opts += ["EX", _seconds(ex)]
+    if px is not None:
+        opts += ["PX", _millis(px)]
+    if exat is not None:
+        opts += ["EXAT", _unix(exat, 1)]
+    if pxat is not None:
+        opts += ["PXAT", _unix(pxat, 1000)]
+    if keepttl:
+        opts.append("KEEPTTL")
+    if nx:
+        opts.append("NX")
+    if xx:
+        opts.append("XX")
+    return opts
+
+
+def _scalar_values(value: Any) -> List[EncodableT]:
+    """A single value for `VALUES` (which the server broadcasts to the whole selection)."""
+    item = np.asarray(value).reshape(()).item()
+    if isinstance(item, bool):
+        return [int(item)]
+    if isinstance(item, complex):
+        return [repr(item.real), repr(item.imag)]
+    if isinstance(item, float):
+        return [repr(item)]
+    if isinstance(item, int):
+        return [item]
+    return [repr(float(item))]  # bfloat16 and other extension scalars
+
+
+# ---- the commands ----
+
+def set_(
+    key: KeyT, a: Any, *, compress: Optional[str] = None, level: Optional[int] = None,
+    shuffle: Optional[str] = None, dtype: Optional[DTypeArg] = None,
+    ex: Union[int, datetime.timedelta, None] = None, px: Union[int, datetime.timedelta, None] = None,
+    exat: Union[int, datetime.datetime, None] = None, pxat: Union[int, datetime.datetime, None] = None,
+    keepttl: bool = False, nx: bool = False, xx: bool = False,
+    attrs: Optional[Mapping[str, EncodableT]] = None,
+) -> Cmd[bool]:
+    """Stores `a` (any array-like) under `key`, replacing any value; True, or False when `nx`/`xx`
+    prevented the write. `dtype` stores it converted (e.g. float16); `compress`, `level` and
+    `shuffle` override the server's settings; `ex`/`px`/`exat`/`pxat`/`keepttl` set the TTL;
+    `attrs` the array's attributes. Sent as raw bytes with the dtype and dims (no .npy, no copy)."""
+    if (attrs is None and compress is None and level is None and shuffle is None and dtype is None
+            and ex is None and px is None and exat is None and pxat is None and not (keepttl or nx or xx)
+            and type(a) is np.ndarray and a.nbytes < 65536 and a.flags.c_contiguous):
+        name = _npy.FAST_NAMES.get(a.dtype)
+        if name is not None:  # the common small write: no options, a native little-endian array
+            return Cmd(("NDARRAY.SET", key, name, *a.shape, "BLOB", a.tobytes()), _ok, options=_OK_OPTIONS)
+    arr = _npy.prepare(a)
+    args: List[EncodableT] = ["NDARRAY.SET", key, _npy.dtype_name(arr.dtype), *arr.shape]
+    if (compress or level is not None or shuffle or dtype is not None or ex is not None or px is not None
+            or exat is not None or pxat is not None or keepttl or nx or xx):
+        args += _write_options(compress, level, shuffle, dtype, ex, px, exat, pxat, keepttl, nx, xx)
+    if attrs:
+        for field, value in attrs.items():
+            args += ["ATTR", field, value]
+    # Small arrays as bytes (one copy, one send: redis-py writes a memoryview argument with a send of
+    # its own); from 64 KiB a memoryview over the array's buffer (no copy).
+    args += ["BLOB", arr.tobytes() if arr.nbytes < 65536 else _npy.raw_bytes(arr)]
+    return Cmd(tuple(args), _ok, options=_OK_OPTIONS)
+
+
+def get(key: KeyT, dtype: Optional[DTypeArg] = None, *, copy: bool = False) -> Cmd[Optional[ArrayT]]:
+    """The array under `key` (None when the key does not exist), converted to `dtype` by the server
+    if given. The result views the reply's bytes and is read-only; `copy=True` gives a writable
+    copy."""
+    args: Tuple[EncodableT, ...] = ("NDARRAY.GET", key)
+    if dtype is not None:
+        args += ("AS", _npy.dtype_name(dtype))
+    return Cmd(args, _array(copy))
+
+
+def slice_(
+    key: KeyT, index: Any, dtype: Optional[DTypeArg] = None, *, copy: bool = False,
+) -> Cmd[Optional[ArrayT]]:
+    """`a[index]` of the stored array, decoding only the chunks it touches: any NumPy basic index
+    (an int, a slice, Ellipsis, np.newaxis, or a tuple of them, as `np.s_[...]` builds) or a
+    selection string ("4000:4010, ::2"). None when the key does not exist. Read-only unless `copy`."""
+    sel, new_axes = selection(index)
+    args: Tuple[EncodableT, ...] = ("NDARRAY.SLICE", key, sel)
+    if dtype is not None:
+        args += ("AS", _npy.dtype_name(dtype))
+    as_array = _array(copy)
+
+    def parse(reply: Any) -> Optional[ArrayT]:
+        arr = as_array(reply)
+        return None if arr is None else insert_new_axes(arr, new_axes)
+
+    return Cmd(args, parse if new_axes is not None else as_array)
+
+
+def setslice(key: KeyT, index: Any, values: Any) -> Cmd[bool]:
+    """`a[index] = values` in the stored array: `values` of the selection's shape (in the stored
+    dtype, or one the server can convert safely), or a single value, which fills the selection."""
+    sel, new_axes = selection(index)
+    if new_axes is not None:
+        raise IndexError("setslice does not take np.newaxis (None) indices")
+    arr = np.asarray(values)
+    if arr.size == 1 and arr.ndim <= 1:
+        data: List[EncodableT] = ["VALUES", *_scalar_values(arr)]
+    else:
+        data = ["NPY", _npy.to_npy(arr)]
+    return Cmd(("NDARRAY.SETSLICE", key, sel, *data), _ok)
+
+
+def append(key: KeyT, rows: Any) -> Cmd[int]:
+    """Appends `rows` along axis 0 (rows of shape `a.shape[1:]`, or one such row); the new length
+    of axis 0. Creates a missing key."""
+    return Cmd(("NDARRAY.APPEND", key, "NPY", _npy.to_npy(rows)), int)
+
+
+def reshape(key: KeyT, shape: Union[int, Sequence[int]]) -> Cmd[bool]:
+    """Gives the stored array a new shape with the same number of elements (no data moves)."""
+    return Cmd(("NDARRAY.RESHAPE", key, *_dims(shape)), _ok)
+
+
+def info(key: KeyT) -> Cmd[Optional[Dict[str, Any]]]:
+    """What the server knows of the array: dtype, shape (a tuple), sizes, compression, chunks (and
+    `updated_at`, `attrs` on servers that have them), or None when the key does not exist."""
+    return Cmd(("NDARRAY.INFO", key), _info, none_if_missing=True)
+
+
+def mget(keys: Sequence[KeyT], *, copy: bool = False) -> Cmd[List[Optional[ArrayT]]]:
+    """One array per key, None where a key is missing or holds another type."""
+    parse_one = _array(copy)
+
+    def parse(reply: Any) -> List[Optional[ArrayT]]:
+        return [parse_one(item) for item in reply]
+
+    keys = list(keys)
+    return Cmd(("NDARRAY.MGET", *keys), parse, route_keys=keys)
+
+
+def mset(
+    mapping: Mapping[KeyT, Any], *, compress: Optional[str] = None, level: Optional[int] = None,
+    shuffle: Optional[str] = None, dtype: Optional[DTypeArg] = None,
+    ex: Union[int, datetime.timedelta, None] = None, px: Union[int, datetime.timedelta, None] = None,
+    exat: Union[int, datetime.datetime, None] = None, pxat: Union[int, datetime.datetime, None] = None,
+    keepttl: bool = False, nx: bool = False, xx: bool = False,
+) -> Cmd[bool]:
+    """Stores every array of `mapping`, all or nothing, with the same options for all (NDARRAY.MSETEX);
+    False when `nx` (none may exist) or `xx` (all must exist) prevented it."""
+    args: List[EncodableT] = ["NDARRAY.MSETEX", len(mapping)]
+    for key, a in mapping.items():
+        args += [key, _npy.to_npy(a)]
+    args += _write_options(compress, level, shuffle, dtype, ex, px, exat, pxat, keepttl, nx, xx)
+    return Cmd(tuple(args), _ok, route_keys=list(mapping))
+
+
+def stack(
+    keys: Sequence[KeyT], dtype: Optional[DTypeArg] = None, *, missing: Any = None, copy: bool = False,
+) -> Cmd[Union[ArrayT, Tuple[ArrayT, List[int]]]]:
+    """The arrays of `keys` stacked into one of shape (len(keys), *shape), like np.stack, built by
+    the server into one reply. With `missing` (a fill value), missing keys become rows of it and the
+    result is (array, positions filled); without it a missing key is a KeyError."""
+    keys = list(keys)
+    args: List[EncodableT] = ["NDARRAY.STACK", len(keys), *keys]
+    if dtype is not None:
+        args += ["AS", _npy.dtype_name(dtype)]
+    if missing is None:
+        return Cmd(tuple(args), _array(copy), route_keys=keys)  # type: ignore[arg-type]
+    args += ["MISSING", "FILL", *_scalar_values(missing)]
+
+    def parse(reply: Any) -> Tuple[ArrayT, List[int]]:
+        data, filled = reply
+        return _npy.from_npy(data, copy), [int(i) for i in filled]
+
+    return Cmd(tuple(args), parse, route_keys=keys)
+
+
+def attrs(key: KeyT) -> Cmd[Optional[Dict[str, bytes]]]:
+    """Every attribute of the array (field name -> bytes), None when the key does not exist."""
+    return Cmd(("NDARRAY.ATTRGET", key), _attrs)
+
+
+def attr_values(key: KeyT, *fields: str) -> Cmd[List[Optional[bytes]]]:
+    """The values of `fields` (None where absent), like HMGET."""
+    def parse(reply: Any) -> List[Optional[bytes]]:
+        if reply is None:
+            return [None] * len(fields)
+        return [None if v is None else bytes(v) for v in reply]
+
+    return Cmd(("NDARRAY.ATTRGET", key, *fields), parse)
+
+
+def set_attrs(key: KeyT, mapping: Optional[Mapping[str, EncodableT]] = None, **fields: EncodableT) -> Cmd[int]:
+    """Sets attributes (from `mapping` and keyword arguments); the number of fields newly created."""
+    items = {**(mapping or {}), **fields}
+    if not items:
+        raise ValueError("set_attrs needs at least one field")
+    args: List[EncodableT] = ["NDARRAY.ATTRSET", key]
+    for field, value in items.items():
+        args += [field, value]
+    return Cmd(tuple(args), int)
+
+
+def del_attrs(key: KeyT, *names: str) -> Cmd[int]:
+    """Removes attributes; the number removed."""
+    if not names:
+        raise ValueError("del_attrs needs at least one field name")
+    return Cmd(("NDARRAY.ATTRDEL", key, *names), int)
+
+
+def probe(key: KeyT, *, sample: Optional[int] = None) -> Cmd[List[Dict[str, Any]]]:
+    """The server's measurement of each codec x filter (and a few levels) on a sample of the array:
+    one dict per row (codec, level, filter, ratio, encode and decode MB/s, named as the server names
+    them), best ratio first."""
+    args: Tuple[EncodableT, ...] = ("NDARRAY.PROBE", key)
+    if sample is not None:
+        args += ("SAMPLE", int(sample))
+    return Cmd(args, _probe)

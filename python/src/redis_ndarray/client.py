@@ -1,0 +1,300 @@
+"""The client classes: `NDArray` (sync), `AsyncNDArray` (asyncio), and their pipelines.
+
+Each method is one builder of `_commands` run by the class's executor: the sync one calls
+`execute_command`, the async one awaits it, a pipeline queues it. So every class has the same
+methods with the same arguments, and only the result differs (a value, an awaitable, the pipeline).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import (
+    Any, Callable, Coroutine, Dict, List, Mapping, MutableMapping, Optional, Sequence, TypeVar, Union,
+)
+
+from typing import Concatenate, ParamSpec
+
+import redis
+import redis.asyncio
+from redis.typing import KeyT
+
+from . import _commands as c
+from ._commands import Cmd
+from ._errors import CrossSlotKeysError, classify
+
+P = ParamSpec("P")
+T = TypeVar("T")
+PipeT = TypeVar("PipeT", bound="_PipelineBase")
+
+AnyClient = Union[redis.Redis, "redis.RedisCluster", redis.asyncio.Redis, "redis.asyncio.RedisCluster"]
+
+
+def _name(method: Callable[..., Any], builder: Callable[..., Any]) -> None:
+    name = builder.__name__.rstrip("_")
+    method.__name__ = name
+    method.__qualname__ = name
+    method.__doc__ = builder.__doc__
+    method.__wrapped__ = builder  # type: ignore[attr-defined]  # inspect.signature shows the builder's
+
+
+def _is_missing(error: redis.ResponseError) -> bool:
+    return "no such key" in str(error)
+
+
+def _callbacks_of(client: Any) -> MutableMapping[str, Any]:
+    callbacks = getattr(client, "cluster_response_callbacks", None)  # sync RedisCluster
+    if callbacks is None:
+        callbacks = client.response_callbacks
+    return callbacks  # type: ignore[no-any-return]
+
+
+def _decodes_responses(client: Any) -> bool:
+    get_encoder = getattr(client, "get_encoder", None)
+    encoder = get_encoder() if get_encoder is not None else getattr(client, "encoder", None)
+    return bool(getattr(encoder, "decode_responses", False))
+
+
+class _Base:
+    """What every front end shares: the client, its callbacks, and cluster routing."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.is_cluster = isinstance(client, (redis.RedisCluster, redis.asyncio.RedisCluster))
+        self.decode_responses = _decodes_responses(client)
+        callbacks = _callbacks_of(client)
+        for name in c.COMMAND_NAMES:
+            previous = callbacks.get(name)
+            if getattr(previous, "_redis_ndarray", False):
+                continue
+            parse = c.callback(previous)
+            parse._redis_ndarray = True  # type: ignore[attr-defined]
+            client.set_response_callback(name, parse)
+
+    def _options(self, cmd: Cmd[Any]) -> Dict[str, Any]:
+        if not (self.is_cluster and cmd.route_keys):
+            return cmd.options
+        keys = cmd.route_keys
+        slot = self.client.keyslot(keys[0])
+        for key in keys[1:]:
+            if self.client.keyslot(key) != slot:
+                raise CrossSlotKeysError(
+                    f"{c.name_of(cmd)}: keys {keys[0]!r} and {key!r} hash to different cluster slots; "
+                    "keys read or written together must share a hash tag, e.g. '{user:42}:emb' and "
+                    "'{user:42}:meta' (only the part in braces is hashed)"
+                )
+        return {**cmd.options, "target_nodes": self.client.get_node_from_key(keys[0])}
+
+
+# ---- method factories: one builder, one method per front end ----
+
+def _sync(builder: Callable[P, Cmd[T]]) -> Callable[Concatenate["NDArray", P], T]:
+    def method(self: NDArray, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._run(builder(*args, **kwargs))
+    _name(method, builder)
+    return method
+
+
+def _async(builder: Callable[P, Cmd[T]]) -> Callable[Concatenate["AsyncNDArray", P], Coroutine[Any, Any, T]]:
+    async def method(self: AsyncNDArray, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self._run(builder(*args, **kwargs))
+    _name(method, builder)
+    return method
+
+
+def _queued(builder: Callable[P, Cmd[Any]]) -> Callable[Concatenate[PipeT, P], PipeT]:
+    def method(self: PipeT, /, *args: P.args, **kwargs: P.kwargs) -> PipeT:
+        self._queue(builder(*args, **kwargs))
+        return self
+    _name(method, builder)
+    return method
+
+
+class NDArray(_Base):
+    """NumPy arrays in Redis, one line per operation, on a redis-py client (`redis.Redis` or
+    `redis.RedisCluster`, any protocol, `decode_responses` or not)::
+
+        nd = NDArray(redis.Redis())
+        nd.set("img", a)
+        b = nd.get("img")
+
+    Arrays read back view the reply's bytes (no copy) and are read-only; pass `copy=True` for a
+    writable one. Server errors are raised as `NDArrayError`s (a `redis.ResponseError`), also
+    `IndexError`, `ValueError` or `KeyError` where NumPy would raise those.
+    """
+
+    client: Any
+
+    def __init__(self, client: Union[redis.Redis, "redis.RedisCluster"]) -> None:
+        super().__init__(client)
+
+    def _run(self, cmd: Cmd[T]) -> T:
+        try:
+            return self.client.execute_command(  # type: ignore[no-any-return]
+                *cmd.args, **(self._options(cmd) if self.is_cluster else cmd.options))
+        except redis.ResponseError as e:
+            if cmd.none_if_missing and _is_missing(e):
+                return None  # type: ignore[return-value]
+            raise classify(e) from None
+
+    set = _sync(c.set_)
+    get = _sync(c.get)
+    slice = _sync(c.slice_)
+    setslice = _sync(c.setslice)
+    append = _sync(c.append)
+    reshape = _sync(c.reshape)
+    info = _sync(c.info)
+    mget = _sync(c.mget)
+    mset = _sync(c.mset)
+    stack = _sync(c.stack)
+    attrs = _sync(c.attrs)
+    attr_values = _sync(c.attr_values)
+    set_attrs = _sync(c.set_attrs)
+    del_attrs = _sync(c.del_attrs)
+    probe = _sync(c.probe)
+
+    def pipeline(self, transaction: Optional[bool] = None) -> Pipeline:
+        """A pipeline with the same methods, queued; `execute()` returns the parsed results. A MULTI/EXEC
+        transaction by default on a single server (as redis-py), not on a cluster."""
+        if transaction is None:
+            transaction = not self.is_cluster
+        return Pipeline(self, self.client.pipeline(transaction=transaction), transaction)
+
+
+class AsyncNDArray(_Base):
+    """`NDArray` for `redis.asyncio.Redis` and `redis.asyncio.RedisCluster`: every method a coroutine."""
+
+    client: Any
+
+    def __init__(self, client: Union[redis.asyncio.Redis, "redis.asyncio.RedisCluster"]) -> None:
+        super().__init__(client)
+
+    async def _run(self, cmd: Cmd[T]) -> T:
+        try:
+            return await self.client.execute_command(*cmd.args, **self._options(cmd))  # type: ignore[no-any-return]
+        except redis.ResponseError as e:
+            if cmd.none_if_missing and _is_missing(e):
+                return None  # type: ignore[return-value]
+            raise classify(e) from None
+
+    set = _async(c.set_)
+    get = _async(c.get)
+    slice = _async(c.slice_)
+    setslice = _async(c.setslice)
+    append = _async(c.append)
+    reshape = _async(c.reshape)
+    info = _async(c.info)
+    mget = _async(c.mget)
+    mset = _async(c.mset)
+    stack = _async(c.stack)
+    attrs = _async(c.attrs)
+    attr_values = _async(c.attr_values)
+    set_attrs = _async(c.set_attrs)
+    del_attrs = _async(c.del_attrs)
+    probe = _async(c.probe)
+
+    def pipeline(self, transaction: Optional[bool] = None) -> AsyncPipeline:
+        """An async pipeline with the same methods, queued; `await p.execute()` returns the results."""
+        if transaction is None:
+            transaction = not self.is_cluster
+        return AsyncPipeline(self, self.client.pipeline(transaction=transaction), transaction)
+
+
+class _PipelineBase:
+    """Queues this package's commands (and any raw ones) on a redis-py pipeline and maps the results."""
+
+    def __init__(self, nd: _Base, inner: Any, transaction: bool) -> None:
+        self.nd = nd
+        self.inner = inner  # the redis-py pipeline: plain commands can be queued on it too
+        self.transaction = transaction
+        self._ours: Dict[int, Cmd[Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def _queue(self, cmd: Cmd[Any]) -> None:
+        if self.transaction and self.nd.decode_responses and cmd.args[0] in c.BINARY_REPLIES:
+            raise ValueError(
+                f"{c.name_of(cmd)} replies binary data, which redis-py cannot read inside MULTI/EXEC on a "
+                "client with decode_responses=True (it decodes the whole EXEC reply as text): use "
+                "pipeline(transaction=False), or a client without decode_responses"
+            )
+        options = self.nd._options(cmd)
+        self._ours[len(self.inner)] = cmd
+        self.inner.execute_command(*cmd.args, **options)
+
+    def execute_command(self: PipeT, *args: Any, **options: Any) -> PipeT:
+        """Queues a raw command (its result is returned as redis-py returns it)."""
+        self.inner.execute_command(*args, **options)
+        return self
+
+    def _finish(self, results: List[Any], ours: Mapping[int, Cmd[Any]], raise_on_error: bool) -> List[Any]:
+        first_error: Optional[BaseException] = None
+        for i, result in enumerate(results):
+            if not isinstance(result, redis.ResponseError):
+                continue
+            cmd = ours.get(i)
+            if cmd is not None:
+                if cmd.none_if_missing and _is_missing(result):
+                    results[i] = None
+                    continue
+                result = results[i] = classify(result)
+            if first_error is None:
+                first_error = result
+        if raise_on_error and first_error is not None:
+            raise first_error
+        return results
+
+    set = _queued(c.set_)
+    get = _queued(c.get)
+    slice = _queued(c.slice_)
+    setslice = _queued(c.setslice)
+    append = _queued(c.append)
+    reshape = _queued(c.reshape)
+    info = _queued(c.info)
+    mget = _queued(c.mget)
+    mset = _queued(c.mset)
+    stack = _queued(c.stack)
+    attrs = _queued(c.attrs)
+    attr_values = _queued(c.attr_values)
+    set_attrs = _queued(c.set_attrs)
+    del_attrs = _queued(c.del_attrs)
+    probe = _queued(c.probe)
+
+
+class Pipeline(_PipelineBase):
+    """`NDArray.pipeline()`: the same methods, queued; `execute()` returns the parsed results in order.
+    With `raise_on_error=False` a failed command's place holds its (mapped) exception."""
+
+    def execute(self, raise_on_error: bool = True) -> List[Any]:
+        ours, self._ours = self._ours, {}
+        return self._finish(self.inner.execute(raise_on_error=False), ours, raise_on_error)
+
+    def reset(self) -> None:
+        self._ours = {}
+        self.inner.reset()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.reset()
+
+
+class AsyncPipeline(_PipelineBase):
+    """`AsyncNDArray.pipeline()`: methods queue (no await); `await p.execute()` returns the results."""
+
+    async def execute(self, raise_on_error: bool = True) -> List[Any]:
+        ours, self._ours = self._ours, {}
+        return self._finish(await self.inner.execute(raise_on_error=False), ours, raise_on_error)
+
+    async def reset(self) -> None:
+        self._ours = {}
+        result = self.inner.reset()
+        if hasattr(result, "__await__"):
+            await result
+
+    async def __aenter__(self) -> AsyncPipeline:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.reset()

@@ -1,0 +1,117 @@
+"""What the mode matrix does not show: cluster routing (no COMMAND GETKEYS, a clear cross-slot
+error), pipelines mixing raw commands, raise_on_error=False, the decode_responses + MULTI refusal,
+and that wrapping a client leaves its raw replies alone."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable, List
+
+import numpy as np
+import pytest
+import redis
+import redis.asyncio
+from redis.cluster import ClusterNode
+
+from conftest import Server
+from redis_ndarray import AsyncNDArray, CrossSlotKeysError, NDArray, SelectionError, WrongTypeError
+
+K = Callable[..., str]
+
+
+def cluster_nd(nodes: List[Server]) -> NDArray:
+    return NDArray(redis.RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", n.port) for n in nodes]))
+
+
+def getkeys_calls(nodes: List[Server]) -> int:
+    total = 0
+    for n in nodes:
+        stats = redis.Redis(port=n.port).info("commandstats")
+        total += int(stats.get("cmdstat_command|getkeys", {}).get("calls", 0))
+    return total
+
+
+def test_multi_key_calls_across_slots_raise_with_the_hash_tag_advice(cluster: List[Server]) -> None:
+    nd = cluster_nd(cluster)
+    with pytest.raises(CrossSlotKeysError, match="hash tag") as e:
+        nd.mget(["user:1", "user:2", "user:3"])
+    assert isinstance(e.value, ValueError)
+    with pytest.raises(CrossSlotKeysError):
+        nd.mset({"a": np.zeros(1), "b": np.zeros(1)})
+    with pytest.raises(CrossSlotKeysError):
+        nd.stack(["a", "b"])
+
+
+def test_multi_key_calls_route_by_the_first_key_without_command_getkeys(cluster: List[Server]) -> None:
+    nd = cluster_nd(cluster)
+    before = getkeys_calls(cluster)
+    for tag in ("a", "b", "c", "d", "e", "f"):  # tags on every node
+        keys = [f"{{{tag}}}:{i}" for i in range(3)]
+        for key in keys:
+            nd.set(key, np.arange(4))
+        assert all((x == np.arange(4)).all() for x in nd.mget(keys))
+    assert getkeys_calls(cluster) == before
+
+
+def test_async_cluster_routes_multi_key_calls(cluster: List[Server], loop: asyncio.AbstractEventLoop) -> None:
+    async def run() -> None:
+        rc = redis.asyncio.RedisCluster(startup_nodes=[redis.asyncio.cluster.ClusterNode("127.0.0.1", n.port)
+                                                       for n in cluster])
+        nd = AsyncNDArray(rc)
+        await nd.set("{z}:1", np.ones(2))
+        assert (await nd.mget(["{z}:1", "{z}:2"]))[1] is None
+        with pytest.raises(CrossSlotKeysError):
+            await nd.mget(["x1", "x2", "x3", "x4"])
+        await rc.aclose()
+    loop.run_until_complete(run())
+
+
+def test_a_pipeline_mixes_raw_commands_and_returns_everything_in_order(sync_nd: NDArray, k: K) -> None:
+    with sync_nd.pipeline() as p:
+        p.set(k("a"), np.arange(3)).execute_command("SET", k("s"), "v").get(k("a")).info(k("nope"))
+        p.inner.get(k("s"))  # the redis-py pipeline itself
+        assert len(p) == 5
+        ok, raw_ok, a, info, s = p.execute()
+    assert ok is True and raw_ok is True and (a == np.arange(3)).all() and info is None and s == b"v"
+
+
+def test_pipeline_errors_are_mapped_and_kept_in_place_without_raise_on_error(sync_nd: NDArray, k: K) -> None:
+    sync_nd.client.set(k("s"), "text")
+    p = sync_nd.pipeline(transaction=False)
+    p.set(k("a"), np.zeros(3)).slice(k("a"), np.s_[5]).get(k("s")).get(k("a"))
+    ok, bad_index, wrong, a = p.execute(raise_on_error=False)
+    assert ok is True and isinstance(bad_index, SelectionError) and isinstance(wrong, WrongTypeError)
+    assert (a == 0).all()
+    p.slice(k("a"), np.s_[5])
+    with pytest.raises(IndexError):
+        p.execute()
+
+
+def test_multi_with_decode_responses_refuses_binary_replies_up_front(server: Server, k: K) -> None:
+    nd = NDArray(redis.Redis(port=server.port, decode_responses=True))
+    p = nd.pipeline(transaction=True)
+    p.set(k("a"), np.zeros(2))
+    with pytest.raises(ValueError, match="transaction=False"):
+        p.get(k("a"))
+    assert p.execute() == [True]
+    q = nd.pipeline(transaction=False)
+    assert (q.get(k("a")).execute()[0] == 0).all()
+
+
+def test_async_pipeline_as_a_context_manager(server: Server, loop: asyncio.AbstractEventLoop, k: K) -> None:
+    async def run() -> Any:
+        nd = AsyncNDArray(redis.asyncio.Redis(port=server.port))
+        async with nd.pipeline() as p:
+            p.set(k("a"), np.ones(3)).get(k("a")).append(k("a"), np.ones(2))
+            return await p.execute()
+    ok, a, n = loop.run_until_complete(run())
+    assert ok is True and (a == 1).all() and n == 5
+
+
+def test_wrapping_a_client_leaves_its_raw_replies_alone(server: Server, k: K) -> None:
+    r = redis.Redis(port=server.port)
+    NDArray(r)
+    NDArray(r)  # twice: registered once
+    r.execute_command("NDARRAY.SET", k("a"), "float32", 2, "VALUES", 1, 2)
+    assert r.execute_command("NDARRAY.GET", k("a"), "FORMAT", "BLOB") == np.float32([1, 2]).tobytes()
+    assert r.execute_command("NDARRAY.GET", k("a"))[:6] == b"\x93NUMPY"
