@@ -153,7 +153,14 @@ fn compression_defaults_come_from_settings_and_shuffle_is_normalised() {
         "none",
         "one-byte items are not byte-shuffled"
     );
-    set_blob(&mut con, "u8b", "uint8", &[100], &["COMPRESS", "lz4"], &[1; 100]);
+    set_blob(
+        &mut con,
+        "u8b",
+        "uint8",
+        &[100],
+        &["COMPRESS", "lz4"],
+        &[1; 100],
+    );
     assert_eq!(
         info_str(&mut con, "u8b", "shuffle"),
         "bit",

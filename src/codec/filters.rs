@@ -113,13 +113,19 @@ mod tests {
     #[test]
     fn each_block_is_transposed_on_its_own() {
         // Two blocks and a short third one, of 4-byte items.
-        let raw: Vec<u8> = (0..(2 * BIT_BLOCK_BYTES + 44)).map(|i| (i * 7 % 251) as u8).collect();
+        let raw: Vec<u8> = (0..(2 * BIT_BLOCK_BYTES + 44))
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
         let mut out = vec![0; raw.len()];
         BitShuffle.forward(&raw, 4, &mut out);
         for (i, block) in raw.chunks(BIT_BLOCK_BYTES).enumerate() {
             let mut alone = vec![0; block.len()];
             bitshuffle::bitshuffle(block, 4, &mut alone);
-            assert_eq!(out[i * BIT_BLOCK_BYTES..][..block.len()], alone[..], "block {i}");
+            assert_eq!(
+                out[i * BIT_BLOCK_BYTES..][..block.len()],
+                alone[..],
+                "block {i}"
+            );
         }
         let mut back = vec![0; raw.len()];
         BitShuffle.inverse(&out, 4, &mut back);

@@ -1,8 +1,23 @@
-//! zlib (RFC 1950) via `flate2`.
+//! zlib (RFC 1950): one stream format, two encoders chosen by level, one decoder.
+//!
+//! Measured here on byte-shuffled scikit-learn photographs (float32, uint8) and digits (float64),
+//! 256 KiB chunks, one core, two runs (MB/s encode / decode, ratio):
+//! - `flate2` with zlib-rs decodes 1.1-1.4x faster than with its default backend, miniz_oxide
+//!   (270 vs 209, 268 vs 189, 915 vs 666), and encodes level 6 2-3x faster at the same ratio
+//!   (46 vs 21, 47 vs 32, 131 vs 46);
+//! - at level 1 zlib-rs uses the quick strategy of zlib-ng: no faster here (118 vs 134) and
+//!   10-22% larger (ratio 1.56 vs 1.95, 1.30 vs 1.40, 8.2 vs 10.5). Levels 0 and 1 (1 is the
+//!   default) therefore encode with miniz_oxide directly.
+//! Every stream is standard zlib, so chunks written by either (or by older versions) decode alike.
 
 use super::{Codec, CodecError, CodecResult, Levels};
 use flate2::{Compress, Decompress, FlushCompress, FlushDecompress, Status};
+use miniz_oxide::deflate::core::{create_comp_flags_from_zip_params, CompressorOxide};
+use miniz_oxide::{MZFlush, MZStatus};
 use std::cell::RefCell;
+
+/// Levels up to this one encode with miniz_oxide.
+const MINIZ_MAX_LEVEL: usize = 1;
 
 pub struct Zlib;
 
@@ -21,6 +36,7 @@ thread_local! {
     // thread and `reset` it instead.
     static COMPRESSORS: RefCell<Vec<Option<Compress>>> = RefCell::new((0..STATES).map(|_| None).collect());
     static DECOMPRESSOR: RefCell<Option<Decompress>> = const { RefCell::new(None) };
+    static MINIZ: RefCell<[Option<Box<CompressorOxide>>; MINIZ_MAX_LEVEL + 1]> = const { RefCell::new([None, None]) };
 }
 
 impl Codec for Zlib {
@@ -37,6 +53,18 @@ impl Codec for Zlib {
     fn compress(&self, level: i32, raw: &[u8], out: &mut Vec<u8>) -> CodecResult<()> {
         let bad_level = || CodecError::BadLevel(format!("zlib level {level} out of range"));
         let index = usize::try_from(level).map_err(|_| bad_level())?;
+        if index <= MINIZ_MAX_LEVEL {
+            return MINIZ.with_borrow_mut(|slots| {
+                let slot = slots.get_mut(index).ok_or_else(bad_level)?;
+                let z = slot.get_or_insert_with(|| {
+                    // window bits 15: the zlib wrapper (header and Adler-32), as flate2 writes.
+                    let flags = create_comp_flags_from_zip_params(index as i32, 15, 0);
+                    Box::new(CompressorOxide::new(flags))
+                });
+                z.reset();
+                deflate_miniz(z, raw, out)
+            });
+        }
         COMPRESSORS.with_borrow_mut(|slots| {
             let slot = slots.get_mut(index).ok_or_else(bad_level)?;
             let z = slot
@@ -68,6 +96,31 @@ fn deflate(z: &mut Compress, raw: &[u8], out: &mut Vec<u8>) -> CodecResult<()> {
         match status {
             Status::StreamEnd => return Ok(()),
             _ => out.reserve(out.capacity().max(64)),
+        }
+    }
+}
+
+fn deflate_miniz(z: &mut CompressorOxide, raw: &[u8], out: &mut Vec<u8>) -> CodecResult<()> {
+    out.clear();
+    out.resize(raw.len() + raw.len() / 1000 + 64, 0);
+    let (mut consumed, mut written) = (0, 0);
+    loop {
+        let (Some(input), Some(output)) = (raw.get(consumed..), out.get_mut(written..)) else {
+            return Err(CodecError::Failed("zlib compression overran its buffers".into()));
+        };
+        let r = miniz_oxide::deflate::stream::deflate(z, input, output, MZFlush::Finish);
+        consumed += r.bytes_consumed;
+        written += r.bytes_written;
+        match r.status {
+            Ok(MZStatus::StreamEnd) => {
+                out.truncate(written);
+                return Ok(());
+            }
+            Ok(_) => {
+                let grown = out.len().saturating_mul(2).max(64);
+                out.resize(grown, 0);
+            }
+            Err(e) => return Err(CodecError::Failed(format!("zlib compression failed: {e:?}"))),
         }
     }
 }
