@@ -219,7 +219,10 @@ fn parse_dim(arg: &[u8]) -> ParseResult<u64> {
 /// COMPRESS / LEVEL / SHUFFLE. Returns whether `arg` was one of them.
 fn parse_store_option(arg: &[u8], it: &mut Args<'_>, opts: &mut StoreOptions) -> ParseResult<bool> {
     if is(arg, "COMPRESS") {
-        let v = value_of(it, "COMPRESS", &CodecName::names())?;
+        // The list of names is built only for the error: on every write it cost ~1,500 Ir.
+        let Some(v) = it.next() else {
+            return invalid(format!("COMPRESS needs {}", CodecName::names()));
+        };
         let Some(codec) = std::str::from_utf8(v).ok().and_then(CodecName::parse) else {
             return invalid(format!(
                 "unknown compression '{}' (expected {})",
@@ -238,7 +241,9 @@ fn parse_store_option(arg: &[u8], it: &mut Args<'_>, opts: &mut StoreOptions) ->
         };
         opts.level = Some(level);
     } else if is(arg, "SHUFFLE") {
-        let v = value_of(it, "SHUFFLE", &registry::filter_names())?;
+        let Some(v) = it.next() else {
+            return invalid(format!("SHUFFLE needs {}", registry::filter_names()));
+        };
         let Some(filter) = std::str::from_utf8(v).ok().and_then(registry::filter_named) else {
             return invalid(format!(
                 "unknown shuffle '{}' (expected {})",
