@@ -1145,6 +1145,9 @@ fn many_keys_memory(con: &mut Connection) {
 /// empty, RESP-encoded.
 fn multi_key_command(name: &str, keys: &[String], values: &[Vec<u8>]) -> Vec<u8> {
     let mut cmd = redis::cmd(name);
+    if name == "NDARRAY.STACK" {
+        cmd.arg(keys.len());
+    }
     if values.is_empty() {
         cmd.arg(keys);
     } else {

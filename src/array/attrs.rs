@@ -11,41 +11,51 @@ pub const MAX_ATTRS: usize = 256;
 /// Most attribute bytes (names plus values) one array holds.
 pub const MAX_ATTR_BYTES: usize = 64 * 1024;
 
+type Entries = Vec<(Box<[u8]>, Box<[u8]>)>;
+
 /// The attributes of one array, kept sorted by field name (replies and digests list them in that
 /// order, so they do not depend on the order they were set in). Always within the limits.
+///
+/// One pointer wide, null when empty: most arrays have none, and every array carries this field
+/// (a 512-byte embedding's value is a handful of allocations, each rounded to a size class).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Attrs {
-    entries: Vec<(Box<[u8]>, Box<[u8]>)>,
+    /// `None` when empty (never `Some` of an empty list, so equality is structural).
+    entries: Option<Box<Entries>>,
 }
 
 impl Attrs {
+    fn list(&self) -> &[(Box<[u8]>, Box<[u8]>)] {
+        self.entries.as_deref().map_or(&[], Vec::as_slice)
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.is_none()
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.list().len()
     }
 
     /// Field and value of each attribute, sorted by field.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.entries.iter().map(|(k, v)| (&k[..], &v[..]))
+        self.list().iter().map(|(k, v)| (&k[..], &v[..]))
     }
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         self.find(field)
             .ok()
-            .and_then(|i| self.entries.get(i))
+            .and_then(|i| self.list().get(i))
             .map(|(_, v)| &v[..])
     }
 
     fn find(&self, field: &[u8]) -> Result<usize, usize> {
-        self.entries.binary_search_by(|(k, _)| (**k).cmp(field))
+        self.list().binary_search_by(|(k, _)| (**k).cmp(field))
     }
 
     /// Names plus values, in bytes.
     pub fn bytes(&self) -> usize {
-        self.entries.iter().map(|(k, v)| k.len() + v.len()).sum()
+        self.list().iter().map(|(k, v)| k.len() + v.len()).sum()
     }
 
     /// Builds attributes from `pairs` (a later duplicate field wins, as in `HSET`), checked
@@ -62,44 +72,49 @@ impl Attrs {
         &mut self,
         pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
     ) -> ArrayResult<usize> {
-        let mut next = self.clone();
+        let mut next: Entries = self.list().to_vec();
         let mut created = 0;
         for (field, value) in pairs {
             check_name(field)?;
-            match next.find(field) {
+            match next.binary_search_by(|(k, _)| (**k).cmp(field)) {
                 Ok(i) => {
-                    if let Some(entry) = next.entries.get_mut(i) {
+                    if let Some(entry) = next.get_mut(i) {
                         entry.1 = value.into();
                     }
                 }
                 Err(i) => {
-                    if next.entries.len() >= MAX_ATTRS {
+                    if next.len() >= MAX_ATTRS {
                         return Err(ArrayError::TooLarge(format!(
                             "an array holds at most {MAX_ATTRS} attributes"
                         )));
                     }
-                    next.entries.insert(i, (field.into(), value.into()));
+                    next.insert(i, (field.into(), value.into()));
                     created += 1;
                 }
             }
         }
-        let total = next.bytes();
+        let total: usize = next.iter().map(|(k, v)| k.len() + v.len()).sum();
         if total > MAX_ATTR_BYTES {
             return Err(ArrayError::TooLarge(format!(
                 "attributes would take {total} bytes (names plus values), over the limit of {MAX_ATTR_BYTES}"
             )));
         }
-        *self = next;
+        self.entries = (!next.is_empty()).then(|| Box::new(next));
         Ok(created)
     }
 
     /// Removes `fields` and returns how many were present.
     pub fn remove_all<'a>(&mut self, fields: impl IntoIterator<Item = &'a [u8]>) -> usize {
         let mut removed = 0;
-        for field in fields {
-            if let Ok(i) = self.find(field) {
-                self.entries.remove(i);
-                removed += 1;
+        if let Some(list) = self.entries.as_deref_mut() {
+            for field in fields {
+                if let Ok(i) = list.binary_search_by(|(k, _)| (**k).cmp(field)) {
+                    list.remove(i);
+                    removed += 1;
+                }
+            }
+            if list.is_empty() {
+                self.entries = None;
             }
         }
         removed
@@ -107,7 +122,11 @@ impl Attrs {
 
     /// Heap bytes owned, for MEMORY USAGE.
     pub fn heap_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<(Box<[u8]>, Box<[u8]>)>() + self.bytes()
+        self.entries.as_deref().map_or(0, |list| {
+            std::mem::size_of::<Entries>()
+                + list.capacity() * std::mem::size_of::<(Box<[u8]>, Box<[u8]>)>()
+                + self.bytes()
+        })
     }
 }
 
@@ -140,6 +159,8 @@ mod tests {
         assert_eq!(fields, [&b"src"[..], b"v"]);
         assert_eq!(a.remove_all([&b"v"[..], b"nope"]), 1);
         assert_eq!(a.len(), 1);
+        assert_eq!(a.remove_all([&b"src"[..]]), 1);
+        assert_eq!(a, Attrs::default(), "empty is one state");
     }
 
     #[test]

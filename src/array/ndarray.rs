@@ -348,6 +348,12 @@ mod tests {
     }
 
     #[test]
+    fn an_array_value_stays_within_a_48_byte_allocation() {
+        // MEMORY USAGE of a small array is a few allocations: keep the value's own small.
+        assert!(std::mem::size_of::<NdArray>() <= 48);
+    }
+
+    #[test]
     fn append_rows_grows_axis_zero_and_reshape_keeps_bytes() {
         let enc = Encoding::new(Compression::Lz4, Shuffle::Byte, 4);
         let mut a = NdArray::encode(DType::Float32, shape(&[1, 2]), &[1; 8], enc, 4096).unwrap();
