@@ -557,7 +557,10 @@ fn assert_aof_rewrite_rebuilds(array: &NdArray) {
                     .ok()
                     .and_then(|s| s.parse().ok())
                     .expect("rewritten STAMP has a time");
-                rebuilt.as_mut().expect("STAMP after SET").set_updated_at(at);
+                rebuilt
+                    .as_mut()
+                    .expect("STAMP after SET")
+                    .set_updated_at(at);
             }
             other => panic!("AOF rewrite emitted {other}"),
         }
@@ -573,7 +576,11 @@ fn assert_aof_rewrite_rebuilds(array: &NdArray) {
         .read_all(&mut got)
         .expect("read_all of the rebuilt array");
     assert!(got == want, "AOF rewrite rebuilt other elements");
-    assert_eq!(rebuilt.meta(), array.meta(), "AOF rewrite rebuilt other metadata");
+    assert_eq!(
+        rebuilt.meta(),
+        array.meta(),
+        "AOF rewrite rebuilt other metadata"
+    );
 }
 
 /// One stored chunk: byte 0 chooses the compression (none / lz4 / zlib) and zlib level, byte 1 the
@@ -1090,8 +1097,20 @@ mod tests {
             "set_args",
             "attrs",
             args(&[
-                b"int16", b"2", b"ATTR", b"model", b"v3", b"ATTR", b"src", b"\xff\x01", b"ATTR",
-                b"model", b"v4", b"VALUES", b"1", b"2",
+                b"int16",
+                b"2",
+                b"ATTR",
+                b"model",
+                b"v3",
+                b"ATTR",
+                b"src",
+                b"\xff\x01",
+                b"ATTR",
+                b"model",
+                b"v4",
+                b"VALUES",
+                b"1",
+                b"2",
             ]),
         );
         // NPY takes the rest of the input: SET, and the same file as MSET and APPEND data.

@@ -302,7 +302,10 @@ pub fn replication_pieces(array: &NdArray, piece_bytes: usize) -> Pieces {
     let chunks = array.store().chunks();
     // What a payload adds to its chunks: the header fields (at most 9 + MAX_NDIM integers, plus
     // the magic and version) and a flag and a length per chunk.
-    let header = PAYLOAD_MAGIC.len() + 8 * (12 + MAX_NDIM) + array.attrs().heap_bytes() + 16 * array.attrs().len();
+    let header = PAYLOAD_MAGIC.len()
+        + 8 * (12 + MAX_NDIM)
+        + array.attrs().heap_bytes()
+        + 16 * array.attrs().len();
     let cost = |c: &Chunk| c.bytes.len() + 16;
     let budget = piece_bytes.saturating_sub(header);
     if chunks.iter().map(cost).sum::<usize>() <= budget {

@@ -385,13 +385,7 @@ fn cluster_routes_batches_by_slot_and_refuses_cross_slot() {
         if cmd == "NDARRAY.STACK" {
             c.arg(3);
         }
-        let e = error_of(
-            c
-                .arg("emb:1")
-                .arg("emb:2")
-                .arg("emb:3")
-                .query(&mut con),
-        );
+        let e = error_of(c.arg("emb:1").arg("emb:2").arg("emb:3").query(&mut con));
         assert!(e.starts_with("CROSSSLOT"), "{cmd}: {e}");
     }
     let e = error_of(

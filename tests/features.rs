@@ -36,11 +36,10 @@ fn set_f32(con: &mut Connection, key: &str, values: &[f32]) {
 }
 
 fn attrs_of(con: &mut Connection, key: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let flat: Vec<Vec<u8>> = redis::cmd("NDARRAY.ATTRGET")
-        .arg(key)
-        .query(con)
-        .unwrap();
-    flat.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect()
+    let flat: Vec<Vec<u8>> = redis::cmd("NDARRAY.ATTRGET").arg(key).query(con).unwrap();
+    flat.chunks(2)
+        .map(|p| (p[0].clone(), p[1].clone()))
+        .collect()
 }
 
 fn updated_at(con: &mut Connection, key: &str) -> i64 {
@@ -116,7 +115,10 @@ fn attributes_reply_as_hset_hmget_and_hgetall_do() {
         .query(&mut con3)
         .unwrap();
     assert!(matches!(&map, Value::Map(m) if m.len() == 3), "{map:?}");
-    let info: Value = redis::cmd("NDARRAY.INFO").arg("e").query(&mut con3).unwrap();
+    let info: Value = redis::cmd("NDARRAY.INFO")
+        .arg("e")
+        .query(&mut con3)
+        .unwrap();
     let Value::Map(fields) = info else {
         panic!("{info:?}")
     };
@@ -200,7 +202,11 @@ fn attribute_limits_are_checked_before_anything_changes() {
         .arg("me")
         .query(&mut con)
         .unwrap();
-    let before = (attrs_of(&mut con, "e"), digest(&mut con, "e"), updated_at(&mut con, "e"));
+    let before = (
+        attrs_of(&mut con, "e"),
+        digest(&mut con, "e"),
+        updated_at(&mut con, "e"),
+    );
     let long_name = "n".repeat(257);
     let big = vec![b'x'; 64 * 1024];
     let many: Vec<String> = (0..256).map(|i| format!("f{i}")).collect();
@@ -262,7 +268,11 @@ fn attribute_limits_are_checked_before_anything_changes() {
     );
     assert!(e.contains("over the limit"), "{e}");
     assert_eq!(
-        (attrs_of(&mut con, "e"), digest(&mut con, "e"), updated_at(&mut con, "e")),
+        (
+            attrs_of(&mut con, "e"),
+            digest(&mut con, "e"),
+            updated_at(&mut con, "e")
+        ),
         before
     );
     // Exactly at the limits is accepted: 255 more names (256 in all) of 256 bytes.
@@ -282,7 +292,10 @@ fn updated_at_moves_on_every_write_and_never_on_reads() {
     let t0 = now_ms();
     set_f32(&mut con, "e", &[1.0, 2.0]);
     let mut last = updated_at(&mut con, "e");
-    assert!(last >= t0 - 1000 && last <= now_ms() + 1000, "{last} vs {t0}");
+    assert!(
+        last >= t0 - 1000 && last <= now_ms() + 1000,
+        "{last} vs {t0}"
+    );
     let writes: Vec<redis::Cmd> = vec![
         redis::cmd("NDARRAY.SETSLICE")
             .arg("e")
@@ -296,7 +309,11 @@ fn updated_at_moves_on_every_write_and_never_on_reads() {
             .arg(3)
             .clone(),
         redis::cmd("NDARRAY.RESHAPE").arg("e").arg(3).arg(1).clone(),
-        redis::cmd("NDARRAY.ATTRSET").arg("e").arg("a").arg("1").clone(),
+        redis::cmd("NDARRAY.ATTRSET")
+            .arg("e")
+            .arg("a")
+            .arg("1")
+            .clone(),
         redis::cmd("NDARRAY.ATTRDEL").arg("e").arg("a").clone(),
     ];
     for w in writes {
@@ -348,9 +365,12 @@ fn msetex_is_all_or_nothing_with_nx_xx_ttl_and_storage_options() {
         c.arg(opts);
         c
     };
-    let r: i64 = msetex(&["a", "b"], &["NX", "EX", "100", "COMPRESS", "zlib", "LEVEL", "3"])
-        .query(&mut con)
-        .unwrap();
+    let r: i64 = msetex(
+        &["a", "b"],
+        &["NX", "EX", "100", "COMPRESS", "zlib", "LEVEL", "3"],
+    )
+    .query(&mut con)
+    .unwrap();
     assert_eq!(r, 1);
     for k in ["a", "b"] {
         assert_eq!(info_str(&mut con, k, "compression"), "zlib");
@@ -369,9 +389,12 @@ fn msetex_is_all_or_nothing_with_nx_xx_ttl_and_storage_options() {
     let r: i64 = msetex(&["a", "c"], &["XX"]).query(&mut con).unwrap();
     assert_eq!(r, 0);
     assert_eq!(db_digest(&mut con), db);
-    let r: i64 = msetex(&["a", "b"], &["XX", "KEEPTTL", "AS", "float16", "SHUFFLE", "none"])
-        .query(&mut con)
-        .unwrap();
+    let r: i64 = msetex(
+        &["a", "b"],
+        &["XX", "KEEPTTL", "AS", "float16", "SHUFFLE", "none"],
+    )
+    .query(&mut con)
+    .unwrap();
     assert_eq!(r, 1);
     assert_eq!(info_str(&mut con, "a", "dtype"), "float16");
     let ttl: i64 = redis::cmd("TTL").arg("b").query(&mut con).unwrap();
@@ -402,7 +425,10 @@ fn msetex_is_all_or_nothing_with_nx_xx_ttl_and_storage_options() {
     assert_eq!(db_digest(&mut con), db);
     // numkeys must match the pairs given.
     for (args, want) in [
-        (vec!["3", "x", "v", "y", "v"], "numkeys is 3 but 2 key/value pairs follow"),
+        (
+            vec!["3", "x", "v", "y", "v"],
+            "numkeys is 3 but 2 key/value pairs follow",
+        ),
         (vec!["0", "x", "v"], "numkeys must be a positive integer"),
         (vec!["1", "x", "v", "y", "v"], "unknown option 'y'"),
     ] {
@@ -468,7 +494,10 @@ fn stack_takes_numkeys_as_format_and_fills_missing_rows() {
         .arg(-1.5)
         .query(&mut con)
         .unwrap();
-    assert_eq!(data, f64_bytes(&[-1.5, -1.5, 1.0, 2.0, -1.5, -1.5, 3.0, 4.0]));
+    assert_eq!(
+        data,
+        f64_bytes(&[-1.5, -1.5, 1.0, 2.0, -1.5, -1.5, 3.0, 4.0])
+    );
     assert_eq!(filled, [0, 2]);
     let (_, filled): (Vec<u8>, Vec<i64>) = redis::cmd("NDARRAY.STACK")
         .arg(2)
@@ -485,10 +514,7 @@ fn stack_takes_numkeys_as_format_and_fills_missing_rows() {
     set_f32(&mut con, "odd", &[1.0, 2.0, 3.0]);
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["2", "a", "gone"], "ERR no such key 'gone'"),
-        (
-            vec!["2", "a", "s", "MISSING", "FILL", "0"],
-            "WRONGTYPE",
-        ),
+        (vec!["2", "a", "s", "MISSING", "FILL", "0"], "WRONGTYPE"),
         (
             vec!["2", "gone", "gone2", "MISSING", "FILL", "0"],
             "ERR every key is missing",
@@ -502,7 +528,10 @@ fn stack_takes_numkeys_as_format_and_fills_missing_rows() {
             "ERR MISSING FILL value",
         ),
         (vec!["2", "a", "b", "AS", "bool"], "ERR"),
-        (vec!["2", "a", "b", "FORMAT", "VALUES"], "STACK replies NPY or BLOB"),
+        (
+            vec!["2", "a", "b", "FORMAT", "VALUES"],
+            "STACK replies NPY or BLOB",
+        ),
         (vec!["2", "a", "b", "MISSING", "SKIP"], "MISSING FILL value"),
         (vec!["3", "a", "b"], "numkeys is 3 but 2 arguments follow"),
         (vec!["a", "b"], "numkeys must be a positive integer"),
@@ -619,7 +648,11 @@ fn attributes_and_updated_at_survive_restart_reload_dump_and_copy() {
             .query(&mut con)
             .unwrap();
         let copied = format!("{key}:copied");
-        let _: i64 = redis::cmd("COPY").arg(key).arg(&copied).query(&mut con).unwrap();
+        let _: i64 = redis::cmd("COPY")
+            .arg(key)
+            .arg(&copied)
+            .query(&mut con)
+            .unwrap();
         for k in [copy, copied] {
             assert_eq!(updated_at(&mut con, &k), *at, "{k}");
             assert_eq!(&attrs_of(&mut con, &k), attrs, "{k}");
@@ -636,14 +669,22 @@ fn attributes_and_updated_at_survive_restart_reload_dump_and_copy() {
         .unwrap();
     assert_ne!(digest(&mut con, "m:lz4"), d);
     // MEMORY USAGE counts them.
-    let before: i64 = redis::cmd("MEMORY").arg("USAGE").arg("m:plain").query(&mut con).unwrap();
+    let before: i64 = redis::cmd("MEMORY")
+        .arg("USAGE")
+        .arg("m:plain")
+        .query(&mut con)
+        .unwrap();
     let _: i64 = redis::cmd("NDARRAY.ATTRSET")
         .arg("m:plain")
         .arg("big")
         .arg(vec![b'x'; 10_000])
         .query(&mut con)
         .unwrap();
-    let after: i64 = redis::cmd("MEMORY").arg("USAGE").arg("m:plain").query(&mut con).unwrap();
+    let after: i64 = redis::cmd("MEMORY")
+        .arg("USAGE")
+        .arg("m:plain")
+        .query(&mut con)
+        .unwrap();
     assert!(after >= before + 10_000, "{before} -> {after}");
 }
 
@@ -726,13 +767,20 @@ fn write_everything(con: &mut Connection) {
             .arg("VALUES")
             .arg(4)
             .clone(),
-        redis::cmd("NDARRAY.RESHAPE").arg("s3").arg(3).arg(1).clone(),
+        redis::cmd("NDARRAY.RESHAPE")
+            .arg("s3")
+            .arg(3)
+            .arg(1)
+            .clone(),
         redis::cmd("NDARRAY.ATTRSET")
             .arg("m:plain")
             .arg("f")
             .arg("v")
             .clone(),
-        redis::cmd("NDARRAY.ATTRDEL").arg("m:lz4").arg("model").clone(),
+        redis::cmd("NDARRAY.ATTRDEL")
+            .arg("m:lz4")
+            .arg("model")
+            .clone(),
     ]
     .into_iter()
     .enumerate()
@@ -782,7 +830,11 @@ fn aof_replays_the_primarys_time(preamble: &str, rewrite: bool) {
     let _ = std::fs::remove_file(server.dir.join("dump.rdb"));
     server.start_again();
     let mut con = server.conn();
-    assert_eq!(meta_snapshot(&mut con), before, "preamble {preamble}, rewrite {rewrite}");
+    assert_eq!(
+        meta_snapshot(&mut con),
+        before,
+        "preamble {preamble}, rewrite {rewrite}"
+    );
 }
 
 fn info_ndarray(con: &mut Connection, field: &str) -> i64 {
@@ -863,7 +915,15 @@ fn an_aof_of_the_previous_version_still_replays() {
     };
     let npy = encode_npy_u8(&[7, 8]);
     let mut aof = resp(&[b"SELECT", b"0"]);
-    aof.extend(resp(&[b"NDARRAY.SET", b"old", b"int8", b"2", b"VALUES", b"1", b"2"]));
+    aof.extend(resp(&[
+        b"NDARRAY.SET",
+        b"old",
+        b"int8",
+        b"2",
+        b"VALUES",
+        b"1",
+        b"2",
+    ]));
     aof.extend(resp(&[b"NDARRAY.MSET", b"o1", &npy, b"o2", &npy]));
     aof.extend(resp(&[b"NDARRAY.SETSLICE", b"old", b"0", b"VALUES", b"5"]));
     aof.extend(resp(&[b"NDARRAY.PUTENCODED", b"enc", b"NEW", &v1_payload]));
@@ -905,4 +965,251 @@ fn encode_npy_u8(data: &[u8]) -> Vec<u8> {
     out.extend(header);
     out.extend_from_slice(data);
     out
+}
+
+#[test]
+fn msetex_and_stack_declare_their_keys_for_getkeys_and_acl() {
+    let server = Server::start();
+    let mut con = server.conn();
+    let keys: Vec<String> = redis::cmd("COMMAND")
+        .arg("GETKEYS")
+        .arg("NDARRAY.MSETEX")
+        .arg(3)
+        .arg("k1")
+        .arg("v1")
+        .arg("k2")
+        .arg("v2")
+        .arg("k3")
+        .arg("v3")
+        .arg("NX")
+        .arg("EX")
+        .arg(10)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(keys, ["k1", "k2", "k3"]);
+    let keys: Vec<String> = redis::cmd("COMMAND")
+        .arg("GETKEYS")
+        .arg("NDARRAY.STACK")
+        .arg(2)
+        .arg("a")
+        .arg("b")
+        .arg("MISSING")
+        .arg("FILL")
+        .arg(0)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(keys, ["a", "b"]);
+    let npy = npy_of(&mut con, "uint8", &[1], &[1]);
+    // A writer of feat:* and a read-only user of feat:* (granted by name: on Redis 7.0 module
+    // commands belong to no ACL category).
+    let cmds = "+ndarray.msetex +ndarray.stack +ndarray.get";
+    let mut acl = |args: &str| {
+        let mut c = redis::cmd("ACL");
+        c.arg("SETUSER");
+        for a in args.split_whitespace() {
+            c.arg(a);
+        }
+        let _: () = c.query(&mut con).unwrap();
+    };
+    acl(&format!("writer on >pw ~feat:* {cmds}"));
+    acl(&format!("reader on >pw %R~feat:* {cmds}"));
+    let user = |name: &str| {
+        let mut c = server.conn();
+        let _: () = redis::cmd("AUTH")
+            .arg(name)
+            .arg("pw")
+            .query(&mut c)
+            .unwrap();
+        c
+    };
+    let (mut writer, mut reader) = (user("writer"), user("reader"));
+    let r: i64 = redis::cmd("NDARRAY.MSETEX")
+        .arg(2)
+        .arg("feat:1")
+        .arg(&npy)
+        .arg("feat:2")
+        .arg(&npy)
+        .arg("EX")
+        .arg(100)
+        .query(&mut writer)
+        .unwrap();
+    assert_eq!(r, 1);
+    let e = error_of(
+        redis::cmd("NDARRAY.MSETEX")
+            .arg(2)
+            .arg("feat:3")
+            .arg(&npy)
+            .arg("other")
+            .arg(&npy)
+            .query(&mut writer),
+    );
+    assert!(e.starts_with("NOPERM"), "{e}");
+    let _: Value = redis::cmd("NDARRAY.STACK")
+        .arg(3)
+        .arg("feat:1")
+        .arg("feat:2")
+        .arg("feat:9")
+        .arg("MISSING")
+        .arg("FILL")
+        .arg(0)
+        .query(&mut reader)
+        .unwrap();
+    let e = error_of(
+        redis::cmd("NDARRAY.STACK")
+            .arg(2)
+            .arg("feat:1")
+            .arg("other")
+            .query(&mut reader),
+    );
+    assert!(e.starts_with("NOPERM"), "{e}");
+    let e = error_of(
+        redis::cmd("NDARRAY.MSETEX")
+            .arg(1)
+            .arg("feat:1")
+            .arg(&npy)
+            .query(&mut reader),
+    );
+    assert!(e.starts_with("NOPERM"), "read-only user: {e}");
+}
+
+#[test]
+fn cluster_routes_msetex_and_stack_by_numkeys_and_fills_missing_rows() {
+    let nodes: Vec<Server> = (0..3)
+        .map(|_| {
+            Server::start_with(&[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "5000",
+            ])
+        })
+        .collect();
+    let addrs: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.port))
+        .collect();
+    let out = std::process::Command::new(common::redis_cli_bin())
+        .args(["--cluster", "create"])
+        .args(&addrs)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .output()
+        .expect("redis-cli --cluster create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for node in &nodes {
+        loop {
+            let info: String = redis::cmd("CLUSTER")
+                .arg("INFO")
+                .query(&mut node.conn())
+                .unwrap();
+            if info.contains("cluster_state:ok") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "cluster did not come up: {info}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let urls: Vec<String> = nodes.iter().map(|n| n.url()).collect();
+    let client = redis::cluster::ClusterClient::new(urls).unwrap();
+    let mut con = client.get_connection().unwrap();
+    let npy = {
+        let mut file = Vec::new();
+        // Build the .npy on whichever node owns the temporary key.
+        let _: () = redis::cmd("NDARRAY.SET")
+            .arg("{tmp}")
+            .arg("float32")
+            .arg(2)
+            .arg("VALUES")
+            .arg(&[1, 2])
+            .query(&mut con)
+            .unwrap();
+        file.extend(
+            redis::cmd("NDARRAY.GET")
+                .arg("{tmp}")
+                .query::<Vec<u8>>(&mut con)
+                .unwrap(),
+        );
+        file
+    };
+    // Hash-tagged batches, on each of several tags so that every node serves some.
+    let mut served = std::collections::BTreeSet::new();
+    for tag in 0..12 {
+        let keys: Vec<String> = (0..10).map(|i| format!("{{u{tag}}}:{i}")).collect();
+        let mut cmd = redis::cmd("NDARRAY.MSETEX");
+        cmd.arg(9);
+        for k in &keys[..9] {
+            cmd.arg(k).arg(&npy);
+        }
+        cmd.arg("EX").arg(100).arg("COMPRESS").arg("lz4");
+        let r: i64 = cmd.query(&mut con).unwrap();
+        assert_eq!(r, 1);
+        // keys[9] is missing: filled.
+        let (stacked, filled): (Vec<u8>, Vec<i64>) = redis::cmd("NDARRAY.STACK")
+            .arg(10)
+            .arg(&keys)
+            .arg("FORMAT")
+            .arg("BLOB")
+            .arg("MISSING")
+            .arg("FILL")
+            .arg(-1)
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(filled, [9]);
+        assert_eq!(stacked.len(), 10 * 8);
+        assert_eq!(&stacked[72..], &f32_bytes(&[-1.0, -1.0])[..]);
+        for (i, node) in nodes.iter().enumerate() {
+            let n: i64 = redis::cmd("EXISTS")
+                .arg(&keys[0])
+                .query(&mut node.conn())
+                .unwrap_or(0);
+            if n == 1 {
+                served.insert(i);
+            }
+        }
+    }
+    assert!(
+        served.len() > 1,
+        "batches landed on several nodes: {served:?}"
+    );
+    // Keys in different slots: CROSSSLOT, for each command, from the node owning the first key.
+    let e = error_of(
+        redis::cmd("NDARRAY.MSETEX")
+            .arg(2)
+            .arg("a:1")
+            .arg(&npy)
+            .arg("b:2")
+            .arg(&npy)
+            .query(&mut con),
+    );
+    assert!(e.starts_with("CROSSSLOT"), "{e}");
+    let e = error_of(
+        redis::cmd("NDARRAY.STACK")
+            .arg(3)
+            .arg("a:1")
+            .arg("b:2")
+            .arg("c:3")
+            .arg("MISSING")
+            .arg("FILL")
+            .arg(0)
+            .query(&mut con),
+    );
+    assert!(e.starts_with("CROSSSLOT"), "{e}");
+    // A plain connection to a node that does not own the keys is redirected.
+    let moved = nodes
+        .iter()
+        .map(|n| {
+            redis::cmd("NDARRAY.STACK")
+                .arg(1)
+                .arg("{u0}:0")
+                .query::<Value>(&mut n.conn())
+        })
+        .find_map(|r| r.err())
+        .expect("two nodes do not own {u0}");
+    assert_eq!(moved.code(), Some("MOVED"), "{moved}");
 }

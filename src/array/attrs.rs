@@ -60,7 +60,9 @@ impl Attrs {
 
     /// Builds attributes from `pairs` (a later duplicate field wins, as in `HSET`), checked
     /// against the limits.
-    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> ArrayResult<Attrs> {
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+    ) -> ArrayResult<Attrs> {
         let mut attrs = Attrs::default();
         attrs.set_all(pairs)?;
         Ok(attrs)
@@ -168,14 +170,14 @@ mod tests {
         let mut a = Attrs::from_pairs([(&b"keep"[..], &b"me"[..])]).unwrap();
         let before = a.clone();
         let long = vec![b'n'; MAX_NAME_BYTES + 1];
-        assert!(a.set_all([(&b"ok"[..], &b"1"[..]), (&long[..], &b""[..])]).is_err());
+        assert!(a
+            .set_all([(&b"ok"[..], &b"1"[..]), (&long[..], &b""[..])])
+            .is_err());
         assert!(a.set_all([(&b""[..], &b"1"[..])]).is_err());
         let big = vec![0u8; MAX_ATTR_BYTES];
         assert!(a.set_all([(&b"big"[..], &big[..])]).is_err());
         let names: Vec<Vec<u8>> = (0..MAX_ATTRS).map(|i| i.to_string().into_bytes()).collect();
-        assert!(a
-            .set_all(names.iter().map(|n| (&n[..], &b""[..])))
-            .is_err());
+        assert!(a.set_all(names.iter().map(|n| (&n[..], &b""[..]))).is_err());
         assert_eq!(a, before);
         let exact = vec![0u8; MAX_ATTR_BYTES - 4 - 2 - 3];
         assert!(a.set_all([(&b"big"[..], &exact[..])]).is_ok());

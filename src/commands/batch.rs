@@ -3,8 +3,7 @@
 use super::encoded::{self, Propagation, Replication};
 use super::meta;
 use super::parse::{
-    parse_msetex_options, parse_numkeys, parse_stack_options, Condition, Format, MsetexOptions,
-    Ttl,
+    parse_msetex_options, parse_numkeys, parse_stack_options, Condition, Format, MsetexOptions, Ttl,
 };
 use super::steps::{mset_elements, msetex_elements, SetValue, WriteSettings};
 use super::write::store_with_ttl;

@@ -97,7 +97,10 @@ pub fn attrget(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
             None => RedisValue::Null,
         });
     }
-    raw::reply_with_array(ctx.ctx, c_long::try_from(fields.len()).unwrap_or(c_long::MAX));
+    raw::reply_with_array(
+        ctx.ctx,
+        c_long::try_from(fields.len()).unwrap_or(c_long::MAX),
+    );
     for field in fields {
         match array.and_then(|a| a.attrs().get(field.as_slice())) {
             Some(v) => raw::reply_with_string_buffer(ctx.ctx, v.as_ptr().cast::<c_char>(), v.len()),
@@ -117,7 +120,11 @@ pub fn attrdel(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     let Some(array) = key.array_mut()? else {
         return Ok(RedisValue::Integer(0));
     };
-    let fields = args.get(2..).unwrap_or_default().iter().map(|f| f.as_slice());
+    let fields = args
+        .get(2..)
+        .unwrap_or_default()
+        .iter()
+        .map(|f| f.as_slice());
     let removed = array.attrs_mut().remove_all(fields);
     if removed > 0 {
         let at = stamp(ctx, array);

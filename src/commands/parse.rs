@@ -628,8 +628,9 @@ mod tests {
 
     #[test]
     fn msetex_and_stack_options() {
-        let o = parse_msetex_options(&[b"xx", b"px", b"50", b"compress", b"lz4", b"as", b"float16"])
-            .unwrap();
+        let o =
+            parse_msetex_options(&[b"xx", b"px", b"50", b"compress", b"lz4", b"as", b"float16"])
+                .unwrap();
         assert_eq!(o.condition, Condition::IfExists);
         assert_eq!(o.ttl, Ttl::In(50));
         assert_eq!(o.store.codec, Some(CodecName::Lz4));

@@ -3,11 +3,11 @@
 
 use super::parse::{Format, ReadRequest};
 use super::scratch;
+use crate::array::attrs::Attrs;
 use crate::array::cast::{cast_into, check_cast};
 use crate::array::npy::write_npy_header;
 use crate::array::shape::element_count;
 use crate::array::values::{scalar_at, Scalar};
-use crate::array::attrs::Attrs;
 use crate::array::{ArrayError, DType, NdArray, Shape};
 use crate::config;
 use crate::error::Result;

@@ -319,7 +319,10 @@ pub static COMMANDS: [CommandSpec; 16] = [
                   how many fields are new.",
         complexity: "O(A) where A is the number of the array's attributes.",
         since: FEATURES_RELEASE,
-        args: &[key("key"), block("data", &[string("field"), string("value")]).multiple()],
+        args: &[
+            key("key"),
+            block("data", &[string("field"), string("value")]).multiple(),
+        ],
     },
     CommandSpec {
         name: "ndarray.attrget",
