@@ -11,51 +11,75 @@ pub const MAX_ATTRS: usize = 256;
 /// Most attribute bytes (names plus values) one array holds.
 pub const MAX_ATTR_BYTES: usize = 64 * 1024;
 
-type Entries = Vec<(Box<[u8]>, Box<[u8]>)>;
-
 /// The attributes of one array, kept sorted by field name (replies and digests list them in that
 /// order, so they do not depend on the order they were set in). Always within the limits.
 ///
-/// One pointer wide, null when empty: most arrays have none, and every array carries this field
-/// (a 512-byte embedding's value is a handful of allocations, each rounded to a size class).
+/// Packed in one buffer (behind a thin pointer, so the field is one word), null when empty: most
+/// arrays have none, and an array is a handful of allocations, each rounded up to a size class
+/// (two small attributes cost a 16-byte and a ~48-byte block, where a list of boxed strings cost
+/// five blocks, ~200 bytes). Each entry is the name's length
+/// (u16 LE), the value's length (u32 LE), the name, the value. Lookups scan: at most 256 entries.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Attrs {
-    /// `None` when empty (never `Some` of an empty list, so equality is structural).
-    entries: Option<Box<Entries>>,
+    /// `None` when empty (never an empty buffer, so equality is structural).
+    #[allow(clippy::box_collection, clippy::redundant_allocation)]
+    packed: Option<Box<Box<[u8]>>>,
+}
+
+/// Walks a packed buffer. Built only by [`Attrs`] itself, but read defensively: a short buffer
+/// ends the walk instead of panicking.
+struct Entries<'a>(&'a [u8]);
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+    fn next(&mut self) -> Option<Self::Item> {
+        let head = self.0.get(..6)?;
+        let name_len = usize::from(u16::from_le_bytes([*head.first()?, *head.get(1)?]));
+        let value_len =
+            u32::from_le_bytes([*head.get(2)?, *head.get(3)?, *head.get(4)?, *head.get(5)?]);
+        let value_len = usize::try_from(value_len).ok()?;
+        let rest = self.0.get(6..)?;
+        let name = rest.get(..name_len)?;
+        let value = rest.get(name_len..name_len.checked_add(value_len)?)?;
+        self.0 = rest.get(name_len + value_len..)?;
+        Some((name, value))
+    }
+}
+
+#[allow(clippy::redundant_allocation)]
+fn pack<'a>(entries: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Option<Box<Box<[u8]>>> {
+    let mut out = Vec::new();
+    for (name, value) in entries {
+        // Within the limits (checked before packing): a name fits u16, a value u32.
+        out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        out.extend_from_slice(name);
+        out.extend_from_slice(value);
+    }
+    (!out.is_empty()).then(|| Box::new(out.into_boxed_slice()))
 }
 
 impl Attrs {
-    fn list(&self) -> &[(Box<[u8]>, Box<[u8]>)] {
-        self.entries.as_deref().map_or(&[], Vec::as_slice)
-    }
-
     pub fn is_empty(&self) -> bool {
-        self.entries.is_none()
+        self.packed.is_none()
     }
 
     pub fn len(&self) -> usize {
-        self.list().len()
+        self.iter().count()
     }
 
     /// Field and value of each attribute, sorted by field.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.list().iter().map(|(k, v)| (&k[..], &v[..]))
+        Entries(self.packed.as_deref().map_or(&[], |p| &p[..]))
     }
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
-        self.find(field)
-            .ok()
-            .and_then(|i| self.list().get(i))
-            .map(|(_, v)| &v[..])
-    }
-
-    fn find(&self, field: &[u8]) -> Result<usize, usize> {
-        self.list().binary_search_by(|(k, _)| (**k).cmp(field))
+        self.iter().find(|(k, _)| *k == field).map(|(_, v)| v)
     }
 
     /// Names plus values, in bytes.
     pub fn bytes(&self) -> usize {
-        self.list().iter().map(|(k, v)| k.len() + v.len()).sum()
+        self.iter().map(|(k, v)| k.len() + v.len()).sum()
     }
 
     /// Builds attributes from `pairs` (a later duplicate field wins, as in `HSET`), checked
@@ -74,14 +98,14 @@ impl Attrs {
         &mut self,
         pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
     ) -> ArrayResult<usize> {
-        let mut next: Entries = self.list().to_vec();
+        let mut next: Vec<(&[u8], &[u8])> = self.iter().collect();
         let mut created = 0;
         for (field, value) in pairs {
             check_name(field)?;
-            match next.binary_search_by(|(k, _)| (**k).cmp(field)) {
+            match next.binary_search_by(|(k, _)| (*k).cmp(field)) {
                 Ok(i) => {
                     if let Some(entry) = next.get_mut(i) {
-                        entry.1 = value.into();
+                        entry.1 = value;
                     }
                 }
                 Err(i) => {
@@ -90,7 +114,7 @@ impl Attrs {
                             "an array holds at most {MAX_ATTRS} attributes"
                         )));
                     }
-                    next.insert(i, (field.into(), value.into()));
+                    next.insert(i, (field, value));
                     created += 1;
                 }
             }
@@ -101,34 +125,27 @@ impl Attrs {
                 "attributes would take {total} bytes (names plus values), over the limit of {MAX_ATTR_BYTES}"
             )));
         }
-        self.entries = (!next.is_empty()).then(|| Box::new(next));
+        self.packed = pack(next);
         Ok(created)
     }
 
     /// Removes `fields` and returns how many were present.
     pub fn remove_all<'a>(&mut self, fields: impl IntoIterator<Item = &'a [u8]>) -> usize {
-        let mut removed = 0;
-        if let Some(list) = self.entries.as_deref_mut() {
-            for field in fields {
-                if let Ok(i) = list.binary_search_by(|(k, _)| (**k).cmp(field)) {
-                    list.remove(i);
-                    removed += 1;
-                }
-            }
-            if list.is_empty() {
-                self.entries = None;
-            }
+        let fields: Vec<&[u8]> = fields.into_iter().collect();
+        let before = self.len();
+        let packed = pack(self.iter().filter(|(k, _)| !fields.contains(k)));
+        let removed = before - Entries(packed.as_deref().map_or(&[], |p| &p[..])).count();
+        if removed > 0 {
+            self.packed = packed;
         }
         removed
     }
 
     /// Heap bytes owned, for MEMORY USAGE.
     pub fn heap_bytes(&self) -> usize {
-        self.entries.as_deref().map_or(0, |list| {
-            std::mem::size_of::<Entries>()
-                + list.capacity() * std::mem::size_of::<(Box<[u8]>, Box<[u8]>)>()
-                + self.bytes()
-        })
+        self.packed
+            .as_ref()
+            .map_or(0, |p| std::mem::size_of::<Box<[u8]>>() + p.len())
     }
 }
 
