@@ -323,6 +323,9 @@ impl CStrings {
             if a.multiple {
                 flags |= raw::REDISMODULE_CMD_ARG_MULTIPLE;
             }
+            if a.multiple_token {
+                flags |= raw::REDISMODULE_CMD_ARG_MULTIPLE_TOKEN;
+            }
             c.flags = flags as c_int;
             out.push(c);
         }

@@ -35,7 +35,10 @@ fn set_f32(con: &mut Connection, key: &str, values: &[f32]) {
         .unwrap();
 }
 
-fn attrs_of(con: &mut Connection, key: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+/// (field, value) pairs.
+type AttrList = Vec<(Vec<u8>, Vec<u8>)>;
+
+fn attrs_of(con: &mut Connection, key: &str) -> AttrList {
     let flat: Vec<Vec<u8>> = redis::cmd("NDARRAY.ATTRGET").arg(key).query(con).unwrap();
     flat.chunks(2)
         .map(|p| (p[0].clone(), p[1].clone()))
@@ -590,7 +593,7 @@ fn attrset_attrdel_and_msetex_fire_keyspace_events() {
 }
 
 /// Arrays with attributes and known `updated_at` values, plus (key → expected) for checking.
-fn populate_meta(con: &mut Connection) -> Vec<(String, i64, Vec<(Vec<u8>, Vec<u8>)>)> {
+fn populate_meta(con: &mut Connection) -> Vec<(String, i64, AttrList)> {
     let mut out = Vec::new();
     for (i, codec) in ["none", "lz4", "zlib"].iter().enumerate() {
         let key = format!("m:{codec}");
@@ -618,7 +621,7 @@ fn populate_meta(con: &mut Connection) -> Vec<(String, i64, Vec<(Vec<u8>, Vec<u8
     out
 }
 
-fn check_meta(con: &mut Connection, expect: &[(String, i64, Vec<(Vec<u8>, Vec<u8>)>)], what: &str) {
+fn check_meta(con: &mut Connection, expect: &[(String, i64, AttrList)], what: &str) {
     for (key, at, attrs) in expect {
         assert_eq!(updated_at(con, key), *at, "{what}: {key} updated_at");
         assert_eq!(&attrs_of(con, key), attrs, "{what}: {key} attrs");
@@ -795,7 +798,7 @@ const WRITTEN: [&str; 11] = [
 ];
 
 /// (updated_at, attrs, digest) of every written key.
-fn meta_snapshot(con: &mut Connection) -> Vec<(String, i64, Vec<(Vec<u8>, Vec<u8>)>, String)> {
+fn meta_snapshot(con: &mut Connection) -> Vec<(String, i64, AttrList, String)> {
     WRITTEN
         .iter()
         .map(|k| {

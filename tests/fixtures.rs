@@ -56,7 +56,10 @@ fn fixture_arrays() -> Vec<Fixture> {
 
 /// What version 2 adds to fixture number `i` (key `key`): two attributes (one binary) and a fixed
 /// `updated_at`. Version-1 fixtures have none, and load with `updated_at` 0.
-fn fixture_meta(i: usize, key: &str) -> (Vec<(Vec<u8>, Vec<u8>)>, i64) {
+/// (field, value) pairs.
+type AttrList = Vec<(Vec<u8>, Vec<u8>)>;
+
+fn fixture_meta(i: usize, key: &str) -> (AttrList, i64) {
     let attrs = vec![
         (b"bin".to_vec(), vec![0, 0xff, i as u8]),
         (b"key".to_vec(), key.as_bytes().to_vec()),

@@ -131,7 +131,7 @@ const SET_ARGS: &[Arg] = &[
     block("attr", &[string("field"), string("value")])
         .with_token("ATTR")
         .optional()
-        .multiple(),
+        .multiple_token(),
     DATA,
 ];
 
