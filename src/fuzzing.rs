@@ -381,6 +381,12 @@ pub fn set_args(data: &[u8]) {
     let args = split_args(data);
     let _ = parse_read(&args);
     let _ = parse_dims(&args);
+    // MSETEX's and STACK's options, and their numkeys, from the same arguments.
+    let _ = crate::commands::parse::parse_msetex_options(&args);
+    let _ = crate::commands::parse::parse_stack_options(&args);
+    if let Some(first) = args.first() {
+        let _ = crate::commands::parse::parse_numkeys(first, 2, args.len().saturating_sub(1));
+    }
     let settings = settings();
     let appended = parse_data(&args).ok();
     let Ok(req) = parse_set(&args) else {
