@@ -211,6 +211,8 @@ enum Expect<'a> {
     EachEndsWith(&'a [Vec<u8>]),
     /// The i-th reply of the batch is a hash (a flat array of fields and values) holding the i-th of these.
     HashHolding(&'a [Vec<u8>]),
+    /// STACK … MISSING FILL: [these exact bytes, an array of this many filled positions].
+    Filled(&'a [u8], usize),
 }
 
 /// One timed operation: `count` RESP-encoded commands sent together per iteration.
@@ -312,6 +314,9 @@ fn check(con: &mut Connection, op: &Op) {
                         .iter()
                         .zip(tails)
                         .all(|(item, tail)| bulk_ends_with(item, tail))
+            }
+            (Expect::Filled(want, filled), Value::Array(items)) => {
+                matches!(items.as_slice(), [Value::BulkString(b), Value::Array(f)] if b == want && f.len() == filled)
             }
             (Expect::HashHolding(values), Value::Array(items)) => {
                 values.get(i).is_some_and(|want| {
@@ -1145,6 +1150,9 @@ fn many_keys_memory(con: &mut Connection) {
 /// empty, RESP-encoded.
 fn multi_key_command(name: &str, keys: &[String], values: &[Vec<u8>]) -> Vec<u8> {
     let mut cmd = redis::cmd(name);
+    if name == "NDARRAY.STACK" {
+        cmd.arg(keys.len());
+    }
     if values.is_empty() {
         cmd.arg(keys);
     } else {
@@ -1221,6 +1229,27 @@ fn multi_key_commands(con: &mut Connection) {
          N={MULTI_ITERS} after\n{MULTI_WARMUP} warmup, interleaved; every reply is read and parsed into \
          redis::Value by the client"
     );
+    // Every tenth key missing (never written), its row zeros.
+    let gappy_keys: Vec<String> = (0..n)
+        .map(|i| {
+            if i % 10 == 0 {
+                format!("{{b}}:missing:{i}")
+            } else {
+                array_keys[i].clone()
+            }
+        })
+        .collect();
+    let filled_stacked: Vec<u8> = raws
+        .iter()
+        .enumerate()
+        .flat_map(|(i, raw)| {
+            if i % 10 == 0 {
+                vec![0u8; raw.len()]
+            } else {
+                raw.clone()
+            }
+        })
+        .collect();
     let reads = [
         Op::batch(
             format!("MGET {n} plain strings (baseline)"),
@@ -1233,6 +1262,22 @@ fn multi_key_commands(con: &mut Connection) {
             1,
             Expect::EndsWith(&stacked),
             |_| multi_key_command("NDARRAY.STACK", &array_keys, &[]),
+        ),
+        Op::batch(
+            format!("NDARRAY.STACK {n} keys, 10% missing, MISSING FILL 0 (BLOB)"),
+            1,
+            Expect::Filled(&filled_stacked, n.div_ceil(10)),
+            |_| {
+                redis::cmd("NDARRAY.STACK")
+                    .arg(n)
+                    .arg(&gappy_keys)
+                    .arg("FORMAT")
+                    .arg("BLOB")
+                    .arg("MISSING")
+                    .arg("FILL")
+                    .arg(0)
+                    .get_packed_command()
+            },
         ),
         Op::batch(
             format!("NDARRAY.MGET {n} keys"),

@@ -4,6 +4,9 @@
 //! An array that fits in one piece is one `NDARRAY.SET … BLOB`. A larger one is built flat:
 //! `NDARRAY.SET key dtype n0 … BLOB piece`, then `NDARRAY.APPEND key BLOB piece` per piece, then
 //! `NDARRAY.RESHAPE key dims…`. APPEND only re-encodes the partial last chunk, so replay is linear.
+//! The first SET carries the attributes (`ATTR field value`, at most 64 KiB in all); a final
+//! `NDARRAY.STAMP key unix-ms` restores `updated_at` (none when it is 0, unknown: a replayed
+//! write records 0 itself).
 
 use crate::array::store::aligned_chunk_bytes;
 use crate::array::{ArrayResult, NdArray};
@@ -35,6 +38,11 @@ pub fn rewrite(
                 cmd.push((piece.len() / itemsize).to_string().into_bytes());
             }
             cmd.extend(encoding_args(array));
+            for (field, value) in array.attrs().iter() {
+                cmd.push(b"ATTR".to_vec());
+                cmd.push(field.to_vec());
+                cmd.push(value.to_vec());
+            }
         } else {
             cmd = vec![b"NDARRAY.APPEND".to_vec()];
         }
@@ -59,6 +67,12 @@ pub fn rewrite(
                 .map(|d| d.to_string().into_bytes()),
         );
         emit(&cmd);
+    }
+    if array.updated_at() != 0 {
+        emit(&[
+            b"NDARRAY.STAMP".to_vec(),
+            array.updated_at().to_string().into_bytes(),
+        ]);
     }
     result
 }

@@ -342,8 +342,9 @@ unsafe extern "C" fn free_effort(_key: *mut raw::RedisModuleString, value: *cons
     unsafe { borrow_raw(value) }.map_or(1, |a| a.store().chunks().len() + 1)
 }
 
-/// Pieces the digest hashes: a fixed size, so the digest depends only on dtype, shape and
-/// elements, not on chunking or compression.
+/// Pieces the digest hashes: a fixed size, so the digest depends only on dtype, shape, elements
+/// and attributes, not on chunking or compression. `updated_at` is left out: it is when the value
+/// was written, not what it holds (two keys written alike digest alike).
 const DIGEST_PIECE_BYTES: usize = 64 * 1024;
 
 unsafe extern "C" fn digest(md: *mut raw::RedisModuleDigest, value: *mut c_void) {
@@ -366,6 +367,13 @@ unsafe extern "C" fn digest(md: *mut raw::RedisModuleDigest, value: *mut c_void)
             add(piece);
             Ok(())
         });
+        if !array.attrs().is_empty() {
+            add(b"attrs");
+            for (field, value) in array.attrs().iter() {
+                add(field);
+                add(value);
+            }
+        }
     }));
     // SAFETY: as above.
     unsafe {

@@ -385,6 +385,12 @@ pub fn set_args(data: &[u8]) {
     let args = split_args(data);
     let _ = parse_read(&args);
     let _ = parse_dims(&args);
+    // MSETEX's and STACK's options, and their numkeys, from the same arguments.
+    let _ = crate::commands::parse::parse_msetex_options(&args);
+    let _ = crate::commands::parse::parse_stack_options(&args);
+    if let Some(first) = args.first() {
+        let _ = crate::commands::parse::parse_numkeys(first, 2, args.len().saturating_sub(1));
+    }
     let settings = settings();
     let appended = parse_data(&args).ok();
     let Ok(req) = parse_set(&args) else {
@@ -393,9 +399,14 @@ pub fn set_args(data: &[u8]) {
         }
         return;
     };
-    let Ok(value) = SetValue::prepare(req.input, req.cast, req.store, &settings) else {
+    let Ok(mut value) = SetValue::prepare(req.input, req.cast, req.store, &settings) else {
         return;
     };
+    // ATTR options: within the limits or refused, as the handler does.
+    let Ok(attrs) = crate::array::attrs::Attrs::from_pairs(req.attrs.iter().copied()) else {
+        return;
+    };
+    value.attrs = attrs;
     let elements = value.elements.clone();
     let array = value
         .encode(&settings)
@@ -536,8 +547,10 @@ fn assert_aof_rewrite_rebuilds(array: &NdArray) {
         match name.as_ref() {
             "NDARRAY.SET" => {
                 let req = parse_set(&args).expect("rewritten SET parses");
-                let value = SetValue::prepare(req.input, req.cast, req.store, &settings)
+                let mut value = SetValue::prepare(req.input, req.cast, req.store, &settings)
                     .expect("rewritten SET is valid");
+                value.attrs = crate::array::attrs::Attrs::from_pairs(req.attrs.iter().copied())
+                    .expect("rewritten attributes are within the limits");
                 rebuilt = Some(value.encode(&settings).expect("rewritten SET encodes"));
             }
             "NDARRAY.APPEND" => {
@@ -551,6 +564,16 @@ fn assert_aof_rewrite_rebuilds(array: &NdArray) {
                 let dims = parse_dims(&args).expect("rewritten RESHAPE parses");
                 let target = rebuilt.as_mut().expect("RESHAPE after SET");
                 reshape_to(target, dims).expect("rewritten RESHAPE applies");
+            }
+            "NDARRAY.STAMP" => {
+                let at: u64 = std::str::from_utf8(args.first().copied().unwrap_or_default())
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .expect("rewritten STAMP has a time");
+                rebuilt
+                    .as_mut()
+                    .expect("STAMP after SET")
+                    .set_updated_at(at);
             }
             other => panic!("AOF rewrite emitted {other}"),
         }
@@ -566,6 +589,11 @@ fn assert_aof_rewrite_rebuilds(array: &NdArray) {
         .read_all(&mut got)
         .expect("read_all of the rebuilt array");
     assert!(got == want, "AOF rewrite rebuilt other elements");
+    assert_eq!(
+        rebuilt.meta(),
+        array.meta(),
+        "AOF rewrite rebuilt other metadata"
+    );
 }
 
 /// The encoding and item size the first two bytes of a `chunk` input choose. Byte 0: with bit 7
@@ -634,19 +662,24 @@ pub fn chunk(data: &[u8]) {
     }
 }
 
-/// An RDB payload in a simple byte format: u64 = 8 bytes LE, bytes = u32 LE length then the bytes.
-/// Whatever loads must save and load back to an equal array, read, and be rebuilt by replaying its
-/// AOF rewrite.
+/// An RDB payload in a simple byte format: u64 = 8 bytes LE, bytes = u32 LE length then the bytes,
+/// read as each encoding version (1: no metadata; 2: `updated_at` and attributes). Whatever loads
+/// must save and load back to an equal array, read, and be rebuilt by replaying its AOF rewrite.
 pub fn rdb(data: &[u8]) {
-    let mut reader = ByteReader { rest: data };
-    let Ok(array) = persist::load(&mut reader, persist::ENCODING_VERSION) else {
-        return;
-    };
-    assert_rdb_round_trip(&array);
-    let mut out = Vec::new();
-    array.read_all(&mut out).expect("a loaded array reads");
-    assert_eq!(out.len() as u64, array.nbytes());
-    assert_aof_rewrite_rebuilds(&array);
+    for version in [persist::ENCODING_V1, persist::ENCODING_V2] {
+        let mut reader = ByteReader { rest: data };
+        let Ok(array) = persist::load(&mut reader, version) else {
+            continue;
+        };
+        if version == persist::ENCODING_V1 {
+            assert_eq!(array.meta(), &Default::default(), "v1 has no metadata");
+        }
+        assert_rdb_round_trip(&array);
+        let mut out = Vec::new();
+        array.read_all(&mut out).expect("a loaded array reads");
+        assert_eq!(out.len() as u64, array.nbytes());
+        assert_aof_rewrite_rebuilds(&array);
+    }
 }
 
 /// An `NDARRAY.PUTENCODED` payload, as any client may send one. Whatever loads must save to a
@@ -875,6 +908,21 @@ mod tests {
                 )
                 .unwrap(),
             ),
+            ("f32_attrs", {
+                let mut a = NdArray::encode(
+                    DType::Float32,
+                    shape(&[30, 10], DType::Float32),
+                    &smooth,
+                    lz4,
+                    256,
+                )
+                .unwrap();
+                a.attrs_mut()
+                    .set_all([(&b"model"[..], &b"v3"[..]), (b"\xffbin", b"\x00\x01")])
+                    .unwrap();
+                a.set_updated_at(1_767_225_600_123);
+                a
+            }),
         ]
     }
 
@@ -1086,6 +1134,26 @@ mod tests {
             args(&[b"FORMAT", b"VALUES", b"AS", b"float64"]),
         );
         add("set_args", "dims", args(&[b"3", b"0", b"7"]));
+        add(
+            "set_args",
+            "attrs",
+            args(&[
+                b"int16",
+                b"2",
+                b"ATTR",
+                b"model",
+                b"v3",
+                b"ATTR",
+                b"src",
+                b"\xff\x01",
+                b"ATTR",
+                b"model",
+                b"v4",
+                b"VALUES",
+                b"1",
+                b"2",
+            ]),
+        );
         // NPY takes the rest of the input: SET, and the same file as MSET and APPEND data.
         let npy_arg = |file: Vec<u8>| [b"NPY\0".as_slice(), &file].concat();
         add(
@@ -1163,10 +1231,21 @@ mod tests {
         raw.extend_from_slice(b"raw data");
         add("chunk", "none_raw", raw);
 
-        // rdb: saved sample arrays; payload: the same arrays as PUTENCODED payloads.
+        // rdb: saved sample arrays; payload: the same arrays as PUTENCODED payloads; each also
+        // in encoding version 1 (the same without updated_at and nattrs, 16 bytes before the
+        // 8-byte end marker, for the arrays without attributes).
         for (name, array) in sample_arrays() {
-            add("rdb", name, rdb_bytes(&array));
-            add("payload", name, persist::to_payload(&array));
+            let v2 = rdb_bytes(&array);
+            let payload = persist::to_payload(&array);
+            if array.attrs().is_empty() {
+                let strip = |b: &[u8]| [&b[..b.len() - 24], &b[b.len() - 8..]].concat();
+                add("rdb", &format!("v1_{name}"), strip(&v2));
+                let mut v1 = strip(&payload);
+                v1[4..12].copy_from_slice(&1u64.to_le_bytes());
+                add("payload", &format!("v1_{name}"), v1);
+            }
+            add("rdb", name, v2);
+            add("payload", name, payload);
         }
         seeds
     }
@@ -1196,8 +1275,14 @@ mod tests {
                         SetValue::prepare(r.input, r.cast, r.store, &settings()).is_ok()
                     })
                 }
-                "rdb" => persist::load(&mut ByteReader { rest: &bytes }, persist::ENCODING_VERSION)
-                    .is_ok(),
+                "rdb" => {
+                    let version = if name.starts_with("v1_") {
+                        persist::ENCODING_V1
+                    } else {
+                        persist::ENCODING_V2
+                    };
+                    persist::load(&mut ByteReader { rest: &bytes }, version).is_ok()
+                }
                 "payload" => persist::from_payload(&bytes).is_ok(),
                 _ => true,
             };

@@ -4,8 +4,16 @@
 //! Encoding version 1, all integers as RDB unsigned:
 //! `dtype, ndim, dim × ndim, compression, level, shuffle, chunk_bytes, nchunks,
 //!  (encoded flag, bytes) × nchunks, END_MARKER`.
+//!
+//! Encoding version 2 adds, before the end marker, what the array keeps besides its elements:
+//! `updated_at (Unix ms), nattrs, (name bytes, value bytes) × nattrs` (names sorted, unique).
+//! A version-1 value loads with `updated_at` 0 ("unknown": the primary recorded no time, and the
+//! loader does not invent one) and no attributes.
+//!
 //! The end marker means a payload cut short (even with a recomputed checksum) never loads.
 
+use crate::array::attrs::{self, Attrs, MAX_ATTRS, MAX_ATTR_BYTES};
+use crate::array::ndarray::Meta;
 use crate::array::shape::MAX_NDIM;
 use crate::array::store::{expected_chunk_count, Chunk, MAX_CHUNK_BYTES};
 use crate::array::{ArrayError, ArrayResult, DType, NdArray, Shape};
@@ -13,7 +21,12 @@ use crate::codec::{Compression, Encoding, Shuffle};
 
 /// The encoding version Redis stores beside every NDARRAY value. Bump it when the layout changes,
 /// and keep loading every older one (tests/fixtures hold a payload of each).
-pub const ENCODING_VERSION: i32 = 1;
+pub const ENCODING_VERSION: i32 = ENCODING_V2;
+
+/// The first release's encoding: no attributes, no `updated_at`.
+pub const ENCODING_V1: i32 = 1;
+/// Attributes and `updated_at` after the chunks.
+pub const ENCODING_V2: i32 = 2;
 
 /// "ndarray!" in ASCII: closes every encoded value.
 pub const END_MARKER: u64 = 0x6e64_6172_7261_7921;
@@ -36,6 +49,7 @@ pub fn save(array: &NdArray, w: &mut impl RdbWrite) {
         array.encoding(),
         array.store().chunk_bytes(),
         array.store().chunks(),
+        array.meta(),
     );
 }
 
@@ -48,6 +62,7 @@ fn save_parts(
     encoding: Encoding,
     chunk_bytes: u32,
     chunks: &[Chunk],
+    meta: &Meta,
 ) {
     w.put_u64(u64::from(dtype.code()));
     w.put_u64(dims.len() as u64);
@@ -64,15 +79,21 @@ fn save_parts(
         w.put_u64(u64::from(chunk.encoded));
         w.put_bytes(&chunk.bytes);
     }
+    w.put_u64(meta.updated_at);
+    w.put_u64(meta.attrs.len() as u64);
+    for (name, value) in meta.attrs.iter() {
+        w.put_bytes(name);
+        w.put_bytes(value);
+    }
     w.put_u64(END_MARKER);
 }
 
 /// Loads a value written by [`save`] at encoding version `version`. Every field is checked before
 /// use; nothing is allocated from a claimed count before the data behind it has been read.
 pub fn load(r: &mut impl RdbRead, version: i32) -> ArrayResult<NdArray> {
-    if version != ENCODING_VERSION {
+    if !(ENCODING_V1..=ENCODING_VERSION).contains(&version) {
         return Err(ArrayError::corrupt(format!(
-            "unknown NDARRAY encoding version {version} (this module reads version {ENCODING_VERSION})"
+            "unknown NDARRAY encoding version {version} (this module reads versions {ENCODING_V1} to {ENCODING_VERSION})"
         )));
     }
     let code = r.get_u64()?;
@@ -133,13 +154,60 @@ pub fn load(r: &mut impl RdbRead, version: i32) -> ArrayResult<NdArray> {
             encoded,
         });
     }
+    let meta = if version >= ENCODING_V2 {
+        load_meta(r)?
+    } else {
+        Meta::default()
+    };
     let marker = r.get_u64()?;
     if marker != END_MARKER {
         return Err(ArrayError::corrupt(
             "missing end marker (truncated or foreign payload)",
         ));
     }
-    NdArray::from_parts(dtype, shape, encoding, chunk_bytes, chunks)
+    let mut array = NdArray::from_parts(dtype, shape, encoding, chunk_bytes, chunks)?;
+    array.set_meta(meta);
+    Ok(array)
+}
+
+/// `updated_at` and the attributes of a version-2 value, each checked against the limits a write
+/// is held to (names 1 to 256 bytes, sorted and unique; at most 256 of them and 64 KiB in all).
+fn load_meta(r: &mut impl RdbRead) -> ArrayResult<Meta> {
+    let updated_at = r.get_u64()?;
+    if i64::try_from(updated_at).is_err() {
+        return Err(ArrayError::corrupt(format!(
+            "updated_at {updated_at} is out of range"
+        )));
+    }
+    let nattrs = r.get_u64()?;
+    if nattrs > MAX_ATTRS as u64 {
+        return Err(ArrayError::corrupt(format!(
+            "{nattrs} attributes (at most {MAX_ATTRS})"
+        )));
+    }
+    let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(nattrs as usize);
+    let mut total = 0usize;
+    for index in 0..nattrs {
+        let name = r.get_bytes()?;
+        attrs::check_name(&name)
+            .map_err(|e| ArrayError::corrupt(format!("attribute {index}: {e}")))?;
+        if pairs.last().is_some_and(|(last, _)| *last >= name) {
+            return Err(ArrayError::corrupt(format!(
+                "attribute {index} is out of order or repeated"
+            )));
+        }
+        let value = r.get_bytes()?;
+        total = total.saturating_add(name.len()).saturating_add(value.len());
+        if total > MAX_ATTR_BYTES {
+            return Err(ArrayError::corrupt(format!(
+                "attributes take over {MAX_ATTR_BYTES} bytes"
+            )));
+        }
+        pairs.push((name, value));
+    }
+    let attrs = Attrs::from_pairs(pairs.iter().map(|(k, v)| (&k[..], &v[..])))
+        .map_err(|e| ArrayError::corrupt(e.to_string()))?;
+    Ok(Meta { updated_at, attrs })
 }
 
 // ---- payloads: the same encoding as a byte string, for NDARRAY.PUTENCODED ----
@@ -235,7 +303,10 @@ pub fn replication_pieces(array: &NdArray, piece_bytes: usize) -> Pieces {
     let chunks = array.store().chunks();
     // What a payload adds to its chunks: the header fields (at most 9 + MAX_NDIM integers, plus
     // the magic and version) and a flag and a length per chunk.
-    let header = PAYLOAD_MAGIC.len() + 8 * (10 + MAX_NDIM);
+    let header = PAYLOAD_MAGIC.len()
+        + 8 * (12 + MAX_NDIM)
+        + array.attrs().heap_bytes()
+        + 16 * array.attrs().len();
     let cost = |c: &Chunk| c.bytes.len() + 16;
     let budget = piece_bytes.saturating_sub(header);
     if chunks.iter().map(cost).sum::<usize>() <= budget {
@@ -263,6 +334,16 @@ pub fn replication_pieces(array: &NdArray, piece_bytes: usize) -> Pieces {
         let end_byte = (end as u64 * chunk_bytes).min(total);
         let items = (end_byte - first_byte) / itemsize;
         let run = chunks.get(start..end).unwrap_or_default();
+        // The first piece carries the attributes; every piece carries `updated_at` (APPEND takes
+        // it), so each intermediate state shows the primary's time.
+        let meta = if start == 0 {
+            array.meta().clone()
+        } else {
+            Meta {
+                updated_at: array.updated_at(),
+                attrs: Attrs::default(),
+            }
+        };
         payloads.push(payload_of(|w| {
             save_parts(
                 w,
@@ -271,6 +352,7 @@ pub fn replication_pieces(array: &NdArray, piece_bytes: usize) -> Pieces {
                 array.encoding(),
                 array.store().chunk_bytes(),
                 run,
+                &meta,
             )
         }));
         start = end;
@@ -331,7 +413,69 @@ mod tests {
             Shuffle::BYTE,
             4,
         );
-        NdArray::encode(DType::Float32, shape, &raw, enc, 4096).unwrap()
+        let mut a = NdArray::encode(DType::Float32, shape, &raw, enc, 4096).unwrap();
+        a.attrs_mut()
+            .set_all([(&b"model"[..], &b"v3"[..]), (b"src", b"\x00\xff")])
+            .unwrap();
+        a.set_updated_at(1_767_225_600_123);
+        a
+    }
+
+    #[test]
+    fn version_1_values_load_with_no_attributes_and_unknown_time() {
+        let a = sample();
+        let mut m = Mem::default();
+        save(&a, &mut m);
+        // A version-1 value is the same without updated_at, nattrs and the two attributes.
+        let n = m.items.len();
+        let mut items = m.items[..n - 7].to_vec();
+        items.push(Item::U(END_MARKER));
+        let loaded = load(&mut Mem { items, pos: 0 }, ENCODING_V1).unwrap();
+        assert_eq!(loaded.updated_at(), 0);
+        assert!(loaded.attrs().is_empty());
+        let mut out = Vec::new();
+        loaded.read_all(&mut out).unwrap();
+        let mut want = Vec::new();
+        a.read_all(&mut want).unwrap();
+        assert_eq!(out, want);
+        // A version-2 value read as version 1 (or the reverse) is refused.
+        assert!(load(
+            &mut Mem {
+                items: m.items.clone(),
+                pos: 0
+            },
+            ENCODING_V1
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn version_2_metadata_is_validated() {
+        let mut m = Mem::default();
+        save(&sample(), &mut m);
+        let n = m.items.len();
+        // From the end: marker, value 2, name 2, value 1, name 1, nattrs, updated_at.
+        let (updated_at, nattrs, name1, name2) = (n - 7, n - 6, n - 5, n - 3);
+        let bad: [(usize, Item); 7] = [
+            (updated_at, Item::U(u64::MAX)),
+            (nattrs, Item::U(3)),
+            (nattrs, Item::U(1 << 40)),
+            (name1, Item::B(vec![])),
+            (name1, Item::B(vec![b'x'; 257])),
+            (name2, Item::B(b"model".to_vec())),
+            (name2, Item::B(b"a".to_vec())),
+        ];
+        for (field, value) in bad {
+            let mut items = m.items.clone();
+            items[field] = value.clone();
+            assert!(
+                load(&mut Mem { items, pos: 0 }, ENCODING_VERSION).is_err(),
+                "field {field} = {value:?}"
+            );
+        }
+        let mut items = m.items.clone();
+        items[n - 2] = Item::B(vec![0; MAX_ATTR_BYTES]);
+        assert!(load(&mut Mem { items, pos: 0 }, ENCODING_VERSION).is_err());
     }
 
     #[test]
@@ -357,10 +501,10 @@ mod tests {
             items: m.items.clone(),
             pos: 0,
         };
-        assert!(load(&mut again, 2)
+        assert!(load(&mut again, 3)
             .unwrap_err()
             .to_string()
-            .contains("unknown NDARRAY encoding version 2"));
+            .contains("unknown NDARRAY encoding version 3"));
     }
 
     #[test]

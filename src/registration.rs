@@ -22,6 +22,12 @@ extern "C" fn dispatch<const I: usize>(
     argv: *mut *mut raw::RedisModuleString,
     argc: c_int,
 ) -> c_int {
+    if let Some(spec) = COMMANDS.get(I) {
+        if spec.keys.numkeys && is_keys_position_request(ctx) {
+            answer_key_positions(ctx, argv, argc, spec);
+            return raw::REDISMODULE_OK as c_int;
+        }
+    }
     let context = Context::new(ctx);
     let mut args = borrow_args(argv, argc);
     let result = match COMMANDS.get(I) {
@@ -32,6 +38,60 @@ extern "C" fn dispatch<const I: usize>(
     // release their drop would do. Only the list's own allocation is freed.
     unsafe { args.set_len(0) };
     context.reply(result) as c_int
+}
+
+fn is_keys_position_request(ctx: *mut raw::RedisModuleCtx) -> bool {
+    // SAFETY: a live command context.
+    unsafe { raw::RedisModule_IsKeysPositionRequest.is_some_and(|f| f(ctx) != 0) }
+}
+
+/// Answers Redis' question "where are the keys?" for a `numkeys` command (`getkeys-api`): cluster
+/// routing and CROSSSLOT on Redis 7.0, ACL key patterns and `COMMAND GETKEYS`. The keys are
+/// `numkeys` (argument 1) arguments from 2 on, every `step`; an invalid `numkeys` reports none
+/// (the command itself then refuses it).
+fn answer_key_positions(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+    spec: &CommandSpec,
+) {
+    let args = borrow_args(argv, argc);
+    let numkeys = args
+        .get(1)
+        .and_then(|a| std::str::from_utf8(a.as_slice()).ok())
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(0);
+    let step = usize::try_from(spec.keys.step).unwrap_or(1).max(1);
+    let flags = key_flags(spec.keys.access);
+    // SAFETY: reading API function pointers filled in at load; `ctx` is a key-position request.
+    let (with_flags, plain) = unsafe {
+        (
+            raw::RedisModule_KeyAtPosWithFlags,
+            raw::RedisModule_KeyAtPos,
+        )
+    };
+    for i in 0..numkeys {
+        let Some(pos) = i.checked_mul(step).and_then(|p| p.checked_add(2)) else {
+            break;
+        };
+        if pos >= args.len() {
+            break;
+        }
+        let Ok(pos) = c_int::try_from(pos) else {
+            break;
+        };
+        // SAFETY: a key-position request context and an argument index below argc.
+        unsafe {
+            match (with_flags, plain) {
+                (Some(f), _) => f(ctx, pos, flags as c_int),
+                (None, Some(f)) => f(ctx, pos),
+                (None, None) => {}
+            }
+        }
+    }
+    let mut args = args;
+    // SAFETY: as in `dispatch`: borrowed, never retained.
+    unsafe { args.set_len(0) };
 }
 
 /// The command's arguments as `RedisString`s that borrow Redis' argv for the call, without the
@@ -52,7 +112,7 @@ fn borrow_args(argv: *mut *mut raw::RedisModuleString, argc: c_int) -> Vec<Redis
 }
 
 /// One entry point per row of `COMMANDS`, in the same order (checked at compile time).
-static DISPATCH: [CommandFn; 12] = [
+static DISPATCH: [CommandFn; 17] = [
     dispatch::<0>,
     dispatch::<1>,
     dispatch::<2>,
@@ -65,6 +125,11 @@ static DISPATCH: [CommandFn; 12] = [
     dispatch::<9>,
     dispatch::<10>,
     dispatch::<11>,
+    dispatch::<12>,
+    dispatch::<13>,
+    dispatch::<14>,
+    dispatch::<15>,
+    dispatch::<16>,
 ];
 const _: () = assert!(DISPATCH.len() == COMMANDS.len());
 
@@ -83,10 +148,18 @@ fn register(ctx: &Context, spec: &CommandSpec, entry: CommandFn) -> Result<(), &
     let mut c = CStrings::default();
     let name = c.get(spec.name);
     // Legacy key positions: first key 1; last absolute (1 for one key) or -1 for "to the end".
-    let last_key = if spec.keys.last < 0 {
-        spec.keys.last
+    // A `numkeys` command has none (0, 0, 0) and answers key-position requests instead.
+    let (first_key, last_key, step) = if spec.keys.numkeys {
+        (0, 0, 0)
+    } else if spec.keys.last < 0 {
+        (1, spec.keys.last, spec.keys.step)
     } else {
-        1 + spec.keys.last
+        (1, 1 + spec.keys.last, spec.keys.step)
+    };
+    let flags = if spec.keys.numkeys {
+        format!("{} getkeys-api", spec.flags)
+    } else {
+        spec.flags.to_string()
     };
     // SAFETY: called from OnLoad with the module context; Redis copies the name and flags.
     let status = unsafe {
@@ -95,10 +168,10 @@ fn register(ctx: &Context, spec: &CommandSpec, entry: CommandFn) -> Result<(), &
             ctx.ctx,
             name,
             Some(entry),
-            c.get(spec.flags),
-            1,
+            c.get(&flags),
+            first_key,
             last_key,
-            spec.keys.step,
+            step,
         )
     };
     if status != raw::REDISMODULE_OK as c_int {
@@ -154,26 +227,45 @@ fn register(ctx: &Context, spec: &CommandSpec, entry: CommandFn) -> Result<(), &
     Ok(())
 }
 
-/// The command's one key spec and the zeroed terminator.
-fn key_specs(spec: &CommandSpec) -> [raw::RedisModuleCommandKeySpec; 2] {
-    let flags = match spec.keys.access {
+fn key_flags(access: Access) -> u32 {
+    match access {
         Access::Read => raw::REDISMODULE_CMD_KEY_RO | raw::REDISMODULE_CMD_KEY_ACCESS,
         Access::ReadMeta => raw::REDISMODULE_CMD_KEY_RO,
         Access::Overwrite => raw::REDISMODULE_CMD_KEY_OW | raw::REDISMODULE_CMD_KEY_UPDATE,
         Access::Update => raw::REDISMODULE_CMD_KEY_RW | raw::REDISMODULE_CMD_KEY_UPDATE,
-    };
+    }
+}
+
+/// The command's one key spec and the zeroed terminator.
+fn key_specs(spec: &CommandSpec) -> [raw::RedisModuleCommandKeySpec; 2] {
     // SAFETY: all-zero is the documented "unset" value of this C struct.
     let mut specs: [raw::RedisModuleCommandKeySpec; 2] = unsafe { std::mem::zeroed() };
     let [first, _terminator] = &mut specs;
-    first.flags = u64::from(flags);
+    first.flags = u64::from(key_flags(spec.keys.access));
     first.begin_search_type = raw::RedisModuleKeySpecBeginSearchType_REDISMODULE_KSPEC_BS_INDEX;
     first.bs.index.pos = 1;
-    first.find_keys_type = raw::RedisModuleKeySpecFindKeysType_REDISMODULE_KSPEC_FK_RANGE;
-    first.fk.range = raw::RedisModuleCommandKeySpec__bindgen_ty_2__bindgen_ty_1 {
-        lastkey: spec.keys.last,
-        keystep: spec.keys.step,
-        limit: 0,
-    };
+    if spec.keys.numkeys {
+        // `numkeys` at 1, the first key right after it. A KEYNUM spec counts `numkeys` in
+        // arguments (its last key is first + numkeys - 1), so MSETEX's pairs (step 2) cannot be
+        // said exactly: its spec is marked VARIABLE_FLAGS, which makes servers that read specs
+        // ask the command (getkeys-api) instead.
+        first.find_keys_type = raw::RedisModuleKeySpecFindKeysType_REDISMODULE_KSPEC_FK_KEYNUM;
+        first.fk.keynum = raw::RedisModuleCommandKeySpec__bindgen_ty_2__bindgen_ty_2 {
+            keynumidx: 0,
+            firstkey: 1,
+            keystep: spec.keys.step,
+        };
+        if spec.keys.step != 1 {
+            first.flags |= u64::from(raw::REDISMODULE_CMD_KEY_VARIABLE_FLAGS);
+        }
+    } else {
+        first.find_keys_type = raw::RedisModuleKeySpecFindKeysType_REDISMODULE_KSPEC_FK_RANGE;
+        first.fk.range = raw::RedisModuleCommandKeySpec__bindgen_ty_2__bindgen_ty_1 {
+            lastkey: spec.keys.last,
+            keystep: spec.keys.step,
+            limit: 0,
+        };
+    }
     specs
 }
 
@@ -231,6 +323,9 @@ impl CStrings {
             }
             if a.multiple {
                 flags |= raw::REDISMODULE_CMD_ARG_MULTIPLE;
+            }
+            if a.multiple_token {
+                flags |= raw::REDISMODULE_CMD_ARG_MULTIPLE_TOKEN;
             }
             c.flags = flags as c_int;
             out.push(c);

@@ -157,6 +157,7 @@ fn stack_builds_one_array_in_key_order() {
             .unwrap();
     }
     let npy: Vec<u8> = redis::cmd("NDARRAY.STACK")
+        .arg(keys.len())
         .arg(&keys)
         .query(&mut con)
         .unwrap();
@@ -171,6 +172,7 @@ fn stack_builds_one_array_in_key_order() {
     assert!(all.iter().all(Option::is_some));
     // one key, duplicates
     let one: Vec<u8> = redis::cmd("NDARRAY.STACK")
+        .arg(2)
         .arg("e:7")
         .arg("e:7")
         .query(&mut con)
@@ -195,6 +197,7 @@ fn stack_builds_one_array_in_key_order() {
         .unwrap();
     let e = error_of(
         redis::cmd("NDARRAY.STACK")
+            .arg(2)
             .arg("e:1")
             .arg("odd")
             .query(&mut con),
@@ -202,6 +205,7 @@ fn stack_builds_one_array_in_key_order() {
     assert_eq!(e, "ERR cannot stack: key 'odd' is float32 with shape (4,), the first key is float32 with shape (3,)");
     let e = error_of(
         redis::cmd("NDARRAY.STACK")
+            .arg(2)
             .arg("e:1")
             .arg("int")
             .query(&mut con),
@@ -209,6 +213,7 @@ fn stack_builds_one_array_in_key_order() {
     assert!(e.contains("key 'int' is int32"), "{e}");
     let e = error_of(
         redis::cmd("NDARRAY.STACK")
+            .arg(2)
             .arg("e:1")
             .arg("gone")
             .query(&mut con),
@@ -217,6 +222,7 @@ fn stack_builds_one_array_in_key_order() {
     let _: () = redis::cmd("SET").arg("s").arg("x").query(&mut con).unwrap();
     let e = error_of(
         redis::cmd("NDARRAY.STACK")
+            .arg(2)
             .arg("e:1")
             .arg("s")
             .query(&mut con),
@@ -368,19 +374,18 @@ fn cluster_routes_batches_by_slot_and_refuses_cross_slot() {
         .unwrap();
     assert!(got.iter().all(|g| g.as_deref() == Some(&tmp[..])));
     let stacked: Vec<u8> = redis::cmd("NDARRAY.STACK")
+        .arg(keys.len())
         .arg(&keys)
         .query(&mut con)
         .unwrap();
     assert!(String::from_utf8_lossy(&stacked).contains("'shape': (20, 2)"));
     // Without a hash tag the keys span slots: CROSSSLOT, from any node that owns the first key.
     for cmd in ["NDARRAY.MGET", "NDARRAY.STACK"] {
-        let e = error_of(
-            redis::cmd(cmd)
-                .arg("emb:1")
-                .arg("emb:2")
-                .arg("emb:3")
-                .query(&mut con),
-        );
+        let mut c = redis::cmd(cmd);
+        if cmd == "NDARRAY.STACK" {
+            c.arg(3);
+        }
+        let e = error_of(c.arg("emb:1").arg("emb:2").arg("emb:3").query(&mut con));
         assert!(e.starts_with("CROSSSLOT"), "{cmd}: {e}");
     }
     let e = error_of(

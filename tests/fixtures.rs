@@ -54,22 +54,67 @@ fn fixture_arrays() -> Vec<Fixture> {
     out
 }
 
-fn check_arrays(con: &mut Connection, prefix: &str) {
-    for (key, dtype, dims, codec, data) in fixture_arrays() {
-        let key = format!("{prefix}{key}");
-        assert_eq!(get_blob(con, &key).as_deref(), Some(&data[..]), "{key}");
-        assert_eq!(info_str(con, &key, "dtype"), dtype, "{key}");
-        assert_eq!(info_int(con, &key, "ndim"), dims.len() as i64, "{key}");
-        assert_eq!(info_str(con, &key, "compression"), codec, "{key}");
+/// What version 2 adds to fixture number `i` (key `key`): two attributes (one binary) and a fixed
+/// `updated_at`. Version-1 fixtures have none, and load with `updated_at` 0.
+/// (field, value) pairs.
+type AttrList = Vec<(Vec<u8>, Vec<u8>)>;
+
+fn fixture_meta(i: usize, key: &str) -> (AttrList, i64) {
+    let attrs = vec![
+        (b"bin".to_vec(), vec![0, 0xff, i as u8]),
+        (b"key".to_vec(), key.as_bytes().to_vec()),
+    ];
+    (attrs, 1_767_225_600_000 + i as i64)
+}
+
+fn check_arrays(con: &mut Connection, prefix: &str, version: u32) {
+    for (i, (key, dtype, dims, codec, data)) in fixture_arrays().into_iter().enumerate() {
+        let name = format!("{prefix}{key}");
+        assert_eq!(get_blob(con, &name).as_deref(), Some(&data[..]), "{name}");
+        assert_eq!(info_str(con, &name, "dtype"), dtype, "{name}");
+        assert_eq!(info_int(con, &name, "ndim"), dims.len() as i64, "{name}");
+        assert_eq!(info_str(con, &name, "compression"), codec, "{name}");
+        let flat: Vec<Vec<u8>> = redis::cmd("NDARRAY.ATTRGET").arg(&name).query(con).unwrap();
+        let attrs: Vec<(Vec<u8>, Vec<u8>)> = flat
+            .chunks(2)
+            .map(|p| (p[0].clone(), p[1].clone()))
+            .collect();
+        let (want_attrs, want_at) = if version >= 2 {
+            fixture_meta(i, &key)
+        } else {
+            (vec![], 0)
+        };
+        assert_eq!(attrs, want_attrs, "{name}");
+        assert_eq!(info_int(con, &name, "updated_at"), want_at, "{name}");
     }
 }
 
 #[test]
 fn encoding_v1_dump_payloads_restore_exactly() {
+    dump_payloads_restore_exactly(1);
+}
+
+#[test]
+fn encoding_v2_dump_payloads_restore_exactly() {
+    dump_payloads_restore_exactly(2);
+}
+
+#[test]
+fn encoding_v1_rdb_file_loads_exactly() {
+    rdb_file_loads_exactly(1);
+}
+
+#[test]
+fn encoding_v2_rdb_file_loads_exactly() {
+    rdb_file_loads_exactly(2);
+}
+
+fn dump_payloads_restore_exactly(version: u32) {
     let server = Server::start();
     let mut con = server.conn();
     for (key, ..) in fixture_arrays() {
-        let payload = std::fs::read(fixture_dir(1).join(format!("{key}.dump"))).expect("fixture");
+        let payload =
+            std::fs::read(fixture_dir(version).join(format!("{key}.dump"))).expect("fixture");
         let _: () = redis::cmd("RESTORE")
             .arg(format!("restored:{key}"))
             .arg(0)
@@ -77,18 +122,24 @@ fn encoding_v1_dump_payloads_restore_exactly() {
             .query(&mut con)
             .unwrap();
     }
-    check_arrays(&mut con, "restored:");
+    check_arrays(&mut con, "restored:", version);
 }
 
-#[test]
-fn encoding_v1_rdb_file_loads_exactly() {
+fn rdb_file_loads_exactly(version: u32) {
     let mut server = Server::start();
     server.kill();
-    std::fs::copy(fixture_dir(1).join("dump.rdb"), server.dir.join("dump.rdb")).unwrap();
+    std::fs::copy(
+        fixture_dir(version).join("dump.rdb"),
+        server.dir.join("dump.rdb"),
+    )
+    .unwrap();
     server.start_again();
     let mut con = server.conn();
-    check_arrays(&mut con, "");
+    check_arrays(&mut con, "", version);
 }
+
+/// The encoding version this module writes (see `src/persist.rs`).
+const CURRENT_VERSION: u32 = 2;
 
 /// Writes the fixtures of the current encoding version. Run once when a version is released.
 #[test]
@@ -96,17 +147,24 @@ fn encoding_v1_rdb_file_loads_exactly() {
 fn write_fixtures() {
     let mut server = Server::start_with_module_args(&["chunk-bytes", "16384"], &[]);
     let mut con = server.conn();
-    let dir = fixture_dir(1);
+    let dir = fixture_dir(CURRENT_VERSION);
+    assert!(!dir.exists(), "fixtures are written once: {dir:?} exists");
     std::fs::create_dir_all(&dir).unwrap();
-    for (key, dtype, dims, codec, data) in fixture_arrays() {
-        let _: () = redis::cmd("NDARRAY.SET")
-            .arg(&key)
+    for (i, (key, dtype, dims, codec, data)) in fixture_arrays().into_iter().enumerate() {
+        let (attrs, at) = fixture_meta(i, &key);
+        let mut set = redis::cmd("NDARRAY.SET");
+        set.arg(&key)
             .arg(dtype)
             .arg(&dims)
             .arg("COMPRESS")
-            .arg(codec)
-            .arg("BLOB")
-            .arg(&data)
+            .arg(codec);
+        for (field, value) in &attrs {
+            set.arg("ATTR").arg(field).arg(value);
+        }
+        let _: () = set.arg("BLOB").arg(&data).query(&mut con).unwrap();
+        let _: i64 = redis::cmd("NDARRAY.STAMP")
+            .arg(&key)
+            .arg(at)
             .query(&mut con)
             .unwrap();
         let dump: Vec<u8> = redis::cmd("DUMP").arg(&key).query(&mut con).unwrap();

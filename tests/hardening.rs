@@ -81,6 +81,7 @@ fn acl_key_patterns_apply_to_every_key_of_every_command() {
         .query(&mut feat)
         .unwrap();
     let _: Vec<u8> = redis::cmd("NDARRAY.STACK")
+        .arg(2)
         .arg("feat:1")
         .arg("feat:2")
         .query(&mut feat)
@@ -112,6 +113,7 @@ fn acl_key_patterns_apply_to_every_key_of_every_command() {
             .arg("other")
             .clone(),
         redis::cmd("NDARRAY.STACK")
+            .arg(2)
             .arg("feat:1")
             .arg("other")
             .clone(),
@@ -157,6 +159,7 @@ fn acl_key_patterns_apply_to_every_key_of_every_command() {
         .query(&mut reader)
         .unwrap();
     let _: Vec<u8> = redis::cmd("NDARRAY.STACK")
+        .arg(2)
         .arg("feat:1")
         .arg("feat:2")
         .query(&mut reader)

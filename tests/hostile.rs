@@ -323,7 +323,27 @@ fn sources(con: &mut Connection) -> Vec<String> {
             .unwrap();
         keys.push(key.into());
     }
-    keys.extend(["src:multi".into(), "src:scalar".into(), "src:empty".into()]);
+    // Encoding version 2's fields: updated_at and attributes (binary names and values).
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("src:attrs")
+        .arg("int32")
+        .arg(3)
+        .arg("ATTR")
+        .arg("model")
+        .arg("v3")
+        .arg("ATTR")
+        .arg(&b"\xff\x00"[..])
+        .arg(vec![7u8; 300])
+        .arg("VALUES")
+        .arg(&[1, 2, 3])
+        .query(con)
+        .unwrap();
+    keys.extend([
+        "src:multi".into(),
+        "src:scalar".into(),
+        "src:empty".into(),
+        "src:attrs".into(),
+    ]);
     keys
 }
 
@@ -530,6 +550,61 @@ fn absurd_claims_are_refused_before_allocating() {
             Field::Bytes(vec![0]),
         ],
     ];
+    // Version 2 puts updated_at and the attribute count before the end marker: give the claims
+    // above a valid (empty) metadata so that each fails for its own reason.
+    let mut claims: Vec<Vec<Field>> = claims
+        .into_iter()
+        .map(|mut c| {
+            if c.last() == Some(&end) {
+                let at = c.len() - 1;
+                c.splice(at..at, [u(0), u(0)]);
+            }
+            c
+        })
+        .collect();
+    // A valid 4-float32 array, then metadata claims: an absurd attribute count with nothing
+    // behind it, an empty name, a 1 MiB name, names out of order, 64 KiB exceeded, a time past
+    // i64.
+    let array = || {
+        vec![
+            u(11),
+            u(1),
+            u(4),
+            u(0),
+            u(0),
+            u(0),
+            u(4096),
+            u(1),
+            u(0),
+            Field::Bytes(vec![0; 16]),
+        ]
+    };
+    let b = |s: &[u8]| Field::Bytes(s.to_vec());
+    for meta in [
+        vec![u(1), u(1 << 40), end.clone()],
+        vec![u(1), u(1), b(b""), b(b"v"), end.clone()],
+        vec![u(1), u(1), b(&vec![b'n'; 1 << 20]), b(b"v"), end.clone()],
+        vec![u(1), u(2), b(b"b"), b(b""), b(b"a"), b(b""), end.clone()],
+        vec![u(1), u(2), b(b"a"), b(b""), b(b"a"), b(b""), end.clone()],
+        vec![u(1), u(1), b(b"a"), b(&vec![0; 64 << 10]), end.clone()],
+        vec![u(u64::MAX), u(0), end.clone()],
+        vec![u(1), u(0)],
+    ] {
+        claims.push([array(), meta].concat());
+    }
+    // The same valid array with valid metadata loads (the claims above fail on their own).
+    let valid = ModuleValue {
+        fields: [array(), vec![u(5), u(1), b(b"a"), b(b"b"), end.clone()]].concat(),
+        ..value.clone()
+    };
+    let _: () = redis::cmd("RESTORE")
+        .arg("valid")
+        .arg(0)
+        .arg(reseal_dump(&dump, &valid.encode()))
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(info_int(&mut con, "valid", "updated_at"), 5);
+    let _: i64 = redis::cmd("DEL").arg("valid").query(&mut con).unwrap();
     let db = db_digest(&mut con);
     for (i, fields) in claims.into_iter().enumerate() {
         let forged = ModuleValue {

@@ -13,7 +13,9 @@
 //!   error. Other shell blocks (`make run`, paths to fill in) are not run.
 //!
 //! Replies whose wording differs between servers are kept out of the README, except the one known
-//! difference [`normalize`] maps (the `NOPERM` text of Redis 7.0 against 7.2+ and Valkey).
+//! difference [`normalize`] maps (the `NOPERM` text of Redis 7.0 against 7.2+ and Valkey), and the
+//! server's clock: [`mask_clock`] compares the value after an `"updated_at"` field as "a Unix time
+//! in milliseconds" on both sides.
 
 mod common;
 
@@ -226,6 +228,24 @@ fn normalize(line: &str) -> String {
     line.to_string()
 }
 
+/// `(integer) 1767225600123` on the line after one ending in `"updated_at"` becomes
+/// `(integer) <unix-ms>` (a write's time is the server's clock when the README runs).
+fn mask_clock(mut lines: Vec<String>) -> Vec<String> {
+    for i in 1..lines.len() {
+        if !lines[i - 1].trim_end().ends_with("\"updated_at\"") {
+            continue;
+        }
+        let line = &lines[i];
+        if let Some(pos) = line.find("(integer) ") {
+            let digits = &line[pos + 10..];
+            if digits.len() >= 12 && digits.bytes().all(|b| b.is_ascii_digit()) {
+                lines[i] = format!("{}(integer) <unix-ms>", &line[..pos]);
+            }
+        }
+    }
+    lines
+}
+
 /// redis-cli prints `(0.52s)` after a command that took over half a second in an interactive session.
 fn is_timing_line(line: &str) -> bool {
     line.strip_prefix('(')
@@ -302,8 +322,8 @@ fn compare(step: &Step, block: &Block, output: &Output) -> Option<String> {
     {
         actual.pop();
     }
-    let expected: Vec<String> = step.expected.iter().map(|l| normalize(l)).collect();
-    let normalized: Vec<String> = actual.iter().map(|l| normalize(l)).collect();
+    let expected: Vec<String> = mask_clock(step.expected.iter().map(|l| normalize(l)).collect());
+    let normalized: Vec<String> = mask_clock(actual.iter().map(|l| normalize(l)).collect());
     if expected == normalized {
         return None;
     }

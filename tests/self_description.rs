@@ -16,6 +16,7 @@ struct DocArg {
     token: Option<String>,
     optional: bool,
     multiple: bool,
+    multiple_token: bool,
     subargs: Vec<DocArg>,
 }
 
@@ -54,6 +55,7 @@ fn doc_args(v: &Value) -> Vec<DocArg> {
                 token: m.get("token").map(|t| text(t)),
                 optional: flags.iter().any(|f| f == "optional"),
                 multiple: flags.iter().any(|f| f == "multiple"),
+                multiple_token: flags.iter().any(|f| f == "multiple_token"),
                 subargs: m.get("arguments").map(|a| doc_args(a)).unwrap_or_default(),
             }
         })
@@ -71,14 +73,17 @@ fn render(a: &DocArg) -> String {
         "block" => join(" "),
         _ => a.name.clone(),
     };
-    let many = if a.multiple {
-        format!("{one} [{one} ...]")
-    } else {
-        one
-    };
     let with_token = match (&a.token, a.kind.as_str()) {
-        (Some(t), kind) if kind != "pure-token" => format!("{t} {many}"),
-        _ => many,
+        // The token repeats with each value (`ATTR field value [ATTR field value ...]`).
+        (Some(t), kind) if kind != "pure-token" && a.multiple_token => {
+            format!("{t} {one} [{t} {one} ...]")
+        }
+        (Some(t), kind) if kind != "pure-token" && a.multiple => {
+            format!("{t} {one} [{one} ...]")
+        }
+        (Some(t), kind) if kind != "pure-token" => format!("{t} {one}"),
+        _ if a.multiple => format!("{one} [{one} ...]"),
+        _ => one,
     };
     if a.optional {
         format!("[{with_token}]")
@@ -139,10 +144,12 @@ fn command_docs_are_complete_and_match_the_readme_syntax_lines() {
         assert_eq!(text(d["group"]), "module", "{name}");
         let args = doc_args(d.get("arguments").expect("arguments"));
         assert!(!args.is_empty(), "{name} documents no arguments");
-        // The first argument is a key, or (as native MSET documents it) a block that starts with one.
-        let first = match args[0].kind.as_str() {
-            "block" => &args[0].subargs[0],
-            _ => &args[0],
+        // The first argument is a key, or (as native MSET documents it) a block that starts with
+        // one, or (as native ZUNION and MSETEX do) `numkeys` before them.
+        let keys_at = usize::from(args[0].name == "numkeys" && args[0].kind == "integer");
+        let first = match args[keys_at].kind.as_str() {
+            "block" => &args[keys_at].subargs[0],
+            _ => &args[keys_at],
         };
         assert_eq!(first.kind, "key", "{name}: the first argument is a key");
         let mut line = name.to_uppercase();

@@ -1,6 +1,7 @@
 //! The Redis-free core: dtypes, shapes, element values, casts, `.npy`, and the chunked array.
 //! Nothing here imports the Redis crate, so all of it is unit-tested without a server.
 
+pub mod attrs;
 pub mod cast;
 pub mod dtype;
 pub mod error;

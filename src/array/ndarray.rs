@@ -1,5 +1,6 @@
 //! `NdArray`: the value stored under an NDARRAY key.
 
+use super::attrs::Attrs;
 use super::dtype::DType;
 use super::error::{ArrayError, ArrayResult};
 use super::shape::{element_count, Shape};
@@ -14,11 +15,23 @@ use std::sync::Arc;
 /// a copy of its bytes. A worker reading a snapshot keeps its chunks alive whatever happens to the
 /// key meanwhile (a write, DEL, FLUSHALL); a write to an array whose store a snapshot still holds
 /// copies the store first ([`Arc::make_mut`]), so the snapshot never changes under the reader.
+///
+/// Beside the elements it keeps its attributes and `updated_at`, the Unix time in milliseconds of
+/// the last write to its data, shape or attributes on the primary (0: unknown, for values written
+/// before encoding version 2). The core never reads a clock: the commands stamp it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NdArray {
     dtype: DType,
     shape: Shape,
     store: Arc<ChunkStore>,
+    meta: Meta,
+}
+
+/// What an array keeps besides its elements.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Meta {
+    pub updated_at: u64,
+    pub attrs: Attrs,
 }
 
 impl NdArray {
@@ -39,6 +52,7 @@ impl NdArray {
             dtype,
             shape,
             store: Arc::new(store),
+            meta: Meta::default(),
         })
     }
 
@@ -56,6 +70,7 @@ impl NdArray {
             dtype,
             shape,
             store: Arc::new(store),
+            meta: Meta::default(),
         })
     }
 
@@ -73,6 +88,31 @@ impl NdArray {
 
     pub fn store(&self) -> &ChunkStore {
         &self.store
+    }
+
+    pub fn attrs(&self) -> &Attrs {
+        &self.meta.attrs
+    }
+
+    pub fn attrs_mut(&mut self) -> &mut Attrs {
+        &mut self.meta.attrs
+    }
+
+    /// Unix milliseconds of the last write on the primary; 0 when unknown.
+    pub fn updated_at(&self) -> u64 {
+        self.meta.updated_at
+    }
+
+    pub fn set_updated_at(&mut self, unix_ms: u64) {
+        self.meta.updated_at = unix_ms;
+    }
+
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    pub fn set_meta(&mut self, meta: Meta) {
+        self.meta = meta;
     }
 
     /// Raw bytes of the elements. Fits in memory: the shape was checked when the array was made.
@@ -265,6 +305,7 @@ impl NdArray {
             + 2 * std::mem::size_of::<usize>()
             + std::mem::size_of::<ChunkStore>()
             + self.store.heap_bytes()
+            + self.meta.attrs.heap_bytes()
     }
 }
 
@@ -320,6 +361,12 @@ mod tests {
             NdArray::encode(DType::Float32, shape(&[0, 5]), &[], Encoding::RAW, 1 << 18).unwrap();
         assert_eq!(empty.as_contiguous(), Some(&[][..]));
         assert_eq!(empty.store().chunks().len(), 0);
+    }
+
+    #[test]
+    fn an_array_value_stays_within_a_48_byte_allocation() {
+        // MEMORY USAGE of a small array is a few allocations: keep the value's own small.
+        assert!(std::mem::size_of::<NdArray>() <= 48);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - at level 1 zlib-rs uses the quick strategy of zlib-ng: no faster here (118 vs 134) and
 //!   10-22% larger (ratio 1.56 vs 1.95, 1.30 vs 1.40, 8.2 vs 10.5). Levels 0 and 1 (1 is the
 //!   default) therefore encode with miniz_oxide directly.
+//!
 //! Every stream is standard zlib, so chunks written by either (or by older versions) decode alike.
 
 use super::{Codec, CodecError, CodecResult, Levels};
@@ -106,7 +107,9 @@ fn deflate_miniz(z: &mut CompressorOxide, raw: &[u8], out: &mut Vec<u8>) -> Code
     let (mut consumed, mut written) = (0, 0);
     loop {
         let (Some(input), Some(output)) = (raw.get(consumed..), out.get_mut(written..)) else {
-            return Err(CodecError::Failed("zlib compression overran its buffers".into()));
+            return Err(CodecError::Failed(
+                "zlib compression overran its buffers".into(),
+            ));
         };
         let r = miniz_oxide::deflate::stream::deflate(z, input, output, MZFlush::Finish);
         consumed += r.bytes_consumed;
@@ -120,7 +123,11 @@ fn deflate_miniz(z: &mut CompressorOxide, raw: &[u8], out: &mut Vec<u8>) -> Code
                 let grown = out.len().saturating_mul(2).max(64);
                 out.resize(grown, 0);
             }
-            Err(e) => return Err(CodecError::Failed(format!("zlib compression failed: {e:?}"))),
+            Err(e) => {
+                return Err(CodecError::Failed(format!(
+                    "zlib compression failed: {e:?}"
+                )))
+            }
         }
     }
 }

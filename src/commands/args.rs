@@ -28,6 +28,8 @@ pub struct Arg {
     pub token: Option<&'static str>,
     pub optional: bool,
     pub multiple: bool,
+    /// Repeats with its token (`ATTR field value [ATTR field value ...]`).
+    pub multiple_token: bool,
 }
 
 const fn arg(name: &'static str, kind: ArgKind) -> Arg {
@@ -37,6 +39,7 @@ const fn arg(name: &'static str, kind: ArgKind) -> Arg {
         token: None,
         optional: false,
         multiple: false,
+        multiple_token: false,
     }
 }
 
@@ -86,6 +89,13 @@ impl Arg {
         self
     }
 
+    /// Repeatable, the token before each repetition (`multiple_token` in `COMMAND DOCS`).
+    pub const fn multiple_token(mut self) -> Arg {
+        self.multiple = true;
+        self.multiple_token = true;
+        self
+    }
+
     /// The argument in the syntax Redis' documentation uses: `[x]` optional, `x [x ...]` multiple,
     /// `<a | b>` a choice (`[a | b]` when optional), `TOKEN x` a keyword and its value.
     pub fn syntax(&self) -> String {
@@ -102,14 +112,16 @@ impl Arg {
             ArgKind::Block(parts) => join(parts, " "),
             _ => self.name.to_string(),
         };
-        let many = if self.multiple {
-            format!("{one} [{one} ...]")
-        } else {
-            one
-        };
         let with_token = match self.token {
-            Some(word) if self.kind != ArgKind::PureToken => format!("{word} {many}"),
-            _ => many,
+            Some(word) if self.kind != ArgKind::PureToken && self.multiple_token => {
+                format!("{word} {one} [{word} {one} ...]")
+            }
+            Some(word) if self.kind != ArgKind::PureToken && self.multiple => {
+                format!("{word} {one} [{one} ...]")
+            }
+            Some(word) if self.kind != ArgKind::PureToken => format!("{word} {one}"),
+            _ if self.multiple => format!("{one} [{one} ...]"),
+            _ => one,
         };
         if self.optional {
             format!("[{with_token}]")

@@ -1,9 +1,16 @@
-//! Batch commands: NDARRAY.MGET, NDARRAY.MSET, NDARRAY.STACK.
+//! Batch commands: NDARRAY.MGET, NDARRAY.MSET, NDARRAY.MSETEX, NDARRAY.STACK.
 
 use super::encoded::{self, Propagation, Replication};
-use super::steps::{mset_elements, SetValue, WriteSettings};
-use super::{notify, reply};
+use super::meta;
+use super::parse::{
+    parse_msetex_options, parse_numkeys, parse_stack_options, Condition, Format, MsetexOptions, Ttl,
+};
+use super::steps::{mset_elements, msetex_elements, SetValue, WriteSettings};
+use super::write::store_with_ttl;
+use super::{arg, notify, reply, rest};
+use crate::array::cast::{cast_into, check_cast};
 use crate::array::npy::write_npy_header;
+use crate::array::values::parse_values;
 use crate::array::{ArrayError, DType, NdArray, Shape};
 use crate::datatype::Key;
 use crate::error::{Error, Result};
@@ -92,12 +99,7 @@ pub fn mset(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         return Err(Error::Arity);
     }
     let settings = WriteSettings::current();
-    let pairs: Vec<(&RedisString, &RedisString)> = args
-        .get(1..)
-        .unwrap_or_default()
-        .chunks_exact(2)
-        .filter_map(|p| Some((p.first()?, p.get(1)?)))
-        .collect();
+    let pairs = pairs_of(args.get(1..).unwrap_or_default());
     let mut values = Vec::with_capacity(pairs.len());
     let mut last_header = None;
     for (i, (name, npy)) in pairs.iter().enumerate() {
@@ -109,6 +111,75 @@ pub fn mset(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
             &mut last_header,
         )?);
     }
+    write_batch(ctx, args, &pairs, values, settings, Batch::Mset)
+}
+
+/// `NDARRAY.MSETEX numkeys key npy [key npy ...] [NX | XX] [EX … | KEEPTTL] [COMPRESS codec]
+/// [LEVEL n] [SHUFFLE filter] [AS dtype]`: MSET with SET's options applied to every key. Replies
+/// 1 when the keys were set, 0 when NX / XX prevented it.
+pub fn msetex(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
+    if args.len() < 4 {
+        return Err(Error::Arity);
+    }
+    let available = args.len() - 2;
+    let n = parse_numkeys(arg(args, 1)?.as_slice(), 2, available)?;
+    let data = args.get(2..2 + 2 * n).unwrap_or_default();
+    let options = parse_msetex_options(&rest(args, 2 + 2 * n))?;
+    let settings = WriteSettings::current();
+    let pairs = pairs_of(data);
+    let mut values = Vec::with_capacity(pairs.len());
+    let mut last_header = None;
+    for (i, (name, npy)) in pairs.iter().enumerate() {
+        values.push(msetex_elements(
+            2 * i + 4,
+            name.as_slice(),
+            npy.as_slice(),
+            &options,
+            &settings,
+            &mut last_header,
+        )?);
+    }
+    // Checked before the compression runs (and again where the keys are written).
+    let names: Vec<&RedisString> = pairs.iter().map(|(n, _)| *n).collect();
+    if !condition_holds(ctx, &names, options.condition) {
+        return Ok(RedisValue::Integer(0));
+    }
+    write_batch(ctx, args, &pairs, values, settings, Batch::Msetex(options))
+}
+
+fn pairs_of(data: &[RedisString]) -> Vec<(&RedisString, &RedisString)> {
+    data.chunks_exact(2)
+        .filter_map(|p| Some((p.first()?, p.get(1)?)))
+        .collect()
+}
+
+/// Which batch write installs: MSET (replies OK) or MSETEX with its options (replies 1 or 0).
+#[derive(Clone, Copy)]
+enum Batch {
+    Mset,
+    Msetex(MsetexOptions),
+}
+
+/// NX: none of the keys exists; XX: all of them do.
+fn condition_holds(ctx: &Context, names: &[&RedisString], condition: Condition) -> bool {
+    let exists = |n: &&RedisString| Key::open(ctx, n, false).exists();
+    match condition {
+        Condition::Always => true,
+        Condition::IfAbsent => !names.iter().any(exists),
+        Condition::IfExists => names.iter().all(exists),
+    }
+}
+
+/// Encodes and installs a validated batch: inline, or for a big batch on a worker (the values'
+/// bytes read in place from the held arguments), installing under Redis' lock.
+fn write_batch(
+    ctx: &Context,
+    args: &[RedisString],
+    pairs: &[(&RedisString, &RedisString)],
+    values: Vec<SetValue>,
+    settings: WriteSettings,
+    batch: Batch,
+) -> Result<RedisValue> {
     let bytes: u64 = values.iter().map(|v| v.elements.nbytes()).sum();
     if offload::should_offload(ctx, bytes) {
         // The worker reads the `.npy` arguments in place (no copy): `held` keeps them alive.
@@ -121,10 +192,18 @@ pub fn mset(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
             .map(|v| unsafe { offload::detach(v, &held) })
             .collect();
         return offload::run(ctx, bytes, move |job| {
-            let arrays = encode_all(values, &settings)?;
-            // Built off the lock when something will consume it (checked again at install).
-            let mut prepared: Vec<Option<Replication>> = if job.locked(encoded::wanted) {
-                arrays.iter().map(|a| Some(encoded::prepare(a))).collect()
+            let mut arrays = encode_all(values, &settings)?;
+            // Built off the lock when something will consume it (checked again at install; a
+            // STAMP follows if the install's time differs from the payloads').
+            let prepared: Vec<Option<Replication>> = if job.locked(encoded::wanted) {
+                let now = meta::now_ms();
+                arrays
+                    .iter_mut()
+                    .map(|a| {
+                        a.set_updated_at(now);
+                        Some(encoded::prepare(a))
+                    })
+                    .collect()
             } else {
                 arrays.iter().map(|_| None).collect()
             };
@@ -134,14 +213,8 @@ pub fn mset(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
                     .iter()
                     .map(|n| RedisString::create_from_slice(ctx.ctx, n))
                     .collect();
-                let wanted = encoded::wanted(ctx);
-                let writes = names.iter().zip(arrays).zip(prepared.iter_mut()).map(
-                    |((name, array), prepared)| {
-                        let propagation = encoded::big_write(ctx, wanted, &array, prepared.take());
-                        (name, array, propagation)
-                    },
-                );
-                install_mset(ctx, writes)
+                let names: Vec<&RedisString> = names.iter().collect();
+                install_batch(ctx, batch, &names, arrays, prepared, true)
             })?;
             // The values they replaced are freed here, after the lock is released.
             drop(replaced);
@@ -149,72 +222,132 @@ pub fn mset(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         });
     }
     let arrays = encode_all(values, &settings)?;
-    // Asked once for the whole batch (it reads the server's replication info).
+    let names: Vec<&RedisString> = pairs.iter().map(|(n, _)| *n).collect();
+    let prepared = arrays.iter().map(|_| None).collect();
     let big = offload::replicate_encoded(bytes);
-    let wanted = big && encoded::wanted(ctx);
-    let writes = pairs.iter().zip(arrays).map(|((name, _), array)| {
-        let propagation = if big {
-            encoded::big_write(ctx, wanted, &array, None)
-        } else {
-            Propagation::Command
-        };
-        (*name, array, propagation)
-    });
-    Ok(install_mset(ctx, writes)?.0)
+    Ok(install_batch(ctx, batch, &names, arrays, prepared, big)?.0)
 }
 
 fn encode_all(values: Vec<SetValue>, settings: &WriteSettings) -> Result<Vec<NdArray>> {
     values.into_iter().map(|v| v.encode(settings)).collect()
 }
 
-/// Stores every encoded value of an MSET and propagates each (the command once, at the end, if
-/// they go as the command). Runs on the main thread or under the lock. Returns the reply and the
-/// arrays the values replaced (to free outside the lock).
-fn install_mset<'a>(
+/// Stores every encoded value of a batch, all stamped with one time, and propagates each: a small
+/// batch as the command once at the end (with PEXPIREATs for a relative TTL and one STAMP), a big
+/// one (`big`) as each value encoded. Runs on the main thread or under the lock. Returns the reply
+/// and the arrays the values replaced (to free outside the lock).
+fn install_batch(
     ctx: &Context,
-    writes: impl Iterator<Item = (&'a RedisString, NdArray, Propagation)>,
+    batch: Batch,
+    names: &[&RedisString],
+    arrays: Vec<NdArray>,
+    prepared: Vec<Option<Replication>>,
+    big: bool,
 ) -> Result<(RedisValue, Vec<NdArray>)> {
+    let (ttl, event) = match batch {
+        Batch::Mset => (None, c"ndarray.mset"),
+        Batch::Msetex(o) => {
+            if !condition_holds(ctx, names, o.condition) {
+                for unneeded in prepared.into_iter().flatten() {
+                    unneeded.release(ctx);
+                }
+                return Ok((RedisValue::Integer(0), Vec::new()));
+            }
+            (Some(o.ttl), c"ndarray.msetex")
+        }
+    };
+    // Asked once for the whole batch (it reads the server's replication info).
+    let wanted = big && encoded::wanted(ctx);
+    let at = meta::write_time(ctx);
     let mut verbatim = false;
+    let mut pexpire: Vec<(&RedisString, i64)> = Vec::new();
+    let mut stamped: Vec<&[u8]> = Vec::new();
     let mut replaced = Vec::new();
-    for (name, array, propagation) in writes {
-        replaced.extend(Key::open(ctx, name, true).replace_array(array)?);
-        notify(ctx, c"ndarray.mset", name);
+    for ((name, mut array), prepared) in names.iter().zip(arrays).zip(prepared) {
+        if let Some(at) = at {
+            array.set_updated_at(at);
+        }
+        let propagation = if big {
+            encoded::big_write(ctx, wanted, &array, prepared)
+        } else {
+            Propagation::Command
+        };
+        let key = Key::open(ctx, name, true);
+        let (old, expire_at, expired) = match ttl {
+            None => (key.replace_array(array)?, None, false),
+            Some(ttl) => store_with_ttl(&key, array, ttl)?,
+        };
+        replaced.extend(old);
+        notify(ctx, event, name);
         match propagation {
-            Propagation::Command => verbatim = true,
-            Propagation::Encoded(replication) => encoded::replicate(ctx, name, replication, None),
+            Propagation::Command => {
+                verbatim = true;
+                if !expired {
+                    stamped.push(name.as_slice());
+                    if let (Some(Ttl::In(_)), Some(at)) = (ttl, expire_at) {
+                        pexpire.push((name, at));
+                    }
+                }
+            }
+            Propagation::Encoded(replication) if expired => {
+                replication.release(ctx);
+                ctx.replicate("DEL", &[name.as_slice()]);
+            }
+            Propagation::Encoded(replication) => {
+                encoded::replicate(ctx, name, replication, expire_at, at)
+            }
             Propagation::Nobody => {}
         }
     }
     if verbatim {
         ctx.replicate_verbatim();
+        // A relative EX/PX would restart on every replica and AOF replay: pin the time.
+        for (name, at) in pexpire {
+            let at = at.to_string();
+            ctx.replicate("PEXPIREAT", &[name.as_slice(), at.as_bytes()]);
+        }
+        meta::replicate_stamp(ctx, &stamped, at);
     }
-    Ok((reply::ok(ctx), replaced))
+    let reply = match batch {
+        Batch::Mset => reply::ok(ctx),
+        Batch::Msetex(_) => RedisValue::Integer(1),
+    };
+    Ok((reply, replaced))
 }
 
-/// `NDARRAY.STACK key [key ...]`: one `.npy` of shape `(n, *shape)`, like `np.stack`, built straight
-/// into one reply buffer (on a worker, from snapshots, for a big batch).
+/// `NDARRAY.STACK numkeys key [key ...] [AS dtype] [FORMAT NPY|BLOB] [MISSING FILL value]`: one
+/// array of shape `(n, *shape)`, like `np.stack`, built straight into one reply buffer (on a
+/// worker, from snapshots, for a big batch). With `MISSING FILL`, missing keys' rows hold the
+/// value and the reply is `[stacked, [filled positions]]`.
 pub fn stack(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
-    if args.len() < 2 {
+    if args.len() < 3 {
         return Err(Error::Arity);
     }
-    let names: Vec<&RedisString> = args.iter().skip(1).collect();
+    let n = parse_numkeys(arg(args, 1)?.as_slice(), 1, args.len() - 2)?;
+    let names: Vec<&RedisString> = args.iter().skip(2).take(n).collect();
+    let option_args = rest(args, 2 + n);
+    let options = parse_stack_options(&option_args)?;
     let keys: Vec<Key> = names.iter().map(|n| Key::open(ctx, n, false)).collect();
-    let mut arrays = Vec::with_capacity(keys.len());
+    let mut arrays: Vec<Option<&NdArray>> = Vec::with_capacity(keys.len());
     for (key, name) in keys.iter().zip(&names) {
+        // WRONGTYPE stays an error, with or without MISSING.
         match key.array()? {
-            Some(a) => arrays.push(a),
-            None => {
+            None if options.fill.is_none() => {
                 return Err(Error::usage(format!(
                     "no such key '{}'",
                     name.as_slice().escape_ascii()
                 )))
             }
+            found => arrays.push(found),
         }
     }
-    let Some(first) = arrays.first() else {
-        return Err(Error::Arity);
+    let Some(first) = arrays.iter().find_map(|a| *a) else {
+        return Err(Error::usage(
+            "every key is missing: MISSING FILL needs at least one existing array to take the dtype and shape from",
+        ));
     };
     for (array, name) in arrays.iter().zip(&names) {
+        let Some(array) = array else { continue };
         if array.dtype() != first.dtype() || array.shape() != first.shape() {
             return Err(ArrayError::invalid(format!(
                 "cannot stack: key '{}' is {} with shape {}, the first key is {} with shape {}",
@@ -227,24 +360,105 @@ pub fn stack(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
             .into());
         }
     }
+    let from = first.dtype();
+    let to = options.cast.unwrap_or(from);
+    check_cast(from, to)?;
+    let fill = match options.fill {
+        Some(v) => {
+            // A complex fill is the real part (imaginary 0).
+            let parts: Vec<&[u8]> = if to.values_per_element() == 2 {
+                vec![v, b"0"]
+            } else {
+                vec![v]
+            };
+            Some(
+                parse_values(to, parts.into_iter(), 1)
+                    .map_err(|e| ArrayError::invalid(format!("MISSING FILL value: {e}")))?,
+            )
+        }
+        None => None,
+    };
     let mut dims = Vec::with_capacity(first.shape().ndim() + 1);
     dims.push(arrays.len() as u64);
     dims.extend_from_slice(first.shape().dims());
-    let shape = Shape::new(dims, first.dtype())?;
-    let bytes = arrays.iter().map(|a| a.nbytes()).sum();
+    let shape = Shape::new(dims, to)?;
+    let plan = StackPlan {
+        from,
+        to,
+        shape,
+        format: options.format,
+        fill,
+        row_items: first.shape().size(),
+    };
+    let bytes = arrays.iter().flatten().map(|a| a.nbytes()).sum();
     if offload::should_offload(ctx, bytes) {
-        let snapshots: Vec<NdArray> = arrays.iter().map(|a| (*a).clone()).collect();
+        let snapshots: Vec<Option<NdArray>> = arrays.iter().map(|a| a.cloned()).collect();
         return offload::run(ctx, bytes, move |job| {
-            let arrays: Vec<&NdArray> = snapshots.iter().collect();
-            reply_stack(&job.reply_context(), &shape, &arrays)
+            let arrays: Vec<Option<&NdArray>> = snapshots.iter().map(Option::as_ref).collect();
+            plan.reply(&job.reply_context(), &arrays)
         });
     }
-    reply_stack(ctx, &shape, &arrays)
+    plan.reply(ctx, &arrays)
 }
 
-fn reply_stack(ctx: &Context, shape: &Shape, arrays: &[&NdArray]) -> Result<RedisValue> {
-    let dtype = arrays.first().map_or(DType::Float32, |a| a.dtype());
-    reply::elements(ctx, dtype, shape, super::parse::Format::Npy, |out| {
-        arrays.iter().try_for_each(|a| a.read_all(out))
-    })
+/// What a STACK replies, decided on the main thread: the stacked dtype and shape, the format, and
+/// the bytes of one fill element (with `MISSING FILL`).
+struct StackPlan {
+    from: DType,
+    to: DType,
+    shape: Shape,
+    format: Format,
+    fill: Option<Vec<u8>>,
+    row_items: u64,
+}
+
+impl StackPlan {
+    /// Builds the whole reply in a buffer first, so an error (a corrupt chunk) replies an error
+    /// and never half an array.
+    fn reply(&self, ctx: &Context, arrays: &[Option<&NdArray>]) -> Result<RedisValue> {
+        let nbytes = self
+            .shape
+            .nbytes_within(self.to, crate::config::max_array_bytes())?;
+        super::scratch::with_buffer(|buf| {
+            if self.format == Format::Npy {
+                write_npy_header(buf, self.to, &self.shape);
+            }
+            buf.reserve(nbytes);
+            let mut raw = Vec::new();
+            let mut filled = Vec::new();
+            for (i, array) in arrays.iter().enumerate() {
+                match (array, &self.fill) {
+                    (Some(a), _) if self.to == self.from => a.read_all(buf)?,
+                    (Some(a), _) => {
+                        // One extra copy for a cast: the stored elements, decoded, then converted.
+                        raw.clear();
+                        a.read_all(&mut raw)?;
+                        cast_into(self.from, self.to, &raw, buf);
+                    }
+                    (None, Some(fill)) => {
+                        for _ in 0..self.row_items {
+                            buf.extend_from_slice(fill);
+                        }
+                        filled.push(i);
+                    }
+                    (None, None) => {
+                        return Err(ArrayError::invalid("a key went missing while stacking").into())
+                    }
+                }
+            }
+            if self.fill.is_some() {
+                raw::reply_with_array(ctx.ctx, 2);
+                reply::bytes(ctx, buf);
+                raw::reply_with_array(
+                    ctx.ctx,
+                    c_long::try_from(filled.len()).unwrap_or(c_long::MAX),
+                );
+                for i in filled {
+                    raw::reply_with_long_long(ctx.ctx, i64::try_from(i).unwrap_or(i64::MAX));
+                }
+                return Ok(RedisValue::NoReply);
+            }
+            Ok(reply::bytes(ctx, buf))
+        })
+    }
 }

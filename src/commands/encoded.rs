@@ -27,6 +27,8 @@ pub const PIECE_BYTES: usize = crate::datatype::AOF_PIECE_BYTES;
 pub struct Replication {
     payloads: HeldStrings,
     reshape: Option<Vec<u64>>,
+    /// The `updated_at` the payloads carry.
+    updated_at: u64,
 }
 
 /// The replication of `array` (two copies of its stored bytes: into the payloads, then into
@@ -36,6 +38,7 @@ pub fn prepare(array: &NdArray) -> Replication {
     Replication {
         payloads: HeldStrings::create(&payloads),
         reshape,
+        updated_at: array.updated_at(),
     }
 }
 
@@ -103,13 +106,17 @@ impl Replication {
 }
 
 /// Replicates `replication` as the value now under `name`, expiring at `expire_at` (Unix ms) if
-/// set. Runs on the main thread or under the lock (`ctx` is then the locked context).
+/// set, with `updated_at` (a STAMP follows when the payloads, prepared on a worker before the
+/// install, carry another time). Runs on the main thread or under the lock (`ctx` is then the
+/// locked context).
 pub fn replicate(
     ctx: &Context,
     name: &RedisString,
     replication: Replication,
     expire_at: Option<i64>,
+    updated_at: Option<u64>,
 ) {
+    let stale = updated_at.filter(|t| *t != replication.updated_at);
     for (i, payload) in replication.payloads.strings().iter().enumerate() {
         let mode = if i == 0 { c"NEW" } else { c"APPEND" };
         // SAFETY: a live context holding the lock; "scs" takes a key string, a C string and a
@@ -139,6 +146,7 @@ pub fn replicate(
         let at = at.to_string();
         ctx.replicate("PEXPIREAT", &[name, at.as_bytes()][..]);
     }
+    super::meta::replicate_stamp(ctx, &[name], stale);
 }
 
 /// `NDARRAY.PUTENCODED key NEW|APPEND payload`: NEW stores the payload's array, replacing any
@@ -161,7 +169,10 @@ pub fn put_encoded(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
             return Err(Error::usage("no such key"));
         };
         check_size(array.nbytes().saturating_add(piece.nbytes()), max)?;
+        // The chunks join the array; its attributes stay; the piece carries the write's time.
+        let updated_at = piece.updated_at();
         array.append_chunks(piece)?;
+        array.set_updated_at(updated_at);
         notify(ctx, c"ndarray.append", name);
     } else {
         return Err(Error::usage(format!(

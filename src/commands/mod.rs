@@ -3,6 +3,7 @@
 pub mod args;
 mod batch;
 mod encoded;
+mod meta;
 pub mod parse;
 mod probe;
 mod read;

@@ -80,6 +80,8 @@ pub struct SetRequest<'a> {
     pub cast: Option<DType>,
     pub ttl: Ttl,
     pub condition: Condition,
+    /// `ATTR field value` options, in order (a later duplicate wins).
+    pub attrs: Vec<(&'a [u8], &'a [u8])>,
 }
 
 const SET_USAGE: &str = "NDARRAY.SET key dtype [dim ...] [option ...] {BLOB data | VALUES v [v ...]} or NDARRAY.SET key [option ...] NPY data";
@@ -106,32 +108,22 @@ pub fn parse_set<'a>(args: &'a [&'a [u8]]) -> ParseResult<SetRequest<'a>> {
     let mut cast = None;
     let mut ttl = None;
     let mut condition = Condition::Always;
+    let mut attrs = Vec::new();
     loop {
         let Some(arg) = it.next() else {
             return invalid(format!(
                 "missing data: expected BLOB, VALUES or NPY ({SET_USAGE})"
             ));
         };
-        if parse_store_option(arg, &mut it, &mut store)? {
+        if parse_store_option(arg, &mut it, &mut store)?
+            || parse_write_option(arg, &mut it, &mut cast, &mut ttl, &mut condition)?
+        {
             continue;
         }
-        if is(arg, "AS") {
-            cast = Some(DType::parse(value_of(&mut it, "AS", "a dtype")?)?);
-        } else if let Some(new_ttl) = parse_ttl(arg, &mut it)? {
-            if ttl.is_some() {
-                return invalid("EX, PX, EXAT, PXAT and KEEPTTL are mutually exclusive");
-            }
-            ttl = Some(new_ttl);
-        } else if is(arg, "NX") || is(arg, "XX") {
-            let wanted = if is(arg, "NX") {
-                Condition::IfAbsent
-            } else {
-                Condition::IfExists
-            };
-            if condition != Condition::Always && condition != wanted {
-                return invalid("NX and XX are mutually exclusive");
-            }
-            condition = wanted;
+        if is(arg, "ATTR") {
+            let field = value_of(&mut it, "ATTR", "a field and a value")?;
+            let value = value_of(&mut it, "ATTR", "a field and a value")?;
+            attrs.push((field, value));
         } else if is(arg, "BLOB") || is(arg, "VALUES") || is(arg, "NPY") {
             let input = parse_source(arg, &mut it, dtype.map(|d| (d, std::mem::take(&mut dims))))?;
             return Ok(SetRequest {
@@ -140,11 +132,149 @@ pub fn parse_set<'a>(args: &'a [&'a [u8]]) -> ParseResult<SetRequest<'a>> {
                 cast,
                 ttl: ttl.unwrap_or_default(),
                 condition,
+                attrs,
             });
         } else {
             return invalid(format!("unknown option '{}' ({SET_USAGE})", text(arg)));
         }
     }
+}
+
+/// AS / EX / PX / EXAT / PXAT / KEEPTTL / NX / XX, the options SET and MSETEX share besides the
+/// storage options. Returns whether `arg` was one of them.
+fn parse_write_option(
+    arg: &[u8],
+    it: &mut Args<'_>,
+    cast: &mut Option<DType>,
+    ttl: &mut Option<Ttl>,
+    condition: &mut Condition,
+) -> ParseResult<bool> {
+    if is(arg, "AS") {
+        *cast = Some(DType::parse(value_of(it, "AS", "a dtype")?)?);
+    } else if let Some(new_ttl) = parse_ttl(arg, it)? {
+        if ttl.is_some() {
+            return invalid("EX, PX, EXAT, PXAT and KEEPTTL are mutually exclusive");
+        }
+        *ttl = Some(new_ttl);
+    } else if is(arg, "NX") || is(arg, "XX") {
+        let wanted = if is(arg, "NX") {
+            Condition::IfAbsent
+        } else {
+            Condition::IfExists
+        };
+        if *condition != Condition::Always && *condition != wanted {
+            return invalid("NX and XX are mutually exclusive");
+        }
+        *condition = wanted;
+    } else {
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// `numkeys` of a multi-key command: a positive integer, with at least `per_key × numkeys`
+/// arguments after it (`available`).
+pub fn parse_numkeys(arg: &[u8], per_key: usize, available: usize) -> ParseResult<usize> {
+    let n = std::str::from_utf8(arg)
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            ArrayError::invalid(format!(
+                "numkeys must be a positive integer, got '{}'",
+                text(arg)
+            ))
+        })?;
+    match n.checked_mul(per_key) {
+        Some(need) if need <= available => Ok(n),
+        _ => invalid(format!(
+            "numkeys is {n} but {} follow it",
+            if per_key == 1 {
+                format!("{available} arguments")
+            } else {
+                format!("{} key/value pairs", available / per_key)
+            }
+        )),
+    }
+}
+
+/// The options of NDARRAY.MSETEX after its `numkeys` pairs: what SET takes, applied to every value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MsetexOptions {
+    pub store: StoreOptions,
+    pub cast: Option<DType>,
+    pub ttl: Ttl,
+    pub condition: Condition,
+}
+
+const MSETEX_USAGE: &str = "NDARRAY.MSETEX numkeys key npy [key npy ...] [NX | XX] [EX seconds | PX milliseconds | EXAT unix-seconds | PXAT unix-milliseconds | KEEPTTL] [COMPRESS codec] [LEVEL n] [SHUFFLE filter] [AS dtype]";
+
+/// `[NX | XX] [EX … | KEEPTTL] [COMPRESS codec] [LEVEL n] [SHUFFLE filter] [AS dtype]`, any order
+/// (the same parsers as SET's).
+pub fn parse_msetex_options(args: &[&[u8]]) -> ParseResult<MsetexOptions> {
+    let mut it = args.iter().peekable();
+    let mut opts = MsetexOptions::default();
+    let mut ttl = None;
+    while let Some(arg) = it.next() {
+        if !parse_store_option(arg, &mut it, &mut opts.store)?
+            && !parse_write_option(arg, &mut it, &mut opts.cast, &mut ttl, &mut opts.condition)?
+        {
+            return invalid(format!(
+                "unknown option '{}' (numkeys must count the key/value pairs: {MSETEX_USAGE})",
+                text(arg)
+            ));
+        }
+    }
+    opts.ttl = ttl.unwrap_or_default();
+    Ok(opts)
+}
+
+/// NDARRAY.STACK's options after its keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StackOptions<'a> {
+    /// NPY or BLOB.
+    pub format: Format,
+    pub cast: Option<DType>,
+    /// `MISSING FILL value`: the value (in the stacked dtype) of the rows of missing keys.
+    pub fill: Option<&'a [u8]>,
+}
+
+/// `[AS dtype] [FORMAT NPY|BLOB] [MISSING FILL value]`, any order.
+pub fn parse_stack_options<'a>(args: &'a [&'a [u8]]) -> ParseResult<StackOptions<'a>> {
+    let mut it = args.iter().peekable();
+    let mut opts = StackOptions::default();
+    while let Some(arg) = it.next() {
+        if is(arg, "AS") {
+            opts.cast = Some(DType::parse(value_of(&mut it, "AS", "a dtype")?)?);
+        } else if is(arg, "FORMAT") {
+            let v = value_of(&mut it, "FORMAT", "NPY or BLOB")?;
+            opts.format = match v {
+                v if is(v, "NPY") => Format::Npy,
+                v if is(v, "BLOB") => Format::Blob,
+                v => {
+                    return invalid(format!(
+                        "unknown format '{}' (STACK replies NPY or BLOB)",
+                        text(v)
+                    ))
+                }
+            };
+        } else if is(arg, "MISSING") {
+            let how = value_of(&mut it, "MISSING", "FILL value")?;
+            if !is(how, "FILL") {
+                return invalid(format!(
+                    "unknown MISSING policy '{}' (expected MISSING FILL value)",
+                    text(how)
+                ));
+            }
+            opts.fill = Some(value_of(&mut it, "MISSING FILL", "a value")?);
+        } else {
+            return invalid(format!(
+                "unknown option '{}' (expected AS, FORMAT or MISSING FILL; numkeys must count the keys)",
+                text(arg)
+            ));
+        }
+    }
+    Ok(opts)
 }
 
 /// Parses the data source starting at keyword `kind` (BLOB, VALUES or NPY). `typed` is the dtype
@@ -196,9 +326,9 @@ pub fn parse_source<'a>(
 }
 
 fn is_set_keyword(arg: &[u8]) -> bool {
-    const KEYWORDS: [&str; 14] = [
+    const KEYWORDS: [&str; 15] = [
         "COMPRESS", "LEVEL", "SHUFFLE", "AS", "EX", "PX", "EXAT", "PXAT", "KEEPTTL", "NX", "XX",
-        "BLOB", "VALUES", "NPY",
+        "BLOB", "VALUES", "NPY", "ATTR",
     ];
     KEYWORDS.iter().any(|k| is(arg, k))
 }
@@ -518,6 +648,39 @@ mod tests {
             let e = set(args).unwrap_err().to_string();
             assert!(e.contains(want), "{args:?}: '{e}' lacks '{want}'");
         }
+    }
+
+    #[test]
+    fn attr_options_collect_in_order() {
+        let r = set(&["ATTR", "v", "1", "attr", "src", "x", "NPY", "f"]).unwrap();
+        assert_eq!(r.attrs, [(&b"v"[..], &b"1"[..]), (b"src", b"x")]);
+        assert!(set(&["ATTR", "v", "NPY", "f"]).is_err());
+        assert!(set(&["float32", "1", "ATTR", "v"]).is_err());
+    }
+
+    #[test]
+    fn msetex_and_stack_options() {
+        let o =
+            parse_msetex_options(&[b"xx", b"px", b"50", b"compress", b"lz4", b"as", b"float16"])
+                .unwrap();
+        assert_eq!(o.condition, Condition::IfExists);
+        assert_eq!(o.ttl, Ttl::In(50));
+        assert_eq!(o.store.codec, Some(CodecName::Codec("lz4")));
+        assert_eq!(o.cast, Some(DType::Float16));
+        assert!(parse_msetex_options(&[b"NX", b"XX"]).is_err());
+        assert!(parse_msetex_options(&[b"EX", b"1", b"KEEPTTL"]).is_err());
+        assert!(parse_msetex_options(&[b"k3"]).is_err());
+        assert_eq!(parse_numkeys(b"2", 2, 4), Ok(2));
+        assert!(parse_numkeys(b"3", 2, 5).is_err());
+        assert!(parse_numkeys(b"0", 1, 5).is_err());
+        assert!(parse_numkeys(b"-1", 1, 5).is_err());
+        assert!(parse_numkeys(&u64::MAX.to_string().into_bytes(), 2, 5).is_err());
+        let s = parse_stack_options(&[b"missing", b"fill", b"-1", b"FORMAT", b"blob"]).unwrap();
+        assert_eq!(s.fill, Some(&b"-1"[..]));
+        assert_eq!(s.format, Format::Blob);
+        assert!(parse_stack_options(&[b"FORMAT", b"VALUES"]).is_err());
+        assert!(parse_stack_options(&[b"MISSING", b"SKIP"]).is_err());
+        assert!(parse_stack_options(&[b"MISSING", b"FILL"]).is_err());
     }
 
     #[test]

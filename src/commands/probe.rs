@@ -47,7 +47,7 @@ fn reply_probe(ctx: &Context, array: &NdArray, sample_bytes: u64) -> Result<Redi
 
 /// One row: codec, level (nil for codecs without levels), filter, ratio, encode and decode
 /// speed in MB/s (10^6 bytes of raw data per second, one thread).
-fn row(t: &Trial) -> [(&'static str, Field); 6] {
+fn row(t: &Trial) -> [(&'static str, Field<'static>); 6] {
     let mbps = |seconds: f64| round(t.raw_bytes as f64 / seconds.max(1e-9) / 1e6, 1);
     let level = t.encoding.compression.level();
     [

@@ -94,6 +94,8 @@ pub fn info(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         ("shuffle", Field::Str(enc.shuffle.name().into())),
         ("chunks", int(array.store().chunks().len() as u64)),
         ("chunk_bytes", int(u64::from(array.store().chunk_bytes()))),
+        ("updated_at", int(array.updated_at())),
+        ("attrs", Field::Attrs(array.attrs())),
     ];
     Ok(reply::map(ctx, &fields))
 }

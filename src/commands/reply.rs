@@ -3,6 +3,7 @@
 
 use super::parse::{Format, ReadRequest};
 use super::scratch;
+use crate::array::attrs::Attrs;
 use crate::array::cast::{cast_into, check_cast};
 use crate::array::npy::write_npy_header;
 use crate::array::shape::element_count;
@@ -167,13 +168,26 @@ fn scalar(ctx: &Context, value: Scalar) {
 }
 
 /// A field of an `NDARRAY.INFO` map.
-pub enum Field {
+pub enum Field<'a> {
     Str(String),
     Int(i64),
     Ints(Vec<i64>),
     /// A double (a bulk string in RESP2, as Redis' own doubles).
     Float(f64),
     Null,
+    /// A nested map of attributes.
+    Attrs(&'a Attrs),
+}
+
+/// Replies with the attributes as a map (RESP3) or flat field/value array (RESP2), sorted by field.
+pub fn attrs(ctx: &Context, attrs: &Attrs) -> RedisValue {
+    let ctx = ctx.ctx;
+    raw::reply_with_map(ctx, attrs.len() as c_long);
+    for (name, value) in attrs.iter() {
+        raw::reply_with_string_buffer(ctx, name.as_ptr().cast::<c_char>(), name.len());
+        raw::reply_with_string_buffer(ctx, value.as_ptr().cast::<c_char>(), value.len());
+    }
+    RedisValue::NoReply
 }
 
 /// Replies with a map (RESP3) or flat field/value array (RESP2), in the given order.
@@ -194,6 +208,10 @@ pub fn map(ctx: &Context, fields: &[(&str, Field)]) -> RedisValue {
                 for i in v {
                     raw::reply_with_long_long(ctx, *i);
                 }
+                raw::Status::Ok
+            }
+            Field::Attrs(a) => {
+                attrs(&Context::new(ctx), a);
                 raw::Status::Ok
             }
         };

@@ -3,7 +3,8 @@
 //! call the same functions, so the fuzzers exercise the code that runs in Redis. Nothing here sees
 //! a `Context` or a key; the module settings come in as a [`WriteSettings`] value.
 
-use super::parse::{DataArg, StoreOptions};
+use super::parse::{DataArg, MsetexOptions, StoreOptions};
+use crate::array::attrs::Attrs;
 use crate::array::input::{Elements, Input};
 use crate::array::npy::{decode_npy_repeated, LastHeader};
 use crate::array::shape::element_count;
@@ -102,6 +103,8 @@ impl WriteSettings {
 pub struct SetValue<'a> {
     pub elements: Elements<'a>,
     pub encoding: EncodingChoice,
+    /// The attributes the stored array gets (SET's `ATTR` options; none for MSET and MSETEX).
+    pub attrs: Attrs,
 }
 
 impl<'a> SetValue<'a> {
@@ -111,20 +114,36 @@ impl<'a> SetValue<'a> {
         store: StoreOptions,
         settings: &WriteSettings,
     ) -> Result<Self> {
-        let max = settings.max_array_bytes;
-        let mut elements = input.decode(max)?;
+        let elements = input.decode(settings.max_array_bytes)?;
+        Self::from_elements(elements, cast, store, settings)
+    }
+
+    /// The second half of [`SetValue::prepare`], for elements already decoded (MSETEX's `.npy`
+    /// files): the cast (`AS`) and the encoding SET would resolve for the same options.
+    pub fn from_elements(
+        mut elements: Elements<'a>,
+        cast: Option<DType>,
+        store: StoreOptions,
+        settings: &WriteSettings,
+    ) -> Result<Self> {
         if let Some(to) = cast {
-            elements = elements.cast(to, max)?;
+            elements = elements.cast(to, settings.max_array_bytes)?;
         }
         let encoding = settings.resolve_encoding(store, elements.dtype.itemsize())?;
-        Ok(SetValue { elements, encoding })
+        Ok(SetValue {
+            elements,
+            encoding,
+            attrs: Attrs::default(),
+        })
     }
 
     /// Compresses the elements into the array to store (the one copy out of the argument bytes).
     pub fn encode(self, settings: &WriteSettings) -> Result<NdArray> {
-        Ok(self
+        let mut array = self
             .elements
-            .into_array(self.encoding, settings.chunk_bytes)?)
+            .into_array(self.encoding, settings.chunk_bytes)?;
+        *array.attrs_mut() = self.attrs;
+        Ok(array)
     }
 }
 
@@ -283,5 +302,24 @@ pub fn mset_elements<'a>(
             ))
         })?;
     let encoding = settings.default_encoding(elements.dtype.itemsize())?;
-    Ok(SetValue { elements, encoding })
+    Ok(SetValue {
+        elements,
+        encoding,
+        attrs: Attrs::default(),
+    })
+}
+
+/// MSETEX's value for key `name`, argument number `position`: a `.npy` file (decoded as MSET
+/// decodes it, errors naming the argument and the key), then cast and encoded as SET would with
+/// the same `AS` / COMPRESS / LEVEL / SHUFFLE options.
+pub fn msetex_elements<'a>(
+    position: usize,
+    name: &[u8],
+    npy: &'a [u8],
+    options: &MsetexOptions,
+    settings: &WriteSettings,
+    last: &mut LastHeader,
+) -> Result<SetValue<'a>> {
+    let value = mset_elements(position, name, npy, settings, last)?;
+    SetValue::from_elements(value.elements, options.cast, options.store, settings)
 }

@@ -4,7 +4,7 @@
 //! command is the one [`CommandSpec::syntax`] renders, and a test checks that it is.
 
 use super::args::{block, command_syntax, integer, key, one_of, string, token, unix_time, Arg};
-use super::{batch, encoded, probe, read, write};
+use super::{batch, encoded, meta, probe, read, write};
 use crate::error::Result;
 use redis_module::{Context, RedisString, RedisValue};
 
@@ -31,23 +31,29 @@ pub struct Keys {
     pub access: Access,
     pub last: i32,
     pub step: i32,
+    /// The keys follow a `numkeys` argument at 1 (`last` unused; `step` between keys): Redis
+    /// asks the command for its key positions (`getkeys-api`), as no legacy range can say it.
+    pub numkeys: bool,
 }
 
 const ONE_KEY_READ: Keys = Keys {
     access: Access::Read,
     last: 0,
     step: 1,
+    numkeys: false,
 };
 /// Every argument after the name is a key (MGET, STACK).
 const ALL_KEYS_READ: Keys = Keys {
     access: Access::Read,
     last: -1,
     step: 1,
+    numkeys: false,
 };
 const ONE_KEY_UPDATE: Keys = Keys {
     access: Access::Update,
     last: 0,
     step: 1,
+    numkeys: false,
 };
 
 pub struct CommandSpec {
@@ -75,6 +81,8 @@ impl CommandSpec {
 
 /// The version that introduced the commands of the first release.
 const FIRST_RELEASE: &str = "0.1.0";
+/// The version that introduced attributes, `updated_at`, MSETEX and STACK's numkeys (issue 11).
+const FEATURES_RELEASE: &str = "0.2.0";
 
 // ---- argument pieces shared by several commands ----
 
@@ -92,43 +100,52 @@ const DATA: Arg = one_of(
 );
 const DIMS: Arg = integer("dim").optional().multiple();
 
+// The registry's names (a test checks that they are all here), then `auto`.
+const CODEC: Arg = one_of(
+    "codec",
+    &[
+        token("none"),
+        token("lz4"),
+        token("zlib"),
+        token("zstd"),
+        token("auto"),
+    ],
+)
+.with_token("COMPRESS")
+.optional();
+const LEVEL: Arg = integer("level").with_token("LEVEL").optional();
+const SHUFFLE: Arg = one_of("filter", &[token("none"), token("byte"), token("bit")])
+    .with_token("SHUFFLE")
+    .optional();
+const EXPIRATION: Arg = one_of(
+    "expiration",
+    &[
+        integer("seconds").with_token("EX"),
+        integer("milliseconds").with_token("PX"),
+        unix_time("unix-time-seconds").with_token("EXAT"),
+        unix_time("unix-time-milliseconds").with_token("PXAT"),
+        token("KEEPTTL"),
+    ],
+)
+.optional();
+
 const SET_ARGS: &[Arg] = &[
     key("key"),
     block("type", &[string("dtype"), DIMS]).optional(),
-    // The registry's names (a test checks that they are all here), then `auto`.
-    one_of(
-        "codec",
-        &[
-            token("none"),
-            token("lz4"),
-            token("zlib"),
-            token("zstd"),
-            token("auto"),
-        ],
-    )
-    .with_token("COMPRESS")
-    .optional(),
-    integer("level").with_token("LEVEL").optional(),
-    one_of("filter", &[token("none"), token("byte"), token("bit")])
-        .with_token("SHUFFLE")
-        .optional(),
+    CODEC,
+    LEVEL,
+    SHUFFLE,
     string("dtype").with_token("AS").optional(),
-    one_of(
-        "expiration",
-        &[
-            integer("seconds").with_token("EX"),
-            integer("milliseconds").with_token("PX"),
-            unix_time("unix-time-seconds").with_token("EXAT"),
-            unix_time("unix-time-milliseconds").with_token("PXAT"),
-            token("KEEPTTL"),
-        ],
-    )
-    .optional(),
+    EXPIRATION,
     one_of("condition", &[token("NX"), token("XX")]).optional(),
+    block("attr", &[string("field"), string("value")])
+        .with_token("ATTR")
+        .optional()
+        .multiple_token(),
     DATA,
 ];
 
-pub static COMMANDS: [CommandSpec; 12] = [
+pub static COMMANDS: [CommandSpec; 17] = [
     CommandSpec {
         name: "ndarray.set",
         handler: write::set,
@@ -138,6 +155,7 @@ pub static COMMANDS: [CommandSpec; 12] = [
             access: Access::Overwrite,
             last: 0,
             step: 1,
+            numkeys: false,
         },
         acl: "write",
         summary: "Stores an array (raw bytes with a dtype and dims, numbers, or a .npy file), \
@@ -168,6 +186,7 @@ pub static COMMANDS: [CommandSpec; 12] = [
             access: Access::ReadMeta,
             last: 0,
             step: 1,
+            numkeys: false,
         },
         acl: "read fast",
         summary: "Describes the array: dtype, shape, sizes, compression and chunks.",
@@ -248,6 +267,7 @@ pub static COMMANDS: [CommandSpec; 12] = [
             access: Access::Overwrite,
             last: -1,
             step: 2,
+            numkeys: false,
         },
         acl: "write",
         summary: "Stores several arrays from .npy files, all or nothing.",
@@ -259,14 +279,27 @@ pub static COMMANDS: [CommandSpec; 12] = [
         name: "ndarray.stack",
         handler: batch::stack,
         flags: "readonly",
-        arity: -2,
-        keys: ALL_KEYS_READ,
+        arity: -3,
+        keys: Keys {
+            access: Access::Read,
+            last: 0,
+            step: 1,
+            numkeys: true,
+        },
         acl: "read",
-        summary: "Stacks arrays of the same dtype and shape into one .npy of shape \
-                  (n, *shape), like np.stack.",
+        summary: "Stacks arrays of the same dtype and shape into one array of shape \
+                  (n, *shape), like np.stack; MISSING FILL fills the rows of missing keys.",
         complexity: "O(N) where N is the total size of the arrays in bytes.",
         since: FIRST_RELEASE,
-        args: &[key("key").multiple()],
+        args: &[
+            integer("numkeys"),
+            key("key").multiple(),
+            READ_AS,
+            one_of("format", &[token("NPY"), token("BLOB")])
+                .with_token("FORMAT")
+                .optional(),
+            string("value").with_token("MISSING FILL").optional(),
+        ],
     },
     CommandSpec {
         name: "ndarray.putencoded",
@@ -298,6 +331,97 @@ pub static COMMANDS: [CommandSpec; 12] = [
         since: "0.2.0",
         args: &[key("key"), integer("bytes").with_token("SAMPLE").optional()],
     },
+    CommandSpec {
+        name: "ndarray.attrset",
+        handler: meta::attrset,
+        flags: "write deny-oom fast",
+        arity: -4,
+        keys: ONE_KEY_UPDATE,
+        acl: "write fast",
+        summary: "Sets attributes (small binary-safe field/value strings) of an array; replies \
+                  how many fields are new.",
+        complexity: "O(A) where A is the number of the array's attributes.",
+        since: FEATURES_RELEASE,
+        args: &[
+            key("key"),
+            block("data", &[string("field"), string("value")]).multiple(),
+        ],
+    },
+    CommandSpec {
+        name: "ndarray.attrget",
+        handler: meta::attrget,
+        flags: "readonly fast",
+        arity: -2,
+        keys: Keys {
+            access: Access::ReadMeta,
+            last: 0,
+            step: 1,
+            numkeys: false,
+        },
+        acl: "read fast",
+        summary: "Returns every attribute of an array as a map, or the values of the fields \
+                  given (nil where absent).",
+        complexity: "O(A) where A is the number of attributes returned.",
+        since: FEATURES_RELEASE,
+        args: &[key("key"), string("field").optional().multiple()],
+    },
+    CommandSpec {
+        name: "ndarray.attrdel",
+        handler: meta::attrdel,
+        flags: "write fast",
+        arity: -3,
+        keys: ONE_KEY_UPDATE,
+        acl: "write fast",
+        summary: "Removes attributes of an array; replies how many were present.",
+        complexity: "O(A) where A is the number of the array's attributes.",
+        since: FEATURES_RELEASE,
+        args: &[key("key"), string("field").multiple()],
+    },
+    CommandSpec {
+        name: "ndarray.msetex",
+        handler: batch::msetex,
+        flags: "write deny-oom",
+        arity: -4,
+        keys: Keys {
+            access: Access::Overwrite,
+            last: 0,
+            step: 2,
+            numkeys: true,
+        },
+        acl: "write",
+        summary: "Stores several arrays from .npy files, all or nothing, with NX / XX, a TTL \
+                  and storage options for every key.",
+        complexity: "O(N) where N is the total size of the arrays in bytes.",
+        since: FEATURES_RELEASE,
+        args: &[
+            integer("numkeys"),
+            block("data", &[key("key"), string("npy")]).multiple(),
+            one_of("condition", &[token("NX"), token("XX")]).optional(),
+            EXPIRATION,
+            CODEC,
+            LEVEL,
+            SHUFFLE,
+            string("dtype").with_token("AS").optional(),
+        ],
+    },
+    CommandSpec {
+        name: "ndarray.stamp",
+        handler: meta::stamp_command,
+        flags: "write fast",
+        arity: -3,
+        keys: Keys {
+            access: Access::Update,
+            last: -2,
+            step: 1,
+            numkeys: false,
+        },
+        acl: "write fast",
+        summary: "Sets the updated_at of arrays (Unix ms); what replicas and the AOF receive \
+                  after a write so that they keep the primary's time.",
+        complexity: "O(N) where N is the number of keys.",
+        since: FEATURES_RELEASE,
+        args: &[key("key").multiple(), integer("unix-ms")],
+    },
 ];
 
 #[cfg(test)]
@@ -326,10 +450,10 @@ mod tests {
             // The first documented argument is the (first) key.
             assert_eq!(
                 c.args.first().map(|a| a.name),
-                Some(if c.name == "ndarray.mset" {
-                    "data"
-                } else {
-                    "key"
+                Some(match c.name {
+                    "ndarray.mset" => "data",
+                    "ndarray.stack" | "ndarray.msetex" => "numkeys",
+                    _ => "key",
                 }),
                 "{}",
                 c.name

@@ -2,9 +2,11 @@
 //! runs its Redis-free step (steps.rs), then writes the key and replies.
 
 use super::encoded::{self, Propagation};
+use super::meta::{replicate_stamp, stamp};
 use super::parse::{parse_data, parse_dims, parse_set, Condition, Ttl};
 use super::steps::{append_new, append_rows, reshape_to, write_slice, SetValue, WriteSettings};
 use super::{arg, notify, reply, rest};
+use crate::array::attrs::Attrs;
 use crate::array::NdArray;
 use crate::config;
 use crate::datatype::Key;
@@ -22,7 +24,8 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     let raw_args = rest(args, 2);
     let req = parse_set(&raw_args)?;
     let settings = WriteSettings::current();
-    let value = SetValue::prepare(req.input, req.cast, req.store, &settings)?;
+    let mut value = SetValue::prepare(req.input, req.cast, req.store, &settings)?;
+    value.attrs = Attrs::from_pairs(req.attrs.iter().copied())?;
     let name = arg(args, 1)?;
     let (condition, ttl) = (req.condition, req.ttl);
     let bytes = value.elements.nbytes();
@@ -34,14 +37,18 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         let value = unsafe { offload::detach(value, &held) };
         let name = name.as_slice().to_vec();
         return offload::run(ctx, bytes, move |job| {
-            let array = value.encode(&settings)?;
-            // Built off the lock when something will consume it (checked again at install).
-            let prepared = job
-                .locked(encoded::wanted)
-                .then(|| encoded::prepare(&array));
+            let mut array = value.encode(&settings)?;
+            // Built off the lock when something will consume it (checked again at install; a
+            // STAMP follows if the install's time differs from the payload's).
+            let prepared = job.locked(encoded::wanted).then(|| {
+                array.set_updated_at(super::meta::now_ms());
+                encoded::prepare(&array)
+            });
             let installed = job.locked(|ctx| {
                 held.release(ctx);
                 let name = RedisString::create_from_slice(ctx.ctx, &name);
+                // The write happens now: its time is taken under the lock.
+                stamp(ctx, &mut array);
                 let propagation = encoded::big_write(ctx, encoded::wanted(ctx), &array, prepared);
                 install_set(ctx, &name, array, condition, ttl, propagation)
             })?;
@@ -50,7 +57,8 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
             Ok(installed.reply)
         });
     }
-    let array = value.encode(&settings)?;
+    let mut array = value.encode(&settings)?;
+    stamp(ctx, &mut array);
     let propagation = if offload::replicate_encoded(bytes) {
         encoded::big_write(ctx, encoded::wanted(ctx), &array, None)
     } else {
@@ -65,8 +73,8 @@ struct Installed {
     replaced: Option<NdArray>,
 }
 
-/// Stores a SET's encoded value, if NX / XX allow it now, with its TTL; propagates it; notifies.
-/// Runs on the main thread or under the lock.
+/// Stores a SET's encoded value (stamped with its `updated_at`), if NX / XX allow it now, with its
+/// TTL; propagates it; notifies. Runs on the main thread or under the lock.
 fn install_set(
     ctx: &Context,
     name: &RedisString,
@@ -90,6 +98,49 @@ fn install_set(
             replaced: None,
         });
     }
+    let updated_at = write_time_of(ctx, &array);
+    let (replaced, expire_at, expired) = store_with_ttl(&key, array, ttl)?;
+    match propagation {
+        Propagation::Nobody => {}
+        Propagation::Command => {
+            ctx.replicate_verbatim();
+            if let (Ttl::In(_), Some(at)) = (ttl, expire_at) {
+                // A relative EX/PX would restart on every replica and AOF replay: pin the time.
+                let at = at.to_string();
+                ctx.replicate("PEXPIREAT", &[name.as_slice(), at.as_bytes()]);
+            }
+            if !expired {
+                replicate_stamp(ctx, &[name.as_slice()], updated_at);
+            }
+        }
+        Propagation::Encoded(replication) if expired => {
+            replication.release(ctx);
+            ctx.replicate("DEL", &[name.as_slice()]);
+        }
+        Propagation::Encoded(replication) => {
+            encoded::replicate(ctx, name, replication, expire_at, updated_at)
+        }
+    }
+    notify(ctx, c"ndarray.set", name);
+    Ok(Installed {
+        reply: reply::ok(ctx),
+        replaced,
+    })
+}
+
+/// The `updated_at` a write replicated as itself must carry: the array's, unless this write is
+/// itself replayed (then the STAMP that follows it, if any, travels on as it came).
+fn write_time_of(ctx: &Context, array: &NdArray) -> Option<u64> {
+    super::meta::write_time(ctx).map(|_| array.updated_at())
+}
+
+/// Stores `array` under the open `key` with SET's TTL rule (`ttl`; a time already past deletes
+/// the key). Returns the value it replaced, the expiry (Unix ms) and whether it was already past.
+pub(super) fn store_with_ttl(
+    key: &Key,
+    array: NdArray,
+    ttl: Ttl,
+) -> Result<(Option<NdArray>, Option<i64>, bool)> {
     let kept_ttl = if ttl == Ttl::Keep { key.ttl_ms() } else { None };
     let replaced = key.replace_array(array)?;
     // SAFETY: plain call into the module API, on the main thread or under the lock.
@@ -106,27 +157,7 @@ fn install_set(
         Some(at) => key.set_ttl_ms(at - now_ms)?,
         None => {}
     }
-    match propagation {
-        Propagation::Nobody => {}
-        Propagation::Command => {
-            ctx.replicate_verbatim();
-            if let (Ttl::In(_), Some(at)) = (ttl, expire_at) {
-                // A relative EX/PX would restart on every replica and AOF replay: pin the time.
-                let at = at.to_string();
-                ctx.replicate("PEXPIREAT", &[name.as_slice(), at.as_bytes()]);
-            }
-        }
-        Propagation::Encoded(replication) if expired => {
-            replication.release(ctx);
-            ctx.replicate("DEL", &[name.as_slice()]);
-        }
-        Propagation::Encoded(replication) => encoded::replicate(ctx, name, replication, expire_at),
-    }
-    notify(ctx, c"ndarray.set", name);
-    Ok(Installed {
-        reply: reply::ok(ctx),
-        replaced,
-    })
+    Ok((replaced, expire_at, expired))
 }
 
 /// `NDARRAY.APPEND key {BLOB data | VALUES v [v ...] | NPY data}`: adds rows along axis 0 and
@@ -140,15 +171,20 @@ pub fn append(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     let settings = WriteSettings::current();
     let name = arg(args, 1)?;
     let mut key = Key::open(ctx, name, true);
-    let new_len = match key.array_mut()? {
-        Some(array) => append_rows(array, data, settings.max_array_bytes)?,
+    let (new_len, at) = match key.array_mut()? {
+        Some(array) => {
+            let len = append_rows(array, data, settings.max_array_bytes)?;
+            (len, stamp(ctx, array))
+        }
         None => {
-            let (array, len0) = append_new(data, &settings)?;
+            let (mut array, len0) = append_new(data, &settings)?;
+            let at = stamp(ctx, &mut array);
             key.set_array(array)?;
-            len0
+            (len0, at)
         }
     };
     ctx.replicate_verbatim();
+    replicate_stamp(ctx, &[name.as_slice()], at);
     notify(ctx, c"ndarray.append", name);
     Ok(RedisValue::Integer(
         i64::try_from(new_len).unwrap_or(i64::MAX),
@@ -170,7 +206,9 @@ pub fn setslice(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     };
     let selection = arg(args, 2)?.as_slice();
     write_slice(array, selection, data, config::max_array_bytes())?;
+    let at = stamp(ctx, array);
     ctx.replicate_verbatim();
+    replicate_stamp(ctx, &[name.as_slice()], at);
     notify(ctx, c"ndarray.setslice", name);
     Ok(reply::ok(ctx))
 }
@@ -187,7 +225,9 @@ pub fn reshape(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         return Err(Error::usage("no such key"));
     };
     reshape_to(array, dims)?;
+    let at = stamp(ctx, array);
     ctx.replicate_verbatim();
+    replicate_stamp(ctx, &[name.as_slice()], at);
     notify(ctx, c"ndarray.reshape", name);
     Ok(reply::ok(ctx))
 }

@@ -1,0 +1,1218 @@
+//! Feature-store commands: attributes (ATTRSET/ATTRGET/ATTRDEL, SET … ATTR), `updated_at`,
+//! NDARRAY.MSETEX and NDARRAY.STACK numkeys … [AS] [FORMAT] [MISSING FILL], keyspace events, and
+//! how attributes and `updated_at` travel (RDB, DUMP/RESTORE, COPY, AOF, replicas).
+
+mod common;
+mod util;
+
+use common::Server;
+use redis::{Connection, Value};
+use std::time::{Duration, Instant};
+use util::*;
+
+fn npy_of(con: &mut Connection, dtype: &str, dims: &[u64], data: &[u8]) -> Vec<u8> {
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("__tmp")
+        .arg(dtype)
+        .arg(dims)
+        .arg("BLOB")
+        .arg(data)
+        .query(con)
+        .unwrap();
+    let npy: Vec<u8> = redis::cmd("NDARRAY.GET").arg("__tmp").query(con).unwrap();
+    let _: () = redis::cmd("DEL").arg("__tmp").query(con).unwrap();
+    npy
+}
+
+fn set_f32(con: &mut Connection, key: &str, values: &[f32]) {
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg(key)
+        .arg("float32")
+        .arg(values.len())
+        .arg("BLOB")
+        .arg(f32_bytes(values))
+        .query(con)
+        .unwrap();
+}
+
+/// (field, value) pairs.
+type AttrList = Vec<(Vec<u8>, Vec<u8>)>;
+
+fn attrs_of(con: &mut Connection, key: &str) -> AttrList {
+    let flat: Vec<Vec<u8>> = redis::cmd("NDARRAY.ATTRGET").arg(key).query(con).unwrap();
+    flat.chunks(2)
+        .map(|p| (p[0].clone(), p[1].clone()))
+        .collect()
+}
+
+fn updated_at(con: &mut Connection, key: &str) -> i64 {
+    info_int(con, key, "updated_at")
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[test]
+fn attributes_reply_as_hset_hmget_and_hgetall_do() {
+    let server = Server::start();
+    let mut con = server.conn();
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("e")
+        .arg("float32")
+        .arg(2)
+        .arg("ATTR")
+        .arg("model")
+        .arg("v3")
+        .arg("ATTR")
+        .arg("src")
+        .arg(&b"\x00\xff"[..])
+        .arg("VALUES")
+        .arg(&[1, 2])
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(
+        attrs_of(&mut con, "e"),
+        vec![
+            (b"model".to_vec(), b"v3".to_vec()),
+            (b"src".to_vec(), vec![0, 0xff])
+        ]
+    );
+    let created: i64 = redis::cmd("NDARRAY.ATTRSET")
+        .arg("e")
+        .arg("model")
+        .arg("v4")
+        .arg("ver")
+        .arg("7")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(created, 1, "model existed, ver is new");
+    let got: Vec<Option<String>> = redis::cmd("NDARRAY.ATTRGET")
+        .arg("e")
+        .arg("model")
+        .arg("nope")
+        .arg("ver")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(got, [Some("v4".into()), None, Some("7".into())]);
+    // Missing key: nil, or an array of nils.
+    let none: Value = redis::cmd("NDARRAY.ATTRGET")
+        .arg("gone")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(none, Value::Nil);
+    let nils: Vec<Option<String>> = redis::cmd("NDARRAY.ATTRGET")
+        .arg("gone")
+        .arg("a")
+        .arg("b")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(nils, [None, None]);
+    // RESP3: a map.
+    let mut con3 = server.conn_resp3();
+    let map: Value = redis::cmd("NDARRAY.ATTRGET")
+        .arg("e")
+        .query(&mut con3)
+        .unwrap();
+    assert!(matches!(&map, Value::Map(m) if m.len() == 3), "{map:?}");
+    let info: Value = redis::cmd("NDARRAY.INFO")
+        .arg("e")
+        .query(&mut con3)
+        .unwrap();
+    let Value::Map(fields) = info else {
+        panic!("{info:?}")
+    };
+    let names: Vec<String> = fields
+        .iter()
+        .map(|(k, _)| redis::from_redis_value(k.clone()).unwrap())
+        .collect();
+    assert_eq!(names[names.len() - 2..], ["updated_at", "attrs"]);
+    assert!(matches!(&fields.last().unwrap().1, Value::Map(m) if m.len() == 3));
+    // ATTRDEL counts what was present.
+    let removed: i64 = redis::cmd("NDARRAY.ATTRDEL")
+        .arg("e")
+        .arg("ver")
+        .arg("nope")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(removed, 1);
+    let removed: i64 = redis::cmd("NDARRAY.ATTRDEL")
+        .arg("gone")
+        .arg("x")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(removed, 0);
+    // SETSLICE, APPEND and RESHAPE keep attributes; SET replaces them with its own (none here).
+    let kept = attrs_of(&mut con, "e");
+    let _: () = redis::cmd("NDARRAY.SETSLICE")
+        .arg("e")
+        .arg("0")
+        .arg("VALUES")
+        .arg(9)
+        .query(&mut con)
+        .unwrap();
+    let _: i64 = redis::cmd("NDARRAY.APPEND")
+        .arg("e")
+        .arg("VALUES")
+        .arg(&[3, 4])
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("NDARRAY.RESHAPE")
+        .arg("e")
+        .arg(2)
+        .arg(2)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(attrs_of(&mut con, "e"), kept);
+    set_f32(&mut con, "e", &[1.0]);
+    assert!(attrs_of(&mut con, "e").is_empty());
+    // Errors: a missing key for ATTRSET, a wrong type, odd arguments.
+    let e = error_of(
+        redis::cmd("NDARRAY.ATTRSET")
+            .arg("gone")
+            .arg("a")
+            .arg("b")
+            .query(&mut con),
+    );
+    assert!(e.starts_with("ERR no such key"), "{e}");
+    let _: () = redis::cmd("SET").arg("s").arg("x").query(&mut con).unwrap();
+    for cmd in ["NDARRAY.ATTRGET", "NDARRAY.ATTRDEL"] {
+        let e = error_of(redis::cmd(cmd).arg("s").arg("f").query(&mut con));
+        assert!(e.starts_with("WRONGTYPE"), "{cmd}: {e}");
+    }
+    let e = error_of(
+        redis::cmd("NDARRAY.ATTRSET")
+            .arg("e")
+            .arg("a")
+            .arg("b")
+            .arg("c")
+            .query(&mut con),
+    );
+    assert!(e.contains("wrong number of arguments"), "{e}");
+}
+
+#[test]
+fn attribute_limits_are_checked_before_anything_changes() {
+    let server = Server::start();
+    let mut con = server.conn();
+    set_f32(&mut con, "e", &[1.0]);
+    let _: i64 = redis::cmd("NDARRAY.ATTRSET")
+        .arg("e")
+        .arg("keep")
+        .arg("me")
+        .query(&mut con)
+        .unwrap();
+    let before = (
+        attrs_of(&mut con, "e"),
+        digest(&mut con, "e"),
+        updated_at(&mut con, "e"),
+    );
+    let long_name = "n".repeat(257);
+    let big = vec![b'x'; 64 * 1024];
+    let many: Vec<String> = (0..256).map(|i| format!("f{i}")).collect();
+    let cases: Vec<(redis::Cmd, &str)> = vec![
+        (
+            redis::cmd("NDARRAY.ATTRSET")
+                .arg("e")
+                .arg("ok")
+                .arg("1")
+                .arg(&long_name)
+                .arg("v")
+                .clone(),
+            "attribute names are 1 to 256 bytes",
+        ),
+        (
+            redis::cmd("NDARRAY.ATTRSET")
+                .arg("e")
+                .arg("")
+                .arg("v")
+                .clone(),
+            "attribute names are 1 to 256 bytes",
+        ),
+        (
+            redis::cmd("NDARRAY.ATTRSET")
+                .arg("e")
+                .arg("big")
+                .arg(&big)
+                .clone(),
+            "over the limit of 65536",
+        ),
+        (
+            {
+                let mut c = redis::cmd("NDARRAY.ATTRSET");
+                c.arg("e");
+                for f in &many {
+                    c.arg(f).arg("");
+                }
+                c
+            },
+            "at most 256 attributes",
+        ),
+    ];
+    for (cmd, want) in cases {
+        let e = error_of(cmd.query(&mut con));
+        assert!(e.starts_with("ERR") && e.contains(want), "{e} lacks {want}");
+    }
+    // SET with too many ATTR bytes stores nothing at all.
+    let e = error_of(
+        redis::cmd("NDARRAY.SET")
+            .arg("e")
+            .arg("int8")
+            .arg(1)
+            .arg("ATTR")
+            .arg("big")
+            .arg(&big)
+            .arg("VALUES")
+            .arg(1)
+            .query(&mut con),
+    );
+    assert!(e.contains("over the limit"), "{e}");
+    assert_eq!(
+        (
+            attrs_of(&mut con, "e"),
+            digest(&mut con, "e"),
+            updated_at(&mut con, "e")
+        ),
+        before
+    );
+    // Exactly at the limits is accepted: 255 more names (256 in all) of 256 bytes.
+    let mut c = redis::cmd("NDARRAY.ATTRSET");
+    c.arg("e");
+    for i in 0..255 {
+        c.arg(format!("{i:0>256}")).arg("");
+    }
+    let created: i64 = c.query(&mut con).unwrap();
+    assert_eq!(created, 255);
+}
+
+#[test]
+fn updated_at_moves_on_every_write_and_never_on_reads() {
+    let server = Server::start();
+    let mut con = server.conn();
+    let t0 = now_ms();
+    set_f32(&mut con, "e", &[1.0, 2.0]);
+    let mut last = updated_at(&mut con, "e");
+    assert!(
+        last >= t0 - 1000 && last <= now_ms() + 1000,
+        "{last} vs {t0}"
+    );
+    let writes: Vec<redis::Cmd> = vec![
+        redis::cmd("NDARRAY.SETSLICE")
+            .arg("e")
+            .arg("0")
+            .arg("VALUES")
+            .arg(5)
+            .clone(),
+        redis::cmd("NDARRAY.APPEND")
+            .arg("e")
+            .arg("VALUES")
+            .arg(3)
+            .clone(),
+        redis::cmd("NDARRAY.RESHAPE").arg("e").arg(3).arg(1).clone(),
+        redis::cmd("NDARRAY.ATTRSET")
+            .arg("e")
+            .arg("a")
+            .arg("1")
+            .clone(),
+        redis::cmd("NDARRAY.ATTRDEL").arg("e").arg("a").clone(),
+    ];
+    for w in writes {
+        std::thread::sleep(Duration::from_millis(5));
+        let _: Value = w.query(&mut con).unwrap();
+        let now = updated_at(&mut con, "e");
+        assert!(now > last, "{w:?}: {now} after {last}");
+        last = now;
+    }
+    std::thread::sleep(Duration::from_millis(5));
+    for r in [
+        redis::cmd("NDARRAY.GET").arg("e").clone(),
+        redis::cmd("NDARRAY.ATTRGET").arg("e").clone(),
+        redis::cmd("NDARRAY.ATTRDEL").arg("e").arg("absent").clone(),
+        redis::cmd("NDARRAY.STACK").arg(1).arg("e").clone(),
+    ] {
+        let _: Value = r.query(&mut con).unwrap();
+    }
+    assert_eq!(updated_at(&mut con, "e"), last, "reads do not move it");
+    // STAMP sets it (what replicas and the AOF receive), skipping missing keys.
+    let n: i64 = redis::cmd("NDARRAY.STAMP")
+        .arg("e")
+        .arg("gone")
+        .arg(1234)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(updated_at(&mut con, "e"), 1234);
+    let e = error_of(
+        redis::cmd("NDARRAY.STAMP")
+            .arg("e")
+            .arg("-5")
+            .query(&mut con),
+    );
+    assert!(e.contains("unix-ms must be"), "{e}");
+}
+
+#[test]
+fn msetex_is_all_or_nothing_with_nx_xx_ttl_and_storage_options() {
+    let server = Server::start();
+    let mut con = server.conn();
+    let npy = npy_of(&mut con, "float32", &[4], &f32_bytes(&[1.0, 2.0, 3.0, 4.0]));
+    let msetex = |keys: &[&str], opts: &[&str]| {
+        let mut c = redis::cmd("NDARRAY.MSETEX");
+        c.arg(keys.len());
+        for k in keys {
+            c.arg(*k).arg(&npy);
+        }
+        c.arg(opts);
+        c
+    };
+    let r: i64 = msetex(
+        &["a", "b"],
+        &["NX", "EX", "100", "COMPRESS", "zlib", "LEVEL", "3"],
+    )
+    .query(&mut con)
+    .unwrap();
+    assert_eq!(r, 1);
+    for k in ["a", "b"] {
+        assert_eq!(info_str(&mut con, k, "compression"), "zlib");
+        assert_eq!(info_int(&mut con, k, "level"), 3);
+        let ttl: i64 = redis::cmd("TTL").arg(k).query(&mut con).unwrap();
+        assert!(ttl > 90 && ttl <= 100, "{ttl}");
+    }
+    // NX with one key existing: nothing written.
+    let db = db_digest(&mut con);
+    let r: i64 = msetex(&["c", "a"], &["NX"]).query(&mut con).unwrap();
+    assert_eq!(r, 0);
+    assert_eq!(db_digest(&mut con), db);
+    let exists: i64 = redis::cmd("EXISTS").arg("c").query(&mut con).unwrap();
+    assert_eq!(exists, 0);
+    // XX with one key missing: nothing; with all present: all, KEEPTTL keeps each TTL, AS casts.
+    let r: i64 = msetex(&["a", "c"], &["XX"]).query(&mut con).unwrap();
+    assert_eq!(r, 0);
+    assert_eq!(db_digest(&mut con), db);
+    let r: i64 = msetex(
+        &["a", "b"],
+        &["XX", "KEEPTTL", "AS", "float16", "SHUFFLE", "none"],
+    )
+    .query(&mut con)
+    .unwrap();
+    assert_eq!(r, 1);
+    assert_eq!(info_str(&mut con, "a", "dtype"), "float16");
+    let ttl: i64 = redis::cmd("TTL").arg("b").query(&mut con).unwrap();
+    assert!(ttl > 90, "KEEPTTL: {ttl}");
+    // PXAT in the past deletes, as SET does; the plain form clears TTLs.
+    let r: i64 = msetex(&["a"], &["PXAT", "1000"]).query(&mut con).unwrap();
+    assert_eq!(r, 1);
+    assert_eq!(get_blob(&mut con, "a"), None);
+    let _: i64 = msetex(&["b"], &[]).query(&mut con).unwrap();
+    let ttl: i64 = redis::cmd("TTL").arg("b").query(&mut con).unwrap();
+    assert_eq!(ttl, -1);
+    // A bad value anywhere writes nothing, and the error names the argument and key.
+    let db = db_digest(&mut con);
+    let e = error_of(
+        redis::cmd("NDARRAY.MSETEX")
+            .arg(2)
+            .arg("x")
+            .arg(&npy)
+            .arg("y")
+            .arg("not a npy")
+            .query(&mut con),
+    );
+    assert!(e.contains("argument 6 (the value of key 'y')"), "{e}");
+    let e = error_of(msetex(&["x"], &["LEVEL", "3", "COMPRESS", "lz4"]).query(&mut con));
+    assert!(e.contains("LEVEL applies only to zlib"), "{e}");
+    let e = error_of(msetex(&["x"], &["AS", "bool"]).query(&mut con));
+    assert!(e.starts_with("ERR"), "{e}");
+    assert_eq!(db_digest(&mut con), db);
+    // numkeys must match the pairs given.
+    for (args, want) in [
+        (
+            vec!["3", "x", "v", "y", "v"],
+            "numkeys is 3 but 2 key/value pairs follow",
+        ),
+        (vec!["0", "x", "v"], "numkeys must be a positive integer"),
+        (vec!["1", "x", "v", "y", "v"], "unknown option 'y'"),
+    ] {
+        let e = error_of(redis::cmd("NDARRAY.MSETEX").arg(&args).query(&mut con));
+        assert!(e.contains(want), "{args:?}: {e}");
+    }
+    // MSET is unchanged: OK, no options.
+    let ok: String = redis::cmd("NDARRAY.MSET")
+        .arg("m")
+        .arg(&npy)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(ok, "OK");
+    assert!(updated_at(&mut con, "m") > 0);
+}
+
+#[test]
+fn stack_takes_numkeys_as_format_and_fills_missing_rows() {
+    let server = Server::start();
+    let mut con = server.conn();
+    set_f32(&mut con, "a", &[1.0, 2.0]);
+    set_f32(&mut con, "b", &[3.0, 4.0]);
+    let blob: Vec<u8> = redis::cmd("NDARRAY.STACK")
+        .arg(2)
+        .arg("a")
+        .arg("b")
+        .arg("FORMAT")
+        .arg("BLOB")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(blob, f32_bytes(&[1.0, 2.0, 3.0, 4.0]));
+    let f64s: Vec<u8> = redis::cmd("NDARRAY.STACK")
+        .arg(2)
+        .arg("a")
+        .arg("b")
+        .arg("AS")
+        .arg("float64")
+        .arg("FORMAT")
+        .arg("BLOB")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(f64s, f64_bytes(&[1.0, 2.0, 3.0, 4.0]));
+    let npy: Vec<u8> = redis::cmd("NDARRAY.STACK")
+        .arg(2)
+        .arg("a")
+        .arg("b")
+        .query(&mut con)
+        .unwrap();
+    assert!(String::from_utf8_lossy(&npy).contains("'shape': (2, 2)"));
+    // MISSING FILL: [stacked, filled positions], the value in the stacked dtype.
+    let (data, filled): (Vec<u8>, Vec<i64>) = redis::cmd("NDARRAY.STACK")
+        .arg(4)
+        .arg("gone")
+        .arg("a")
+        .arg("gone2")
+        .arg("b")
+        .arg("AS")
+        .arg("float64")
+        .arg("FORMAT")
+        .arg("BLOB")
+        .arg("MISSING")
+        .arg("FILL")
+        .arg(-1.5)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(
+        data,
+        f64_bytes(&[-1.5, -1.5, 1.0, 2.0, -1.5, -1.5, 3.0, 4.0])
+    );
+    assert_eq!(filled, [0, 2]);
+    let (_, filled): (Vec<u8>, Vec<i64>) = redis::cmd("NDARRAY.STACK")
+        .arg(2)
+        .arg("a")
+        .arg("b")
+        .arg("MISSING")
+        .arg("FILL")
+        .arg(0)
+        .query(&mut con)
+        .unwrap();
+    assert!(filled.is_empty());
+    // Errors.
+    let _: () = redis::cmd("SET").arg("s").arg("x").query(&mut con).unwrap();
+    set_f32(&mut con, "odd", &[1.0, 2.0, 3.0]);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["2", "a", "gone"], "ERR no such key 'gone'"),
+        (vec!["2", "a", "s", "MISSING", "FILL", "0"], "WRONGTYPE"),
+        (
+            vec!["2", "gone", "gone2", "MISSING", "FILL", "0"],
+            "ERR every key is missing",
+        ),
+        (
+            vec!["3", "gone", "a", "odd", "MISSING", "FILL", "0"],
+            "ERR cannot stack: key 'odd' is float32 with shape (3,)",
+        ),
+        (
+            vec!["2", "a", "b", "MISSING", "FILL", "abc"],
+            "ERR MISSING FILL value",
+        ),
+        (vec!["2", "a", "b", "AS", "bool"], "ERR"),
+        (
+            vec!["2", "a", "b", "FORMAT", "VALUES"],
+            "STACK replies NPY or BLOB",
+        ),
+        (vec!["2", "a", "b", "MISSING", "SKIP"], "MISSING FILL value"),
+        (vec!["3", "a", "b"], "numkeys is 3 but 2 arguments follow"),
+        (vec!["a", "b"], "numkeys must be a positive integer"),
+        (vec!["1", "a", "b"], "unknown option 'b'"),
+    ];
+    for (args, want) in cases {
+        let e = error_of(redis::cmd("NDARRAY.STACK").arg(&args).query(&mut con));
+        assert!(e.starts_with(want) || e.contains(want), "{args:?}: {e}");
+    }
+}
+
+#[test]
+fn attrset_attrdel_and_msetex_fire_keyspace_events() {
+    let server = Server::start_with(&["--notify-keyspace-events", "KEA"]);
+    let mut con = server.conn();
+    let npy = npy_of(&mut con, "uint8", &[2], &[1, 2]);
+    let mut sub_con = server.conn();
+    let mut sub = sub_con.as_pubsub();
+    sub.psubscribe("__keyevent@0__:ndarray.*").unwrap();
+    sub.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _: i64 = redis::cmd("NDARRAY.MSETEX")
+        .arg(2)
+        .arg("x")
+        .arg(&npy)
+        .arg("y")
+        .arg(&npy)
+        .query(&mut con)
+        .unwrap();
+    let _: i64 = redis::cmd("NDARRAY.ATTRSET")
+        .arg("x")
+        .arg("f")
+        .arg("v")
+        .query(&mut con)
+        .unwrap();
+    let _: i64 = redis::cmd("NDARRAY.ATTRDEL")
+        .arg("x")
+        .arg("f")
+        .query(&mut con)
+        .unwrap();
+    let events: Vec<(String, String)> = (0..4)
+        .map(|_| {
+            let m = sub.get_message().unwrap();
+            (m.get_channel_name().to_string(), m.get_payload().unwrap())
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("ndarray.msetex", "x"),
+        ("ndarray.msetex", "y"),
+        ("ndarray.attrset", "x"),
+        ("ndarray.attrdel", "x"),
+    ]
+    .iter()
+    .map(|(e, k)| (format!("__keyevent@0__:{e}"), k.to_string()))
+    .collect();
+    assert_eq!(events, want);
+}
+
+/// Arrays with attributes and known `updated_at` values, plus (key → expected) for checking.
+fn populate_meta(con: &mut Connection) -> Vec<(String, i64, AttrList)> {
+    let mut out = Vec::new();
+    for (i, codec) in ["none", "lz4", "zlib"].iter().enumerate() {
+        let key = format!("m:{codec}");
+        let _: () = redis::cmd("NDARRAY.SET")
+            .arg(&key)
+            .arg("float32")
+            .arg(100)
+            .arg(100)
+            .arg("COMPRESS")
+            .arg(*codec)
+            .arg("ATTR")
+            .arg("model")
+            .arg(format!("v{i}"))
+            .arg("ATTR")
+            .arg(&b"bin\xff"[..])
+            .arg(&b"\x00\x01"[..])
+            .arg("BLOB")
+            .arg(smooth_f32(10_000))
+            .query(con)
+            .unwrap();
+        out.push((key.clone(), updated_at(con, &key), attrs_of(con, &key)));
+    }
+    set_f32(con, "m:plain", &[1.0]);
+    out.push(("m:plain".into(), updated_at(con, "m:plain"), vec![]));
+    out
+}
+
+fn check_meta(con: &mut Connection, expect: &[(String, i64, AttrList)], what: &str) {
+    for (key, at, attrs) in expect {
+        assert_eq!(updated_at(con, key), *at, "{what}: {key} updated_at");
+        assert_eq!(&attrs_of(con, key), attrs, "{what}: {key} attrs");
+    }
+}
+
+#[test]
+fn attributes_and_updated_at_survive_restart_reload_dump_and_copy() {
+    let mut server = Server::start();
+    let mut con = server.conn();
+    let expect = populate_meta(&mut con);
+    std::thread::sleep(Duration::from_millis(20));
+    let db = db_digest(&mut con);
+    let _: () = redis::cmd("DEBUG").arg("RELOAD").query(&mut con).unwrap();
+    check_meta(&mut con, &expect, "DEBUG RELOAD");
+    server.restart();
+    let mut con = server.conn();
+    check_meta(&mut con, &expect, "restart");
+    assert_eq!(db_digest(&mut con), db);
+    for (key, at, attrs) in &expect {
+        let dump: Vec<u8> = redis::cmd("DUMP").arg(key).query(&mut con).unwrap();
+        let copy = format!("{key}:restored");
+        let _: () = redis::cmd("RESTORE")
+            .arg(&copy)
+            .arg(0)
+            .arg(dump)
+            .query(&mut con)
+            .unwrap();
+        let copied = format!("{key}:copied");
+        let _: i64 = redis::cmd("COPY")
+            .arg(key)
+            .arg(&copied)
+            .query(&mut con)
+            .unwrap();
+        for k in [copy, copied] {
+            assert_eq!(updated_at(&mut con, &k), *at, "{k}");
+            assert_eq!(&attrs_of(&mut con, &k), attrs, "{k}");
+            assert_eq!(digest(&mut con, &k), digest(&mut con, key), "{k}");
+        }
+    }
+    // The digest covers attributes (but not updated_at: two keys written alike digest alike).
+    let d = digest(&mut con, "m:lz4");
+    let _: i64 = redis::cmd("NDARRAY.ATTRSET")
+        .arg("m:lz4")
+        .arg("model")
+        .arg("other")
+        .query(&mut con)
+        .unwrap();
+    assert_ne!(digest(&mut con, "m:lz4"), d);
+    // MEMORY USAGE counts them.
+    let before: i64 = redis::cmd("MEMORY")
+        .arg("USAGE")
+        .arg("m:plain")
+        .query(&mut con)
+        .unwrap();
+    let _: i64 = redis::cmd("NDARRAY.ATTRSET")
+        .arg("m:plain")
+        .arg("big")
+        .arg(vec![b'x'; 10_000])
+        .query(&mut con)
+        .unwrap();
+    let after: i64 = redis::cmd("MEMORY")
+        .arg("USAGE")
+        .arg("m:plain")
+        .query(&mut con)
+        .unwrap();
+    assert!(after >= before + 10_000, "{before} -> {after}");
+}
+
+fn wait_for_rewrite(con: &mut Connection) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let info: String = redis::cmd("INFO").arg("persistence").query(con).unwrap();
+        if info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrite_scheduled:0") {
+            assert!(info.contains("aof_last_bgrewrite_status:ok"), "{info}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "AOF rewrite did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Every kind of write, so that the AOF (or a replica) receives each replicated form: SET (small,
+/// with EX), big SET and MSETEX (offloaded, replicated as PUTENCODED), MSET, MSETEX, SETSLICE,
+/// APPEND, RESHAPE, ATTRSET, ATTRDEL.
+fn write_everything(con: &mut Connection) {
+    let _ = populate_meta(con);
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("ttl")
+        .arg("int8")
+        .arg(1)
+        .arg("EX")
+        .arg(1000)
+        .arg("ATTR")
+        .arg("a")
+        .arg("b")
+        .arg("VALUES")
+        .arg(1)
+        .query(con)
+        .unwrap();
+    let big = npy_of(con, "float32", &[600, 1000], &smooth_f32(600_000));
+    let small = npy_of(con, "uint8", &[3], &[1, 2, 3]);
+    let _: i64 = redis::cmd("NDARRAY.MSETEX")
+        .arg(2)
+        .arg("big1")
+        .arg(&big)
+        .arg("big2")
+        .arg(&big)
+        .arg("PX")
+        .arg(500_000)
+        .query(con)
+        .unwrap();
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("big3")
+        .arg("ATTR")
+        .arg("k")
+        .arg("v")
+        .arg("NPY")
+        .arg(&big)
+        .query(con)
+        .unwrap();
+    let _: () = redis::cmd("NDARRAY.MSET")
+        .arg("s1")
+        .arg(&small)
+        .arg("s2")
+        .arg(&small)
+        .query(con)
+        .unwrap();
+    let _: i64 = redis::cmd("NDARRAY.MSETEX")
+        .arg(1)
+        .arg("s3")
+        .arg(&small)
+        .arg("EX")
+        .arg(1000)
+        .query(con)
+        .unwrap();
+    for (i, cmd) in [
+        redis::cmd("NDARRAY.SETSLICE")
+            .arg("s1")
+            .arg("0")
+            .arg("VALUES")
+            .arg(9)
+            .clone(),
+        redis::cmd("NDARRAY.APPEND")
+            .arg("s2")
+            .arg("VALUES")
+            .arg(4)
+            .clone(),
+        redis::cmd("NDARRAY.RESHAPE")
+            .arg("s3")
+            .arg(3)
+            .arg(1)
+            .clone(),
+        redis::cmd("NDARRAY.ATTRSET")
+            .arg("m:plain")
+            .arg("f")
+            .arg("v")
+            .clone(),
+        redis::cmd("NDARRAY.ATTRDEL")
+            .arg("m:lz4")
+            .arg("model")
+            .clone(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        std::thread::sleep(Duration::from_millis(3 + i as u64));
+        let _: Value = cmd.query(con).unwrap();
+    }
+}
+
+const WRITTEN: [&str; 11] = [
+    "m:none", "m:lz4", "m:zlib", "m:plain", "ttl", "big1", "big2", "big3", "s1", "s2", "s3",
+];
+
+/// (updated_at, attrs, digest) of every written key.
+fn meta_snapshot(con: &mut Connection) -> Vec<(String, i64, AttrList, String)> {
+    WRITTEN
+        .iter()
+        .map(|k| {
+            (
+                k.to_string(),
+                updated_at(con, k),
+                attrs_of(con, k),
+                digest(con, k),
+            )
+        })
+        .collect()
+}
+
+fn aof_replays_the_primarys_time(preamble: &str, rewrite: bool) {
+    let mut server = Server::builder()
+        .args(&["--appendonly", "yes", "--aof-use-rdb-preamble", preamble])
+        .module_args(&["offload-bytes", "65536"])
+        .start();
+    let mut con = server.conn();
+    write_everything(&mut con);
+    if rewrite {
+        let _: Value = redis::cmd("BGREWRITEAOF").query(&mut con).unwrap();
+        wait_for_rewrite(&mut con);
+    }
+    let before = meta_snapshot(&mut con);
+    assert!(before.iter().all(|(_, at, ..)| *at > 0));
+    let jobs = info_ndarray(&mut con, "jobs_done");
+    assert!(jobs > 0, "the big writes ran on workers");
+    std::thread::sleep(Duration::from_millis(50));
+    server.kill();
+    // Remove any RDB so that only the AOF rebuilds the data.
+    let _ = std::fs::remove_file(server.dir.join("dump.rdb"));
+    server.start_again();
+    let mut con = server.conn();
+    assert_eq!(
+        meta_snapshot(&mut con),
+        before,
+        "preamble {preamble}, rewrite {rewrite}"
+    );
+}
+
+fn info_ndarray(con: &mut Connection, field: &str) -> i64 {
+    let info: String = redis::cmd("INFO").arg("ndarray").query(con).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("ndarray_{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {info}"))
+}
+
+#[test]
+fn aof_replay_shows_the_primarys_updated_at() {
+    aof_replays_the_primarys_time("no", false);
+}
+
+#[test]
+fn aof_rewrite_without_rdb_preamble_keeps_attributes_and_updated_at() {
+    aof_replays_the_primarys_time("no", true);
+}
+
+#[test]
+fn aof_rewrite_with_rdb_preamble_keeps_attributes_and_updated_at() {
+    aof_replays_the_primarys_time("yes", true);
+}
+
+#[test]
+fn a_replica_stores_the_primarys_updated_at() {
+    let primary = Server::builder()
+        .args(&["--repl-diskless-sync-delay", "0"])
+        .module_args(&["offload-bytes", "65536"])
+        .start();
+    let replica = Server::start();
+    let mut p = primary.conn();
+    let mut r = replica.conn();
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(primary.port)
+        .query(&mut r)
+        .unwrap();
+    // Wait for the link, then write: everything reaches the replica as the replication stream.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let info: String = redis::cmd("INFO").arg("replication").query(&mut r).unwrap();
+        if info.contains("master_link_status:up") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "replica did not attach");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The replica's clock must not be what it shows: it would be later than the primary's.
+    std::thread::sleep(Duration::from_millis(20));
+    write_everything(&mut p);
+    let _: Value = redis::cmd("WAIT").arg(1).arg(5000).query(&mut p).unwrap();
+    std::thread::sleep(Duration::from_millis(30));
+    assert_eq!(meta_snapshot(&mut r), meta_snapshot(&mut p));
+}
+
+#[test]
+fn an_aof_of_the_previous_version_still_replays() {
+    // Plain commands as the previous version wrote them (no STAMP), and a PUTENCODED payload of
+    // encoding version 1: they load, with updated_at 0 (unknown) where no time was recorded.
+    let mut server = Server::builder()
+        .args(&["--appendonly", "yes", "--aof-use-rdb-preamble", "no"])
+        .start();
+    let v1_payload = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/payload/v1_u8_raw"),
+    )
+    .unwrap();
+    server.kill();
+    let resp = |args: &[&[u8]]| -> Vec<u8> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend(format!("${}\r\n", a.len()).into_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    };
+    let npy = encode_npy_u8(&[7, 8]);
+    let mut aof = resp(&[b"SELECT", b"0"]);
+    aof.extend(resp(&[
+        b"NDARRAY.SET",
+        b"old",
+        b"int8",
+        b"2",
+        b"VALUES",
+        b"1",
+        b"2",
+    ]));
+    aof.extend(resp(&[b"NDARRAY.MSET", b"o1", &npy, b"o2", &npy]));
+    aof.extend(resp(&[b"NDARRAY.SETSLICE", b"old", b"0", b"VALUES", b"5"]));
+    aof.extend(resp(&[b"NDARRAY.PUTENCODED", b"enc", b"NEW", &v1_payload]));
+    // Redis 7.0+ keeps the AOF in appendonlydir/ with a manifest.
+    let dir = server.dir.join("appendonlydir");
+    let manifest = std::fs::read_to_string(dir.join("appendonly.aof.manifest")).unwrap();
+    let incr = manifest
+        .lines()
+        .find(|l| l.contains("type i"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .to_string();
+    std::fs::write(dir.join(&incr), aof).unwrap();
+    let _ = std::fs::remove_file(server.dir.join("dump.rdb"));
+    server.start_again();
+    let mut con = server.conn();
+    assert_eq!(get_blob(&mut con, "old").unwrap(), [5, 2]);
+    assert_eq!(get_blob(&mut con, "o2").unwrap(), [7, 8]);
+    assert!(get_blob(&mut con, "enc").is_some());
+    for k in ["old", "o1", "o2", "enc"] {
+        assert_eq!(updated_at(&mut con, k), 0, "{k}: no time was recorded");
+        assert!(attrs_of(&mut con, k).is_empty());
+    }
+}
+
+/// A `.npy` v1.0 file of uint8 elements (shape (n,)).
+fn encode_npy_u8(data: &[u8]) -> Vec<u8> {
+    let dict = format!(
+        "{{'descr': '|u1', 'fortran_order': False, 'shape': ({},), }}",
+        data.len()
+    );
+    let mut header = dict.into_bytes();
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(b' ');
+    }
+    header.push(b'\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend(header);
+    out.extend_from_slice(data);
+    out
+}
+
+#[test]
+fn msetex_and_stack_declare_their_keys_for_getkeys_and_acl() {
+    let server = Server::start();
+    let mut con = server.conn();
+    let keys: Vec<String> = redis::cmd("COMMAND")
+        .arg("GETKEYS")
+        .arg("NDARRAY.MSETEX")
+        .arg(3)
+        .arg("k1")
+        .arg("v1")
+        .arg("k2")
+        .arg("v2")
+        .arg("k3")
+        .arg("v3")
+        .arg("NX")
+        .arg("EX")
+        .arg(10)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(keys, ["k1", "k2", "k3"]);
+    let keys: Vec<String> = redis::cmd("COMMAND")
+        .arg("GETKEYS")
+        .arg("NDARRAY.STACK")
+        .arg(2)
+        .arg("a")
+        .arg("b")
+        .arg("MISSING")
+        .arg("FILL")
+        .arg(0)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(keys, ["a", "b"]);
+    let npy = npy_of(&mut con, "uint8", &[1], &[1]);
+    // A writer of feat:* and a read-only user of feat:* (granted by name: on Redis 7.0 module
+    // commands belong to no ACL category).
+    let cmds = "+ndarray.msetex +ndarray.stack +ndarray.get";
+    let mut acl = |args: &str| {
+        let mut c = redis::cmd("ACL");
+        c.arg("SETUSER");
+        for a in args.split_whitespace() {
+            c.arg(a);
+        }
+        let _: () = c.query(&mut con).unwrap();
+    };
+    acl(&format!("writer on >pw ~feat:* {cmds}"));
+    acl(&format!("reader on >pw %R~feat:* {cmds}"));
+    let user = |name: &str| {
+        let mut c = server.conn();
+        let _: () = redis::cmd("AUTH")
+            .arg(name)
+            .arg("pw")
+            .query(&mut c)
+            .unwrap();
+        c
+    };
+    let (mut writer, mut reader) = (user("writer"), user("reader"));
+    let r: i64 = redis::cmd("NDARRAY.MSETEX")
+        .arg(2)
+        .arg("feat:1")
+        .arg(&npy)
+        .arg("feat:2")
+        .arg(&npy)
+        .arg("EX")
+        .arg(100)
+        .query(&mut writer)
+        .unwrap();
+    assert_eq!(r, 1);
+    let e = error_of(
+        redis::cmd("NDARRAY.MSETEX")
+            .arg(2)
+            .arg("feat:3")
+            .arg(&npy)
+            .arg("other")
+            .arg(&npy)
+            .query(&mut writer),
+    );
+    assert!(e.starts_with("NOPERM"), "{e}");
+    let _: Value = redis::cmd("NDARRAY.STACK")
+        .arg(3)
+        .arg("feat:1")
+        .arg("feat:2")
+        .arg("feat:9")
+        .arg("MISSING")
+        .arg("FILL")
+        .arg(0)
+        .query(&mut reader)
+        .unwrap();
+    let e = error_of(
+        redis::cmd("NDARRAY.STACK")
+            .arg(2)
+            .arg("feat:1")
+            .arg("other")
+            .query(&mut reader),
+    );
+    assert!(e.starts_with("NOPERM"), "{e}");
+    let e = error_of(
+        redis::cmd("NDARRAY.MSETEX")
+            .arg(1)
+            .arg("feat:1")
+            .arg(&npy)
+            .query(&mut reader),
+    );
+    assert!(e.starts_with("NOPERM"), "read-only user: {e}");
+}
+
+#[test]
+fn cluster_routes_msetex_and_stack_by_numkeys_and_fills_missing_rows() {
+    let nodes: Vec<Server> = (0..3)
+        .map(|_| {
+            Server::start_with(&[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "5000",
+            ])
+        })
+        .collect();
+    let addrs: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.port))
+        .collect();
+    let out = std::process::Command::new(common::redis_cli_bin())
+        .args(["--cluster", "create"])
+        .args(&addrs)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .output()
+        .expect("redis-cli --cluster create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for node in &nodes {
+        loop {
+            let info: String = redis::cmd("CLUSTER")
+                .arg("INFO")
+                .query(&mut node.conn())
+                .unwrap();
+            if info.contains("cluster_state:ok") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "cluster did not come up: {info}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let urls: Vec<String> = nodes.iter().map(|n| n.url()).collect();
+    let client = redis::cluster::ClusterClient::new(urls).unwrap();
+    let mut con = client.get_connection().unwrap();
+    let npy = {
+        let mut file = Vec::new();
+        // Build the .npy on whichever node owns the temporary key.
+        let _: () = redis::cmd("NDARRAY.SET")
+            .arg("{tmp}")
+            .arg("float32")
+            .arg(2)
+            .arg("VALUES")
+            .arg(&[1, 2])
+            .query(&mut con)
+            .unwrap();
+        file.extend(
+            redis::cmd("NDARRAY.GET")
+                .arg("{tmp}")
+                .query::<Vec<u8>>(&mut con)
+                .unwrap(),
+        );
+        file
+    };
+    // Hash-tagged batches, on each of several tags so that every node serves some.
+    let mut served = std::collections::BTreeSet::new();
+    for tag in 0..12 {
+        let keys: Vec<String> = (0..10).map(|i| format!("{{u{tag}}}:{i}")).collect();
+        let mut cmd = redis::cmd("NDARRAY.MSETEX");
+        cmd.arg(9);
+        for k in &keys[..9] {
+            cmd.arg(k).arg(&npy);
+        }
+        cmd.arg("EX").arg(100).arg("COMPRESS").arg("lz4");
+        let r: i64 = cmd.query(&mut con).unwrap();
+        assert_eq!(r, 1);
+        // keys[9] is missing: filled.
+        let (stacked, filled): (Vec<u8>, Vec<i64>) = redis::cmd("NDARRAY.STACK")
+            .arg(10)
+            .arg(&keys)
+            .arg("FORMAT")
+            .arg("BLOB")
+            .arg("MISSING")
+            .arg("FILL")
+            .arg(-1)
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(filled, [9]);
+        assert_eq!(stacked.len(), 10 * 8);
+        assert_eq!(&stacked[72..], &f32_bytes(&[-1.0, -1.0])[..]);
+        for (i, node) in nodes.iter().enumerate() {
+            let n: i64 = redis::cmd("EXISTS")
+                .arg(&keys[0])
+                .query(&mut node.conn())
+                .unwrap_or(0);
+            if n == 1 {
+                served.insert(i);
+            }
+        }
+    }
+    assert!(
+        served.len() > 1,
+        "batches landed on several nodes: {served:?}"
+    );
+    // Keys in different slots: CROSSSLOT, for each command, from the node owning the first key.
+    let e = error_of(
+        redis::cmd("NDARRAY.MSETEX")
+            .arg(2)
+            .arg("a:1")
+            .arg(&npy)
+            .arg("b:2")
+            .arg(&npy)
+            .query(&mut con),
+    );
+    assert!(e.starts_with("CROSSSLOT"), "{e}");
+    let e = error_of(
+        redis::cmd("NDARRAY.STACK")
+            .arg(3)
+            .arg("a:1")
+            .arg("b:2")
+            .arg("c:3")
+            .arg("MISSING")
+            .arg("FILL")
+            .arg(0)
+            .query(&mut con),
+    );
+    assert!(e.starts_with("CROSSSLOT"), "{e}");
+    // A plain connection to a node that does not own the keys is redirected.
+    let moved = nodes
+        .iter()
+        .map(|n| {
+            redis::cmd("NDARRAY.STACK")
+                .arg(1)
+                .arg("{u0}:0")
+                .query::<Value>(&mut n.conn())
+        })
+        .find_map(|r| r.err())
+        .expect("two nodes do not own {u0}");
+    assert_eq!(moved.code(), Some("MOVED"), "{moved}");
+}
