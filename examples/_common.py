@@ -14,7 +14,7 @@ def connect() -> redis.Redis:
 
 
 def require(r: redis.Redis, *commands: str) -> None:
-    """Exits 0 with a printed reason when the server lacks one of `commands` (still being built)."""
+    """Exits 1 with the reason when the server lacks one of `commands` (an older module build)."""
     have = {n.decode().lower() for n in r.execute_command("COMMAND LIST", "FILTERBY", "PATTERN", "ndarray.*")}
     missing = [c for c in commands if " " not in c and c.lower() not in have]
     if "NDARRAY.STACK numkeys" in commands:  # the key-only STACK takes the '1' for a key
@@ -25,5 +25,6 @@ def require(r: redis.Redis, *commands: str) -> None:
             if probe not in str(e):
                 missing.append("NDARRAY.STACK numkeys")
     if missing:
-        print(f"skipped: the server lacks {', '.join(missing)} (issues 10/11 are building it)")
-        sys.exit(0)
+        print(f"this example needs redis-ndarray 0.2 or later: the server lacks {', '.join(missing)}",
+              file=sys.stderr)
+        sys.exit(1)

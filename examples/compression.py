@@ -58,11 +58,8 @@ for name, data in datasets().items():
             assert info is not None
             ratios.append(f"{shuffle} {info['nbytes'] / info['stored_bytes']:5.2f}")
         print(f"  {codec:5} " + "   ".join(ratios))
-    if "ndarray.probe" in {n.decode().lower() for n in r.execute_command("COMMAND LIST", "FILTERBY", "PATTERN", "ndarray.*")}:
-        rows = nd.probe("compression:example")
-        print("  the server's probe (best first):")
-        for row in rows[:5]:
-            print("   ", ", ".join(f"{k} {v}" for k, v in row.items()))
-    else:
-        print("  (probe skipped: the server lacks NDARRAY.PROBE; issue 10 is building it)")
+    rows = nd.probe("compression:example")
+    print("  the server's probe (best first):")
+    for row in rows[:5]:
+        print("   ", ", ".join(f"{k} {v}" for k, v in row.items()))
 r.delete("compression:example", "probe:codec")

@@ -1,7 +1,6 @@
 """The README's "Python" section runs: each ```python block (which tests/readme.rs runs too) and each
-```py block (methods wrapping commands still being built, and the async client, which readme.rs
-cannot point at its server), each on a fresh server; a block needing what the server lacks is
-skipped naming it."""
+```py block (the feature-store methods and the async client, which readme.rs cannot point at its
+server), each on a fresh server; a block needing what the server lacks fails, naming it."""
 
 from __future__ import annotations
 
@@ -69,7 +68,7 @@ def test_readme_python_block_runs(lang: str, line: int, text: str, tmp_path: "os
             have = server_features(redis.Redis(port=server.port))
             missing = sorted({f for call, f in NEEDS.items() if call in text and not have.get(f)})
             if missing:
-                pytest.skip(f"README.md:{line}: server lacks {', '.join(missing)} (being built: issues 10/11)")
+                pytest.fail(f"README.md:{line}: server lacks {', '.join(missing)}: is NDARRAY_MODULE an older build?")
         snippet = os.path.join(tmp_path, "snippet.py")
         with open(snippet, "w") as f:
             f.write(text)
