@@ -278,53 +278,7 @@ fn mset_replicates_and_notifies() {
 
 #[test]
 fn cluster_routes_batches_by_slot_and_refuses_cross_slot() {
-    let nodes: Vec<Server> = (0..3)
-        .map(|_| {
-            Server::start_with(&[
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                "nodes.conf",
-                "--cluster-node-timeout",
-                "5000",
-            ])
-        })
-        .collect();
-    let addrs: Vec<String> = nodes
-        .iter()
-        .map(|n| format!("127.0.0.1:{}", n.port))
-        .collect();
-    let out = std::process::Command::new(common::redis_cli_bin())
-        .args(["--cluster", "create"])
-        .args(&addrs)
-        .args(["--cluster-replicas", "0", "--cluster-yes"])
-        .output()
-        .expect("redis-cli --cluster create");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    for node in &nodes {
-        loop {
-            let info: String = redis::cmd("CLUSTER")
-                .arg("INFO")
-                .query(&mut node.conn())
-                .unwrap();
-            if info.contains("cluster_state:ok") {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "cluster did not come up: {info}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-    }
-    let urls: Vec<String> = nodes.iter().map(|n| n.url()).collect();
-    let client = redis::cluster::ClusterClient::new(urls).unwrap();
-    let mut con = client.get_connection().unwrap();
+    let (nodes, mut con) = common::start_cluster();
     // Single-key commands land on whichever node owns each key's slot.
     for i in 0..50 {
         let key = format!("emb:{i}");

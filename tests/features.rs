@@ -1077,50 +1077,7 @@ fn msetex_and_stack_declare_their_keys_for_getkeys_and_acl() {
 
 #[test]
 fn cluster_routes_msetex_and_stack_by_numkeys_and_fills_missing_rows() {
-    let nodes: Vec<Server> = (0..3)
-        .map(|_| {
-            Server::start_with(&[
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                "nodes.conf",
-                "--cluster-node-timeout",
-                "5000",
-            ])
-        })
-        .collect();
-    let addrs: Vec<String> = nodes
-        .iter()
-        .map(|n| format!("127.0.0.1:{}", n.port))
-        .collect();
-    let out = std::process::Command::new(common::redis_cli_bin())
-        .args(["--cluster", "create"])
-        .args(&addrs)
-        .args(["--cluster-replicas", "0", "--cluster-yes"])
-        .output()
-        .expect("redis-cli --cluster create");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    for node in &nodes {
-        loop {
-            let info: String = redis::cmd("CLUSTER")
-                .arg("INFO")
-                .query(&mut node.conn())
-                .unwrap();
-            if info.contains("cluster_state:ok") {
-                break;
-            }
-            assert!(Instant::now() < deadline, "cluster did not come up: {info}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-    let urls: Vec<String> = nodes.iter().map(|n| n.url()).collect();
-    let client = redis::cluster::ClusterClient::new(urls).unwrap();
-    let mut con = client.get_connection().unwrap();
+    let (nodes, mut con) = common::start_cluster();
     let npy = {
         let mut file = Vec::new();
         // Build the .npy on whichever node owns the temporary key.
