@@ -650,7 +650,7 @@ const NDARRAY_SET_NONE: Writer = ("NDARRAY.SET COMPRESS none", |key, raw| {
 const NDARRAY_SET_FLOAT16: Writer = ("NDARRAY.SET COMPRESS none AS float16", |key, raw| {
     embedding_set(key, raw, &["COMPRESS", "none", "AS", "float16"])
 });
-const NDARRAY_SET_DEFAULT: Writer = ("NDARRAY.SET (default: lz4)", |key, raw| {
+const NDARRAY_SET_DEFAULT: Writer = ("NDARRAY.SET (default encoding)", |key, raw| {
     embedding_set(key, raw, &[])
 });
 

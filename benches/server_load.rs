@@ -754,7 +754,7 @@ fn small_ops() {
             args: owned(&["SET", "emb:w:plain", &payload]),
         },
         SmallOp {
-            label: "NDARRAY.SET (default: lz4)",
+            label: "NDARRAY.SET (default encoding)",
             args: owned(&["NDARRAY.SET", "emb:w:nd", "float32", &len, "BLOB", &payload]),
         },
         SmallOp {
@@ -836,7 +836,7 @@ fn small_ops() {
     );
     println!(
         "what this means: each small command costs a fixed overhead on the main thread: reads run at {:.2}x \
-         (BLOB) and\n{:.2}x (NPY) of plain GET, writes at {:.2}x (lz4) and {:.2}x (none) of plain SET.",
+         (BLOB) and\n{:.2}x (NPY) of plain GET, writes at {:.2}x (default) and {:.2}x (none) of plain SET.",
         ratios[1], ratios[2], ratios[4], ratios[5]
     );
 }

@@ -261,7 +261,7 @@ fn install_batch(
     let at = meta::write_time(ctx);
     let mut verbatim = false;
     let mut pexpire: Vec<(&RedisString, i64)> = Vec::new();
-    let mut stamped: Vec<&[u8]> = Vec::new();
+    let mut stamped: Vec<&RedisString> = Vec::new();
     let mut replaced = Vec::new();
     for ((name, mut array), prepared) in names.iter().zip(arrays).zip(prepared) {
         if let Some(at) = at {
@@ -283,7 +283,7 @@ fn install_batch(
             Propagation::Command => {
                 verbatim = true;
                 if !expired {
-                    stamped.push(name.as_slice());
+                    stamped.push(name);
                     if let (Some(Ttl::In(_)), Some(at)) = (ttl, expire_at) {
                         pexpire.push((name, at));
                     }

@@ -135,6 +135,7 @@ pub fn replicate(
         }
     }
     replication.payloads.release(ctx);
+    let key = name;
     let name = name.as_slice();
     if let Some(dims) = &replication.reshape {
         let dims: Vec<Vec<u8>> = dims.iter().map(|d| d.to_string().into_bytes()).collect();
@@ -146,7 +147,7 @@ pub fn replicate(
         let at = at.to_string();
         ctx.replicate("PEXPIREAT", &[name, at.as_bytes()][..]);
     }
-    super::meta::replicate_stamp(ctx, &[name], stale);
+    super::meta::replicate_stamp(ctx, &[key], stale);
 }
 
 /// `NDARRAY.PUTENCODED key NEW|APPEND payload`: NEW stores the payload's array, replacing any

@@ -110,7 +110,7 @@ fn install_set(
                 ctx.replicate("PEXPIREAT", &[name.as_slice(), at.as_bytes()]);
             }
             if !expired {
-                replicate_stamp(ctx, &[name.as_slice()], updated_at);
+                replicate_stamp(ctx, &[name], updated_at);
             }
         }
         Propagation::Encoded(replication) if expired => {
@@ -184,7 +184,7 @@ pub fn append(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         }
     };
     ctx.replicate_verbatim();
-    replicate_stamp(ctx, &[name.as_slice()], at);
+    replicate_stamp(ctx, &[name], at);
     notify(ctx, c"ndarray.append", name);
     Ok(RedisValue::Integer(
         i64::try_from(new_len).unwrap_or(i64::MAX),
@@ -208,7 +208,7 @@ pub fn setslice(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     write_slice(array, selection, data, config::max_array_bytes())?;
     let at = stamp(ctx, array);
     ctx.replicate_verbatim();
-    replicate_stamp(ctx, &[name.as_slice()], at);
+    replicate_stamp(ctx, &[name], at);
     notify(ctx, c"ndarray.setslice", name);
     Ok(reply::ok(ctx))
 }
@@ -227,7 +227,7 @@ pub fn reshape(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     reshape_to(array, dims)?;
     let at = stamp(ctx, array);
     ctx.replicate_verbatim();
-    replicate_stamp(ctx, &[name.as_slice()], at);
+    replicate_stamp(ctx, &[name], at);
     notify(ctx, c"ndarray.reshape", name);
     Ok(reply::ok(ctx))
 }
