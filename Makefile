@@ -34,7 +34,7 @@ PYTEST_ARGS ?= -q -rs
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-6s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-deps: ## Check redis-server, redis-tools, libclang (as bindgen loads it) and python3-venv; install what is missing (root) or print the command
+deps: ## Check redis-server, redis-tools, libclang (as bindgen loads it), a C compiler and python3-venv; install what is missing (root) or print the command
 	@"$(ROOT)/scripts/deps.sh"
 
 build: deps ## Build the module (target/release/libredis_ndarray.so)

@@ -50,5 +50,9 @@ for name in libclang.so libclang-14.so libclang.so.1 libclang-14.so.1; do
     expect "the real library named $name is found" "$work/$name.d/$name" "$(find_in "$work/$name.d")"
 done
 
+# The C compiler: cargo links with it and the zstd crate builds libzstd with it (cc-rs runs $CC).
+missing=$(CC=/nonexistent/cc "$deps" --check 2>&1 | sed -n 's/^deps: missing: //p' || true)
+expect "a missing C compiler is reported as the gcc package" "gcc" "$(echo "$missing" | tr ' ' '\n' | grep -x gcc || true)"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
