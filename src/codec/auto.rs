@@ -168,12 +168,13 @@ pub fn probe_encodings(itemsize: usize) -> Vec<Encoding> {
 }
 
 /// Every encoding of [`probe_encodings`] measured on `sample`, best ratio first (then fastest
-/// decode). A small sample is timed over a few repeats, so the speeds are not one cold run.
-pub fn probe(itemsize: usize, sample: &[u8]) -> CodecResult<Vec<Trial>> {
+/// decode). A small sample is timed over up to `max_repeats` repeats, so the speeds are not one
+/// cold run.
+pub fn probe(itemsize: usize, sample: &[u8], max_repeats: usize) -> CodecResult<Vec<Trial>> {
     if sample.is_empty() {
         return Ok(Vec::new());
     }
-    let repeats = (PROBE_TIMED_BYTES / sample.len()).clamp(1, 8);
+    let repeats = (PROBE_TIMED_BYTES / sample.len()).clamp(1, max_repeats.max(1));
     let mut trials = probe_encodings(itemsize)
         .into_iter()
         .map(|e| trial(e, itemsize, sample, repeats))
@@ -286,10 +287,10 @@ mod tests {
 
     #[test]
     fn probe_sorts_by_ratio_and_handles_empty_and_tiny_samples() {
-        assert!(probe(4, &[]).unwrap().is_empty());
-        let tiny = probe(8, &[1, 2, 3, 4, 5, 6, 7, 8]).unwrap();
+        assert!(probe(4, &[], 8).unwrap().is_empty());
+        let tiny = probe(8, &[1, 2, 3, 4, 5, 6, 7, 8], 8).unwrap();
         assert_eq!(tiny.len(), probe_encodings(8).len());
-        let rows = probe(4, &smooth_f32(4096)).unwrap();
+        let rows = probe(4, &smooth_f32(4096), 1).unwrap();
         assert!(rows.windows(2).all(|w| w[0].ratio() >= w[1].ratio()));
         assert!(rows[0].ratio() > 1.5, "{:?}", rows[0]);
     }

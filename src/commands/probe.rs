@@ -13,6 +13,10 @@ use redis_module::{raw, Context, RedisString, RedisValue};
 
 /// Runs `sample` in this many pieces spread over the array, so one region does not decide.
 const SAMPLE_PIECES: usize = 8;
+/// Where the trials must run on the main thread (MULTI, Lua, `threads 0`, …), the sample is at
+/// most this and each trial runs once: the 24 trials then hold the main thread for tens of
+/// milliseconds (zlib-9 is the slow one), not seconds.
+const INLINE_MAX_SAMPLE: u64 = 64 << 10;
 
 pub fn probe(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     let sample_bytes = parse_probe(&rest(args, 2))?;
@@ -28,16 +32,21 @@ pub fn probe(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     if offload::should_offload(ctx, work) {
         let snapshot = array.clone();
         return offload::run(ctx, work, move |job| {
-            reply_probe(&job.reply_context(), &snapshot, sample_bytes)
+            reply_probe(&job.reply_context(), &snapshot, sample_bytes, 8)
         });
     }
-    reply_probe(ctx, array, sample_bytes)
+    reply_probe(ctx, array, sample_bytes.min(INLINE_MAX_SAMPLE), 1)
 }
 
-fn reply_probe(ctx: &Context, array: &NdArray, sample_bytes: u64) -> Result<RedisValue> {
+fn reply_probe(
+    ctx: &Context,
+    array: &NdArray,
+    sample_bytes: u64,
+    max_repeats: usize,
+) -> Result<RedisValue> {
     let sample = array.sample(sample_bytes, SAMPLE_PIECES)?;
-    let trials =
-        auto::probe(array.dtype().itemsize(), &sample).map_err(crate::array::ArrayError::from)?;
+    let trials = auto::probe(array.dtype().itemsize(), &sample, max_repeats)
+        .map_err(crate::array::ArrayError::from)?;
     raw::reply_with_array(ctx.ctx, trials.len() as std::os::raw::c_long);
     for t in &trials {
         reply::map(ctx, &row(t));
