@@ -255,8 +255,9 @@ fn probe(
                 other => panic!("{other:?}"),
             };
             for speed in ["encode_mbps", "decode_mbps"] {
+                // A number, not a timing target: a tiny array's cold trial can be very slow.
                 let mbps: f64 = text(get(speed)).parse().unwrap();
-                assert!(mbps > 0.0, "{speed}");
+                assert!(mbps.is_finite() && mbps >= 0.0, "{speed}: {mbps}");
             }
             let level = match get("level") {
                 Value::Int(l) => Some(l),
