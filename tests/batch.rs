@@ -7,20 +7,6 @@ use common::Server;
 use redis::{Connection, Value};
 use util::*;
 
-fn npy_of(con: &mut Connection, dtype: &str, dims: &[u64], data: &[u8]) -> Vec<u8> {
-    let _: () = redis::cmd("NDARRAY.SET")
-        .arg("__tmp")
-        .arg(dtype)
-        .arg(dims)
-        .arg("BLOB")
-        .arg(data)
-        .query(con)
-        .unwrap();
-    let npy: Vec<u8> = redis::cmd("NDARRAY.GET").arg("__tmp").query(con).unwrap();
-    let _: () = redis::cmd("DEL").arg("__tmp").query(con).unwrap();
-    npy
-}
-
 #[test]
 fn mset_then_mget_round_trips_mixed_dtypes_and_shapes() {
     let server = Server::start();

@@ -10,20 +10,6 @@ use redis::{Connection, Value};
 use std::time::{Duration, Instant};
 use util::*;
 
-fn npy_of(con: &mut Connection, dtype: &str, dims: &[u64], data: &[u8]) -> Vec<u8> {
-    let _: () = redis::cmd("NDARRAY.SET")
-        .arg("__tmp")
-        .arg(dtype)
-        .arg(dims)
-        .arg("BLOB")
-        .arg(data)
-        .query(con)
-        .unwrap();
-    let npy: Vec<u8> = redis::cmd("NDARRAY.GET").arg("__tmp").query(con).unwrap();
-    let _: () = redis::cmd("DEL").arg("__tmp").query(con).unwrap();
-    npy
-}
-
 fn set_f32(con: &mut Connection, key: &str, values: &[f32]) {
     let _: () = redis::cmd("NDARRAY.SET")
         .arg(key)

@@ -156,3 +156,19 @@ pub fn reseal_dump(original: &[u8], body: &[u8]) -> Vec<u8> {
 pub fn dump_body(payload: &[u8]) -> &[u8] {
     &payload[..payload.len() - 10]
 }
+
+/// The `.npy` file the server writes for `data` of `dtype` and `dims` (stored and read back under a
+/// scratch key, then deleted).
+pub fn npy_of(con: &mut Connection, dtype: &str, dims: &[u64], data: &[u8]) -> Vec<u8> {
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("__tmp")
+        .arg(dtype)
+        .arg(dims)
+        .arg("BLOB")
+        .arg(data)
+        .query(con)
+        .unwrap();
+    let npy: Vec<u8> = redis::cmd("NDARRAY.GET").arg("__tmp").query(con).unwrap();
+    let _: () = redis::cmd("DEL").arg("__tmp").query(con).unwrap();
+    npy
+}
