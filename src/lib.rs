@@ -28,6 +28,7 @@ mod error;
 pub mod fuzzing;
 mod offload;
 pub mod persist;
+mod propagation;
 mod registration;
 mod settings;
 mod stats;
@@ -53,6 +54,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     ctx.set_module_options(ModuleOptions::HANDLE_IO_ERRORS);
     offload::note_main_thread();
     stats::register(ctx);
+    propagation::watch(ctx);
     if registration::register_commands(ctx) == Status::Err {
         return Status::Err;
     }

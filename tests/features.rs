@@ -881,6 +881,164 @@ fn a_replica_stores_the_primarys_updated_at() {
     assert_eq!(meta_snapshot(&mut r), meta_snapshot(&mut p));
 }
 
+/// Small writes on many keys from another client, until `stop`: SET, ATTRSET and SETSLICE, the
+/// writes that replicate as themselves followed by their time (NDARRAY.STAMP). Returns the keys.
+fn keep_writing(addr: String, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Vec<String> {
+    let mut con = redis::Client::open(addr).unwrap().get_connection().unwrap();
+    let mut keys = Vec::new();
+    let mut i = 0u32;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) || i < 20 {
+        let key = format!("live:{}", i % 400);
+        let _: () = redis::cmd("NDARRAY.SET")
+            .arg(&key)
+            .arg("float32")
+            .arg(4)
+            .arg("VALUES")
+            .arg(&[i, 1, 2, 3])
+            .query(&mut con)
+            .unwrap();
+        let _: i64 = redis::cmd("NDARRAY.ATTRSET")
+            .arg(&key)
+            .arg("n")
+            .arg(i)
+            .query(&mut con)
+            .unwrap();
+        if i % 3 == 0 {
+            let _: () = redis::cmd("NDARRAY.SETSLICE")
+                .arg(&key)
+                .arg("1:2")
+                .arg("VALUES")
+                .arg(i)
+                .query(&mut con)
+                .unwrap();
+        }
+        if i < 400 {
+            keys.push(key);
+        }
+        i += 1;
+        // Spread the writes over the sync, so that some land before the fork, some during the
+        // transfer and some after the link is up.
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    keys
+}
+
+/// (key, updated_at, digest) of `keys`.
+fn times_and_digests(con: &mut Connection, keys: &[String]) -> Vec<(String, i64, String)> {
+    keys.iter()
+        .map(|k| (k.clone(), updated_at(con, k), digest(con, k)))
+        .collect()
+}
+
+/// A primary that had no replica skips the time of its small writes (nothing would receive
+/// it). A replica attaching while writes go on must still get every write's time: those before
+/// the sync's fork through the RDB, the others through the stream.
+fn a_replica_attaching_mid_writes_gets_every_time(diskless: &str) {
+    let primary = Server::builder()
+        .args(&[
+            "--repl-diskless-sync",
+            diskless,
+            "--repl-diskless-sync-delay",
+            "0",
+        ])
+        .start();
+    let replica = Server::start();
+    let mut p = primary.conn();
+    let mut r = replica.conn();
+    let info: String = redis::cmd("INFO").arg("replication").query(&mut p).unwrap();
+    assert!(info.contains("repl_backlog_active:0"), "{info}");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (addr, stop) = (primary.url(), stop.clone());
+        std::thread::spawn(move || keep_writing(addr, stop))
+    };
+    std::thread::sleep(Duration::from_millis(150));
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(primary.port)
+        .query(&mut r)
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let info: String = redis::cmd("INFO").arg("replication").query(&mut r).unwrap();
+        if info.contains("master_link_status:up") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "replica did not attach");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(150));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let keys = writer.join().unwrap();
+    // WAIT waits for this connection's last write: make one after all of the writer's.
+    let _: () = redis::cmd("SET")
+        .arg("marker")
+        .arg(1)
+        .query(&mut p)
+        .unwrap();
+    let acked: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(&mut p).unwrap();
+    assert_eq!(acked, 1, "the replica did not catch up");
+    let on_primary = times_and_digests(&mut p, &keys);
+    assert!(on_primary.iter().all(|(_, at, _)| *at > 0));
+    let on_replica = times_and_digests(&mut r, &keys);
+    let differ: Vec<_> = on_replica
+        .iter()
+        .zip(&on_primary)
+        .filter(|(r, p)| r != p)
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "diskless {diskless}: (replica, primary) {differ:?}\nreplica log:\n{}",
+        replica.log()
+    );
+}
+
+#[test]
+fn a_replica_attaching_mid_writes_gets_every_time_diskless() {
+    a_replica_attaching_mid_writes_gets_every_time("yes");
+}
+
+#[test]
+fn a_replica_attaching_mid_writes_gets_every_time_through_disk() {
+    a_replica_attaching_mid_writes_gets_every_time("no");
+}
+
+/// Small writes on a server without AOF skip their time; once `CONFIG SET appendonly yes`
+/// switches the AOF on, the rewrite records the values (with their times) and later writes
+/// carry theirs: a restart from the AOF alone shows the same times.
+#[test]
+fn an_aof_switched_on_at_runtime_keeps_every_time() {
+    let mut server = Server::start();
+    let mut con = server.conn();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let before_aof = keep_writing(server.url(), stop.clone());
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("appendonly")
+        .arg("yes")
+        .query(&mut con)
+        .unwrap();
+    wait_for_rewrite(&mut con);
+    std::thread::sleep(Duration::from_millis(20));
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("after")
+        .arg("int8")
+        .arg(2)
+        .arg("VALUES")
+        .arg(&[1, 2])
+        .query(&mut con)
+        .unwrap();
+    let mut keys = before_aof;
+    keys.push("after".to_string());
+    let before = times_and_digests(&mut con, &keys);
+    std::thread::sleep(Duration::from_millis(50));
+    server.kill();
+    let _ = std::fs::remove_file(server.dir.join("dump.rdb"));
+    server.start_again_with(Server::builder().args(&["--appendonly", "yes"]));
+    let mut con = server.conn();
+    assert_eq!(times_and_digests(&mut con, &keys), before);
+}
+
 #[test]
 fn an_aof_of_the_previous_version_still_replays() {
     // Plain commands as the previous version wrote them (no STAMP), and a PUTENCODED payload of

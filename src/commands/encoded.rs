@@ -14,8 +14,7 @@ use crate::datatype::Key;
 use crate::error::{Error, Result};
 use crate::offload::HeldStrings;
 use crate::persist::{self, Pieces};
-use redis_module::{raw, Context, ContextFlags, RedisString, RedisValue};
-use std::ffi::c_int;
+use redis_module::{raw, Context, RedisString, RedisValue};
 
 /// Largest payload one PUTENCODED carries (a chunk larger than this travels alone): 1 MiB, the
 /// smallest `proto-max-bulk-len` Redis accepts, as for AOF rewrites.
@@ -53,31 +52,11 @@ pub enum Propagation {
     Nobody,
 }
 
-/// Whether anything consumes what a write replicates: the AOF, or a replication backlog. Checked
-/// where the write installs (main thread or under the lock), so a replica attaching meanwhile is
-/// not missed.
+/// Whether anything consumes what a write replicates (see `propagation.rs`), read from the
+/// server now. Checked where the write installs (main thread or under the lock), so a replica
+/// attaching meanwhile is not missed.
 pub fn wanted(ctx: &Context) -> bool {
-    if ctx.get_flags().contains(ContextFlags::AOF) {
-        return true;
-    }
-    // SAFETY: a live context holding the lock; the info data is freed below.
-    unsafe {
-        let (Some(get), Some(field), Some(free)) = (
-            raw::RedisModule_GetServerInfo,
-            raw::RedisModule_ServerInfoGetFieldUnsigned,
-            raw::RedisModule_FreeServerInfo,
-        ) else {
-            return true;
-        };
-        let info = get(ctx.ctx, c"replication".as_ptr());
-        if info.is_null() {
-            return true;
-        }
-        let mut err: c_int = 0;
-        let active = field(info, c"repl_backlog_active".as_ptr(), &mut err);
-        free(ctx.ctx, info);
-        err != 0 || active != 0
-    }
+    crate::propagation::consumed_now(ctx)
 }
 
 /// The propagation of a big write about to install: its encoded value if anything consumes it

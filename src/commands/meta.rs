@@ -48,6 +48,10 @@ pub fn replicate_stamp(ctx: &Context, names: &[&RedisString], at: Option<u64>) {
     let (Some(at), Some(replicate)) = (at, unsafe { raw::RedisModule_Replicate }) else {
         return;
     };
+    // Nothing would receive it (no AOF, no replica or backlog): Redis would drop it.
+    if !crate::propagation::consumed(ctx) {
+        return;
+    }
     let at = c_longlong::try_from(at).unwrap_or(c_longlong::MAX);
     match names {
         [] => {}
