@@ -183,7 +183,14 @@ impl Key {
             return Err(Error::Redis("could not replace the value".into()));
         }
         // SAFETY: as above; SET replaces the TTL with the new value (the caller sets a new one).
-        unsafe { set_expire(self.inner, raw::REDISMODULE_NO_EXPIRE as i64) };
+        // Asked first: clearing a TTL the key does not have costs a hash of its name.
+        unsafe {
+            let has_ttl = raw::RedisModule_GetExpire
+                .is_none_or(|get| get(self.inner) != raw::REDISMODULE_NO_EXPIRE as i64);
+            if has_ttl {
+                set_expire(self.inner, raw::REDISMODULE_NO_EXPIRE as i64);
+            }
+        }
         if old.is_null() {
             return Ok(None);
         }

@@ -52,8 +52,42 @@ pub fn catch_panic<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
 }
 
 /// Arguments after the command name and key, as byte slices (borrowed, no copy).
-fn rest(args: &[RedisString], from: usize) -> Vec<&[u8]> {
-    args.iter().skip(from).map(RedisString::as_slice).collect()
+fn rest(args: &[RedisString], from: usize) -> ArgBytes<'_> {
+    ArgBytes::new(args.get(from..).unwrap_or_default())
+}
+
+/// Arguments as byte slices for the parsers: on the stack for up to 16 (every small command;
+/// a `Vec` here was two of a small SET's eight allocations), in a `Vec` beyond.
+struct ArgBytes<'a> {
+    inline: [&'a [u8]; 16],
+    spilled: Vec<&'a [u8]>,
+    len: usize,
+}
+
+impl<'a> ArgBytes<'a> {
+    fn new(args: &'a [RedisString]) -> Self {
+        let mut bytes = ArgBytes {
+            inline: [&[]; 16],
+            spilled: Vec::new(),
+            len: args.len(),
+        };
+        if args.len() <= bytes.inline.len() {
+            for (slot, a) in bytes.inline.iter_mut().zip(args) {
+                *slot = a.as_slice();
+            }
+        } else {
+            bytes.spilled = args.iter().map(RedisString::as_slice).collect();
+        }
+        bytes
+    }
+}
+
+impl<'a> std::ops::Deref for ArgBytes<'a> {
+    type Target = [&'a [u8]];
+
+    fn deref(&self) -> &Self::Target {
+        self.inline.get(..self.len).unwrap_or(&self.spilled)
+    }
 }
 
 /// Fires the keyspace event `event` (class `d`, module) for `key`. A static C string: the crate's

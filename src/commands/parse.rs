@@ -90,7 +90,13 @@ const SET_USAGE: &str = "NDARRAY.SET key dtype [dim ...] [option ...] {BLOB data
 pub fn parse_set<'a>(args: &'a [&'a [u8]]) -> ParseResult<SetRequest<'a>> {
     let mut it = args.iter().peekable();
     let mut dtype = None;
-    let mut dims = Vec::with_capacity(4);
+    // At its exact size: the shape keeps this allocation (a spare slot would be reallocated).
+    let ndims = args
+        .iter()
+        .skip(1)
+        .take_while(|a| !is_set_keyword(a))
+        .count();
+    let mut dims = Vec::with_capacity(ndims);
     if let Some(first) = it.peek() {
         if !is_set_keyword(first) {
             dtype = Some(DType::parse(first)?);

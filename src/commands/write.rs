@@ -48,9 +48,9 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
                 held.release(ctx);
                 let name = RedisString::create_from_slice(ctx.ctx, &name);
                 // The write happens now: its time is taken under the lock.
-                stamp(ctx, &mut array);
+                let at = stamp(ctx, &mut array);
                 let propagation = encoded::big_write(ctx, encoded::wanted(ctx), &array, prepared);
-                install_set(ctx, &name, array, condition, ttl, propagation)
+                install_set(ctx, &name, array, (condition, ttl, at), propagation)
             })?;
             // The value it replaced is freed here, after the lock is released.
             drop(installed.replaced);
@@ -58,13 +58,13 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         });
     }
     let mut array = value.encode(&settings)?;
-    stamp(ctx, &mut array);
+    let at = stamp(ctx, &mut array);
     let propagation = if offload::replicate_encoded(bytes) {
         encoded::big_write(ctx, encoded::wanted(ctx), &array, None)
     } else {
         Propagation::Command
     };
-    Ok(install_set(ctx, name, array, condition, ttl, propagation)?.reply)
+    Ok(install_set(ctx, name, array, (condition, ttl, at), propagation)?.reply)
 }
 
 /// What an install did: the reply, and the array it replaced (to free outside Redis' lock).
@@ -74,13 +74,14 @@ struct Installed {
 }
 
 /// Stores a SET's encoded value (stamped with its `updated_at`), if NX / XX allow it now, with its
-/// TTL; propagates it; notifies. Runs on the main thread or under the lock.
+/// TTL; propagates it with `updated_at` (the time [`stamp`] returned: none when this write is
+/// itself replayed, then the STAMP that follows it, if any, travels on as it came); notifies.
+/// Runs on the main thread or under the lock.
 fn install_set(
     ctx: &Context,
     name: &RedisString,
     array: NdArray,
-    condition: Condition,
-    ttl: Ttl,
+    (condition, ttl, updated_at): (Condition, Ttl, Option<u64>),
     propagation: Propagation,
 ) -> Result<Installed> {
     let key = Key::open(ctx, name, true);
@@ -98,7 +99,6 @@ fn install_set(
             replaced: None,
         });
     }
-    let updated_at = write_time_of(ctx, &array);
     let (replaced, expire_at, expired) = store_with_ttl(&key, array, ttl)?;
     match propagation {
         Propagation::Nobody => {}
@@ -126,12 +126,6 @@ fn install_set(
         reply: reply::ok(ctx),
         replaced,
     })
-}
-
-/// The `updated_at` a write replicated as itself must carry: the array's, unless this write is
-/// itself replayed (then the STAMP that follows it, if any, travels on as it came).
-fn write_time_of(ctx: &Context, array: &NdArray) -> Option<u64> {
-    super::meta::write_time(ctx).map(|_| array.updated_at())
 }
 
 /// Stores `array` under the open `key` with SET's TTL rule (`ttl`; a time already past deletes
