@@ -14,6 +14,7 @@
 //!   re-read the real state, which is how the cache learns that the backlog was freed
 //!   (`repl-backlog-ttl` after the last replica left), and how it stays right if a server event
 //!   were ever missed in a way we did not foresee: for at most one tick.
+//!
 //! A write that skips its STAMP here reaches no one, so no replica or AOF ever misses a time.
 
 use redis_module::{raw, Context, ContextFlags};

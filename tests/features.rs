@@ -903,7 +903,7 @@ fn keep_writing(addr: String, stop: std::sync::Arc<std::sync::atomic::AtomicBool
             .arg(i)
             .query(&mut con)
             .unwrap();
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             let _: () = redis::cmd("NDARRAY.SETSLICE")
                 .arg(&key)
                 .arg("1:2")
