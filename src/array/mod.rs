@@ -3,6 +3,7 @@
 
 pub mod attrs;
 pub mod cast;
+mod chunk_list;
 pub mod dtype;
 pub mod error;
 pub mod input;

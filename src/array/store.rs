@@ -1,6 +1,7 @@
 //! The chunk store: an array's C-order bytes cut into fixed-size chunks, each encoded on its own,
 //! so that reading or rewriting a byte range only decodes the chunks it touches.
 
+use super::chunk_list::ChunkList;
 use super::error::{ArrayError, ArrayResult};
 use crate::codec::{ChunkCodec, Encoding};
 use std::ops::Range;
@@ -19,7 +20,7 @@ pub struct Chunk {
 pub struct ChunkStore {
     encoding: Encoding,
     chunk_bytes: u32,
-    chunks: Vec<Chunk>,
+    chunks: ChunkList,
 }
 
 /// Largest chunk the store accepts (also the top of the `chunk-bytes` setting's range); bounds the
@@ -44,18 +45,22 @@ impl ChunkStore {
     ) -> ArrayResult<Self> {
         let chunk = chunk_bytes.max(1) as usize;
         let chunks = if raw.len() >= PARALLEL_MIN_BYTES && raw.len() > chunk {
-            encode_in_parallel(raw, chunk, encoding, itemsize)?
+            ChunkList::from(encode_in_parallel(raw, chunk, encoding, itemsize)?)
         } else {
-            // Collected at their exact count: a one-chunk array (every small array) carries no
-            // spare slots (72 bytes per key would be 10% of a 128-float32 embedding), and is two
-            // allocations (the list and the chunk).
+            // A one-chunk array (every small array) is one allocation, its chunk's bytes (the
+            // list keeps it inline); several are collected at their exact count.
             let mut codec = ChunkCodec::new(encoding, itemsize);
-            let pieces = raw.chunks(chunk);
-            let mut chunks = Vec::with_capacity(pieces.len());
-            for piece in pieces {
-                chunks.push(encode_chunk(piece, &mut codec)?);
+            let mut pieces = raw.chunks(chunk);
+            match (pieces.len(), pieces.next()) {
+                (1, Some(only)) => ChunkList::One(encode_chunk(only, &mut codec)?),
+                _ => {
+                    let mut chunks = Vec::with_capacity(pieces.len() + 1);
+                    for piece in raw.chunks(chunk) {
+                        chunks.push(encode_chunk(piece, &mut codec)?);
+                    }
+                    ChunkList::Many(chunks)
+                }
             }
-            chunks
         };
         Ok(ChunkStore {
             encoding,
@@ -84,7 +89,7 @@ impl ChunkStore {
         let store = ChunkStore {
             encoding,
             chunk_bytes,
-            chunks,
+            chunks: ChunkList::from(chunks),
         };
         let expected = expected_chunk_count(total_bytes, chunk_bytes);
         if store.chunks.len() as u64 != expected {
@@ -95,7 +100,7 @@ impl ChunkStore {
         }
         let mut codec = ChunkCodec::new(encoding, itemsize);
         let mut scratch = Vec::new();
-        for (index, chunk) in store.chunks.iter().enumerate() {
+        for (index, chunk) in store.chunks.as_slice().iter().enumerate() {
             let raw_len = store.raw_len(index, total_bytes);
             if chunk.encoded {
                 scratch.clear();
@@ -120,17 +125,17 @@ impl ChunkStore {
     }
 
     pub fn chunks(&self) -> &[Chunk] {
-        &self.chunks
+        self.chunks.as_slice()
     }
 
     /// Bytes of all chunks as stored.
     pub fn stored_bytes(&self) -> usize {
-        self.chunks.iter().map(|c| c.bytes.len()).sum()
+        self.chunks().iter().map(|c| c.bytes.len()).sum()
     }
 
     /// Heap bytes owned by the store (for MEMORY USAGE).
     pub fn heap_bytes(&self) -> usize {
-        self.chunks.capacity() * std::mem::size_of::<Chunk>() + self.stored_bytes()
+        self.chunks.heap_bytes() + self.stored_bytes()
     }
 
     /// Raw length of chunk `index` of an array of `total_bytes`.
@@ -189,7 +194,7 @@ impl ChunkStore {
         out: &mut Vec<u8>,
     ) -> ArrayResult<()> {
         let chunk = self
-            .chunks
+            .chunks()
             .get(index)
             .ok_or_else(|| ArrayError::corrupt(format!("chunk {index} is missing")))?;
         if chunk.encoded {
@@ -210,7 +215,7 @@ impl ChunkStore {
 
     /// The chunks, as stored.
     pub fn into_chunks(self) -> Vec<Chunk> {
-        self.chunks
+        self.chunks.into_vec()
     }
 
     /// Adds whole chunks after the last one (the caller checked that the last one is whole).
@@ -221,7 +226,7 @@ impl ChunkStore {
     /// Puts re-encoded chunks (from [`RunWriter::finish`]) in place.
     pub fn replace_chunks(&mut self, chunks: Vec<(usize, Chunk)>) {
         for (index, chunk) in chunks {
-            if let Some(slot) = self.chunks.get_mut(index) {
+            if let Some(slot) = self.chunks.as_mut_slice().get_mut(index) {
                 *slot = chunk;
             }
         }
@@ -258,7 +263,7 @@ impl ChunkStore {
             .collect();
         let failure: Mutex<Option<ArrayError>> = Mutex::new(None);
         crate::workers::for_each_index(dest.len(), &|i| {
-            let (Some(target), Some(stored)) = (dest.get(i), self.chunks.get(i)) else {
+            let (Some(target), Some(stored)) = (dest.get(i), self.chunks().get(i)) else {
                 return;
             };
             let Ok(mut target) = target.lock() else {
@@ -395,7 +400,7 @@ impl<'a> RunReader<'a> {
             let index = span.index;
             let stored = self
                 .store
-                .chunks
+                .chunks()
                 .get(index)
                 .ok_or_else(|| ArrayError::corrupt(format!("chunk {index} is missing")))?;
             let cached = self.cached.as_ref().is_some_and(|(i, _)| *i == index);
@@ -551,7 +556,7 @@ mod tests {
     #[test]
     fn small_arrays_carry_no_spare_chunk_slots() {
         let store = ChunkStore::encode(&[0u8; 512], Encoding::RAW, 4, 262144).unwrap();
-        assert_eq!(store.chunks.capacity(), 1);
+        assert!(matches!(store.chunks, ChunkList::One(_)));
     }
 
     #[test]
@@ -636,7 +641,7 @@ mod tests {
         parallel.read_all(4, raw.len() as u64, &mut out).unwrap();
         assert_eq!(&out[1..], &raw[..]);
         let mut broken = parallel.clone();
-        broken.chunks[5].bytes = vec![1; 10].into();
+        broken.chunks.as_mut_slice()[5].bytes = vec![1; 10].into();
         let mut out = vec![9];
         assert!(broken.read_all(4, raw.len() as u64, &mut out).is_err());
         assert_eq!(out, [9], "nothing appended on error");

@@ -5,7 +5,7 @@ use super::meta;
 use super::parse::{
     parse_msetex_options, parse_numkeys, parse_stack_options, Condition, Format, MsetexOptions, Ttl,
 };
-use super::steps::{mset_elements, msetex_elements, SetValue, WriteSettings};
+use super::steps::{mset_elements, msetex_elements, BatchMemo, SetValue, WriteSettings};
 use super::write::store_with_ttl;
 use super::{arg, notify, reply, rest};
 use crate::array::cast::{cast_into, check_cast};
@@ -101,14 +101,14 @@ pub fn mset(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     let settings = WriteSettings::current();
     let pairs = pairs_of(args.get(1..).unwrap_or_default());
     let mut values = Vec::with_capacity(pairs.len());
-    let mut last_header = None;
+    let mut memo = BatchMemo::default();
     for (i, (name, npy)) in pairs.iter().enumerate() {
         values.push(mset_elements(
             2 * i + 3,
             name.as_slice(),
             npy.as_slice(),
             &settings,
-            &mut last_header,
+            &mut memo,
         )?);
     }
     write_batch(ctx, args, &pairs, values, settings, Batch::Mset)
@@ -128,7 +128,7 @@ pub fn msetex(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     let settings = WriteSettings::current();
     let pairs = pairs_of(data);
     let mut values = Vec::with_capacity(pairs.len());
-    let mut last_header = None;
+    let mut memo = BatchMemo::default();
     for (i, (name, npy)) in pairs.iter().enumerate() {
         values.push(msetex_elements(
             2 * i + 4,
@@ -136,7 +136,7 @@ pub fn msetex(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
             npy.as_slice(),
             &options,
             &settings,
-            &mut last_header,
+            &mut memo,
         )?);
     }
     // Checked before the compression runs (and again where the keys are written).
