@@ -346,7 +346,7 @@ unsafe extern "C" fn free_effort(_key: *mut raw::RedisModuleString, value: *cons
     // One allocation per chunk: Redis frees values with more than a few in the background (UNLINK,
     // lazyfree) instead of blocking.
     // SAFETY: Redis passes a value this module created.
-    unsafe { borrow_raw(value) }.map_or(1, |a| a.store().chunks().len() + 1)
+    unsafe { borrow_raw(value) }.map_or(1, |a| a.store().chunk_count() + 1)
 }
 
 /// Pieces the digest hashes: a fixed size, so the digest depends only on dtype, shape, elements

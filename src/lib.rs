@@ -30,6 +30,7 @@ mod offload;
 pub mod persist;
 mod propagation;
 mod registration;
+mod server_events;
 mod settings;
 mod stats;
 mod workers;
@@ -54,7 +55,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     ctx.set_module_options(ModuleOptions::HANDLE_IO_ERRORS);
     offload::note_main_thread();
     stats::register(ctx);
-    propagation::watch(ctx);
+    server_events::subscribe(ctx);
     if registration::register_commands(ctx) == Status::Err {
         return Status::Err;
     }

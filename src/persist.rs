@@ -15,7 +15,7 @@
 use crate::array::attrs::{self, Attrs, MAX_ATTRS, MAX_ATTR_BYTES};
 use crate::array::ndarray::Meta;
 use crate::array::shape::MAX_NDIM;
-use crate::array::store::{expected_chunk_count, Chunk, MAX_CHUNK_BYTES};
+use crate::array::store::{expected_chunk_count, Chunk, ChunkRef, MAX_CHUNK_BYTES};
 use crate::array::{ArrayError, ArrayResult, DType, NdArray, Shape};
 use crate::codec::{Compression, Encoding, Shuffle};
 
@@ -48,7 +48,7 @@ pub fn save(array: &NdArray, w: &mut impl RdbWrite) {
         array.shape().dims(),
         array.encoding(),
         array.store().chunk_bytes(),
-        array.store().chunks(),
+        &array.store().chunk_refs(),
         array.meta(),
     );
 }
@@ -61,7 +61,7 @@ fn save_parts(
     dims: &[u64],
     encoding: Encoding,
     chunk_bytes: u32,
-    chunks: &[Chunk],
+    chunks: &[ChunkRef],
     meta: &Meta,
 ) {
     w.put_u64(u64::from(dtype.code()));
@@ -77,7 +77,7 @@ fn save_parts(
     w.put_u64(chunks.len() as u64);
     for chunk in chunks {
         w.put_u64(u64::from(chunk.encoded));
-        w.put_bytes(&chunk.bytes);
+        w.put_bytes(chunk.bytes);
     }
     w.put_u64(meta.updated_at);
     w.put_u64(meta.attrs.len() as u64);
@@ -300,14 +300,14 @@ pub struct Pieces {
 }
 
 pub fn replication_pieces(array: &NdArray, piece_bytes: usize) -> Pieces {
-    let chunks = array.store().chunks();
+    let chunks = array.store().chunk_refs();
     // What a payload adds to its chunks: the header fields (at most 9 + MAX_NDIM integers, plus
     // the magic and version) and a flag and a length per chunk.
     let header = PAYLOAD_MAGIC.len()
         + 8 * (12 + MAX_NDIM)
         + array.attrs().heap_bytes()
         + 16 * array.attrs().len();
-    let cost = |c: &Chunk| c.bytes.len() + 16;
+    let cost = |c: &ChunkRef| c.bytes.len() + 16;
     let budget = piece_bytes.saturating_sub(header);
     if chunks.iter().map(cost).sum::<usize>() <= budget {
         return Pieces {

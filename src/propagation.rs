@@ -18,10 +18,11 @@
 //! A write that skips its STAMP here reaches no one, so no replica or AOF ever misses a time.
 
 use redis_module::{raw, Context, ContextFlags};
-use std::ffi::{c_int, c_void};
+use std::ffi::c_int;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// A replication stream may exist. Starts true: the first refresh (at load) sets it right.
+/// A replication stream may exist. Starts true; the first refresh (at load, once the server
+/// events that keep it right are subscribed: `server_events.rs`) sets it right.
 static REPLICATION_STREAM: AtomicBool = AtomicBool::new(true);
 
 /// Whether a write replicated now would reach a replica, the backlog or the AOF.
@@ -60,59 +61,13 @@ fn replication_stream_now(ctx: &Context) -> bool {
     }
 }
 
-fn refresh(ctx: &Context) {
+/// Re-reads the replication state (server events: cron ticks, role and replica changes).
+pub fn refresh(ctx: &Context) {
     REPLICATION_STREAM.store(replication_stream_now(ctx), Ordering::Relaxed);
 }
 
-/// Subscribes to the server events that keep the cache right, and reads the state once. Called
-/// from `OnLoad`. If a subscription fails the cache stays true (every write replicates its time).
-pub fn watch(ctx: &Context) {
-    let events: [(u64, raw::RedisModuleEventCallback); 4] = [
-        (raw::REDISMODULE_EVENT_FORK_CHILD, Some(on_fork)),
-        (raw::REDISMODULE_EVENT_CRON_LOOP, Some(on_change)),
-        (
-            raw::REDISMODULE_EVENT_REPLICATION_ROLE_CHANGED,
-            Some(on_change),
-        ),
-        (raw::REDISMODULE_EVENT_REPLICA_CHANGE, Some(on_change)),
-    ];
-    // SAFETY: reading the API table Redis filled in when the module loaded.
-    let Some(subscribe) = (unsafe { raw::RedisModule_SubscribeToServerEvent }) else {
-        return;
-    };
-    let mut all = true;
-    for (id, callback) in events {
-        let event = raw::RedisModuleEvent { id, dataver: 1 };
-        // SAFETY: the module context of OnLoad and a callback that lives as long as the module.
-        all &= unsafe { subscribe(ctx.ctx, event, callback) } == raw::REDISMODULE_OK as c_int;
-    }
-    if all {
-        refresh(ctx);
-    } else {
-        ctx.log_warning(
-            "ndarray: cannot watch replication events; every write replicates its time",
-        );
-    }
-}
-
-/// A fork may be a replica's full sync: from now on its stream may exist (the next refresh tells).
-extern "C" fn on_fork(
-    _ctx: *mut raw::RedisModuleCtx,
-    _event: raw::RedisModuleEvent,
-    subevent: u64,
-    _data: *mut c_void,
-) {
-    if subevent == raw::REDISMODULE_SUBEVENT_FORK_CHILD_BORN {
-        REPLICATION_STREAM.store(true, Ordering::Relaxed);
-    }
-}
-
-extern "C" fn on_change(
-    ctx: *mut raw::RedisModuleCtx,
-    _event: raw::RedisModuleEvent,
-    _subevent: u64,
-    _data: *mut c_void,
-) {
-    // Server events run on the main thread with a live context.
-    refresh(&Context::new(ctx));
+/// A fork was born: it may be a replica's full sync, whose stream starts now (the next refresh
+/// tells).
+pub fn forked() {
+    REPLICATION_STREAM.store(true, Ordering::Relaxed);
 }

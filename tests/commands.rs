@@ -695,3 +695,189 @@ fn keyspace_notifications_fire_for_writes() {
         ]
     );
 }
+
+/// GET BLOB / NPY of `key` against `data` of `dtype` and `dims` (the `.npy` reference comes from
+/// a compressed copy, which builds its reply another way).
+fn assert_reads_as(con: &mut Connection, key: &str, dtype: &str, dims: &[u64], data: &[u8]) {
+    assert_eq!(get_blob(con, key).as_deref(), Some(data), "{key} BLOB");
+    let npy: Vec<u8> = redis::cmd("NDARRAY.GET").arg(key).query(con).unwrap();
+    assert_eq!(npy, npy_of(con, dtype, dims, data), "{key} NPY");
+}
+
+/// An uncompressed array of several chunks keeps its elements in one buffer with its `.npy`
+/// header in front (so GET replies from it in one piece): the replies stay right through
+/// every change of its data and shape, a reload, a replica and an offloaded read.
+#[test]
+fn uncompressed_arrays_of_several_chunks_reply_right_through_every_change() {
+    let primary = Server::builder()
+        .module_args(&["chunk-bytes", "4096", "offload-bytes", "65536"])
+        .args(&["--repl-diskless-sync-delay", "0"])
+        .start();
+    let mut con = primary.conn();
+    let mut data: Vec<u8> = (0..10_000u32).flat_map(|i| (i * 7).to_le_bytes()).collect();
+    set_blob(
+        &mut con,
+        "slab",
+        "int32",
+        &[10, 1000],
+        &["COMPRESS", "none"],
+        &data,
+    );
+    assert_eq!(info_int(&mut con, "slab", "chunks"), 10);
+    assert_reads_as(&mut con, "slab", "int32", &[10, 1000], &data);
+
+    // APPEND across chunk boundaries, many times (the slab grows in place).
+    for round in 0..20u32 {
+        let row: Vec<u8> = (0..1000u32)
+            .flat_map(|i| (round * 1000 + i).to_le_bytes())
+            .collect();
+        let len: i64 = redis::cmd("NDARRAY.APPEND")
+            .arg("slab")
+            .arg("BLOB")
+            .arg(&row)
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(len, 11 + i64::from(round));
+        data.extend_from_slice(&row);
+    }
+    assert_reads_as(&mut con, "slab", "int32", &[30, 1000], &data);
+
+    // SETSLICE over a chunk boundary.
+    let _: () = redis::cmd("NDARRAY.SETSLICE")
+        .arg("slab")
+        .arg("2:4, 500:")
+        .arg("VALUES")
+        .arg(&[-1i32; 1000])
+        .query(&mut con)
+        .unwrap();
+    for row in 2..4 {
+        for col in 500..1000 {
+            let at = (row * 1000 + col) * 4;
+            data[at..at + 4].copy_from_slice(&(-1i32).to_le_bytes());
+        }
+    }
+    assert_reads_as(&mut con, "slab", "int32", &[30, 1000], &data);
+
+    // RESHAPE rewrites the header in front of the elements.
+    let _: () = redis::cmd("NDARRAY.RESHAPE")
+        .arg("slab")
+        .arg(&[5, 6, 1000])
+        .query(&mut con)
+        .unwrap();
+    assert_reads_as(&mut con, "slab", "int32", &[5, 6, 1000], &data);
+
+    // A small uncompressed array that APPEND grows past one chunk.
+    let mut small: Vec<u8> = vec![1; 2000];
+    set_blob(
+        &mut con,
+        "grows",
+        "uint8",
+        &[2, 1000],
+        &["COMPRESS", "none"],
+        &small,
+    );
+    for round in 0..5u8 {
+        let rows = vec![round; 3000];
+        let _: i64 = redis::cmd("NDARRAY.APPEND")
+            .arg("grows")
+            .arg("BLOB")
+            .arg(&rows)
+            .query(&mut con)
+            .unwrap();
+        small.extend_from_slice(&rows);
+    }
+    assert_reads_as(&mut con, "grows", "uint8", &[17, 1000], &small);
+
+    // A read big enough to run on a worker, and a slice.
+    let big: Vec<u8> = (0..(1u32 << 16)).flat_map(|i| i.to_le_bytes()).collect();
+    set_blob(
+        &mut con,
+        "big",
+        "uint32",
+        &[1 << 16],
+        &["COMPRESS", "none"],
+        &big,
+    );
+    assert_reads_as(&mut con, "big", "uint32", &[1 << 16], &big);
+    let slice: Vec<u8> = redis::cmd("NDARRAY.SLICE")
+        .arg("big")
+        .arg("1000:1300")
+        .arg("FORMAT")
+        .arg("BLOB")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(slice, big[4000..5200]);
+
+    // A replica (RDB, then the stream) and a reload rebuild the same arrays.
+    let replica = Server::start_with_module_args(&["chunk-bytes", "4096"], &[]);
+    let mut r = replica.conn();
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(primary.port)
+        .query(&mut r)
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("marker")
+        .arg(1)
+        .query(&mut con)
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while redis::cmd("WAIT")
+        .arg(1)
+        .arg(1000)
+        .query::<i64>(&mut con)
+        .unwrap()
+        < 1
+    {
+        assert!(std::time::Instant::now() < deadline, "replica did not sync");
+    }
+    let big2: Vec<u8> = big.iter().rev().copied().collect();
+    set_blob(
+        &mut con,
+        "big",
+        "uint32",
+        &[1 << 16],
+        &["COMPRESS", "none"],
+        &big2,
+    );
+    let acked: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(10_000)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(acked, 1);
+    let expected = [
+        (
+            "slab",
+            npy_of(&mut con, "int32", &[5, 6, 1000], &data),
+            &data,
+        ),
+        (
+            "grows",
+            npy_of(&mut con, "uint8", &[17, 1000], &small),
+            &small,
+        ),
+        ("big", npy_of(&mut con, "uint32", &[1 << 16], &big2), &big2),
+    ];
+    for c in [&mut con, &mut r] {
+        for (key, npy, blob) in &expected {
+            let got: Vec<u8> = redis::cmd("NDARRAY.GET").arg(*key).query(c).unwrap();
+            assert_eq!(&got, npy, "{key} NPY");
+            assert_eq!(get_blob(c, key).as_ref(), Some(*blob), "{key} BLOB");
+        }
+    }
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query(&mut r)
+        .unwrap();
+    let _: () = redis::cmd("DEBUG").arg("RELOAD").query(&mut con).unwrap();
+    assert_reads_as(&mut con, "slab", "int32", &[5, 6, 1000], &data);
+    assert_reads_as(&mut con, "big", "uint32", &[1 << 16], &big2);
+    let usage: i64 = redis::cmd("MEMORY")
+        .arg("USAGE")
+        .arg("big")
+        .query(&mut con)
+        .unwrap();
+    assert!((1 << 18..(1 << 18) + 4096).contains(&usage), "{usage}");
+}

@@ -1,40 +1,228 @@
-//! The list of a store's chunks. Every small array is one chunk, and a list allocation of its own
-//! for it cost a small write an allocation and its free (about 250 instructions of a 512-byte
-//! `NDARRAY.SET`, callgrind): one chunk is kept inline.
+//! The chunks of a store, in one of three layouts:
+//! - `One`: every small array is one chunk, kept inline (a list allocation of its own cost a small
+//!   write an allocation and its free: about 250 instructions of a 512-byte `NDARRAY.SET`,
+//!   callgrind).
+//! - `Many`: each chunk in its own allocation (compressed arrays; what a load rebuilds).
+//! - `Slab`: an uncompressed array of several chunks, back to back in one buffer after a few
+//!   spare bytes that hold its `.npy` header, so that `NDARRAY.GET` replies BLOB or NPY with one
+//!   copy of the bytes (Redis' own, into the client's buffer), as a plain `GET` does.
+//!
+//! Readers see every layout the same way, as [`ChunkRef`]s.
 
 use super::store::Chunk;
+
+/// Spare bytes in front of a slab's elements for its `.npy` header: a header (magic, version,
+/// length and the dict, padded to 64) of up to 128 bytes covers every dtype with up to 6 dims of
+/// any size. A longer one does not fit, and NPY replies then copy the elements after it.
+pub const NPY_ROOM: usize = 128;
+
+/// A chunk as stored, borrowed from any layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkRef<'a> {
+    pub bytes: &'a [u8],
+    pub encoded: bool,
+}
+
+impl ChunkRef<'_> {
+    /// An owned copy (a replication piece, or a slab turned back into separate chunks).
+    pub fn to_owned(self) -> Chunk {
+        Chunk {
+            bytes: self.bytes.into(),
+            encoded: self.encoded,
+        }
+    }
+}
+
+/// Raw elements in one buffer: `NPY_ROOM` spare bytes, then the elements, cut into chunks of
+/// `chunk_bytes` (the last may be shorter) only as readers see them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slab {
+    buf: Vec<u8>,
+    chunk_bytes: usize,
+    /// Length of the `.npy` header that ends where the elements start (0: none written).
+    header_len: usize,
+}
+
+impl Slab {
+    /// A slab of `raw` (the one copy of the elements into the store). A big one is copied in
+    /// pieces over this thread and idle workers: a fresh buffer of 8 MiB or more comes from the
+    /// allocator's "oversize" arena, whose pages are new each time, and touching them (page
+    /// faults) costs more than the copy.
+    pub fn new(raw: &[u8], chunk_bytes: usize) -> Slab {
+        let bytes = NPY_ROOM.saturating_add(raw.len());
+        let mut buf = super::spare::take(bytes).unwrap_or_else(|| Vec::with_capacity(bytes));
+        buf.resize(NPY_ROOM, b' ');
+        if raw.len() < PARALLEL_COPY_BYTES || !copy_in_parallel(&mut buf, raw) {
+            buf.extend_from_slice(raw);
+        }
+        Slab {
+            buf,
+            chunk_bytes: chunk_bytes.max(1),
+            header_len: 0,
+        }
+    }
+
+    /// The elements.
+    pub fn elements(&self) -> &[u8] {
+        self.buf.get(NPY_ROOM..).unwrap_or_default()
+    }
+
+    /// The `.npy` header then the elements, when a header was written.
+    pub fn npy_file(&self) -> Option<&[u8]> {
+        if self.header_len == 0 {
+            return None;
+        }
+        self.buf.get(NPY_ROOM.checked_sub(self.header_len)?..)
+    }
+
+    /// Writes `header` in front of the elements; false (and none kept) when it does not fit.
+    pub fn set_npy_header(&mut self, header: &[u8]) -> bool {
+        self.header_len = 0;
+        let start = NPY_ROOM.checked_sub(header.len());
+        if let Some(room) = start.and_then(|start| self.buf.get_mut(start..NPY_ROOM)) {
+            room.copy_from_slice(header);
+            self.header_len = header.len();
+        }
+        self.header_len != 0
+    }
+
+    fn len(&self) -> usize {
+        self.elements().len().div_ceil(self.chunk_bytes)
+    }
+
+    fn get(&self, index: usize) -> Option<ChunkRef<'_>> {
+        let elements = self.elements();
+        let start = index.checked_mul(self.chunk_bytes)?;
+        if start >= elements.len() {
+            return None;
+        }
+        let end = start.saturating_add(self.chunk_bytes).min(elements.len());
+        Some(ChunkRef {
+            bytes: elements.get(start..end)?,
+            encoded: false,
+        })
+    }
+
+    /// Overwrites chunk `index` with `raw` of the same length; false when it is not.
+    fn overwrite(&mut self, index: usize, raw: &[u8]) -> bool {
+        let Some(start) = index
+            .checked_mul(self.chunk_bytes)
+            .and_then(|s| s.checked_add(NPY_ROOM))
+        else {
+            return false;
+        };
+        let same_len = self.get(index).is_some_and(|c| c.bytes.len() == raw.len());
+        match self.buf.get_mut(start..start.saturating_add(raw.len())) {
+            Some(target) if same_len => {
+                target.copy_from_slice(raw);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Appends raw bytes. Grows by at least an eighth, so that many small appends stay linear
+    /// while the spare capacity stays within 12.5%.
+    pub fn extend(&mut self, raw: &[u8]) {
+        let spare = self.buf.capacity() - self.buf.len();
+        if spare < raw.len() {
+            self.buf.reserve_exact(raw.len().max(self.buf.len() / 8));
+        }
+        self.buf.extend_from_slice(raw);
+        // The header described the old shape; the array writes a new one.
+        self.header_len = 0;
+    }
+}
+
+/// Bytes from which a slab's copy is spread over the workers.
+const PARALLEL_COPY_BYTES: usize = 1 << 20;
+
+/// Appends `raw` to `buf` (which has the capacity) in 1 MiB pieces copied on this thread and
+/// idle workers. Returns false, having appended nothing, if a piece was not copied.
+fn copy_in_parallel(buf: &mut Vec<u8>, raw: &[u8]) -> bool {
+    const PIECE: usize = 1 << 20;
+    let start = buf.len();
+    let Some(spare) = buf.spare_capacity_mut().get_mut(..raw.len()) else {
+        return false;
+    };
+    let targets: Vec<std::sync::Mutex<&mut [std::mem::MaybeUninit<u8>]>> =
+        spare.chunks_mut(PIECE).map(std::sync::Mutex::new).collect();
+    let copied = std::sync::atomic::AtomicUsize::new(0);
+    crate::workers::for_each_index(targets.len(), &|i| {
+        let source = raw.get(i * PIECE..).map(|r| r.get(..PIECE).unwrap_or(r));
+        let (Some(target), Some(source)) = (targets.get(i), source) else {
+            return;
+        };
+        let Ok(mut target) = target.lock() else {
+            return;
+        };
+        if target.len() == source.len() {
+            // SAFETY: `target` is `source.len()` bytes of the buffer's spare capacity, which no
+            // other piece overlaps; `source` is plain initialised memory.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    source.as_ptr(),
+                    target.as_mut_ptr().cast::<u8>(),
+                    source.len(),
+                )
+            };
+            copied.fetch_add(source.len(), std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    drop(targets);
+    if copied.into_inner() != raw.len() {
+        return false;
+    }
+    // SAFETY: every byte of `start..start + raw.len()` was written above (the pieces cover it and
+    // their lengths add up), within the capacity.
+    unsafe { buf.set_len(start + raw.len()) };
+    true
+}
+
+impl Drop for Slab {
+    fn drop(&mut self) {
+        super::spare::give(std::mem::take(&mut self.buf));
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChunkList {
     One(Chunk),
     /// None (an empty array) or several.
     Many(Vec<Chunk>),
+    Slab(Slab),
 }
 
 impl ChunkList {
-    pub fn as_slice(&self) -> &[Chunk] {
+    pub fn get(&self, index: usize) -> Option<ChunkRef<'_>> {
         match self {
-            ChunkList::One(chunk) => std::slice::from_ref(chunk),
-            ChunkList::Many(chunks) => chunks,
-        }
-    }
-
-    pub fn as_mut_slice(&mut self) -> &mut [Chunk] {
-        match self {
-            ChunkList::One(chunk) => std::slice::from_mut(chunk),
-            ChunkList::Many(chunks) => chunks,
+            ChunkList::One(chunk) => (index == 0).then(|| chunk.as_ref()),
+            ChunkList::Many(chunks) => chunks.get(index).map(Chunk::as_ref),
+            ChunkList::Slab(slab) => slab.get(index),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.as_slice().len()
+        match self {
+            ChunkList::One(_) => 1,
+            ChunkList::Many(chunks) => chunks.len(),
+            ChunkList::Slab(slab) => slab.len(),
+        }
     }
 
-    /// Heap bytes of the list itself (not of the chunks' bytes).
+    pub fn iter(&self) -> impl Iterator<Item = ChunkRef<'_>> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+
+    /// Heap bytes of the layout (for a slab, its whole buffer).
     pub fn heap_bytes(&self) -> usize {
         match self {
-            ChunkList::One(_) => 0,
-            ChunkList::Many(chunks) => chunks.capacity() * std::mem::size_of::<Chunk>(),
+            ChunkList::One(chunk) => chunk.bytes.len(),
+            ChunkList::Many(chunks) => {
+                chunks.capacity() * std::mem::size_of::<Chunk>()
+                    + chunks.iter().map(|c| c.bytes.len()).sum::<usize>()
+            }
+            ChunkList::Slab(slab) => slab.buf.capacity(),
         }
     }
 
@@ -42,28 +230,69 @@ impl ChunkList {
         match self {
             ChunkList::One(chunk) => vec![chunk],
             ChunkList::Many(chunks) => chunks,
+            ChunkList::Slab(slab) => slab_chunks(&slab),
         }
     }
 
     /// Removes the last chunk.
     pub fn pop(&mut self) {
-        match self {
-            ChunkList::One(_) => *self = ChunkList::Many(Vec::new()),
-            ChunkList::Many(chunks) => {
-                chunks.pop();
-            }
-        }
+        let mut chunks = std::mem::replace(self, ChunkList::Many(Vec::new())).into_vec();
+        chunks.pop();
+        *self = ChunkList::from(chunks);
     }
 
-    /// Adds `more` after the last chunk.
+    /// Adds `more` after the last chunk (a slab takes raw chunks as bytes; an encoded one, which
+    /// only a hostile payload could bring, turns it into separate chunks).
     pub fn extend(&mut self, more: Vec<Chunk>) {
         if more.is_empty() {
             return;
         }
-        let list = std::mem::replace(self, ChunkList::Many(Vec::new()));
-        let mut chunks = list.into_vec();
+        if let ChunkList::Slab(slab) = self {
+            if more.iter().all(|c| !c.encoded) {
+                for chunk in &more {
+                    slab.extend(&chunk.bytes);
+                }
+                return;
+            }
+        }
+        let mut chunks = std::mem::replace(self, ChunkList::Many(Vec::new())).into_vec();
         chunks.extend(more);
         *self = ChunkList::from(chunks);
+    }
+
+    /// Puts `chunk` at `index` (an index past the end is ignored).
+    pub fn replace(&mut self, index: usize, chunk: Chunk) {
+        if let ChunkList::Slab(slab) = self {
+            if chunk.encoded || !slab.overwrite(index, &chunk.bytes) {
+                let chunks = slab_chunks(slab);
+                *self = ChunkList::Many(chunks);
+            } else {
+                return;
+            }
+        }
+        let slot = match self {
+            ChunkList::One(only) => (index == 0).then_some(only),
+            ChunkList::Many(chunks) => chunks.get_mut(index),
+            ChunkList::Slab(_) => None,
+        };
+        if let Some(slot) = slot {
+            *slot = chunk;
+        }
+    }
+}
+
+fn slab_chunks(slab: &Slab) -> Vec<Chunk> {
+    (0..slab.len())
+        .filter_map(|i| slab.get(i).map(ChunkRef::to_owned))
+        .collect()
+}
+
+impl Chunk {
+    pub fn as_ref(&self) -> ChunkRef<'_> {
+        ChunkRef {
+            bytes: &self.bytes,
+            encoded: self.encoded,
+        }
     }
 }
 
@@ -90,22 +319,93 @@ mod tests {
         }
     }
 
+    fn bytes(list: &ChunkList) -> Vec<Vec<u8>> {
+        list.iter().map(|c| c.bytes.to_vec()).collect()
+    }
+
     #[test]
     fn one_chunk_is_inline_and_grows_into_a_list() {
         let mut list = ChunkList::from(vec![chunk(1)]);
         assert!(matches!(list, ChunkList::One(_)));
-        assert_eq!(list.heap_bytes(), 0);
+        assert_eq!(list.heap_bytes(), 3);
         list.extend(vec![chunk(2), chunk(3)]);
         assert_eq!(list.len(), 3);
-        assert_eq!(list.as_slice()[2], chunk(3));
+        assert_eq!(list.get(2), Some(chunk(3).as_ref()));
+        assert_eq!(list.get(3), None);
         list.pop();
         list.pop();
-        assert_eq!(list.as_slice(), &[chunk(1)]);
+        assert_eq!(bytes(&list), vec![vec![1; 3]]);
         list.pop();
         assert_eq!(list.len(), 0);
         list.extend(vec![chunk(4)]);
         assert!(matches!(list, ChunkList::One(_)));
-        list.as_mut_slice()[0] = chunk(5);
+        list.replace(0, chunk(5));
         assert_eq!(list.into_vec(), vec![chunk(5)]);
+    }
+
+    #[test]
+    fn a_slab_reads_as_chunks_with_a_short_last_one() {
+        let raw: Vec<u8> = (0..10).collect();
+        let list = ChunkList::Slab(Slab::new(&raw, 4));
+        assert_eq!(list.len(), 3);
+        assert_eq!(
+            bytes(&list),
+            vec![vec![0, 1, 2, 3], vec![4, 5, 6, 7], vec![8, 9]]
+        );
+        assert_eq!(list.get(3), None);
+        assert!(list.iter().all(|c| !c.encoded));
+        let empty = ChunkList::Slab(Slab::new(&[], 4));
+        assert_eq!(empty.len(), 0);
+    }
+
+    #[test]
+    fn a_slab_keeps_its_npy_header_right_before_the_elements() {
+        let mut slab = Slab::new(&[7, 8, 9], 2);
+        assert_eq!(slab.npy_file(), None);
+        assert!(slab.set_npy_header(b"HEAD"));
+        assert_eq!(slab.npy_file(), Some(&b"HEAD\x07\x08\x09"[..]));
+        assert_eq!(slab.elements(), &[7, 8, 9]);
+        assert!(!slab.set_npy_header(&[b'h'; NPY_ROOM + 1]));
+        assert_eq!(slab.npy_file(), None);
+        assert!(slab.set_npy_header(b"H"));
+        slab.extend(&[10]);
+        assert_eq!(slab.npy_file(), None, "an append invalidates the header");
+        assert_eq!(slab.elements(), &[7, 8, 9, 10]);
+    }
+
+    #[test]
+    fn slab_writes_and_appends_stay_in_place_unless_a_chunk_is_encoded() {
+        let mut list = ChunkList::Slab(Slab::new(&[0; 6], 4));
+        list.replace(
+            1,
+            Chunk {
+                bytes: vec![5, 5].into(),
+                encoded: false,
+            },
+        );
+        list.extend(vec![Chunk {
+            bytes: vec![1, 2, 3, 4].into(),
+            encoded: false,
+        }]);
+        assert!(matches!(list, ChunkList::Slab(_)));
+        assert_eq!(bytes(&list), vec![vec![0; 4], vec![5, 5, 1, 2], vec![3, 4]]);
+        // A chunk of the wrong length, or an encoded one, cannot live in a slab.
+        list.replace(2, chunk(9));
+        assert!(matches!(list, ChunkList::Many(_)));
+        assert_eq!(bytes(&list), vec![vec![0; 4], vec![5, 5, 1, 2], vec![9; 3]]);
+    }
+
+    #[test]
+    fn many_small_appends_to_a_slab_keep_its_spare_capacity_small() {
+        let mut slab = Slab::new(&[0; 1 << 16], 4096);
+        for _ in 0..1000 {
+            slab.extend(&[1; 64]);
+        }
+        let len = slab.buf.len();
+        assert!(
+            slab.buf.capacity() <= len + len / 8 + 64,
+            "{len} {}",
+            slab.buf.capacity()
+        );
     }
 }

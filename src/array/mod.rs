@@ -11,6 +11,7 @@ pub mod ndarray;
 pub mod npy;
 pub mod shape;
 pub mod slice;
+pub mod spare;
 pub mod store;
 pub mod values;
 

@@ -48,12 +48,14 @@ impl NdArray {
         let encoding = Encoding::new(encoding.compression, encoding.shuffle, dtype.itemsize());
         let chunk_bytes = aligned_chunk_bytes(chunk_bytes, dtype.itemsize());
         let store = ChunkStore::encode(raw, encoding, dtype.itemsize(), chunk_bytes)?;
-        Ok(NdArray {
+        let mut array = NdArray {
             dtype,
             shape,
             store: Arc::new(store),
             meta: Meta::default(),
-        })
+        };
+        array.write_npy_header();
+        Ok(array)
     }
 
     /// Rebuilds a persisted array; every part is validated (see [`ChunkStore::from_parts`]).
@@ -65,13 +67,16 @@ impl NdArray {
         chunks: Vec<Chunk>,
     ) -> ArrayResult<Self> {
         let total = shape.size().saturating_mul(dtype.itemsize() as u64);
-        let store = ChunkStore::from_parts(encoding, dtype.itemsize(), chunk_bytes, total, chunks)?;
-        Ok(NdArray {
+        let store = ChunkStore::from_parts(encoding, dtype.itemsize(), chunk_bytes, total, chunks)?
+            .into_slab_if_raw();
+        let mut array = NdArray {
             dtype,
             shape,
             store: Arc::new(store),
             meta: Meta::default(),
-        })
+        };
+        array.write_npy_header();
+        Ok(array)
     }
 
     pub fn dtype(&self) -> DType {
@@ -128,14 +133,28 @@ impl NdArray {
             .read_all(self.dtype.itemsize(), self.nbytes(), out)
     }
 
-    /// The elements as one borrowed slice when they are stored as a single raw chunk (the common case
-    /// for small arrays), so replies can skip a copy.
+    /// The elements as one borrowed slice when they are stored raw in one place (a single raw
+    /// chunk, as small arrays are, or an uncompressed slab), so replies can skip a copy.
     pub fn as_contiguous(&self) -> Option<&[u8]> {
-        match self.store.chunks() {
-            [] if self.nbytes() == 0 => Some(&[]),
-            [only] if !only.encoded => Some(&only.bytes),
-            _ => None,
+        self.store.contiguous_raw()
+    }
+
+    /// The array as a `.npy` file in one borrowed slice, when the store keeps the header in front
+    /// of its elements (uncompressed arrays of several chunks).
+    pub fn as_npy_file(&self) -> Option<&[u8]> {
+        self.store.npy_file()
+    }
+
+    /// Keeps the `.npy` header in front of a slab's elements describing the current shape: after
+    /// every change of shape. (A slab a reader's snapshot shares is copied first: rare, as a
+    /// RESHAPE while a worker reads the array.)
+    fn write_npy_header(&mut self) {
+        if !self.store.keeps_npy_header() {
+            return;
         }
+        let mut header = Vec::with_capacity(super::store::NPY_ROOM);
+        super::npy::write_npy_header(&mut header, self.dtype, &self.shape);
+        Arc::make_mut(&mut self.store).set_npy_header(&header);
     }
 
     /// Feeds the raw elements to `visit` a chunk at a time (digest, AOF rewrite) without
@@ -244,6 +263,7 @@ impl NdArray {
         let (itemsize, nbytes) = (self.dtype.itemsize(), self.nbytes());
         Arc::make_mut(&mut self.store).append(raw, itemsize, nbytes)?;
         self.shape = new_shape;
+        self.write_npy_header();
         Ok(new_len)
     }
 
@@ -277,9 +297,13 @@ impl NdArray {
         let new_shape = self.shape.with_first_dim(new_len, self.dtype)?;
         let chunks = Arc::try_unwrap(piece.store)
             .map(ChunkStore::into_chunks)
-            .unwrap_or_else(|shared| shared.chunks().to_vec());
+            .unwrap_or_else(|shared| {
+                let refs = shared.chunk_refs();
+                refs.into_iter().map(|c| c.to_owned()).collect()
+            });
         Arc::make_mut(&mut self.store).extend_chunks(chunks);
         self.shape = new_shape;
+        self.write_npy_header();
         Ok(())
     }
 
@@ -294,6 +318,7 @@ impl NdArray {
             )));
         }
         self.shape = shape;
+        self.write_npy_header();
         Ok(())
     }
 
@@ -360,7 +385,7 @@ mod tests {
         let empty =
             NdArray::encode(DType::Float32, shape(&[0, 5]), &[], Encoding::RAW, 1 << 18).unwrap();
         assert_eq!(empty.as_contiguous(), Some(&[][..]));
-        assert_eq!(empty.store().chunks().len(), 0);
+        assert_eq!(empty.store().chunk_count(), 0);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The chunk store: an array's C-order bytes cut into fixed-size chunks, each encoded on its own,
 //! so that reading or rewriting a byte range only decodes the chunks it touches.
 
-use super::chunk_list::ChunkList;
+use super::chunk_list::{ChunkList, Slab};
+pub use super::chunk_list::{ChunkRef, NPY_ROOM};
 use super::error::{ArrayError, ArrayResult};
 use crate::codec::{ChunkCodec, Encoding};
 use std::ops::Range;
@@ -44,7 +45,10 @@ impl ChunkStore {
         chunk_bytes: u32,
     ) -> ArrayResult<Self> {
         let chunk = chunk_bytes.max(1) as usize;
-        let chunks = if raw.len() >= PARALLEL_MIN_BYTES && raw.len() > chunk {
+        let chunks = if encoding.compression.is_none() && raw.len() > chunk {
+            // Uncompressed and several chunks: one buffer, so that replies are one slice.
+            ChunkList::Slab(Slab::new(raw, chunk))
+        } else if raw.len() >= PARALLEL_MIN_BYTES && raw.len() > chunk {
             ChunkList::from(encode_in_parallel(raw, chunk, encoding, itemsize)?)
         } else {
             // A one-chunk array (every small array) is one allocation, its chunk's bytes (the
@@ -100,12 +104,12 @@ impl ChunkStore {
         }
         let mut codec = ChunkCodec::new(encoding, itemsize);
         let mut scratch = Vec::new();
-        for (index, chunk) in store.chunks.as_slice().iter().enumerate() {
+        for (index, chunk) in store.chunks.iter().enumerate() {
             let raw_len = store.raw_len(index, total_bytes);
             if chunk.encoded {
                 scratch.clear();
                 scratch.resize(raw_len, 0);
-                codec.decode(&chunk.bytes, &mut scratch)?;
+                codec.decode(chunk.bytes, &mut scratch)?;
             } else if chunk.bytes.len() != raw_len {
                 return Err(ArrayError::corrupt(format!(
                     "chunk {index} holds {} raw bytes, expected {raw_len}",
@@ -124,18 +128,82 @@ impl ChunkStore {
         self.chunk_bytes
     }
 
-    pub fn chunks(&self) -> &[Chunk] {
-        self.chunks.as_slice()
+    /// How many chunks the store holds.
+    pub fn chunk_count(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Chunk `index` as stored.
+    pub fn chunk(&self, index: usize) -> Option<ChunkRef<'_>> {
+        self.chunks.get(index)
+    }
+
+    /// Every chunk as stored, in order.
+    pub fn chunk_refs(&self) -> Vec<ChunkRef<'_>> {
+        self.chunks.iter().collect()
+    }
+
+    /// The elements as one slice, when they are stored raw in one place (one raw chunk, or an
+    /// uncompressed slab).
+    pub fn contiguous_raw(&self) -> Option<&[u8]> {
+        match &self.chunks {
+            ChunkList::One(only) if !only.encoded => Some(&only.bytes),
+            ChunkList::Many(chunks) if chunks.is_empty() => Some(&[]),
+            ChunkList::Slab(slab) => Some(slab.elements()),
+            _ => None,
+        }
+    }
+
+    /// The `.npy` header and elements as one slice, when the store is a slab that holds the
+    /// header (see [`ChunkStore::set_npy_header`]).
+    pub fn npy_file(&self) -> Option<&[u8]> {
+        match &self.chunks {
+            ChunkList::Slab(slab) => slab.npy_file(),
+            _ => None,
+        }
+    }
+
+    /// Whether the store keeps a `.npy` header in front of its elements (a slab).
+    pub fn keeps_npy_header(&self) -> bool {
+        matches!(self.chunks, ChunkList::Slab(_))
+    }
+
+    /// Writes the array's `.npy` header in front of a slab's elements (nothing for other layouts,
+    /// or a header too long for the room: NPY replies then copy).
+    pub fn set_npy_header(&mut self, header: &[u8]) {
+        if let ChunkList::Slab(slab) = &mut self.chunks {
+            slab.set_npy_header(header);
+        }
+    }
+
+    /// Turns an uncompressed store of several chunks into a slab (after a load: one copy of the
+    /// elements, so that the replies of a reloaded or replicated array are one slice too).
+    pub fn into_slab_if_raw(self) -> Self {
+        let raw = self.encoding.compression.is_none()
+            && self.chunks.len() > 1
+            && self.chunks.iter().all(|c| !c.encoded);
+        if !raw || matches!(self.chunks, ChunkList::Slab(_)) {
+            return self;
+        }
+        let total: usize = self.chunks.iter().map(|c| c.bytes.len()).sum();
+        let mut elements = Vec::with_capacity(total);
+        for chunk in self.chunks.iter() {
+            elements.extend_from_slice(chunk.bytes);
+        }
+        ChunkStore {
+            chunks: ChunkList::Slab(Slab::new(&elements, self.chunk_bytes as usize)),
+            ..self
+        }
     }
 
     /// Bytes of all chunks as stored.
     pub fn stored_bytes(&self) -> usize {
-        self.chunks().iter().map(|c| c.bytes.len()).sum()
+        self.chunks.iter().map(|c| c.bytes.len()).sum()
     }
 
     /// Heap bytes owned by the store (for MEMORY USAGE).
     pub fn heap_bytes(&self) -> usize {
-        self.chunks.heap_bytes() + self.stored_bytes()
+        self.chunks.heap_bytes()
     }
 
     /// Raw length of chunk `index` of an array of `total_bytes`.
@@ -149,6 +217,10 @@ impl ChunkStore {
     /// Appends raw bytes to an array currently holding `total_bytes`. Only the last, partial chunk
     /// is decoded and re-encoded. On error the store is unchanged.
     pub fn append(&mut self, raw: &[u8], itemsize: usize, total_bytes: u64) -> ArrayResult<()> {
+        if let ChunkList::Slab(slab) = &mut self.chunks {
+            slab.extend(raw);
+            return Ok(());
+        }
         let mut codec = ChunkCodec::new(self.encoding, itemsize);
         let chunk = self.chunk_bytes as usize;
         let tail_len = (total_bytes % u64::from(self.chunk_bytes)) as usize;
@@ -182,6 +254,12 @@ impl ChunkStore {
             self.chunks.pop();
         }
         self.chunks.extend(new_chunks);
+        if self.encoding.compression.is_none() && self.chunks.len() > 1 {
+            // An uncompressed array that outgrew one chunk becomes a slab (one copy, once).
+            let chunks = std::mem::replace(&mut self.chunks, ChunkList::Many(Vec::new()));
+            let store = ChunkStore { chunks, ..*self }.into_slab_if_raw();
+            self.chunks = store.chunks;
+        }
         Ok(())
     }
 
@@ -194,16 +272,16 @@ impl ChunkStore {
         out: &mut Vec<u8>,
     ) -> ArrayResult<()> {
         let chunk = self
-            .chunks()
+            .chunks
             .get(index)
             .ok_or_else(|| ArrayError::corrupt(format!("chunk {index} is missing")))?;
         if chunk.encoded {
             let start = out.len();
             out.resize(start + raw_len, 0);
             let tail = out.get_mut(start..).unwrap_or_default();
-            Ok(codec.decode(&chunk.bytes, tail)?)
+            Ok(codec.decode(chunk.bytes, tail)?)
         } else if chunk.bytes.len() == raw_len {
-            out.extend_from_slice(&chunk.bytes);
+            out.extend_from_slice(chunk.bytes);
             Ok(())
         } else {
             Err(ArrayError::corrupt(format!(
@@ -226,9 +304,7 @@ impl ChunkStore {
     /// Puts re-encoded chunks (from [`RunWriter::finish`]) in place.
     pub fn replace_chunks(&mut self, chunks: Vec<(usize, Chunk)>) {
         for (index, chunk) in chunks {
-            if let Some(slot) = self.chunks.as_mut_slice().get_mut(index) {
-                *slot = chunk;
-            }
+            self.chunks.replace(index, chunk);
         }
     }
 
@@ -263,7 +339,7 @@ impl ChunkStore {
             .collect();
         let failure: Mutex<Option<ArrayError>> = Mutex::new(None);
         crate::workers::for_each_index(dest.len(), &|i| {
-            let (Some(target), Some(stored)) = (dest.get(i), self.chunks().get(i)) else {
+            let (Some(target), Some(stored)) = (dest.get(i), self.chunks.get(i)) else {
                 return;
             };
             let Ok(mut target) = target.lock() else {
@@ -271,10 +347,10 @@ impl ChunkStore {
             };
             let result = if stored.encoded {
                 ChunkCodec::new(self.encoding, itemsize)
-                    .decode(&stored.bytes, &mut target)
+                    .decode(stored.bytes, &mut target)
                     .map_err(ArrayError::from)
             } else if stored.bytes.len() == target.len() {
-                target.copy_from_slice(&stored.bytes);
+                target.copy_from_slice(stored.bytes);
                 Ok(())
             } else {
                 Err(ArrayError::corrupt(format!(
@@ -400,8 +476,7 @@ impl<'a> RunReader<'a> {
             let index = span.index;
             let stored = self
                 .store
-                .chunks()
-                .get(index)
+                .chunk(index)
                 .ok_or_else(|| ArrayError::corrupt(format!("chunk {index} is missing")))?;
             let cached = self.cached.as_ref().is_some_and(|(i, _)| *i == index);
             if !stored.encoded {
@@ -570,8 +645,8 @@ mod tests {
     fn ranges_read_back_and_decode_only_touched_chunks() {
         let raw = ramp(10_000);
         let store = ChunkStore::encode(&raw, lz4(), 4, 4096).unwrap();
-        assert_eq!(store.chunks().len(), 10);
-        assert!(store.chunks().iter().all(|c| c.encoded));
+        assert_eq!(store.chunk_count(), 10);
+        assert!(store.chunk_refs().iter().all(|c| c.encoded));
         let mut out = Vec::new();
         let decoded = store
             .read_range(4100..4200, 4, raw.len() as u64, &mut out)
@@ -611,7 +686,11 @@ mod tests {
         let raw = ramp(3_000);
         let store = ChunkStore::encode(&raw, lz4(), 4, 4096).unwrap();
         let n = raw.len() as u64;
-        let parts = store.chunks().to_vec();
+        let parts = store
+            .chunk_refs()
+            .into_iter()
+            .map(|c| c.to_owned())
+            .collect::<Vec<_>>();
         assert!(ChunkStore::from_parts(lz4(), 4, 4096, n, parts.clone()).is_ok());
         assert!(ChunkStore::from_parts(lz4(), 4, 4096, n + 4096, parts.clone()).is_err());
         assert!(ChunkStore::from_parts(lz4(), 4, 4098, n, parts.clone()).is_err());
@@ -641,7 +720,9 @@ mod tests {
         parallel.read_all(4, raw.len() as u64, &mut out).unwrap();
         assert_eq!(&out[1..], &raw[..]);
         let mut broken = parallel.clone();
-        broken.chunks.as_mut_slice()[5].bytes = vec![1; 10].into();
+        let mut chunks = broken.chunks.into_vec();
+        chunks[5].bytes = vec![1; 10].into();
+        broken.chunks = ChunkList::from(chunks);
         let mut out = vec![9];
         assert!(broken.read_all(4, raw.len() as u64, &mut out).is_err());
         assert_eq!(out, [9], "nothing appended on error");

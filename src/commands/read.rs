@@ -92,7 +92,7 @@ pub fn info(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
             Field::Int(enc.compression.level().map_or(0, i64::from)),
         ),
         ("shuffle", Field::Str(enc.shuffle.name().into())),
-        ("chunks", int(array.store().chunks().len() as u64)),
+        ("chunks", int(array.store().chunk_count() as u64)),
         ("chunk_bytes", int(u64::from(array.store().chunk_bytes()))),
         ("updated_at", int(array.updated_at())),
         ("attrs", Field::Attrs(array.attrs())),

@@ -34,11 +34,21 @@ pub fn ok(ctx: &Context) -> RedisValue {
 }
 
 /// Replies with `array` in the requested format and dtype (`NDARRAY.GET`).
+///
+/// Copies of the elements: an array stored raw in one place (a small array's one chunk, or the
+/// slab of an uncompressed one, which keeps its `.npy` header in front) replies BLOB, and NPY
+/// from a slab, straight from the store: one copy, Redis' own into the client's buffer, as for a
+/// plain `GET`. Otherwise two: the chunks decoded (or copied) into this thread's buffer, then
+/// Redis' copy of it (the module API has no way to decode into Redis' reply buffer).
 pub fn array(ctx: &Context, array: &NdArray, req: ReadRequest) -> Result<RedisValue> {
-    // Fast path: the elements already sit in one raw chunk, reply from it without a copy.
-    if req.format == Format::Blob && req.cast.is_none_or(|to| to == array.dtype()) {
-        if let Some(raw) = array.as_contiguous() {
-            return Ok(bytes(ctx, raw));
+    if req.cast.is_none_or(|to| to == array.dtype()) {
+        let stored = match req.format {
+            Format::Blob => array.as_contiguous(),
+            Format::Npy => array.as_npy_file(),
+            Format::Values => None,
+        };
+        if let Some(stored) = stored {
+            return Ok(bytes(ctx, stored));
         }
     }
     converted(ctx, array.dtype(), array.shape().dims(), req, |out| {

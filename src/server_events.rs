@@ -1,0 +1,72 @@
+//! The server events the module follows, in one place (Redis keeps one callback per event and
+//! module): fork, cron, role and replica changes keep `propagation.rs`' cache right; the cron
+//! also frees the big buffer `array::spare` may keep.
+
+use crate::array::spare;
+use crate::propagation;
+use redis_module::{raw, Context};
+use std::ffi::{c_int, c_void};
+
+/// Subscribes to the events, then reads the replication state once. Called from `OnLoad`. If a
+/// subscription fails, the replication cache stays "a stream may exist" (every write replicates
+/// its time) and a kept buffer is still reused, just freed later.
+pub fn subscribe(ctx: &Context) {
+    let events: [(u64, raw::RedisModuleEventCallback); 4] = [
+        (raw::REDISMODULE_EVENT_FORK_CHILD, Some(on_fork)),
+        (raw::REDISMODULE_EVENT_CRON_LOOP, Some(on_cron)),
+        (
+            raw::REDISMODULE_EVENT_REPLICATION_ROLE_CHANGED,
+            Some(on_replication_change),
+        ),
+        (
+            raw::REDISMODULE_EVENT_REPLICA_CHANGE,
+            Some(on_replication_change),
+        ),
+    ];
+    // SAFETY: reading the API table Redis filled in when the module loaded.
+    let Some(subscribe) = (unsafe { raw::RedisModule_SubscribeToServerEvent }) else {
+        return;
+    };
+    let mut all = true;
+    for (id, callback) in events {
+        let event = raw::RedisModuleEvent { id, dataver: 1 };
+        // SAFETY: the module context of OnLoad and a callback that lives as long as the module.
+        all &= unsafe { subscribe(ctx.ctx, event, callback) } == raw::REDISMODULE_OK as c_int;
+    }
+    if all {
+        propagation::refresh(ctx);
+    } else {
+        ctx.log_warning("ndarray: cannot follow server events; every write replicates its time");
+    }
+}
+
+extern "C" fn on_fork(
+    _ctx: *mut raw::RedisModuleCtx,
+    _event: raw::RedisModuleEvent,
+    subevent: u64,
+    _data: *mut c_void,
+) {
+    if subevent == raw::REDISMODULE_SUBEVENT_FORK_CHILD_BORN {
+        propagation::forked();
+    }
+}
+
+extern "C" fn on_cron(
+    ctx: *mut raw::RedisModuleCtx,
+    _event: raw::RedisModuleEvent,
+    _subevent: u64,
+    _data: *mut c_void,
+) {
+    // Server events run on the main thread with a live context.
+    propagation::refresh(&Context::new(ctx));
+    spare::release_idle();
+}
+
+extern "C" fn on_replication_change(
+    ctx: *mut raw::RedisModuleCtx,
+    _event: raw::RedisModuleEvent,
+    _subevent: u64,
+    _data: *mut c_void,
+) {
+    propagation::refresh(&Context::new(ctx));
+}
