@@ -91,7 +91,7 @@ fn answer_key_positions(
 
 /// Arguments up to this count are borrowed on the stack (every small command): the list's own
 /// allocation and free cost 200 of a small GET's instructions (callgrind).
-const INLINE_ARGS: usize = 16;
+const INLINE_ARGS: usize = 8;
 
 /// The command's arguments as `RedisString`s that borrow Redis' argv for the call, without the
 /// retain and release per argument of `redis_module::decode_args`. Redis keeps argv alive until

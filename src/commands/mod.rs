@@ -56,10 +56,10 @@ fn rest(args: &[RedisString], from: usize) -> ArgBytes<'_> {
     ArgBytes::new(args.get(from..).unwrap_or_default())
 }
 
-/// Arguments as byte slices for the parsers: on the stack for up to 16 (every small command;
+/// Arguments as byte slices for the parsers: on the stack for up to 8 (every small command;
 /// a `Vec` here was two of a small SET's eight allocations), in a `Vec` beyond.
 struct ArgBytes<'a> {
-    inline: [&'a [u8]; 16],
+    inline: [&'a [u8]; 8],
     spilled: Vec<&'a [u8]>,
     len: usize,
 }
@@ -67,7 +67,7 @@ struct ArgBytes<'a> {
 impl<'a> ArgBytes<'a> {
     fn new(args: &'a [RedisString]) -> Self {
         let mut bytes = ArgBytes {
-            inline: [&[]; 16],
+            inline: [&[]; 8],
             spilled: Vec::new(),
             len: args.len(),
         };
