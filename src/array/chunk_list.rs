@@ -34,8 +34,9 @@ impl ChunkRef<'_> {
 }
 
 /// Raw elements in one buffer: `NPY_ROOM` spare bytes, then the elements, cut into chunks of
-/// `chunk_bytes` (the last may be shorter) only as readers see them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `chunk_bytes` (the last may be shorter) only as readers see them. Not comparable: its spare
+/// bytes may hold an older header (stores compare by their chunks).
+#[derive(Debug, Clone)]
 pub struct Slab {
     buf: Vec<u8>,
     chunk_bytes: usize,
@@ -54,6 +55,26 @@ impl Slab {
         buf.resize(NPY_ROOM, b' ');
         if raw.len() < PARALLEL_COPY_BYTES || !copy_in_parallel(&mut buf, raw) {
             buf.extend_from_slice(raw);
+        }
+        Slab {
+            buf,
+            chunk_bytes: chunk_bytes.max(1),
+            header_len: 0,
+        }
+    }
+
+    /// A slab of the raw chunks `pieces` (`total` bytes in all), copied once each (a load, or an
+    /// array that outgrew one chunk).
+    pub fn from_pieces<'a>(
+        pieces: impl Iterator<Item = &'a [u8]>,
+        total: usize,
+        chunk_bytes: usize,
+    ) -> Slab {
+        let bytes = NPY_ROOM.saturating_add(total);
+        let mut buf = super::spare::take(bytes).unwrap_or_else(|| Vec::with_capacity(bytes));
+        buf.resize(NPY_ROOM, b' ');
+        for piece in pieces {
+            buf.extend_from_slice(piece);
         }
         Slab {
             buf,
@@ -185,7 +206,7 @@ impl Drop for Slab {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum ChunkList {
     One(Chunk),
     /// None (an empty array) or several.

@@ -19,46 +19,79 @@ pub const MAX_BYTES: usize = 256 << 20;
 /// How long a kept buffer waits for a slab before it is freed.
 pub const IDLE: Duration = Duration::from_secs(1);
 
-static SPARE: Mutex<Option<(Vec<u8>, Instant)>> = Mutex::new(None);
+/// The kept buffer, and when it was freed.
+pub struct Spare(Mutex<Option<(Vec<u8>, Instant)>>);
 
-/// An empty buffer with room for `bytes` (at most twice that), if one is kept.
+static SPARE: Spare = Spare::new();
+
+/// An empty buffer with room for `bytes`, from the process' spare (see [`Spare::take`]).
 pub fn take(bytes: usize) -> Option<Vec<u8>> {
-    if bytes < MIN_BYTES {
-        return None;
-    }
-    let mut spare = SPARE.lock().ok()?;
-    let fits = spare
-        .as_ref()
-        .is_some_and(|(buf, _)| buf.capacity() >= bytes && buf.capacity() / 2 <= bytes);
-    if !fits {
-        return None;
-    }
-    let (mut buf, _) = spare.take()?;
-    buf.clear();
-    Some(buf)
+    SPARE.take(bytes)
 }
 
-/// Keeps `buf` for the next slab if its size is worth it (it replaces any kept one); frees it
-/// otherwise.
+/// Offers a freed buffer to the process' spare (see [`Spare::give`]).
 pub fn give(buf: Vec<u8>) {
-    if !(MIN_BYTES..=MAX_BYTES).contains(&buf.capacity()) {
-        return;
-    }
-    let previous = match SPARE.lock() {
-        Ok(mut spare) => spare.replace((buf, Instant::now())),
-        Err(_) => None,
-    };
-    // Freed outside the lock.
-    drop(previous);
+    SPARE.give(buf)
 }
 
-/// Frees the kept buffer if it waited longer than `IDLE`. Returns whether one was freed.
+/// Frees the process' spare if idle (see [`Spare::release_idle`]).
 pub fn release_idle() -> bool {
-    let idle = match SPARE.lock() {
-        Ok(mut spare) if spare.as_ref().is_some_and(|(_, at)| at.elapsed() >= IDLE) => spare.take(),
-        _ => None,
-    };
-    idle.is_some()
+    SPARE.release_idle()
+}
+
+impl Default for Spare {
+    fn default() -> Self {
+        Spare::new()
+    }
+}
+
+impl Spare {
+    pub const fn new() -> Spare {
+        Spare(Mutex::new(None))
+    }
+
+    /// An empty buffer with room for `bytes`, if one is kept that is at most an eighth larger
+    /// (the array keeps the whole buffer, and `MEMORY USAGE` counts it).
+    pub fn take(&self, bytes: usize) -> Option<Vec<u8>> {
+        if bytes < MIN_BYTES {
+            return None;
+        }
+        let mut spare = self.0.lock().ok()?;
+        let fits = spare
+            .as_ref()
+            .is_some_and(|(buf, _)| buf.capacity() >= bytes && buf.capacity() - bytes <= bytes / 8);
+        if !fits {
+            return None;
+        }
+        let (mut buf, _) = spare.take()?;
+        buf.clear();
+        Some(buf)
+    }
+
+    /// Keeps `buf` for the next slab if its size is worth it (it replaces any kept one); frees
+    /// it otherwise.
+    pub fn give(&self, buf: Vec<u8>) {
+        if !(MIN_BYTES..=MAX_BYTES).contains(&buf.capacity()) {
+            return;
+        }
+        let previous = match self.0.lock() {
+            Ok(mut spare) => spare.replace((buf, Instant::now())),
+            Err(_) => None,
+        };
+        // Freed outside the lock.
+        drop(previous);
+    }
+
+    /// Frees the kept buffer if it waited longer than `IDLE`. Returns whether one was freed.
+    pub fn release_idle(&self) -> bool {
+        let idle = match self.0.lock() {
+            Ok(mut spare) if spare.as_ref().is_some_and(|(_, at)| at.elapsed() >= IDLE) => {
+                spare.take()
+            }
+            _ => None,
+        };
+        idle.is_some()
+    }
 }
 
 #[cfg(test)]
@@ -67,22 +100,29 @@ mod tests {
 
     #[test]
     fn a_big_freed_buffer_is_reused_once_and_only_for_a_similar_size() {
-        // The only test touching the spare (it is process-wide).
-        give(Vec::with_capacity(MIN_BYTES / 2));
-        assert!(take(MIN_BYTES / 2).is_none(), "small buffers are not kept");
-        give(Vec::with_capacity(MIN_BYTES * 2));
+        let spare = Spare::new();
+        spare.give(Vec::with_capacity(MIN_BYTES / 2));
         assert!(
-            take(MIN_BYTES / 2).is_none(),
+            spare.take(MIN_BYTES / 2).is_none(),
+            "small buffers are not kept"
+        );
+        spare.give(Vec::with_capacity(MIN_BYTES * 2));
+        assert!(
+            spare.take(MIN_BYTES / 2).is_none(),
             "below the minimum nothing is taken"
         );
-        assert!(take(MIN_BYTES * 3).is_none(), "too small for this");
-        let buf = take(MIN_BYTES + 1).expect("kept");
+        assert!(spare.take(MIN_BYTES * 3).is_none(), "too small for this");
+        assert!(
+            spare.take(MIN_BYTES + 1).is_none(),
+            "too big for this: the array would keep all of it"
+        );
+        let buf = spare.take(MIN_BYTES * 2 - 1000).expect("kept");
         assert!(buf.capacity() >= MIN_BYTES * 2 && buf.is_empty());
-        assert!(take(MIN_BYTES + 1).is_none(), "taken once");
-        give(buf);
-        assert!(!release_idle(), "not idle yet");
+        assert!(spare.take(MIN_BYTES * 2).is_none(), "taken once");
+        spare.give(buf);
+        assert!(!spare.release_idle(), "not idle yet");
         std::thread::sleep(IDLE);
-        assert!(release_idle());
-        assert!(take(MIN_BYTES + 1).is_none());
+        assert!(spare.release_idle());
+        assert!(spare.take(MIN_BYTES * 2).is_none());
     }
 }

@@ -17,12 +17,25 @@ pub struct Chunk {
 
 /// Chunks of `chunk_bytes` raw bytes each (the last one may be shorter). `chunk_bytes` is a whole
 /// number of items, so no item straddles two chunks.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ChunkStore {
     encoding: Encoding,
     chunk_bytes: u32,
     chunks: ChunkList,
 }
+
+/// Two stores are equal when they hold the same chunks in the same encoding, whatever their layout
+/// in memory (a slab, or separate chunks) and whatever its spare bytes hold.
+impl PartialEq for ChunkStore {
+    fn eq(&self, other: &Self) -> bool {
+        self.encoding == other.encoding
+            && self.chunk_bytes == other.chunk_bytes
+            && self.chunks.len() == other.chunks.len()
+            && self.chunks.iter().eq(other.chunks.iter())
+    }
+}
+
+impl Eq for ChunkStore {}
 
 /// Largest chunk the store accepts (also the top of the `chunk-bytes` setting's range); bounds the
 /// scratch buffer any single decode allocates, including for hostile RDB payloads.
@@ -186,13 +199,23 @@ impl ChunkStore {
             return self;
         }
         let total: usize = self.chunks.iter().map(|c| c.bytes.len()).sum();
-        let mut elements = Vec::with_capacity(total);
-        for chunk in self.chunks.iter() {
-            elements.extend_from_slice(chunk.bytes);
-        }
+        let pieces = self.chunks.iter().map(|c| c.bytes);
+        let slab = Slab::from_pieces(pieces, total, self.chunk_bytes as usize);
         ChunkStore {
-            chunks: ChunkList::Slab(Slab::new(&elements, self.chunk_bytes as usize)),
+            chunks: ChunkList::Slab(slab),
             ..self
+        }
+    }
+
+    /// An uncompressed store that grew past one chunk (APPEND, or the pieces of a replicated
+    /// write) becomes a slab: one copy, once.
+    fn settle_layout(&mut self) {
+        if self.encoding.compression.is_none()
+            && self.chunks.len() > 1
+            && !matches!(self.chunks, ChunkList::Slab(_))
+        {
+            let chunks = std::mem::replace(&mut self.chunks, ChunkList::Many(Vec::new()));
+            self.chunks = ChunkStore { chunks, ..*self }.into_slab_if_raw().chunks;
         }
     }
 
@@ -254,12 +277,7 @@ impl ChunkStore {
             self.chunks.pop();
         }
         self.chunks.extend(new_chunks);
-        if self.encoding.compression.is_none() && self.chunks.len() > 1 {
-            // An uncompressed array that outgrew one chunk becomes a slab (one copy, once).
-            let chunks = std::mem::replace(&mut self.chunks, ChunkList::Many(Vec::new()));
-            let store = ChunkStore { chunks, ..*self }.into_slab_if_raw();
-            self.chunks = store.chunks;
-        }
+        self.settle_layout();
         Ok(())
     }
 
@@ -299,6 +317,7 @@ impl ChunkStore {
     /// Adds whole chunks after the last one (the caller checked that the last one is whole).
     pub fn extend_chunks(&mut self, chunks: Vec<Chunk>) {
         self.chunks.extend(chunks);
+        self.settle_layout();
     }
 
     /// Puts re-encoded chunks (from [`RunWriter::finish`]) in place.
@@ -330,24 +349,35 @@ impl ChunkStore {
             ));
         }
         let start = out.len();
-        out.resize(start + total, 0);
-        let dest: Vec<Mutex<&mut [u8]>> = out
-            .get_mut(start..)
+        out.reserve(total);
+        // Each job zeroes its piece of the output just before decoding into it (in parallel,
+        // and while those bytes are in its cache), instead of one thread zeroing it all first.
+        let dest: Vec<Mutex<&mut [std::mem::MaybeUninit<u8>]>> = out
+            .spare_capacity_mut()
+            .get_mut(..total)
             .unwrap_or_default()
             .chunks_mut(chunk)
             .map(Mutex::new)
             .collect();
+        let pieces = dest.len();
+        let initialised = std::sync::atomic::AtomicUsize::new(0);
         let failure: Mutex<Option<ArrayError>> = Mutex::new(None);
-        crate::workers::for_each_index(dest.len(), &|i| {
+        crate::workers::for_each_index(pieces, &|i| {
             let (Some(target), Some(stored)) = (dest.get(i), self.chunks.get(i)) else {
                 return;
             };
             let Ok(mut target) = target.lock() else {
                 return;
             };
+            target.fill(std::mem::MaybeUninit::new(0));
+            initialised.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            // SAFETY: every byte of `target` was initialised just above, and `MaybeUninit<u8>`
+            // has the layout of `u8`.
+            let target: &mut [u8] = unsafe {
+                std::slice::from_raw_parts_mut(target.as_mut_ptr().cast::<u8>(), target.len())
+            };
             let result = if stored.encoded {
-                ChunkCodec::new(self.encoding, itemsize)
-                    .decode(stored.bytes, &mut target)
+                crate::codec::decode_chunk(self.encoding, itemsize, stored.bytes, target)
                     .map_err(ArrayError::from)
             } else if stored.bytes.len() == target.len() {
                 target.copy_from_slice(stored.bytes);
@@ -364,6 +394,14 @@ impl ChunkStore {
             }
         });
         drop(dest);
+        if initialised.into_inner() != pieces {
+            return Err(ArrayError::corrupt(
+                "internal error: a chunk was not decoded",
+            ));
+        }
+        // SAFETY: the `pieces` pieces cover `start..start + total` (within the reserved
+        // capacity) and each was initialised by its job, as counted above.
+        unsafe { out.set_len(start + total) };
         match failure.into_inner() {
             Ok(None) => Ok(()),
             Ok(Some(e)) => {
@@ -626,6 +664,46 @@ mod tests {
 
     fn lz4() -> Encoding {
         Encoding::new(Compression::named("lz4", None).unwrap(), Shuffle::BYTE, 4)
+    }
+
+    #[test]
+    fn uncompressed_stores_past_one_chunk_are_one_slab_however_they_grew() {
+        let raw = ramp(3000);
+        let store = ChunkStore::encode(&raw, Encoding::RAW, 4, 4096).unwrap();
+        assert!(matches!(store.chunks, ChunkList::Slab(_)));
+        assert_eq!(store.contiguous_raw(), Some(&raw[..]));
+        assert_eq!(store.chunk_count(), 3);
+
+        let mut appended = ChunkStore::encode(&raw[..4000], Encoding::RAW, 4, 4096).unwrap();
+        assert!(matches!(appended.chunks, ChunkList::One(_)));
+        appended.append(&raw[4000..], 4, 4000).unwrap();
+        assert!(matches!(appended.chunks, ChunkList::Slab(_)));
+        assert_eq!(appended.contiguous_raw(), Some(&raw[..]));
+
+        let mut pieces = ChunkStore::encode(&raw[..4096], Encoding::RAW, 4, 4096).unwrap();
+        let rest = ChunkStore::encode(&raw[4096..], Encoding::RAW, 4, 4096).unwrap();
+        pieces.extend_chunks(rest.into_chunks());
+        assert!(matches!(pieces.chunks, ChunkList::Slab(_)));
+        assert_eq!(pieces.contiguous_raw(), Some(&raw[..]));
+
+        let loaded = ChunkStore::from_parts(
+            Encoding::RAW,
+            4,
+            4096,
+            raw.len() as u64,
+            store
+                .chunk_refs()
+                .into_iter()
+                .map(|c| c.to_owned())
+                .collect(),
+        )
+        .unwrap()
+        .into_slab_if_raw();
+        assert_eq!(loaded, store);
+
+        let compressed = ChunkStore::encode(&raw, lz4(), 4, 4096).unwrap();
+        assert!(matches!(compressed.chunks, ChunkList::Many(_)));
+        assert_eq!(compressed.contiguous_raw(), None);
     }
 
     #[test]

@@ -387,11 +387,36 @@ pub(crate) fn decode_into(
     if encoding.shuffle == Shuffle::NONE {
         return codec.decompress(stored, out);
     }
-    scratch.clear();
-    scratch.resize(out.len(), 0);
-    codec.decompress(stored, scratch)?;
-    encoding.shuffle.filter().inverse(scratch, itemsize, out);
+    // Zeroed only as it grows: the decoders fill exactly `out.len()` bytes or fail, so nothing
+    // of an earlier chunk is ever read (this was a memset of every chunk before its decode).
+    if scratch.len() < out.len() {
+        scratch.resize(out.len(), 0);
+    }
+    let filtered = scratch.get_mut(..out.len()).unwrap_or_default();
+    codec.decompress(stored, filtered)?;
+    encoding.shuffle.filter().inverse(filtered, itemsize, out);
     Ok(())
+}
+
+thread_local! {
+    /// The filtered bytes of chunks decoded one per job ([`decode_chunk`]), reused by each thread.
+    static DECODE_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Decodes one encoded chunk into `out` (its raw length) with this thread's scratch: for the
+/// per-chunk jobs of a big read, which would otherwise each allocate and zero a scratch buffer.
+pub fn decode_chunk(
+    encoding: Encoding,
+    itemsize: usize,
+    stored: &[u8],
+    out: &mut [u8],
+) -> CodecResult<()> {
+    CHUNKS_DECODED.fetch_add(1, Ordering::Relaxed);
+    DECODE_SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => decode_into(encoding, itemsize, stored, &mut scratch, out),
+        // Never nested today; a nested call would still decode, with a scratch of its own.
+        Err(_) => decode_into(encoding, itemsize, stored, &mut Vec::new(), out),
+    })
 }
 
 #[cfg(test)]

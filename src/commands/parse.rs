@@ -90,13 +90,7 @@ const SET_USAGE: &str = "NDARRAY.SET key dtype [dim ...] [option ...] {BLOB data
 pub fn parse_set<'a>(args: &'a [&'a [u8]]) -> ParseResult<SetRequest<'a>> {
     let mut it = args.iter().peekable();
     let mut dtype = None;
-    // At its exact size: the shape keeps this allocation (a spare slot would be reallocated).
-    let ndims = args
-        .iter()
-        .skip(1)
-        .take_while(|a| !is_set_keyword(a))
-        .count();
-    let mut dims = Vec::with_capacity(ndims);
+    let mut dims = Dims::default();
     if let Some(first) = it.peek() {
         if !is_set_keyword(first) {
             dtype = Some(DType::parse(first)?);
@@ -110,6 +104,7 @@ pub fn parse_set<'a>(args: &'a [&'a [u8]]) -> ParseResult<SetRequest<'a>> {
             }
         }
     }
+    let mut dims = dims.into_vec();
     let mut store = StoreOptions::default();
     let mut cast = None;
     let mut ttl = None;
@@ -331,7 +326,45 @@ pub fn parse_source<'a>(
     Ok(input)
 }
 
+/// Dims as parsed: the first few on the stack, so that the shape is allocated once at its exact
+/// size (a growing `Vec` was reallocated when the shape took it).
+#[derive(Default)]
+struct Dims {
+    few: [u64; 8],
+    len: usize,
+    more: Vec<u64>,
+}
+
+impl Dims {
+    fn push(&mut self, dim: u64) {
+        match self.few.get_mut(self.len) {
+            Some(slot) if self.more.is_empty() => {
+                *slot = dim;
+                self.len += 1;
+            }
+            _ => {
+                if self.more.is_empty() {
+                    self.more.extend_from_slice(&self.few);
+                }
+                self.more.push(dim);
+            }
+        }
+    }
+
+    fn into_vec(self) -> Vec<u64> {
+        if self.more.is_empty() {
+            self.few.get(..self.len).unwrap_or_default().to_vec()
+        } else {
+            self.more
+        }
+    }
+}
+
 fn is_set_keyword(arg: &[u8]) -> bool {
+    // Dims and numbers never are (every keyword starts with a letter): most arguments stop here.
+    if arg.first().is_some_and(|b| !b.is_ascii_alphabetic()) {
+        return false;
+    }
     const KEYWORDS: [&str; 15] = [
         "COMPRESS", "LEVEL", "SHUFFLE", "AS", "EX", "PX", "EXAT", "PXAT", "KEEPTTL", "NX", "XX",
         "BLOB", "VALUES", "NPY", "ATTR",
