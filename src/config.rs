@@ -296,12 +296,29 @@ pub fn default_compression() -> CodecName {
 
 /// The level each codec uses when a write names it without LEVEL.
 pub fn default_levels() -> DefaultLevels {
-    level_settings()
+    // Every write reads these: the settings' raw values are compared with the last ones this
+    // thread turned into levels (building them anew was 220 instructions of a small SET).
+    thread_local! {
+        static LAST: std::cell::Cell<Option<([i64; registry::CODEC_COUNT], DefaultLevels)>> =
+            const { std::cell::Cell::new(None) };
+    }
+    let mut raw = [i64::MIN; registry::CODEC_COUNT];
+    for (slot, s) in raw.iter_mut().zip(level_settings()) {
+        *slot = s.value.load(Ordering::Relaxed);
+    }
+    if let Some((last, levels)) = LAST.get() {
+        if last == raw {
+            return levels;
+        }
+    }
+    let levels = level_settings()
         .iter()
         .fold(DefaultLevels::builtin(), |levels, s| {
             let level = i32::try_from(s.value.load(Ordering::Relaxed)).unwrap_or(i32::MIN);
             levels.with(s.codec, level)
-        })
+        });
+    LAST.set(Some((raw, levels)));
+    levels
 }
 
 pub fn default_shuffle() -> Shuffle {

@@ -53,7 +53,26 @@ impl WriteSettings {
 
     /// The encoding a write uses: what the command asked for, the settings for the rest.
     /// `auto` picks codec, level and filter itself, so it takes neither LEVEL nor SHUFFLE.
+    /// Remembers the last answer of this thread (most writes repeat it; resolving names through
+    /// the registry was 270 instructions of a small SET).
     pub fn resolve_encoding(&self, opts: StoreOptions, itemsize: usize) -> Result<EncodingChoice> {
+        type Key = (WriteSettings, StoreOptions, usize);
+        thread_local! {
+            static LAST: std::cell::Cell<Option<(Key, EncodingChoice)>> =
+                const { std::cell::Cell::new(None) };
+        }
+        let key = (*self, opts, itemsize);
+        if let Some((last, choice)) = LAST.get() {
+            if last == key {
+                return Ok(choice);
+            }
+        }
+        let choice = self.resolve_encoding_anew(opts, itemsize)?;
+        LAST.set(Some((key, choice)));
+        Ok(choice)
+    }
+
+    fn resolve_encoding_anew(&self, opts: StoreOptions, itemsize: usize) -> Result<EncodingChoice> {
         let name = opts.codec.unwrap_or(self.compression);
         let Some(codec) = name.codec() else {
             if opts.level.is_some() || opts.shuffle.is_some() {
