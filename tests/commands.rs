@@ -811,26 +811,7 @@ fn uncompressed_arrays_of_several_chunks_reply_right_through_every_change() {
     // A replica (RDB, then the stream) and a reload rebuild the same arrays.
     let replica = Server::start_with_module_args(&["chunk-bytes", "4096"], &[]);
     let mut r = replica.conn();
-    let _: () = redis::cmd("REPLICAOF")
-        .arg("127.0.0.1")
-        .arg(primary.port)
-        .query(&mut r)
-        .unwrap();
-    let _: () = redis::cmd("SET")
-        .arg("marker")
-        .arg(1)
-        .query(&mut con)
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while redis::cmd("WAIT")
-        .arg(1)
-        .arg(1000)
-        .query::<i64>(&mut con)
-        .unwrap()
-        < 1
-    {
-        assert!(std::time::Instant::now() < deadline, "replica did not sync");
-    }
+    replica.replicate(&primary);
     let big2: Vec<u8> = big.iter().rev().copied().collect();
     set_blob(
         &mut con,

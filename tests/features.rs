@@ -858,21 +858,8 @@ fn a_replica_stores_the_primarys_updated_at() {
     let replica = Server::start();
     let mut p = primary.conn();
     let mut r = replica.conn();
-    let _: () = redis::cmd("REPLICAOF")
-        .arg("127.0.0.1")
-        .arg(primary.port)
-        .query(&mut r)
-        .unwrap();
-    // Wait for the link, then write: everything reaches the replica as the replication stream.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let info: String = redis::cmd("INFO").arg("replication").query(&mut r).unwrap();
-        if info.contains("master_link_status:up") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "replica did not attach");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // Attach, then write: everything reaches the replica as the replication stream.
+    replica.replicate(&primary);
     // The replica's clock must not be what it shows: it would be later than the primary's.
     std::thread::sleep(Duration::from_millis(20));
     write_everything(&mut p);
@@ -953,20 +940,7 @@ fn a_replica_attaching_mid_writes_gets_every_time(diskless: &str) {
         std::thread::spawn(move || keep_writing(addr, stop))
     };
     std::thread::sleep(Duration::from_millis(150));
-    let _: () = redis::cmd("REPLICAOF")
-        .arg("127.0.0.1")
-        .arg(primary.port)
-        .query(&mut r)
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let info: String = redis::cmd("INFO").arg("replication").query(&mut r).unwrap();
-        if info.contains("master_link_status:up") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "replica did not attach");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    replica.replicate(&primary);
     std::thread::sleep(Duration::from_millis(150));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let keys = writer.join().unwrap();

@@ -373,6 +373,33 @@ impl Server {
         self.connect(&self.url())
     }
 
+    /// Makes this server a replica of `primary` (`REPLICAOF`) and waits until the link is up
+    /// (the initial sync done), for at most 30 seconds.
+    pub fn replicate(&self, primary: &Server) {
+        let mut con = self.conn();
+        let _: () = redis::cmd("REPLICAOF")
+            .arg("127.0.0.1")
+            .arg(primary.port)
+            .query(&mut con)
+            .expect("REPLICAOF");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let info: String = redis::cmd("INFO")
+                .arg("replication")
+                .query(&mut con)
+                .expect("INFO replication");
+            if info.contains("master_link_status:up") {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "replica did not attach:\n{}",
+                self.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     /// A RESP3 connection (`HELLO 3`).
     pub fn conn_resp3(&self) -> redis::Connection {
         self.connect(&format!("{}?protocol=resp3", self.url()))
