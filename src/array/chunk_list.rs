@@ -158,52 +158,14 @@ impl Slab {
 /// Bytes from which a slab's copy is spread over the workers.
 const PARALLEL_COPY_BYTES: usize = 1 << 20;
 
-/// Appends `raw` to `buf` (which has the capacity) in 1 MiB pieces copied on this thread and
-/// idle workers. Returns false, having appended nothing, if a piece was not copied.
+/// Appends `raw` to `buf` in 1 MiB pieces copied on this thread and idle workers. Returns
+/// false, having appended nothing, if a piece was not copied.
 fn copy_in_parallel(buf: &mut Vec<u8>, raw: &[u8]) -> bool {
     const PIECE: usize = 1 << 20;
-    let start = buf.len();
-    let Some(spare) = buf.spare_capacity_mut().get_mut(..raw.len()) else {
-        return false;
-    };
-    let targets: Vec<std::sync::Mutex<&mut [std::mem::MaybeUninit<u8>]>> =
-        spare.chunks_mut(PIECE).map(std::sync::Mutex::new).collect();
-    let copied = std::sync::atomic::AtomicUsize::new(0);
-    crate::workers::for_each_index(targets.len(), &|i| {
-        let source = raw.get(i * PIECE..).map(|r| r.get(..PIECE).unwrap_or(r));
-        let (Some(target), Some(source)) = (targets.get(i), source) else {
-            return;
-        };
-        let Ok(mut target) = target.lock() else {
-            return;
-        };
-        if target.len() == source.len() {
-            // SAFETY: `target` is `source.len()` bytes of the buffer's spare capacity, which no
-            // other piece overlaps; `source` is plain initialised memory.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    source.as_ptr(),
-                    target.as_mut_ptr().cast::<u8>(),
-                    source.len(),
-                )
-            };
-            copied.fetch_add(source.len(), std::sync::atomic::Ordering::Relaxed);
-        }
-    });
-    drop(targets);
-    if copied.into_inner() != raw.len() {
-        return false;
-    }
-    // SAFETY: every byte of `start..start + raw.len()` was written above (the pieces cover it and
-    // their lengths add up), within the capacity.
-    unsafe { buf.set_len(start + raw.len()) };
-    true
-}
-
-impl Drop for Slab {
-    fn drop(&mut self) {
-        super::spare::give(std::mem::take(&mut self.buf));
-    }
+    crate::workers::fill_in_parallel(buf, raw.len(), PIECE, |i, target| {
+        let source = raw.get(i * PIECE..)?.get(..target.len())?;
+        Some(target.write_copy_of_slice(source))
+    })
 }
 
 #[derive(Debug, Clone)]

@@ -349,33 +349,12 @@ impl ChunkStore {
             ));
         }
         let start = out.len();
-        out.reserve(total);
+        let failure: Mutex<Option<ArrayError>> = Mutex::new(None);
         // Each job zeroes its piece of the output just before decoding into it (in parallel,
         // and while those bytes are in its cache), instead of one thread zeroing it all first.
-        let dest: Vec<Mutex<&mut [std::mem::MaybeUninit<u8>]>> = out
-            .spare_capacity_mut()
-            .get_mut(..total)
-            .unwrap_or_default()
-            .chunks_mut(chunk)
-            .map(Mutex::new)
-            .collect();
-        let pieces = dest.len();
-        let initialised = std::sync::atomic::AtomicUsize::new(0);
-        let failure: Mutex<Option<ArrayError>> = Mutex::new(None);
-        crate::workers::for_each_index(pieces, &|i| {
-            let (Some(target), Some(stored)) = (dest.get(i), self.chunks.get(i)) else {
-                return;
-            };
-            let Ok(mut target) = target.lock() else {
-                return;
-            };
-            target.fill(std::mem::MaybeUninit::new(0));
-            initialised.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            // SAFETY: every byte of `target` was initialised just above, and `MaybeUninit<u8>`
-            // has the layout of `u8`.
-            let target: &mut [u8] = unsafe {
-                std::slice::from_raw_parts_mut(target.as_mut_ptr().cast::<u8>(), target.len())
-            };
+        let filled = crate::workers::fill_in_parallel(out, total, chunk, |i, target| {
+            let stored = self.chunks.get(i)?;
+            let target = crate::workers::zeroed(target);
             let result = if stored.encoded {
                 crate::codec::decode_chunk(self.encoding, itemsize, stored.bytes, target)
                     .map_err(ArrayError::from)
@@ -392,16 +371,13 @@ impl ChunkStore {
             if let (Err(e), Ok(mut first)) = (result, failure.lock()) {
                 first.get_or_insert(e);
             }
+            Some(target)
         });
-        drop(dest);
-        if initialised.into_inner() != pieces {
+        if !filled {
             return Err(ArrayError::corrupt(
                 "internal error: a chunk was not decoded",
             ));
         }
-        // SAFETY: the `pieces` pieces cover `start..start + total` (within the reserved
-        // capacity) and each was initialised by its job, as counted above.
-        unsafe { out.set_len(start + total) };
         match failure.into_inner() {
             Ok(None) => Ok(()),
             Ok(Some(e)) => {

@@ -14,6 +14,7 @@ pub mod table;
 mod write;
 
 use crate::error::{Error, Result};
+use parse::FewOnStack;
 use redis_module::{raw, Context, NotifyEvent, RedisError, RedisResult, RedisString, RedisValue};
 use std::ffi::CStr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -51,43 +52,14 @@ pub fn catch_panic<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
     })
 }
 
-/// Arguments after the command name and key, as byte slices (borrowed, no copy).
-fn rest(args: &[RedisString], from: usize) -> ArgBytes<'_> {
-    ArgBytes::new(args.get(from..).unwrap_or_default())
-}
-
-/// Arguments as byte slices for the parsers: on the stack for up to 8 (every small command;
-/// a `Vec` here was two of a small SET's eight allocations), in a `Vec` beyond.
-struct ArgBytes<'a> {
-    inline: [&'a [u8]; 8],
-    spilled: Vec<&'a [u8]>,
-    len: usize,
-}
-
-impl<'a> ArgBytes<'a> {
-    fn new(args: &'a [RedisString]) -> Self {
-        let mut bytes = ArgBytes {
-            inline: [&[]; 8],
-            spilled: Vec::new(),
-            len: args.len(),
-        };
-        if args.len() <= bytes.inline.len() {
-            for (slot, a) in bytes.inline.iter_mut().zip(args) {
-                *slot = a.as_slice();
-            }
-        } else {
-            bytes.spilled = args.iter().map(RedisString::as_slice).collect();
-        }
-        bytes
+/// Arguments after the command name and key, as byte slices (borrowed, no copy), on the stack
+/// for every small command (a `Vec` here was two of a small SET's eight allocations).
+fn rest(args: &[RedisString], from: usize) -> FewOnStack<&[u8], 8> {
+    let mut bytes = FewOnStack::default();
+    for a in args.get(from..).unwrap_or_default() {
+        bytes.push(a.as_slice());
     }
-}
-
-impl<'a> std::ops::Deref for ArgBytes<'a> {
-    type Target = [&'a [u8]];
-
-    fn deref(&self) -> &Self::Target {
-        self.inline.get(..self.len).unwrap_or(&self.spilled)
-    }
+    bytes
 }
 
 /// Fires the keyspace event `event` (class `d`, module) for `key`. A static C string: the crate's

@@ -90,7 +90,7 @@ const SET_USAGE: &str = "NDARRAY.SET key dtype [dim ...] [option ...] {BLOB data
 pub fn parse_set<'a>(args: &'a [&'a [u8]]) -> ParseResult<SetRequest<'a>> {
     let mut it = args.iter().peekable();
     let mut dtype = None;
-    let mut dims = Dims::default();
+    let mut dims = FewOnStack::<u64, 8>::default();
     if let Some(first) = it.peek() {
         if !is_set_keyword(first) {
             dtype = Some(DType::parse(first)?);
@@ -326,36 +326,59 @@ pub fn parse_source<'a>(
     Ok(input)
 }
 
-/// Dims as parsed: the first few on the stack, so that the shape is allocated once at its exact
-/// size (a growing `Vec` was reallocated when the shape took it).
-#[derive(Default)]
-struct Dims {
-    few: [u64; 8],
+/// A short list kept on the stack: its first `N` items in place, more in a `Vec`. For what every
+/// small command collects: its argument slices, and SET's dims (so that the shape is allocated
+/// once at its exact size: a growing `Vec` was reallocated when the shape took it).
+#[derive(Debug)]
+pub struct FewOnStack<T: Copy + Default, const N: usize> {
+    few: [T; N],
     len: usize,
-    more: Vec<u64>,
+    more: Vec<T>,
 }
 
-impl Dims {
-    fn push(&mut self, dim: u64) {
+impl<T: Copy + Default, const N: usize> Default for FewOnStack<T, N> {
+    fn default() -> Self {
+        FewOnStack {
+            few: [T::default(); N],
+            len: 0,
+            more: Vec::new(),
+        }
+    }
+}
+
+impl<T: Copy + Default, const N: usize> FewOnStack<T, N> {
+    pub fn push(&mut self, item: T) {
         match self.few.get_mut(self.len) {
             Some(slot) if self.more.is_empty() => {
-                *slot = dim;
+                *slot = item;
                 self.len += 1;
             }
             _ => {
                 if self.more.is_empty() {
                     self.more.extend_from_slice(&self.few);
                 }
-                self.more.push(dim);
+                self.more.push(item);
             }
         }
     }
 
-    fn into_vec(self) -> Vec<u64> {
+    pub fn into_vec(self) -> Vec<T> {
         if self.more.is_empty() {
             self.few.get(..self.len).unwrap_or_default().to_vec()
         } else {
             self.more
+        }
+    }
+}
+
+impl<T: Copy + Default, const N: usize> std::ops::Deref for FewOnStack<T, N> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        if self.more.is_empty() {
+            self.few.get(..self.len).unwrap_or_default()
+        } else {
+            &self.more
         }
     }
 }
@@ -565,6 +588,23 @@ pub fn parse_data<'a>(args: &'a [&'a [u8]]) -> ParseResult<DataArg<'a>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_few_on_stack_spills_past_its_room_in_order() {
+        let mut few = FewOnStack::<u64, 2>::default();
+        assert!(few.is_empty());
+        few.push(1);
+        few.push(2);
+        assert_eq!(&*few, [1, 2]);
+        few.push(3);
+        few.push(4);
+        assert_eq!(&*few, [1, 2, 3, 4]);
+        assert_eq!(few.into_vec(), vec![1, 2, 3, 4]);
+        let mut small = FewOnStack::<u64, 4>::default();
+        small.push(9);
+        let v = small.into_vec();
+        assert_eq!((v.len(), v.capacity()), (1, 1));
+    }
 
     fn set(args: &[&'static str]) -> ParseResult<SetRequest<'static>> {
         let v: Vec<&'static [u8]> = args.iter().map(|s| s.as_bytes()).collect();
