@@ -168,6 +168,12 @@ fn copy_in_parallel(buf: &mut Vec<u8>, raw: &[u8]) -> bool {
     })
 }
 
+impl Drop for Slab {
+    fn drop(&mut self) {
+        super::spare::give(std::mem::take(&mut self.buf));
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum ChunkList {
     One(Chunk),
@@ -294,6 +300,17 @@ impl From<Vec<Chunk>> for ChunkList {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_big_slab_dropped_leaves_its_buffer_for_the_next() {
+        let raw = vec![1u8; crate::array::spare::MIN_BYTES * 2];
+        let first = Slab::new(&raw, 262144);
+        let at = first.buf.as_ptr();
+        drop(first);
+        let second = Slab::new(&raw, 262144);
+        assert_eq!(second.buf.as_ptr(), at, "the freed buffer was reused");
+        assert_eq!(second.elements(), &raw[..]);
+    }
 
     fn chunk(byte: u8) -> Chunk {
         Chunk {
