@@ -195,7 +195,8 @@ fn write_batch(
             let mut arrays = encode_all(values, &settings)?;
             // Built off the lock when something will consume it (checked again at install; a
             // STAMP follows if the install's time differs from the payloads').
-            let prepared: Vec<Option<Replication>> = if job.locked(encoded::wanted) {
+            let prepared: Vec<Option<Replication>> = if job.locked(crate::propagation::consumed_now)
+            {
                 let now = meta::now_ms();
                 arrays
                     .iter_mut()
@@ -257,7 +258,7 @@ fn install_batch(
         }
     };
     // Asked once for the whole batch (it reads the server's replication info).
-    let wanted = big && encoded::wanted(ctx);
+    let wanted = big && crate::propagation::consumed_now(ctx);
     let at = meta::write_time(ctx);
     let mut verbatim = false;
     let mut pexpire: Vec<(&RedisString, i64)> = Vec::new();

@@ -52,15 +52,9 @@ pub enum Propagation {
     Nobody,
 }
 
-/// Whether anything consumes what a write replicates (see `propagation.rs`), read from the
-/// server now. Checked where the write installs (main thread or under the lock), so a replica
-/// attaching meanwhile is not missed.
-pub fn wanted(ctx: &Context) -> bool {
-    crate::propagation::consumed_now(ctx)
-}
-
 /// The propagation of a big write about to install: its encoded value if anything consumes it
-/// (`wanted`, asked once per command where it installs; `prepared` off the lock by a worker, or
+/// (`propagation::consumed_now`, asked once per command where it installs, so a replica
+/// attaching meanwhile is not missed; `prepared` off the lock by a worker, or
 /// prepared now), else none.
 pub fn big_write(
     ctx: &Context,

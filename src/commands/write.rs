@@ -40,7 +40,7 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
             let mut array = value.encode(&settings)?;
             // Built off the lock when something will consume it (checked again at install; a
             // STAMP follows if the install's time differs from the payload's).
-            let prepared = job.locked(encoded::wanted).then(|| {
+            let prepared = job.locked(crate::propagation::consumed_now).then(|| {
                 array.set_updated_at(super::meta::now_ms());
                 encoded::prepare(&array)
             });
@@ -49,7 +49,12 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
                 let name = RedisString::create_from_slice(ctx.ctx, &name);
                 // The write happens now: its time is taken under the lock.
                 let at = stamp(ctx, &mut array);
-                let propagation = encoded::big_write(ctx, encoded::wanted(ctx), &array, prepared);
+                let propagation = encoded::big_write(
+                    ctx,
+                    crate::propagation::consumed_now(ctx),
+                    &array,
+                    prepared,
+                );
                 install_set(ctx, &name, array, (condition, ttl, at), propagation)
             })?;
             // The value it replaced is freed here, after the lock is released.
@@ -60,7 +65,7 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     let mut array = value.encode(&settings)?;
     let at = stamp(ctx, &mut array);
     let propagation = if offload::replicate_encoded(bytes) {
-        encoded::big_write(ctx, encoded::wanted(ctx), &array, None)
+        encoded::big_write(ctx, crate::propagation::consumed_now(ctx), &array, None)
     } else {
         Propagation::Command
     };
