@@ -18,6 +18,9 @@ pub enum Error {
     Usage(String),
     /// Redis refused something we asked of it (`ERR <message>`).
     Redis(String),
+    /// The server's state refuses the write now, with Redis' own reply for it, code first
+    /// (`READONLY …`, `MOVED …`, `OOM …`): see `admission.rs`.
+    Refused(String),
 }
 
 impl Error {
@@ -34,6 +37,7 @@ impl Error {
             Error::Usage(m) | Error::Redis(m) => {
                 RedisError::String(format!("ERR {}", reply_safe(&m)))
             }
+            Error::Refused(m) => RedisError::String(reply_safe(&m)),
         }
     }
 }

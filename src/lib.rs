@@ -16,6 +16,7 @@
     )
 )]
 
+mod admission;
 pub mod aof;
 pub mod array;
 pub mod codec;

@@ -1,18 +1,23 @@
 //! Running a command's heavy part on a worker (`workers.rs`): the client is blocked, the worker
 //! does the codec work on data it owns (an array snapshot, or the argument bytes copied out), then
-//! replies through the blocked client's thread-safe context; writes install their result under
-//! Redis' lock. The commands decide *what* runs where (read.rs, write.rs, batch.rs); this file is
-//! the one place that blocks clients and touches thread-safe contexts.
+//! replies through the blocked client's thread-safe context. A write's result is installed only
+//! when the same write would be accepted as a new command at that moment (`admission.rs`): under
+//! Redis' lock on the worker, or, when writes were paused meanwhile, later on the main thread
+//! (the client stays blocked, as a paused client's command waits). The commands decide *what*
+//! runs where (read.rs, write.rs, batch.rs); this file is the one place that blocks clients and
+//! touches thread-safe contexts.
 
+use crate::admission::{Admission, Verdict};
+use crate::array::NdArray;
 use crate::commands::catch_panic;
 use crate::commands::steps::SetValue;
 use crate::config;
 use crate::error::{Error, Result};
 use crate::workers;
 use redis_module::{raw, Context, ContextFlags, RedisError, RedisString, RedisValue};
-use std::ffi::c_int;
-use std::sync::atomic::Ordering;
-use std::sync::OnceLock;
+use std::ffi::{c_int, c_void};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::thread::ThreadId;
 
 static MAIN_THREAD: OnceLock<ThreadId> = OnceLock::new();
@@ -99,6 +104,38 @@ impl Job {
     /// touched here. Never wait for another job inside `f` (the main thread may be waiting for the
     /// lock). The lock is released also if `f` panics.
     pub fn locked<T>(&self, f: impl FnOnce(&Context) -> T) -> T {
+        with_lock(self.tsc, self.db, f)
+    }
+
+    fn reply(&mut self, outcome: std::result::Result<Result<RedisValue>, String>) {
+        self.replied = true;
+        let reply_ctx = self.reply_context();
+        match outcome {
+            Ok(Ok(RedisValue::NoReply)) => {}
+            Ok(Ok(value)) => {
+                reply_ctx.reply(Ok(value));
+            }
+            Ok(Err(e)) => {
+                reply_ctx.reply(Err(e.into_reply()));
+            }
+            Err(what) => {
+                crate::stats::PANICS_CAUGHT.fetch_add(1, Ordering::Relaxed);
+                reply_ctx.log_warning(&format!(
+                    "ndarray: internal error on a worker (panic caught): {what}"
+                ));
+                reply_ctx.reply(Err(RedisError::String(format!(
+                    "ERR internal error in ndarray, please report it: {}",
+                    what.replace(['\r', '\n'], " ")
+                ))));
+            }
+        }
+    }
+}
+
+/// Runs `f` holding Redis' lock through the thread-safe context `tsc`, with database `db`
+/// selected. The lock is released also if `f` panics.
+fn with_lock<T>(tsc: *mut raw::RedisModuleCtx, db: c_int, f: impl FnOnce(&Context) -> T) -> T {
+    {
         struct Unlock(*mut raw::RedisModuleCtx);
         impl Drop for Unlock {
             fn drop(&mut self) {
@@ -114,15 +151,24 @@ impl Job {
         // SAFETY: a live thread-safe context, locked and unlocked by this thread only.
         unsafe {
             if let Some(lock) = raw::RedisModule_ThreadSafeContextLock {
-                lock(self.tsc);
+                lock(tsc);
             }
-            if let Some(select) = raw::RedisModule_SelectDb {
-                select(self.tsc, self.db);
-            }
+            select_db(tsc, db);
         }
-        let _unlock = Unlock(self.tsc);
+        let _unlock = Unlock(tsc);
         HOLDS_LOCK.with(|held| held.set(true));
-        f(&Context::new(self.tsc))
+        f(&Context::new(tsc))
+    }
+}
+
+/// # Safety
+/// `ctx` is live, and this thread holds Redis' lock or is the main thread.
+unsafe fn select_db(ctx: *mut raw::RedisModuleCtx, db: c_int) {
+    // SAFETY: as the caller promises.
+    unsafe {
+        if let Some(select) = raw::RedisModule_SelectDb {
+            select(ctx, db);
+        }
     }
 }
 
@@ -159,6 +205,11 @@ pub fn run(
     bytes: u64,
     work: impl FnOnce(&Job) -> Result<RedisValue> + Send + 'static,
 ) -> Result<RedisValue> {
+    spawn(ctx, bytes, move |job| finish(job, work))
+}
+
+/// Blocks the client and runs `task` on a worker with the job.
+fn spawn(ctx: &Context, bytes: u64, task: impl FnOnce(Job) + Send + 'static) -> Result<RedisValue> {
     // SAFETY: a live command context on the main thread; no callbacks, no timeout.
     let blocked = unsafe {
         raw::RedisModule_BlockClient.map_or(std::ptr::null_mut(), |block| {
@@ -178,7 +229,7 @@ pub fn run(
         db,
         replied: false,
     };
-    let task: workers::Job = Box::new(move || finish(job, work));
+    let task: workers::Job = Box::new(move || task(job));
     // If the pool refuses the task (it never stops while the module is loaded), dropping the task
     // drops the job, which replies an error and unblocks: it must not run here, as it would take
     // Redis' lock, which this thread holds.
@@ -193,28 +244,148 @@ fn finish(mut job: Job, work: impl FnOnce(&Job) -> Result<RedisValue>) {
         return; // dropping the job unblocks the client (with no context, no reply is possible)
     }
     let outcome = catch_panic(|| work(&job));
-    job.replied = true;
-    let reply_ctx = job.reply_context();
-    match outcome {
-        Ok(Ok(RedisValue::NoReply)) => {}
-        Ok(Ok(value)) => {
-            reply_ctx.reply(Ok(value));
+    job.reply(outcome);
+}
+
+/// What a write's install did: its reply, and the values it replaced (freed outside Redis' lock).
+pub struct Installed {
+    pub reply: RedisValue,
+    pub replaced: Vec<NdArray>,
+}
+
+/// A write's last step, run when [`Admission::verdict`] allows it: on the worker under Redis'
+/// lock, or on the main thread after a pause. It must not reply itself (its context may be a
+/// timer's): it returns the reply.
+pub type Install = Box<dyn FnOnce(&Context) -> Result<Installed> + Send>;
+
+/// Like [`run`] for a write of `keys`: `work` prepares the value on the worker and returns its
+/// [`Install`], which runs only when the write would be accepted as a new command at that
+/// moment; otherwise the client gets the error Redis would give (nothing is installed), or, while
+/// writes are paused, stays blocked until they resume.
+pub fn run_write(
+    ctx: &Context,
+    bytes: u64,
+    keys: Vec<Vec<u8>>,
+    work: impl FnOnce(&Job) -> Result<Install> + Send + 'static,
+) -> Result<RedisValue> {
+    let admission = Admission::new(ctx, keys);
+    spawn(ctx, bytes, move |mut job| {
+        job.attach();
+        if job.tsc.is_null() {
+            return; // dropping the job unblocks the client (with no context, no reply is possible)
         }
-        Ok(Err(e)) => {
-            reply_ctx.reply(Err(e.into_reply()));
+        match catch_panic(|| work(&job)) {
+            Ok(Ok(install)) => {
+                let pending = Pending {
+                    job,
+                    admission,
+                    install,
+                };
+                let (tsc, db) = (pending.job.tsc, pending.job.db);
+                let settled = with_lock(tsc, db, |ctx| settle(ctx, pending));
+                if settled.is_none() {
+                    INSTALLS_DEFERRED.fetch_add(1, Ordering::Relaxed);
+                }
+                // The job (its context, which was locked) and the replaced values are freed
+                // after the lock is released.
+                drop(settled);
+            }
+            Ok(Err(e)) => job.reply(Ok(Err(e))),
+            Err(what) => job.reply(Err(what)),
         }
-        Err(what) => {
-            crate::stats::PANICS_CAUGHT.fetch_add(1, Ordering::Relaxed);
-            job.locked(|ctx| {
-                ctx.log_warning(&format!(
-                    "ndarray: internal error on a worker (panic caught): {what}"
-                ))
-            });
-            reply_ctx.reply(Err(RedisError::String(format!(
-                "ERR internal error in ndarray, please report it: {}",
-                what.replace(['\r', '\n'], " ")
-            ))));
+    })
+}
+
+/// A write whose result waits for its install.
+struct Pending {
+    job: Job,
+    admission: Admission,
+    install: Install,
+}
+
+/// Writes parked while writes are paused, retried by a timer on the main thread.
+static PARKED: Mutex<Vec<Pending>> = Mutex::new(Vec::new());
+/// A retry timer is armed.
+static RETRY_ARMED: AtomicBool = AtomicBool::new(false);
+/// How often parked writes ask again (ms): a paused client's command resumes at the next event
+/// loop turn; 10 ms is within a turn's noise and costs nothing while nothing is parked.
+const RETRY_MS: i64 = 10;
+
+/// Installs waiting for a pause to end (INFO), installs that ever waited, and installs refused
+/// because the server's state changed meanwhile.
+pub static INSTALLS_WAITING: AtomicU64 = AtomicU64::new(0);
+pub static INSTALLS_DEFERRED: AtomicU64 = AtomicU64::new(0);
+pub static INSTALLS_REFUSED: AtomicU64 = AtomicU64::new(0);
+
+/// What [`settle`] leaves to free once Redis' lock is released (nothing when it parked).
+struct Settled {
+    _job: Job,
+    _replaced: Vec<NdArray>,
+}
+
+/// Installs, refuses or parks a pending write. `ctx` holds Redis' lock or is the main thread's,
+/// with the client's database selected.
+fn settle(ctx: &Context, pending: Pending) -> Option<Settled> {
+    let Pending {
+        mut job,
+        admission,
+        install,
+    } = pending;
+    let (outcome, replaced) = match admission.verdict(ctx) {
+        Verdict::Wait => {
+            let pending = Pending {
+                job,
+                admission,
+                install,
+            };
+            park(ctx, pending);
+            return None;
         }
+        Verdict::Refuse(refusal) => {
+            INSTALLS_REFUSED.fetch_add(1, Ordering::Relaxed);
+            (Ok(Err(refusal)), Vec::new())
+        }
+        Verdict::Install => match catch_panic(|| install(ctx)) {
+            Ok(Ok(installed)) => (Ok(Ok(installed.reply)), installed.replaced),
+            Ok(Err(e)) => (Ok(Err(e)), Vec::new()),
+            Err(what) => (Err(what), Vec::new()),
+        },
+    };
+    job.reply(outcome);
+    Some(Settled {
+        _job: job,
+        _replaced: replaced,
+    })
+}
+
+/// Keeps a write for later and makes sure a retry timer runs. Under the lock or on the main
+/// thread (creating a timer needs either).
+fn park(ctx: &Context, pending: Pending) {
+    let mut parked = PARKED.lock().unwrap_or_else(|p| p.into_inner());
+    parked.push(pending);
+    INSTALLS_WAITING.store(parked.len() as u64, Ordering::Relaxed);
+    drop(parked);
+    if !RETRY_ARMED.swap(true, Ordering::Relaxed) {
+        // SAFETY: a live context, under the lock or on the main thread; the callback lives as
+        // long as the module.
+        unsafe {
+            if let Some(create) = raw::RedisModule_CreateTimer {
+                create(ctx.ctx, RETRY_MS, Some(retry_parked), std::ptr::null_mut());
+            }
+        }
+    }
+}
+
+/// The retry timer (main thread): every parked write asks again; those still paused park again.
+extern "C" fn retry_parked(ctx: *mut raw::RedisModuleCtx, _data: *mut c_void) {
+    RETRY_ARMED.store(false, Ordering::Relaxed);
+    let parked = std::mem::take(&mut *PARKED.lock().unwrap_or_else(|p| p.into_inner()));
+    INSTALLS_WAITING.store(0, Ordering::Relaxed);
+    for pending in parked {
+        // SAFETY: the timer's live context, on the main thread.
+        unsafe { select_db(ctx, pending.job.db) };
+        // Dropped here, on the main thread: the job unblocks its client.
+        drop(settle(&Context::new(ctx), pending));
     }
 }
 

@@ -1,7 +1,9 @@
 //! The server events the module follows, in one place (Redis keeps one callback per event and
-//! module): fork, cron, role and replica changes keep `propagation.rs`' cache right; the cron
+//! module): fork, cron, role and replica changes keep `propagation.rs`' cache right; a role change
+//! also tells `admission.rs` (offloaded writes admitted before it are not installed); the cron
 //! also frees the big buffer `array::spare` may keep.
 
+use crate::admission;
 use crate::array::spare;
 use crate::propagation;
 use redis_module::{raw, Context};
@@ -64,9 +66,12 @@ extern "C" fn on_cron(
 
 extern "C" fn on_replication_change(
     ctx: *mut raw::RedisModuleCtx,
-    _event: raw::RedisModuleEvent,
+    event: raw::RedisModuleEvent,
     _subevent: u64,
     _data: *mut c_void,
 ) {
+    if event.id == raw::REDISMODULE_EVENT_REPLICATION_ROLE_CHANGED {
+        admission::role_changed();
+    }
     propagation::refresh(&Context::new(ctx));
 }

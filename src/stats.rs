@@ -3,6 +3,7 @@
 //! what the worker pool does (jobs queued, running, done; raw bytes of the arrays offloaded).
 
 use crate::codec::{CHUNKS_DECODED, CHUNKS_ENCODED, CHUNKS_TOO_SMALL};
+use crate::offload::{INSTALLS_DEFERRED, INSTALLS_REFUSED, INSTALLS_WAITING};
 use crate::workers::{BYTES_OFFLOADED, CHUNK_JOBS_HELPED, JOBS_DONE, JOBS_QUEUED, JOBS_RUNNING};
 use redis_module::{raw, Context};
 use std::ffi::{c_char, c_int};
@@ -22,7 +23,7 @@ pub fn register(ctx: &Context) {
 }
 
 extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: c_int) {
-    let fields: [(&std::ffi::CStr, &AtomicU64); 9] = [
+    let fields: [(&std::ffi::CStr, &AtomicU64); 12] = [
         (c"chunks_decoded", &CHUNKS_DECODED),
         (c"chunks_encoded", &CHUNKS_ENCODED),
         (c"chunks_too_small_to_compress", &CHUNKS_TOO_SMALL),
@@ -32,6 +33,9 @@ extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: c_int) 
         (c"jobs_done", &JOBS_DONE),
         (c"bytes_offloaded", &BYTES_OFFLOADED),
         (c"chunk_jobs_helped", &CHUNK_JOBS_HELPED),
+        (c"installs_waiting", &INSTALLS_WAITING),
+        (c"installs_deferred", &INSTALLS_DEFERRED),
+        (c"installs_refused", &INSTALLS_REFUSED),
     ];
     // SAFETY: `ctx` is the live info context Redis passed; names are static C strings.
     unsafe {

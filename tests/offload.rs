@@ -14,11 +14,7 @@ use util::*;
 const MIB: usize = 1 << 20;
 
 fn stat(con: &mut Connection, field: &str) -> i64 {
-    let info: String = redis::cmd("INFO").arg("ndarray").query(con).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("ndarray_{field}:")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in {info}"))
+    ndarray_stat(con, field)
 }
 
 fn set_blob(con: &mut Connection, key: &str, dims: &[usize], data: &[u8], opts: &[&str]) -> Value {
@@ -291,11 +287,7 @@ fn slow_set(key: &str) -> redis::Cmd {
 }
 
 fn wait_for_running_job(con: &mut Connection) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while stat(con, "jobs_running") == 0 {
-        assert!(Instant::now() < deadline, "no job started");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_stat(con, "jobs_running", 1);
 }
 
 fn wait_for_idle_pool(con: &mut Connection) {

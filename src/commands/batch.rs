@@ -5,6 +5,7 @@ use super::meta;
 use super::parse::{
     parse_msetex_options, parse_numkeys, parse_stack_options, Condition, Format, MsetexOptions, Ttl,
 };
+use super::reply::Ack;
 use super::steps::{mset_elements, msetex_elements, BatchMemo, SetValue, WriteSettings};
 use super::write::store_with_ttl;
 use super::{arg, notify, reply, rest};
@@ -191,7 +192,7 @@ fn write_batch(
             // `held` is released (or dropped, on an error).
             .map(|v| unsafe { offload::detach(v, &held) })
             .collect();
-        return offload::run(ctx, bytes, move |job| {
+        return offload::run_write(ctx, bytes, names.clone(), move |job| {
             let mut arrays = encode_all(values, &settings)?;
             // Built off the lock when something will consume it (checked again at install; a
             // STAMP follows if the install's time differs from the payloads').
@@ -208,25 +209,28 @@ fn write_batch(
             } else {
                 arrays.iter().map(|_| None).collect()
             };
-            let (reply, replaced) = job.locked(|ctx| {
+            Ok(Box::new(move |ctx: &Context| {
                 held.release(ctx);
                 let names: Vec<RedisString> = names
                     .iter()
                     .map(|n| RedisString::create_from_slice(ctx.ctx, n))
                     .collect();
                 let names: Vec<&RedisString> = names.iter().collect();
-                install_batch(ctx, batch, &names, arrays, prepared, true)
-            })?;
-            // The values they replaced are freed here, after the lock is released.
-            drop(replaced);
-            Ok(reply)
+                let (ack, replaced) = install_batch(ctx, batch, &names, arrays, prepared, true)?;
+                Ok(offload::Installed {
+                    reply: ack.value(),
+                    replaced,
+                })
+            }))
         });
     }
     let arrays = encode_all(values, &settings)?;
     let names: Vec<&RedisString> = pairs.iter().map(|(n, _)| *n).collect();
     let prepared = arrays.iter().map(|_| None).collect();
     let big = offload::replicate_encoded(bytes);
-    Ok(install_batch(ctx, batch, &names, arrays, prepared, big)?.0)
+    Ok(install_batch(ctx, batch, &names, arrays, prepared, big)?
+        .0
+        .send(ctx))
 }
 
 fn encode_all(values: Vec<SetValue>, settings: &WriteSettings) -> Result<Vec<NdArray>> {
@@ -244,7 +248,7 @@ fn install_batch(
     arrays: Vec<NdArray>,
     prepared: Vec<Option<Replication>>,
     big: bool,
-) -> Result<(RedisValue, Vec<NdArray>)> {
+) -> Result<(Ack, Vec<NdArray>)> {
     let (ttl, event) = match batch {
         Batch::Mset => (None, c"ndarray.mset"),
         Batch::Msetex(o) => {
@@ -252,7 +256,7 @@ fn install_batch(
                 for unneeded in prepared.into_iter().flatten() {
                     unneeded.release(ctx);
                 }
-                return Ok((RedisValue::Integer(0), Vec::new()));
+                return Ok((Ack::Integer(0), Vec::new()));
             }
             (Some(o.ttl), c"ndarray.msetex")
         }
@@ -310,8 +314,8 @@ fn install_batch(
         meta::replicate_stamp(ctx, &stamped, at);
     }
     let reply = match batch {
-        Batch::Mset => reply::ok(ctx),
-        Batch::Msetex(_) => RedisValue::Integer(1),
+        Batch::Mset => Ack::Ok,
+        Batch::Msetex(_) => Ack::Integer(1),
     };
     Ok((reply, replaced))
 }

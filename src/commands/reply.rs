@@ -33,6 +33,33 @@ pub fn ok(ctx: &Context) -> RedisValue {
     RedisValue::NoReply
 }
 
+/// A write's reply, decided where the write happens: sent on the command's own context
+/// ([`Ack::send`], the cheap status reply), or, for an offloaded write, returned as a value that
+/// its blocked client gets ([`Ack::value`]; the install may run in a timer's context).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ack {
+    Ok,
+    Nil,
+    Integer(i64),
+}
+
+impl Ack {
+    pub fn send(self, ctx: &Context) -> RedisValue {
+        match self {
+            Ack::Ok => ok(ctx),
+            other => other.value(),
+        }
+    }
+
+    pub fn value(self) -> RedisValue {
+        match self {
+            Ack::Ok => RedisValue::SimpleStringStatic("OK"),
+            Ack::Nil => RedisValue::Null,
+            Ack::Integer(n) => RedisValue::Integer(n),
+        }
+    }
+}
+
 /// Replies with `array` in the requested format and dtype (`NDARRAY.GET`).
 ///
 /// Copies of the elements: an array stored raw in one place (a small array's one chunk, or the

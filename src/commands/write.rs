@@ -4,8 +4,9 @@
 use super::encoded::{self, Propagation};
 use super::meta::{replicate_stamp, stamp};
 use super::parse::{parse_data, parse_dims, parse_set, Condition, Ttl};
+use super::reply::{self, Ack};
 use super::steps::{append_new, append_rows, reshape_to, write_slice, SetValue, WriteSettings};
-use super::{arg, notify, reply, rest};
+use super::{arg, notify, rest};
 use crate::array::attrs::Attrs;
 use crate::array::NdArray;
 use crate::config;
@@ -36,7 +37,7 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         // released (or dropped, on an error).
         let value = unsafe { offload::detach(value, &held) };
         let name = name.as_slice().to_vec();
-        return offload::run(ctx, bytes, move |job| {
+        return offload::run_write(ctx, bytes, vec![name.clone()], move |job| {
             let mut array = value.encode(&settings)?;
             // Built off the lock when something will consume it (checked again at install; a
             // STAMP follows if the install's time differs from the payload's).
@@ -44,10 +45,10 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
                 array.set_updated_at(super::meta::now_ms());
                 encoded::prepare(&array)
             });
-            let installed = job.locked(|ctx| {
+            Ok(Box::new(move |ctx: &Context| {
                 held.release(ctx);
                 let name = RedisString::create_from_slice(ctx.ctx, &name);
-                // The write happens now: its time is taken under the lock.
+                // The write happens now: its time is taken here.
                 let at = stamp(ctx, &mut array);
                 let propagation = encoded::big_write(
                     ctx,
@@ -55,11 +56,13 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
                     &array,
                     prepared,
                 );
-                install_set(ctx, &name, array, (condition, ttl, at), propagation)
-            })?;
-            // The value it replaced is freed here, after the lock is released.
-            drop(installed.replaced);
-            Ok(installed.reply)
+                let (ack, replaced) =
+                    install_set(ctx, &name, array, (condition, ttl, at), propagation)?;
+                Ok(offload::Installed {
+                    reply: ack.value(),
+                    replaced: replaced.into_iter().collect(),
+                })
+            }))
         });
     }
     let mut array = value.encode(&settings)?;
@@ -69,26 +72,25 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     } else {
         Propagation::Command
     };
-    Ok(install_set(ctx, name, array, (condition, ttl, at), propagation)?.reply)
-}
-
-/// What an install did: the reply, and the array it replaced (to free outside Redis' lock).
-struct Installed {
-    reply: RedisValue,
-    replaced: Option<NdArray>,
+    Ok(
+        install_set(ctx, name, array, (condition, ttl, at), propagation)?
+            .0
+            .send(ctx),
+    )
 }
 
 /// Stores a SET's encoded value (stamped with its `updated_at`), if NX / XX allow it now, with its
 /// TTL; propagates it with `updated_at` (the time [`stamp`] returned: none when this write is
 /// itself replayed, then the STAMP that follows it, if any, travels on as it came); notifies.
-/// Runs on the main thread or under the lock.
+/// Runs on the main thread or under the lock. Returns the reply and the array it replaced (to
+/// free outside Redis' lock).
 fn install_set(
     ctx: &Context,
     name: &RedisString,
     array: NdArray,
     (condition, ttl, updated_at): (Condition, Ttl, Option<u64>),
     propagation: Propagation,
-) -> Result<Installed> {
+) -> Result<(Ack, Option<NdArray>)> {
     let key = Key::open(ctx, name, true);
     let proceed = match condition {
         Condition::Always => true,
@@ -99,10 +101,7 @@ fn install_set(
         if let Propagation::Encoded(unneeded) = propagation {
             unneeded.release(ctx);
         }
-        return Ok(Installed {
-            reply: RedisValue::Null,
-            replaced: None,
-        });
+        return Ok((Ack::Nil, None));
     }
     let (replaced, expire_at, expired) = store_with_ttl(&key, array, ttl)?;
     match propagation {
@@ -127,10 +126,7 @@ fn install_set(
         }
     }
     notify(ctx, c"ndarray.set", name);
-    Ok(Installed {
-        reply: reply::ok(ctx),
-        replaced,
-    })
+    Ok((Ack::Ok, replaced))
 }
 
 /// Stores `array` under the open `key` with SET's TTL rule (`ttl`; a time already past deletes

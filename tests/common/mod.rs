@@ -460,6 +460,19 @@ impl Server {
         read_lossy(&self.dir.join(STDIO_FILE))
     }
 
+    /// Waits until the server exits by itself (a `SHUTDOWN` another client sent), for at most
+    /// `timeout`; returns whether it exited. The server counts as stopped afterwards.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> bool {
+        let Some(child) = self.child.as_mut() else {
+            return true;
+        };
+        let exited = wait_exit(child, timeout).is_some();
+        if exited {
+            self.child = None;
+        }
+        exited
+    }
+
     /// SIGKILLs the server: nothing is saved (what is on disk stays as the last SAVE/AOF fsync left it).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

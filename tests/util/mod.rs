@@ -172,3 +172,24 @@ pub fn npy_of(con: &mut Connection, dtype: &str, dims: &[u64], data: &[u8]) -> V
     let _: () = redis::cmd("DEL").arg("__tmp").query(con).unwrap();
     npy
 }
+
+/// A counter of `INFO ndarray` (`ndarray_<field>`).
+pub fn ndarray_stat(con: &mut Connection, field: &str) -> i64 {
+    let info: String = redis::cmd("INFO").arg("ndarray").query(con).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("ndarray_{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {info}"))
+}
+
+/// Waits (at most 60 s) until `INFO ndarray`'s `field` reaches `at_least`.
+pub fn wait_for_stat(con: &mut Connection, field: &str, at_least: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while ndarray_stat(con, field) < at_least {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ndarray_{field} never reached {at_least}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
