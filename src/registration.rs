@@ -6,8 +6,8 @@
 
 use crate::commands::args::{Arg, ArgKind};
 use crate::commands::guard;
-use crate::commands::table::{Access, CommandSpec, COMMANDS};
-use redis_module::{raw, Context, RedisString, Status};
+use crate::commands::table::{Access, CommandSpec, COMMANDS, INTERNAL};
+use redis_module::{raw, Context, ContextFlags, RedisError, RedisResult, RedisString, Status};
 use std::ffi::{c_char, c_int, CString};
 
 type CommandFn = unsafe extern "C" fn(
@@ -31,10 +31,32 @@ extern "C" fn dispatch<const I: usize>(
     let context = Context::new(ctx);
     let args = BorrowedArgs::new(argv, argc);
     let result = match COMMANDS.get(I) {
+        Some(spec) if spec.is_internal() => run_internal(&context, args.as_slice(), spec),
         Some(spec) => guard(&context, args.as_slice(), spec.handler),
         None => Err(redis_module::RedisError::Str("ERR unknown ndarray command")),
     };
     context.reply(result) as c_int
+}
+
+/// An internal command runs only when it comes from the replication link or AOF loading; from
+/// them, a refusal is logged (a replica refusing its primary's write, or an AOF line skipped, is
+/// something an operator must see: Redis discards those replies).
+fn run_internal(ctx: &Context, args: &[RedisString], spec: &CommandSpec) -> RedisResult {
+    let trusted = ContextFlags::REPLICATED | ContextFlags::LOADING;
+    if !ctx.get_flags().intersects(trusted) {
+        return Err(RedisError::String(format!(
+            "ERR {} is internal: only a primary's replication stream and AOF loading may send it",
+            spec.name.to_uppercase()
+        )));
+    }
+    let result = guard(ctx, args, spec.handler);
+    if let Err(e) = &result {
+        ctx.log_warning(&format!(
+            "ndarray: {} from the replication link or the AOF was refused: {e}",
+            spec.name.to_uppercase()
+        ));
+    }
+    result
 }
 
 fn is_keys_position_request(ctx: *mut raw::RedisModuleCtx) -> bool {
@@ -199,21 +221,33 @@ fn register(ctx: &Context, spec: &CommandSpec, entry: CommandFn) -> Result<(), &
     } else {
         spec.flags.to_string()
     };
-    // SAFETY: called from OnLoad with the module context; Redis copies the name and flags.
-    let status = unsafe {
-        let create = raw::RedisModule_CreateCommand.ok_or("no CreateCommand API")?;
-        create(
-            ctx.ctx,
-            name,
-            Some(entry),
-            c.get(&flags),
-            first_key,
-            last_key,
-            step,
-        )
+    // SAFETY: reading a function pointer the module API filled in at load.
+    let create = unsafe { raw::RedisModule_CreateCommand }.ok_or("no CreateCommand API")?;
+    let mut create_with = |flags: &str| {
+        // SAFETY: called from OnLoad with the module context; Redis copies the name and flags.
+        let status = unsafe {
+            create(
+                ctx.ctx,
+                name,
+                Some(entry),
+                c.get(flags),
+                first_key,
+                last_key,
+                step,
+            )
+        };
+        status == raw::REDISMODULE_OK as c_int
     };
-    if status != raw::REDISMODULE_OK as c_int {
-        return Err("Redis refused the command");
+    if !create_with(&flags) {
+        // Servers before Redis 8 (and Valkey) have no `internal` flag and refuse it: the
+        // dispatcher's check (`run_internal`) is then the only fence.
+        let without_internal: Vec<&str> = flags
+            .split_whitespace()
+            .filter(|f| *f != INTERNAL)
+            .collect();
+        if !spec.is_internal() || !create_with(&without_internal.join(" ")) {
+            return Err("Redis refused the command");
+        }
     }
     // SAFETY: reading function pointers the module API filled in at load.
     let (get_command, set_info, set_acl) = unsafe {

@@ -322,22 +322,63 @@ fn updated_at_moves_on_every_write_and_never_on_reads() {
         let _: Value = r.query(&mut con).unwrap();
     }
     assert_eq!(updated_at(&mut con, "e"), last, "reads do not move it");
-    // STAMP sets it (what replicas and the AOF receive), skipping missing keys.
-    let n: i64 = redis::cmd("NDARRAY.STAMP")
-        .arg("e")
-        .arg("gone")
-        .arg(1234)
-        .query(&mut con)
-        .unwrap();
-    assert_eq!(n, 1);
-    assert_eq!(updated_at(&mut con, "e"), 1234);
+}
+
+fn args(words: &[&str]) -> Vec<Vec<u8>> {
+    words.iter().map(|w| w.as_bytes().to_vec()).collect()
+}
+
+#[test]
+fn internal_commands_are_refused_from_clients_and_applied_from_the_aof() {
+    let mut server = Server::start_with(&["--appendonly", "yes"]);
+    let mut con = server.conn();
+    set_f32(&mut con, "e", &[1.0, 2.0]);
+    let before = updated_at(&mut con, "e");
+    // Redis 8 hides internal commands ("unknown command"); elsewhere the module refuses them.
     let e = error_of(
         redis::cmd("NDARRAY.STAMP")
             .arg("e")
-            .arg("-5")
+            .arg(1234)
             .query(&mut con),
     );
-    assert!(e.contains("unix-ms must be"), "{e}");
+    assert!(
+        e.contains("is internal") || e.contains("unknown command"),
+        "{e}"
+    );
+    let e = error_of(
+        redis::cmd("NDARRAY.PUTENCODED")
+            .arg("s")
+            .arg("NEW")
+            .arg("x")
+            .query(&mut con),
+    );
+    assert!(
+        e.contains("is internal") || e.contains("unknown command"),
+        "{e}"
+    );
+    // Not even through a script or a transaction.
+    let e = error_of(
+        redis::cmd("EVAL")
+            .arg("return redis.call('NDARRAY.STAMP', KEYS[1], '1234')")
+            .arg(1)
+            .arg("e")
+            .query(&mut con),
+    );
+    assert!(e.contains("is internal") || e.contains("nknown"), "{e}");
+    assert_eq!(updated_at(&mut con, "e"), before);
+    // From the AOF: STAMP sets the time, skipping missing keys; a bad one is refused and logged.
+    server.replay_in_aof(&[
+        args(&["NDARRAY.STAMP", "e", "gone", "1234"]),
+        args(&["NDARRAY.STAMP", "e", "-5"]),
+    ]);
+    let mut con = server.conn();
+    assert_eq!(updated_at(&mut con, "e"), 1234);
+    let log = server.log();
+    assert!(
+        log.contains("NDARRAY.STAMP from the replication link or the AOF was refused")
+            && log.contains("unix-ms must be"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -1024,42 +1065,19 @@ fn an_aof_of_the_previous_version_still_replays() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/payload/v1_u8_raw"),
     )
     .unwrap();
-    server.kill();
-    let resp = |args: &[&[u8]]| -> Vec<u8> {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend(format!("${}\r\n", a.len()).into_bytes());
-            out.extend_from_slice(a);
-            out.extend_from_slice(b"\r\n");
-        }
-        out
-    };
     let npy = encode_npy_u8(&[7, 8]);
-    let mut aof = resp(&[b"SELECT", b"0"]);
-    aof.extend(resp(&[
-        b"NDARRAY.SET",
-        b"old",
-        b"int8",
-        b"2",
-        b"VALUES",
-        b"1",
-        b"2",
-    ]));
-    aof.extend(resp(&[b"NDARRAY.MSET", b"o1", &npy, b"o2", &npy]));
-    aof.extend(resp(&[b"NDARRAY.SETSLICE", b"old", b"0", b"VALUES", b"5"]));
-    aof.extend(resp(&[b"NDARRAY.PUTENCODED", b"enc", b"NEW", &v1_payload]));
-    // Redis 7.0+ keeps the AOF in appendonlydir/ with a manifest.
-    let dir = server.dir.join("appendonlydir");
-    let manifest = std::fs::read_to_string(dir.join("appendonly.aof.manifest")).unwrap();
-    let incr = manifest
-        .lines()
-        .find(|l| l.contains("type i"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap()
-        .to_string();
-    std::fs::write(dir.join(&incr), aof).unwrap();
-    let _ = std::fs::remove_file(server.dir.join("dump.rdb"));
-    server.start_again();
+    let commands: Vec<Vec<&[u8]>> = vec![
+        vec![b"SELECT", b"0"],
+        vec![b"NDARRAY.SET", b"old", b"int8", b"2", b"VALUES", b"1", b"2"],
+        vec![b"NDARRAY.MSET", b"o1", &npy, b"o2", &npy],
+        vec![b"NDARRAY.SETSLICE", b"old", b"0", b"VALUES", b"5"],
+        vec![b"NDARRAY.PUTENCODED", b"enc", b"NEW", &v1_payload],
+    ];
+    let commands: Vec<Vec<Vec<u8>>> = commands
+        .into_iter()
+        .map(|c| c.into_iter().map(<[u8]>::to_vec).collect())
+        .collect();
+    server.replay_in_aof(&commands);
     let mut con = server.conn();
     assert_eq!(get_blob(&mut con, "old").unwrap(), [5, 2]);
     assert_eq!(get_blob(&mut con, "o2").unwrap(), [7, 8]);

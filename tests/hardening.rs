@@ -242,6 +242,49 @@ fn acl_categories_group_the_commands_where_redis_supports_it() {
 }
 
 #[test]
+fn the_readme_read_only_rule_leaves_no_write_through_internal_commands() {
+    let server = Server::start();
+    let mut admin = server.conn();
+    let _: () = redis::cmd("SET")
+        .arg("text")
+        .arg("x")
+        .query(&mut admin)
+        .unwrap();
+    let mut rule = redis::cmd("ACL");
+    rule.arg("SETUSER")
+        .arg("reader")
+        .arg("on")
+        .arg(">pw")
+        .arg("~*");
+    // The README's rule for every server, word for word.
+    for word in "+@all -@write -ndarray.set -ndarray.mset -ndarray.msetex -ndarray.append \
+                 -ndarray.setslice -ndarray.reshape -ndarray.attrset -ndarray.attrdel"
+        .split_whitespace()
+    {
+        rule.arg(word);
+    }
+    let _: () = rule.query(&mut admin).unwrap();
+    let mut reader = as_user(&server, "reader");
+    let payload = b"NDAE\x02\x00\x00\x00\x00\x00\x00\x00".to_vec();
+    for cmd in [
+        redis::cmd("NDARRAY.PUTENCODED")
+            .arg("text")
+            .arg("NEW")
+            .arg(&payload)
+            .clone(),
+        redis::cmd("NDARRAY.STAMP").arg("text").arg(1).clone(),
+    ] {
+        let e = error_of(cmd.query(&mut reader));
+        assert!(
+            e.contains("is internal") || e.contains("unknown command") || e.contains("NOPERM"),
+            "{e}"
+        );
+    }
+    let text: String = redis::cmd("GET").arg("text").query(&mut admin).unwrap();
+    assert_eq!(text, "x");
+}
+
+#[test]
 fn maxmemory_refuses_writes_and_keeps_serving_reads() {
     let server = Server::start_with(&["--maxmemory-policy", "noeviction"]);
     let mut con = server.conn();

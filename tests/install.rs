@@ -368,3 +368,22 @@ fn a_slot_migrating_during_a_write_of_a_new_key_gets_ask() {
         .unwrap();
     assert_eq!(count, 0);
 }
+
+#[test]
+fn a_write_that_would_now_exceed_maxmemory_gets_oom_and_installs_nothing() {
+    let mut server = Server::start_with(&["--maxmemory-policy", "noeviction"]);
+    let mut admin = server.conn();
+    let writer = start(&server, slow_set("k"));
+    // Memory is now over the limit: a new write would be refused.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("1mb")
+        .query(&mut admin)
+        .unwrap();
+    let e = error_of(writer.join().unwrap());
+    assert!(e.starts_with("OOM"), "{e}");
+    assert_eq!(ndarray_stat(&mut admin, "installs_refused"), 1);
+    assert!(!exists(&mut admin, "k"));
+    assert_alive(&mut server);
+}

@@ -11,6 +11,9 @@ use redis_module::{Context, RedisString, RedisValue};
 /// A handler: parse → core → reply. The panic guard and the error boundary wrap it.
 pub type Handler = fn(&Context, &[RedisString]) -> Result<RedisValue>;
 
+/// The command flag of [`CommandSpec::is_internal`].
+pub const INTERNAL: &str = "internal";
+
 /// How a command touches its keys (the key spec's flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -59,7 +62,8 @@ const ONE_KEY_UPDATE: Keys = Keys {
 pub struct CommandSpec {
     pub name: &'static str,
     pub handler: Handler,
-    /// Redis command flags (`write deny-oom`, `readonly fast`, …).
+    /// Redis command flags (`write deny-oom`, `readonly fast`, …). `internal` marks a command only
+    /// the replication link and AOF loading may send ([`CommandSpec::is_internal`]).
     pub flags: &'static str,
     /// Redis' convention: N exactly, -N at least N (the command name counts).
     pub arity: i32,
@@ -73,6 +77,12 @@ pub struct CommandSpec {
 }
 
 impl CommandSpec {
+    /// Sent only by a primary to its replicas and by AOF loading: Redis 8 hides it from every
+    /// other client (its `internal` flag); on every server the dispatcher refuses it from them.
+    pub fn is_internal(&self) -> bool {
+        self.flags.split_whitespace().any(|f| f == INTERNAL)
+    }
+
     /// The one-line syntax, as the README shows it.
     pub fn syntax(&self) -> String {
         command_syntax(self.name, self.args)
@@ -304,12 +314,13 @@ pub static COMMANDS: [CommandSpec; 17] = [
     CommandSpec {
         name: "ndarray.putencoded",
         handler: encoded::put_encoded,
-        flags: "write deny-oom",
+        flags: "write deny-oom internal",
         arity: 4,
         keys: ONE_KEY_UPDATE,
         acl: "write",
-        summary: "Stores (NEW) or appends the chunks of (APPEND) an array in its encoded form, \
-                  validated as an RDB value; what replicas and the AOF receive for big writes.",
+        summary: "Internal (replication and AOF loading only): stores (NEW) or appends the \
+                  chunks of (APPEND) an array in its encoded form, validated as an RDB value; \
+                  what replicas and the AOF receive for big writes.",
         complexity: "O(N) where N is the size of the payload in bytes.",
         since: "0.2.0",
         args: &[
@@ -407,7 +418,7 @@ pub static COMMANDS: [CommandSpec; 17] = [
     CommandSpec {
         name: "ndarray.stamp",
         handler: meta::stamp_command,
-        flags: "write fast",
+        flags: "write fast internal",
         arity: -3,
         keys: Keys {
             access: Access::Update,
@@ -416,8 +427,9 @@ pub static COMMANDS: [CommandSpec; 17] = [
             numkeys: false,
         },
         acl: "write fast",
-        summary: "Sets the updated_at of arrays (Unix ms); what replicas and the AOF receive \
-                  after a write so that they keep the primary's time.",
+        summary: "Internal (replication and AOF loading only): sets the updated_at of arrays \
+                  (Unix ms); what replicas and the AOF receive after a write so that they keep \
+                  the primary's time.",
         complexity: "O(N) where N is the number of keys.",
         since: FEATURES_RELEASE,
         args: &[key("key").multiple(), integer("unix-ms")],

@@ -473,6 +473,35 @@ impl Server {
         exited
     }
 
+    /// Stops the server (which must run with `appendonly yes`), appends `commands` to its AOF as
+    /// if it had executed them, and starts it again, so that it replays them while loading: the
+    /// way to send what only the replication link and AOF loading may send (internal commands).
+    pub fn replay_in_aof(&mut self, commands: &[Vec<Vec<u8>>]) {
+        self.kill();
+        // Redis 7.0+ keeps the AOF in appendonlydir/ with a manifest naming the incremental file.
+        let dir = self.dir.join("appendonlydir");
+        let manifest = std::fs::read_to_string(dir.join("appendonly.aof.manifest"))
+            .expect("replay_in_aof needs a server running with appendonly yes");
+        let incr = manifest
+            .lines()
+            .find(|l| l.contains("type i"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .expect("an incremental AOF file")
+            .to_string();
+        let mut aof = std::fs::read(dir.join(&incr)).unwrap_or_default();
+        for args in commands {
+            aof.extend(format!("*{}\r\n", args.len()).into_bytes());
+            for a in args {
+                aof.extend(format!("${}\r\n", a.len()).into_bytes());
+                aof.extend_from_slice(a);
+                aof.extend_from_slice(b"\r\n");
+            }
+        }
+        std::fs::write(dir.join(&incr), aof).expect("write the AOF");
+        let _ = std::fs::remove_file(self.dir.join("dump.rdb"));
+        self.start_again();
+    }
+
     /// SIGKILLs the server: nothing is saved (what is on disk stays as the last SAVE/AOF fsync left it).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
