@@ -110,6 +110,10 @@ pub const DEFAULT_CHUNK_BYTES: i64 = 256 * 1024;
 pub const DEFAULT_MAX_ARRAY_BYTES: i64 = 512 * 1024 * 1024;
 static CHUNK_BYTES: AtomicI64 = AtomicI64::new(DEFAULT_CHUNK_BYTES);
 static MAX_ARRAY_BYTES: AtomicI64 = AtomicI64::new(DEFAULT_MAX_ARRAY_BYTES);
+/// The most array bytes one command may decode into its reply (MGET of many arrays included);
+/// 0 means max-array-bytes. Redis' output-buffer limits cannot bound it: the reply is built
+/// before Redis sees it.
+static MAX_REPLY_BYTES: AtomicI64 = AtomicI64::new(0);
 static THREADS: AtomicI64 = AtomicI64::new(0);
 /// Raw bytes from which a command's codec work leaves the main thread. Chosen by measurement
 /// (`make bench`, section offload-threshold): below about 1 MiB, blocking the client and the
@@ -128,7 +132,7 @@ struct IntSetting {
     load_time_only: bool,
 }
 
-static INT_SETTINGS: [IntSetting; 4] = [
+static INT_SETTINGS: [IntSetting; 5] = [
     IntSetting {
         name: "chunk-bytes",
         value: &CHUNK_BYTES,
@@ -142,6 +146,14 @@ static INT_SETTINGS: [IntSetting; 4] = [
         value: &MAX_ARRAY_BYTES,
         default: || DEFAULT_MAX_ARRAY_BYTES,
         min: 1,
+        max: i64::MAX,
+        load_time_only: false,
+    },
+    IntSetting {
+        name: "max-reply-bytes",
+        value: &MAX_REPLY_BYTES,
+        default: || 0,
+        min: 0,
         max: i64::MAX,
         load_time_only: false,
     },
@@ -331,6 +343,15 @@ pub fn chunk_bytes() -> usize {
 
 pub fn max_array_bytes() -> u64 {
     u64::try_from(MAX_ARRAY_BYTES.load(Ordering::Relaxed)).unwrap_or(DEFAULT_MAX_ARRAY_BYTES as u64)
+}
+
+/// The most array bytes one command may decode into its reply (`ndarray.max-reply-bytes`, or
+/// max-array-bytes when that is 0).
+pub fn max_reply_bytes() -> u64 {
+    match u64::try_from(MAX_REPLY_BYTES.load(Ordering::Relaxed)) {
+        Ok(0) | Err(_) => max_array_bytes(),
+        Ok(n) => n,
+    }
 }
 
 /// Size of the worker pool (`ndarray.threads`; 0 runs everything on the main thread).

@@ -593,3 +593,159 @@ fn unlink_frees_arrays_of_many_chunks_in_the_background() {
     let exists: i64 = redis::cmd("EXISTS").arg("big").query(&mut con).unwrap();
     assert_eq!(exists, 0);
 }
+
+fn config_set(con: &mut Connection, name: &str, value: &str) {
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg(name)
+        .arg(value)
+        .query(con)
+        .unwrap();
+}
+
+#[test]
+fn every_reply_that_materialises_arrays_is_bounded_before_decoding() {
+    let server = Server::start();
+    let mut con = server.conn();
+    for key in ["a", "b", "c"] {
+        let _: () = redis::cmd("NDARRAY.SET")
+            .arg(key)
+            .arg("uint8")
+            .arg(1 << 20)
+            .arg("COMPRESS")
+            .arg("none")
+            .arg("BLOB")
+            .arg(vec![0u8; 1 << 20])
+            .query(&mut con)
+            .unwrap();
+    }
+    // MGET's keys count together.
+    config_set(&mut con, "ndarray.max-reply-bytes", &(2 << 20).to_string());
+    let e = error_of(
+        redis::cmd("NDARRAY.MGET")
+            .arg("a")
+            .arg("b")
+            .arg("c")
+            .query(&mut con),
+    );
+    assert!(e.contains("max-reply-bytes"), "{e}");
+    let two: Vec<Value> = redis::cmd("NDARRAY.MGET")
+        .arg("a")
+        .arg("b")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(two.len(), 2);
+    let e = error_of(
+        redis::cmd("NDARRAY.STACK")
+            .arg(3)
+            .arg("a")
+            .arg("b")
+            .arg("c")
+            .query(&mut con),
+    );
+    assert!(e.contains("max-reply-bytes"), "{e}");
+    // max-array-bytes applies to GET of an uncompressed array (replied from the store) too.
+    config_set(&mut con, "ndarray.max-reply-bytes", "0");
+    config_set(&mut con, "ndarray.max-array-bytes", "65536");
+    for format in ["BLOB", "NPY"] {
+        let e = error_of(
+            redis::cmd("NDARRAY.GET")
+                .arg("a")
+                .arg("FORMAT")
+                .arg(format)
+                .query(&mut con),
+        );
+        assert!(e.contains("max-array-bytes"), "{format}: {e}");
+    }
+}
+
+#[test]
+fn values_of_a_zero_size_array_with_huge_dims_are_refused_at_once() {
+    let server = Server::start();
+    let mut con = server.conn();
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("z")
+        .arg("uint8")
+        .arg(268_435_455)
+        .arg(0)
+        .arg("BLOB")
+        .arg("")
+        .query(&mut con)
+        .unwrap();
+    let e = error_of(
+        redis::cmd("NDARRAY.GET")
+            .arg("z")
+            .arg("FORMAT")
+            .arg("VALUES")
+            .query(&mut con),
+    );
+    assert!(e.contains("too large for FORMAT VALUES"), "{e}");
+    // A small zero-size array still replies its nested empty lists, as tolist() does.
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("small")
+        .arg("uint8")
+        .arg(3)
+        .arg(0)
+        .arg("BLOB")
+        .arg("")
+        .query(&mut con)
+        .unwrap();
+    let v: Vec<Vec<i64>> = redis::cmd("NDARRAY.GET")
+        .arg("small")
+        .arg("FORMAT")
+        .arg("VALUES")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(v, vec![Vec::<i64>::new(); 3]);
+}
+
+#[test]
+fn bool_is_numpys_bool_in_every_reply_and_cast() {
+    let server = Server::start();
+    let mut con = server.conn();
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("b")
+        .arg("bool")
+        .arg(3)
+        .arg("BLOB")
+        .arg(&b"\x00\x05\xff"[..])
+        .query(&mut con)
+        .unwrap();
+    let values: Vec<i64> = redis::cmd("NDARRAY.GET")
+        .arg("b")
+        .arg("FORMAT")
+        .arg("VALUES")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(values, [0, 1, 1]);
+    let ints: Vec<i64> = redis::cmd("NDARRAY.GET")
+        .arg("b")
+        .arg("FORMAT")
+        .arg("VALUES")
+        .arg("AS")
+        .arg("int32")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(ints, [0, 1, 1]);
+    let blob: Vec<u8> = redis::cmd("NDARRAY.GET")
+        .arg("b")
+        .arg("FORMAT")
+        .arg("BLOB")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(blob, [0, 1, 1]);
+    let _: () = redis::cmd("NDARRAY.SETSLICE")
+        .arg("b")
+        .arg("0")
+        .arg("BLOB")
+        .arg(&b"\x07"[..])
+        .query(&mut con)
+        .unwrap();
+    let blob: Vec<u8> = redis::cmd("NDARRAY.GET")
+        .arg("b")
+        .arg("FORMAT")
+        .arg("BLOB")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(blob, [1, 1, 1]);
+}

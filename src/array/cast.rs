@@ -53,14 +53,15 @@ pub fn cast_into(from: DType, to: DType, src: &[u8], out: &mut Vec<u8>) {
         match to.kind() {
             Kind::Float => match from.kind() {
                 Kind::Signed => write_int_as_float(to, i128::from(read_int(from, item)), out),
-                Kind::Bool | Kind::Unsigned => {
-                    write_int_as_float(to, i128::from(read_uint(from, item)), out)
-                }
+                Kind::Bool => write_int_as_float(to, i128::from(read_uint(from, item) != 0), out),
+                Kind::Unsigned => write_int_as_float(to, i128::from(read_uint(from, item)), out),
                 _ => write_float(to, read_float(from, item), out),
             },
             _ => {
                 let v = match from.kind() {
                     Kind::Signed => i128::from(read_int(from, item)),
+                    // NumPy's bool is True for any nonzero byte.
+                    Kind::Bool => i128::from(read_uint(from, item) != 0),
                     _ => i128::from(read_uint(from, item)),
                 };
                 write_int(to, v, out);
@@ -73,6 +74,20 @@ pub fn cast_into(from: DType, to: DType, src: &[u8], out: &mut Vec<u8>) {
 mod tests {
     use super::*;
     use crate::array::values::{scalar_at, Scalar};
+
+    #[test]
+    fn any_nonzero_bool_casts_to_one_as_in_numpy() {
+        let mut out = Vec::new();
+        cast_into(DType::Bool, DType::Int32, &[0, 5, 255, 1], &mut out);
+        let ints: Vec<i32> = out
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        assert_eq!(ints, [0, 1, 1, 1]);
+        let mut out = Vec::new();
+        cast_into(DType::Bool, DType::Float32, &[0, 200], &mut out);
+        assert_eq!(out, [0f32.to_le_bytes(), 1f32.to_le_bytes()].concat());
+    }
 
     #[test]
     fn allowed_casts_follow_the_rules() {

@@ -48,7 +48,7 @@ impl<'a> Input<'a> {
                 Ok(Elements {
                     dtype,
                     shape,
-                    data: Cow::Borrowed(bytes),
+                    data: canonical(dtype, Cow::Borrowed(bytes)),
                 })
             }
             Input::Values {
@@ -73,11 +73,21 @@ impl<'a> Input<'a> {
                 Ok(Elements {
                     dtype: npy.dtype,
                     shape: npy.shape,
-                    data: npy.data,
+                    data: canonical(npy.dtype, npy.data),
                 })
             }
         }
     }
+}
+
+/// Bytes as they are stored: a bool is 0 or 1, whatever nonzero byte the client sent (NumPy's
+/// `True` for any nonzero byte), so every reply and cast sees the same value. Copies only bool
+/// data that holds another byte.
+pub fn canonical(dtype: DType, data: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
+    if dtype != DType::Bool || data.iter().all(|&b| b <= 1) {
+        return data;
+    }
+    Cow::Owned(data.iter().map(|&b| u8::from(b != 0)).collect())
 }
 
 impl<'a> Elements<'a> {
@@ -114,6 +124,29 @@ impl<'a> Elements<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bool_blobs_store_any_nonzero_byte_as_one() {
+        let blob = Input::Blob {
+            dtype: DType::Bool,
+            dims: vec![3],
+            bytes: &[0, 5, 255],
+        }
+        .decode(1 << 20)
+        .unwrap();
+        assert_eq!(&*blob.data, &[0, 1, 1]);
+        let clean = Input::Blob {
+            dtype: DType::Bool,
+            dims: vec![2],
+            bytes: &[0, 1],
+        }
+        .decode(1 << 20)
+        .unwrap();
+        assert!(
+            matches!(clean.data, Cow::Borrowed(_)),
+            "no copy when already 0/1"
+        );
+    }
 
     #[test]
     fn blob_values_and_npy_decode_to_the_same_elements() {

@@ -29,6 +29,9 @@ pub fn mget(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     let keys: Vec<Key> = names.iter().map(|n| Key::open(ctx, n, false)).collect();
     let arrays: Vec<Option<&NdArray>> = keys.iter().map(|k| k.array().ok().flatten()).collect();
     let bytes = arrays.iter().flatten().map(|a| a.nbytes()).sum();
+    // Every key's bytes count against one limit: the reply is built before Redis' output-buffer
+    // limits see it.
+    reply::within_reply_limits(bytes)?;
     if offload::should_offload(ctx, bytes) {
         let names: Vec<Vec<u8>> = names.iter().map(|n| n.as_slice().to_vec()).collect();
         let snapshots: Vec<Option<NdArray>> = arrays.iter().map(|a| a.cloned()).collect();
@@ -424,6 +427,7 @@ impl StackPlan {
         let nbytes = self
             .shape
             .nbytes_within(self.to, crate::config::max_array_bytes())?;
+        reply::within_reply_limits(nbytes as u64)?;
         super::scratch::with_buffer(|buf| {
             if self.format == Format::Npy {
                 write_npy_header(buf, self.to, &self.shape);

@@ -69,6 +69,8 @@ impl Ack {
 /// Redis' copy of it (the module API has no way to decode into Redis' reply buffer).
 pub fn array(ctx: &Context, array: &NdArray, req: ReadRequest) -> Result<RedisValue> {
     if req.cast.is_none_or(|to| to == array.dtype()) {
+        // The limits hold for a reply straight from the store too.
+        within_reply_limits(array.nbytes())?;
         let stored = match req.format {
             Format::Blob => array.as_contiguous(),
             Format::Npy => array.as_npy_file(),
@@ -117,6 +119,7 @@ pub fn elements(
     fill: impl FnOnce(&mut Vec<u8>) -> std::result::Result<(), ArrayError>,
 ) -> Result<RedisValue> {
     let nbytes = shape.nbytes_within(dtype, config::max_array_bytes())?;
+    within_reply_limits(nbytes as u64)?;
     if format == Format::Values {
         check_value_reply_size(shape)?;
     }
@@ -138,6 +141,23 @@ pub fn elements(
     })
 }
 
+/// Refuses a reply of `nbytes` array bytes over `max-array-bytes` or `max-reply-bytes`, before
+/// anything is decoded.
+pub fn within_reply_limits(nbytes: u64) -> std::result::Result<(), ArrayError> {
+    let (array_max, reply_max) = (config::max_array_bytes(), config::max_reply_bytes());
+    if nbytes > array_max {
+        return Err(ArrayError::TooLarge(format!(
+            "the reply would hold {nbytes} array bytes, over the max-array-bytes limit of {array_max}"
+        )));
+    }
+    if nbytes > reply_max {
+        return Err(ArrayError::TooLarge(format!(
+            "the reply would hold {nbytes} array bytes, over the max-reply-bytes limit of {reply_max}"
+        )));
+    }
+    Ok(())
+}
+
 /// Most reply nodes (nested arrays plus elements) a VALUES reply may have. Shapes such as
 /// (2**40, 0) hold no elements yet would need 2**40 empty arrays: refuse them.
 const MAX_VALUE_NODES: u64 = 1 << 28;
@@ -152,9 +172,13 @@ fn check_value_reply_size(shape: &Shape) -> std::result::Result<(), ArrayError> 
             break;
         }
     }
-    if total > MAX_VALUE_NODES {
+    // Nested arrays beyond the elements themselves: (n, 0) has n empty arrays and no element.
+    // They are bounded by the element count (at most one array per element, plus the outer
+    // levels of a shape of ones), never by the product of the dims alone.
+    let size = shape.size();
+    if total > MAX_VALUE_NODES || total > size.saturating_mul(2).saturating_add(64) {
         return Err(ArrayError::TooLarge(format!(
-            "shape {shape} is too large for FORMAT VALUES (more than {MAX_VALUE_NODES} reply items): use NPY or BLOB"
+            "shape {shape} is too large for FORMAT VALUES ({total} nested arrays for {size} elements): use NPY or BLOB"
         )));
     }
     Ok(())

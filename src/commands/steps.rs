@@ -5,7 +5,7 @@
 
 use super::parse::{DataArg, MsetexOptions, StoreOptions};
 use crate::array::attrs::Attrs;
-use crate::array::input::{Elements, Input};
+use crate::array::input::{canonical, Elements, Input};
 use crate::array::npy::{decode_npy_repeated, LastHeader};
 use crate::array::shape::element_count;
 use crate::array::slice::Selection;
@@ -205,7 +205,7 @@ fn rows_for<'a>(array: &NdArray, data: DataArg<'a>, max: u64) -> Result<Cow<'a, 
         return Err(ArrayError::invalid("cannot append to a 0-d array").into());
     }
     match data {
-        DataArg::Blob(bytes) => Ok(Cow::Borrowed(bytes)),
+        DataArg::Blob(bytes) => Ok(canonical(dtype, Cow::Borrowed(bytes))),
         DataArg::Values(values) => {
             let per_value = dtype.values_per_element();
             let per_row = element_count(row_dims).saturating_mul(per_value);
@@ -249,7 +249,7 @@ pub fn write_slice(array: &mut NdArray, selection: &[u8], data: DataArg, max: u6
     let sel = Selection::resolve(selection, array.shape())?;
     let dtype = array.dtype();
     let elements: Cow<[u8]> = match data {
-        DataArg::Blob(bytes) => Cow::Borrowed(bytes),
+        DataArg::Blob(bytes) => canonical(dtype, Cow::Borrowed(bytes)),
         DataArg::Values(values) => {
             let per_value = dtype.values_per_element();
             let wanted = sel.size().saturating_mul(per_value);
