@@ -1,5 +1,6 @@
 //! Module settings: `--loadmodule … name value` arguments and `CONFIG SET/GET ndarray.<name>`.
 
+use crate::array::store::{MAX_CHUNK_BYTES, MIN_CHUNK_BYTES};
 use crate::codec::registry::{self, DefaultLevels};
 use crate::codec::{Codec, CodecName, Levels, Shuffle};
 use crate::settings::{parse_module_args, Valid};
@@ -137,8 +138,8 @@ static INT_SETTINGS: [IntSetting; 5] = [
         name: "chunk-bytes",
         value: &CHUNK_BYTES,
         default: || DEFAULT_CHUNK_BYTES,
-        min: 4096,
-        max: 64 << 20,
+        min: MIN_CHUNK_BYTES as i64,
+        max: MAX_CHUNK_BYTES as i64,
         load_time_only: false,
     },
     IntSetting {

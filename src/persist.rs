@@ -15,7 +15,7 @@
 use crate::array::attrs::{self, Attrs, MAX_ATTRS, MAX_ATTR_BYTES};
 use crate::array::ndarray::Meta;
 use crate::array::shape::MAX_NDIM;
-use crate::array::store::{expected_chunk_count, Chunk, ChunkRef, MAX_CHUNK_BYTES};
+use crate::array::store::{expected_chunk_count, Chunk, ChunkRef, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES};
 use crate::array::{ArrayError, ArrayResult, DType, NdArray, Shape};
 use crate::codec::{Compression, Encoding, Shuffle};
 
@@ -120,7 +120,7 @@ pub fn load(r: &mut impl RdbRead, version: i32) -> ArrayResult<NdArray> {
     let chunk_bytes = r.get_u64()?;
     let chunk_bytes = u32::try_from(chunk_bytes)
         .ok()
-        .filter(|c| *c > 0 && *c <= MAX_CHUNK_BYTES)
+        .filter(|c| (MIN_CHUNK_BYTES..=MAX_CHUNK_BYTES).contains(c))
         .ok_or_else(|| ArrayError::corrupt(format!("invalid chunk size {chunk_bytes}")))?;
     let nchunks = r.get_u64()?;
     let total = shape.size().saturating_mul(dtype.itemsize() as u64);
@@ -551,6 +551,22 @@ mod tests {
         let mut foreign = payload;
         foreign[0] = b'X';
         assert!(from_payload(&foreign).is_err());
+    }
+
+    #[test]
+    fn payloads_with_chunks_outside_the_settings_range_are_refused() {
+        let payload = to_payload(&sample()); // chunks of 4,096 bytes
+        let field = 4096u64.to_le_bytes();
+        let at = payload
+            .windows(8)
+            .position(|w| w == field)
+            .expect("the chunk size field");
+        for bad in [1u64, 8, 4095, (64 << 20) + 8] {
+            let mut hostile = payload.clone();
+            hostile[at..at + 8].copy_from_slice(&bad.to_le_bytes());
+            let e = from_payload(&hostile).unwrap_err().to_string();
+            assert!(e.contains("chunk size"), "{bad}: {e}");
+        }
     }
 
     #[test]

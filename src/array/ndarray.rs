@@ -5,7 +5,9 @@ use super::dtype::DType;
 use super::error::{ArrayError, ArrayResult};
 use super::shape::{element_count, Shape};
 use super::slice::Selection;
-use super::store::{aligned_chunk_bytes, Chunk, ChunkStore, RunReader, RunWriter};
+use super::store::{
+    aligned_chunk_bytes, Chunk, ChunkStore, RunReader, RunWriter, MIN_CHUNK_BYTES,
+};
 use crate::codec::Encoding;
 use std::sync::Arc;
 
@@ -36,7 +38,8 @@ pub struct Meta {
 
 impl NdArray {
     /// Builds an array from raw C-order little-endian bytes, which must match the shape exactly.
-    /// `chunk_bytes` is the requested chunk size (rounded down to whole items).
+    /// `chunk_bytes` is the requested chunk size (at least `MIN_CHUNK_BYTES`, which every loader
+    /// requires too, then rounded down to whole items).
     pub fn encode(
         dtype: DType,
         shape: Shape,
@@ -46,7 +49,8 @@ impl NdArray {
     ) -> ArrayResult<Self> {
         check_len(dtype, &shape, raw.len())?;
         let encoding = Encoding::new(encoding.compression, encoding.shuffle, dtype.itemsize());
-        let chunk_bytes = aligned_chunk_bytes(chunk_bytes, dtype.itemsize());
+        let chunk_bytes =
+            aligned_chunk_bytes(chunk_bytes.max(MIN_CHUNK_BYTES as usize), dtype.itemsize());
         let store = ChunkStore::encode(raw, encoding, dtype.itemsize(), chunk_bytes)?;
         let mut array = NdArray {
             dtype,

@@ -40,6 +40,10 @@ impl Eq for ChunkStore {}
 /// Largest chunk the store accepts (also the top of the `chunk-bytes` setting's range); bounds the
 /// scratch buffer any single decode allocates, including for hostile RDB payloads.
 pub const MAX_CHUNK_BYTES: u32 = 64 << 20;
+/// Smallest chunk (the bottom of the `chunk-bytes` setting's range). Encoded input from any source
+/// (RDB, DUMP, PUTENCODED) must respect it too: a 16 MiB array in 1-byte chunks took 513 MiB of
+/// chunk overhead and stalled a one-element SETSLICE for seconds.
+pub const MIN_CHUNK_BYTES: u32 = 4096;
 
 /// Rounds a requested chunk size down to whole items (at least one item).
 pub fn aligned_chunk_bytes(requested: usize, itemsize: usize) -> u32 {
@@ -95,7 +99,7 @@ impl ChunkStore {
         total_bytes: u64,
         chunks: Vec<Chunk>,
     ) -> ArrayResult<Self> {
-        if chunk_bytes == 0
+        if chunk_bytes < MIN_CHUNK_BYTES
             || chunk_bytes > MAX_CHUNK_BYTES
             || !(chunk_bytes as usize).is_multiple_of(itemsize.max(1))
         {
