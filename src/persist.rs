@@ -15,7 +15,9 @@
 use crate::array::attrs::{self, Attrs, MAX_ATTRS, MAX_ATTR_BYTES};
 use crate::array::ndarray::Meta;
 use crate::array::shape::MAX_NDIM;
-use crate::array::store::{expected_chunk_count, Chunk, ChunkRef, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES};
+use crate::array::store::{
+    expected_chunk_count, Chunk, ChunkRef, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES,
+};
 use crate::array::{ArrayError, ArrayResult, DType, NdArray, Shape};
 use crate::codec::{Compression, Encoding, Shuffle};
 

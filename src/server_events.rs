@@ -6,7 +6,7 @@
 use crate::admission;
 use crate::array::spare;
 use crate::propagation;
-use redis_module::{raw, Context};
+use redis_module::{raw, Context, ContextFlags};
 use std::ffi::{c_int, c_void};
 
 /// Subscribes to the events, then reads the replication state once. Called from `OnLoad`. If a
@@ -60,8 +60,12 @@ extern "C" fn on_cron(
     _data: *mut c_void,
 ) {
     // Server events run on the main thread with a live context.
-    propagation::refresh(&Context::new(ctx));
+    let ctx = Context::new(ctx);
+    propagation::refresh(&ctx);
+    // With maxmemory set, memory no key owns is not kept (it would cause OOM or evictions).
+    spare::keep_buffers(!ctx.get_flags().contains(ContextFlags::MAXMEMORY));
     spare::release_idle();
+    crate::commands::scratch::release_idle();
 }
 
 extern "C" fn on_replication_change(

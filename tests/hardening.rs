@@ -749,3 +749,45 @@ fn bool_is_numpys_bool_in_every_reply_and_cast() {
         .unwrap();
     assert_eq!(blob, [1, 1, 1]);
 }
+
+fn info_field(con: &mut Connection, section: &str, field: &str) -> i64 {
+    let info: String = redis::cmd("INFO").arg(section).query(con).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {info}"))
+}
+
+#[test]
+fn reads_leave_no_memory_behind_that_would_refuse_writes_under_maxmemory() {
+    let server = Server::start_with(&["--maxmemory", "64mb", "--maxmemory-policy", "noeviction"]);
+    let mut con = server.conn();
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("big")
+        .arg("float32")
+        .arg(15 << 18)
+        .arg("BLOB")
+        .arg(noise(15 << 20, 3))
+        .query(&mut con)
+        .unwrap();
+    for _ in 0..4 {
+        let _: Vec<u8> = redis::cmd("NDARRAY.GET")
+            .arg("big")
+            .arg("FORMAT")
+            .arg("BLOB")
+            .query(&mut con)
+            .unwrap();
+    }
+    let _: () = redis::cmd("FLUSHALL").query(&mut con).unwrap();
+    // At most the small per-thread buffers stay (1 MiB each; a cron tick has passed).
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let kept = ndarray_stat(&mut con, "buffers_kept_bytes");
+    assert!(kept <= 5 << 20, "{kept} bytes kept");
+    let used = info_field(&mut con, "memory", "used_memory");
+    assert!(used < 16 << 20, "used_memory {used} after FLUSHALL");
+    let _: () = redis::cmd("SET")
+        .arg("after")
+        .arg("x")
+        .query(&mut con)
+        .unwrap();
+}

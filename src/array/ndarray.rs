@@ -5,9 +5,7 @@ use super::dtype::DType;
 use super::error::{ArrayError, ArrayResult};
 use super::shape::{element_count, Shape};
 use super::slice::Selection;
-use super::store::{
-    aligned_chunk_bytes, Chunk, ChunkStore, RunReader, RunWriter, MIN_CHUNK_BYTES,
-};
+use super::store::{aligned_chunk_bytes, Chunk, ChunkStore, RunReader, RunWriter, MIN_CHUNK_BYTES};
 use crate::codec::Encoding;
 use std::sync::Arc;
 

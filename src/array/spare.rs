@@ -7,7 +7,10 @@
 //! big uncompressed array frees its slab just before the next one is needed; keeping that buffer
 //! for it halves the faults of `NDARRAY.SET … COMPRESS none`. At most one buffer is kept, and for
 //! at most about a second (`release_idle`, on Redis' cron): it counts in `used_memory` meanwhile.
+//! When `maxmemory` is set nothing is kept ([`keep_buffers`]): memory no key owns must not push
+//! the server into OOM or evict users' keys.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -18,6 +21,22 @@ pub const MIN_BYTES: usize = 4 << 20;
 pub const MAX_BYTES: usize = 256 << 20;
 /// How long a kept buffer waits for a slab before it is freed.
 pub const IDLE: Duration = Duration::from_secs(1);
+
+/// Whether freed buffers may be kept (no `maxmemory`; set from Redis' cron).
+static KEEPING: AtomicBool = AtomicBool::new(true);
+/// Bytes kept by every spare and per-thread buffer, for INFO (`buffers_kept_bytes`).
+pub static KEPT_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// Allows or forbids keeping freed buffers from now on; forbidding frees what is kept at the next
+/// [`Spare::release_idle`].
+pub fn keep_buffers(allowed: bool) {
+    KEEPING.store(allowed, Ordering::Relaxed);
+}
+
+/// Whether freed buffers may be kept now.
+pub fn keeping() -> bool {
+    KEEPING.load(Ordering::Relaxed)
+}
 
 /// The kept buffer, and when it was freed.
 pub struct Spare(Mutex<Option<(Vec<u8>, Instant)>>);
@@ -64,6 +83,7 @@ impl Spare {
             return None;
         }
         let (mut buf, _) = spare.take()?;
+        KEPT_BYTES.fetch_sub(buf.capacity() as u64, Ordering::Relaxed);
         buf.clear();
         Some(buf)
     }
@@ -71,25 +91,38 @@ impl Spare {
     /// Keeps `buf` for the next slab if its size is worth it (it replaces any kept one); frees
     /// it otherwise.
     pub fn give(&self, buf: Vec<u8>) {
-        if !(MIN_BYTES..=MAX_BYTES).contains(&buf.capacity()) {
+        if !keeping() || !(MIN_BYTES..=MAX_BYTES).contains(&buf.capacity()) {
             return;
         }
+        let capacity = buf.capacity() as u64;
         let previous = match self.0.lock() {
             Ok(mut spare) => spare.replace((buf, Instant::now())),
-            Err(_) => None,
+            Err(_) => return,
         };
+        KEPT_BYTES.fetch_add(capacity, Ordering::Relaxed);
+        if let Some((old, _)) = &previous {
+            KEPT_BYTES.fetch_sub(old.capacity() as u64, Ordering::Relaxed);
+        }
         // Freed outside the lock.
         drop(previous);
     }
 
-    /// Frees the kept buffer if it waited longer than `IDLE`. Returns whether one was freed.
+    /// Frees the kept buffer if it waited longer than `IDLE`, or if keeping is no longer
+    /// allowed. Returns whether one was freed.
     pub fn release_idle(&self) -> bool {
         let idle = match self.0.lock() {
-            Ok(mut spare) if spare.as_ref().is_some_and(|(_, at)| at.elapsed() >= IDLE) => {
+            Ok(mut spare)
+                if spare
+                    .as_ref()
+                    .is_some_and(|(_, at)| !keeping() || at.elapsed() >= IDLE) =>
+            {
                 spare.take()
             }
             _ => None,
         };
+        if let Some((buf, _)) = &idle {
+            KEPT_BYTES.fetch_sub(buf.capacity() as u64, Ordering::Relaxed);
+        }
         idle.is_some()
     }
 }

@@ -99,8 +99,7 @@ impl ChunkStore {
         total_bytes: u64,
         chunks: Vec<Chunk>,
     ) -> ArrayResult<Self> {
-        if chunk_bytes < MIN_CHUNK_BYTES
-            || chunk_bytes > MAX_CHUNK_BYTES
+        if !(MIN_CHUNK_BYTES..=MAX_CHUNK_BYTES).contains(&chunk_bytes)
             || !(chunk_bytes as usize).is_multiple_of(itemsize.max(1))
         {
             return Err(ArrayError::corrupt(format!(

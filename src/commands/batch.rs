@@ -52,7 +52,14 @@ fn reply_mget(ctx: &Context, names: &[&[u8]], arrays: &[Option<&NdArray>]) -> Re
     );
     // One buffer reused for every key (Redis copies each reply), and the header of the previous
     // key reused when dtype and shape repeat, as they do in a batch of embeddings.
-    super::scratch::with_buffer(|buf| reply_mget_into(ctx, names, arrays, buf))
+    let largest = arrays
+        .iter()
+        .flatten()
+        .map(|a| a.nbytes())
+        .max()
+        .unwrap_or(0);
+    let largest = usize::try_from(largest).unwrap_or(usize::MAX);
+    super::scratch::with_buffer(largest, |buf| reply_mget_into(ctx, names, arrays, buf))
 }
 
 fn reply_mget_into(
@@ -428,7 +435,7 @@ impl StackPlan {
             .shape
             .nbytes_within(self.to, crate::config::max_array_bytes())?;
         reply::within_reply_limits(nbytes as u64)?;
-        super::scratch::with_buffer(|buf| {
+        super::scratch::with_buffer(nbytes, |buf| {
             if self.format == Format::Npy {
                 write_npy_header(buf, self.to, &self.shape);
             }

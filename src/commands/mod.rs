@@ -8,7 +8,7 @@ pub mod parse;
 mod probe;
 mod read;
 mod reply;
-mod scratch;
+pub(crate) mod scratch;
 pub mod steps;
 pub mod table;
 mod write;

@@ -125,7 +125,7 @@ pub fn elements(
     }
     // The reply is built in this thread's reusable buffer (copy 1 of the elements: out of the
     // chunks, decoded), then Redis copies it into the client's output buffers (copy 2).
-    scratch::with_buffer(|buf| {
+    scratch::with_buffer(nbytes, |buf| {
         if format == Format::Npy {
             write_npy_header(buf, dtype, shape);
         }
