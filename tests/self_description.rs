@@ -128,7 +128,13 @@ fn command_docs_are_complete_and_match_the_readme_syntax_lines() {
     let server = Server::start();
     let mut con = server.conn();
     let docs = module_docs(&mut con);
-    let readme = readme_syntax_lines();
+    let mut readme = readme_syntax_lines();
+    // Redis 8 hides internal commands from COMMAND DOCS (and from clients); other servers list them.
+    for internal in ["ndarray.stamp", "ndarray.putencoded"] {
+        if !docs.contains_key(internal) {
+            readme.remove(internal);
+        }
+    }
     assert_eq!(
         docs.keys().collect::<Vec<_>>(),
         readme.keys().collect::<Vec<_>>(),

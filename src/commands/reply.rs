@@ -158,30 +158,34 @@ pub fn within_reply_limits(nbytes: u64) -> std::result::Result<(), ArrayError> {
     Ok(())
 }
 
-/// Most reply nodes (nested arrays plus elements) a VALUES reply may have. Shapes such as
-/// (2**40, 0) hold no elements yet would need 2**40 empty arrays: refuse them.
-const MAX_VALUE_NODES: u64 = 1 << 28;
+/// Bytes the smallest RESP array header (`*0\r\n`) takes: every nested array of a VALUES reply
+/// costs at least this much, elements or not.
+const RESP_ARRAY_HEADER_BYTES: u64 = 4;
 
+/// A VALUES reply of a shape such as (2**40, 0) holds no element yet would need 2**40 empty
+/// arrays: the nested arrays count against the reply limits as bytes, before any is sent.
 fn check_value_reply_size(shape: &Shape) -> std::result::Result<(), ArrayError> {
     let mut level: u64 = 1;
-    let mut total: u64 = 0;
-    for &d in shape.dims() {
+    let mut nested: u64 = 0;
+    for &d in shape
+        .dims()
+        .iter()
+        .take(shape.dims().len().saturating_sub(1))
+    {
         level = level.saturating_mul(d);
-        total = total.saturating_add(level);
+        nested = nested.saturating_add(level);
         if level == 0 {
             break;
         }
     }
-    // Nested arrays beyond the elements themselves: (n, 0) has n empty arrays and no element.
-    // They are bounded by the element count (at most one array per element, plus the outer
-    // levels of a shape of ones), never by the product of the dims alone.
-    let size = shape.size();
-    if total > MAX_VALUE_NODES || total > size.saturating_mul(2).saturating_add(64) {
-        return Err(ArrayError::TooLarge(format!(
-            "shape {shape} is too large for FORMAT VALUES ({total} nested arrays for {size} elements): use NPY or BLOB"
-        )));
-    }
-    Ok(())
+    let header_bytes = nested
+        .saturating_add(1)
+        .saturating_mul(RESP_ARRAY_HEADER_BYTES);
+    within_reply_limits(header_bytes).map_err(|_| {
+        ArrayError::TooLarge(format!(
+            "shape {shape} is too large for FORMAT VALUES ({nested} nested arrays, over the reply limits): use NPY or BLOB"
+        ))
+    })
 }
 
 /// Nested arrays following `dims`; a 0-d array is one value.
