@@ -133,7 +133,7 @@ struct IntSetting {
     load_time_only: bool,
 }
 
-static INT_SETTINGS: [IntSetting; 5] = [
+static INT_SETTINGS: [IntSetting; 6] = [
     IntSetting {
         name: "chunk-bytes",
         value: &CHUNK_BYTES,
@@ -166,6 +166,14 @@ static INT_SETTINGS: [IntSetting; 5] = [
         min: 0,
         max: 64,
         load_time_only: true,
+    },
+    IntSetting {
+        name: "worker-bytes",
+        value: &crate::budget::WORKER_BYTES,
+        default: || crate::budget::DEFAULT_WORKER_BYTES,
+        min: 1,
+        max: i64::MAX,
+        load_time_only: false,
     },
     IntSetting {
         name: "offload-bytes",

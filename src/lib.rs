@@ -19,6 +19,7 @@
 mod admission;
 pub mod aof;
 pub mod array;
+mod budget;
 pub mod codec;
 pub mod commands;
 mod config;

@@ -13,7 +13,7 @@ use crate::commands::catch_panic;
 use crate::commands::steps::SetValue;
 use crate::config;
 use crate::error::{Error, Result};
-use crate::workers;
+use crate::workers::{self, Lane};
 use redis_module::{raw, Context, ContextFlags, RedisError, RedisString, RedisValue};
 use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -205,11 +205,26 @@ pub fn run(
     bytes: u64,
     work: impl FnOnce(&Job) -> Result<RedisValue> + Send + 'static,
 ) -> Result<RedisValue> {
-    spawn(ctx, bytes, move |job| finish(job, work))
+    spawn(ctx, bytes, Lane::Pool, move |job| finish(job, work))
 }
 
-/// Blocks the client and runs `task` on a worker with the job.
-fn spawn(ctx: &Context, bytes: u64, task: impl FnOnce(Job) + Send + 'static) -> Result<RedisValue> {
+/// As [`run`], on the background lane: for work a client may queue in bulk (`NDARRAY.PROBE`),
+/// which must not hold the pool's workers that reads and writes need.
+pub fn run_in_background(
+    ctx: &Context,
+    bytes: u64,
+    work: impl FnOnce(&Job) -> Result<RedisValue> + Send + 'static,
+) -> Result<RedisValue> {
+    spawn(ctx, bytes, Lane::Background, move |job| finish(job, work))
+}
+
+/// Blocks the client and runs `task` on a worker of `lane` with the job.
+fn spawn(
+    ctx: &Context,
+    bytes: u64,
+    lane: Lane,
+    task: impl FnOnce(Job) + Send + 'static,
+) -> Result<RedisValue> {
     // SAFETY: a live command context on the main thread; no callbacks, no timeout.
     let blocked = unsafe {
         raw::RedisModule_BlockClient.map_or(std::ptr::null_mut(), |block| {
@@ -233,7 +248,7 @@ fn spawn(ctx: &Context, bytes: u64, task: impl FnOnce(Job) + Send + 'static) -> 
     // If the pool refuses the task (it never stops while the module is loaded), dropping the task
     // drops the job, which replies an error and unblocks: it must not run here, as it would take
     // Redis' lock, which this thread holds.
-    drop(workers::submit(task, bytes));
+    drop(workers::submit(task, bytes, lane));
     Ok(RedisValue::NoReply)
 }
 
@@ -269,7 +284,7 @@ pub fn run_write(
     work: impl FnOnce(&Job) -> Result<Install> + Send + 'static,
 ) -> Result<RedisValue> {
     let admission = Admission::new(ctx, keys);
-    spawn(ctx, bytes, move |mut job| {
+    spawn(ctx, bytes, Lane::Pool, move |mut job| {
         job.attach();
         if job.tsc.is_null() {
             return; // dropping the job unblocks the client (with no context, no reply is possible)

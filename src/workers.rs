@@ -5,6 +5,7 @@
 //! Plain threads pulling from one queue: jobs are few and long (a big array each), so a shared
 //! channel costs nothing next to them, and no crate is needed.
 
+use crate::budget;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -23,47 +24,75 @@ pub static BYTES_OFFLOADED: AtomicU64 = AtomicU64::new(0);
 /// still spreads its chunks.
 pub static CHUNK_JOBS_HELPED: AtomicU64 = AtomicU64::new(0);
 
-/// What travels to a worker: the job, and whether it is a command's job (counted in `JOBS_*`) or
-/// a helper of `for_each_index`.
-type Task = (Job, bool);
+/// What travels to a worker: a command's job (counted in `JOBS_*`, holding its bytes against the
+/// budget while it runs) or a helper of `for_each_index` (part of a job already counted).
+enum Task {
+    Command { job: Job, bytes: u64 },
+    Helper(Job),
+}
+
+impl Task {
+    fn into_job(self) -> Job {
+        match self {
+            Task::Command { job, .. } | Task::Helper(job) => job,
+        }
+    }
+}
+
+/// Where jobs wait: the pool's shared queue, and the background lane (one thread of its own) for
+/// work a client may ask for in bulk but nobody waits on for long (`NDARRAY.PROBE`): however many
+/// probes are queued, they hold one thread, and the pool stays free for reads and writes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Lane {
+    Pool,
+    Background,
+}
 
 struct Pool {
     queue: Mutex<Sender<Task>>,
+    background: Mutex<Sender<Task>>,
     threads: usize,
 }
 
 static POOL: OnceLock<Pool> = OnceLock::new();
 
-/// Starts `threads` workers (once, at module load). With 0 there is no pool and every job runs
-/// inline. Returns how many workers run.
+/// Starts `threads` workers and the background lane's thread (once, at module load). With 0
+/// there is no pool and every job runs inline. Returns how many workers run.
 pub fn start(threads: usize) -> std::io::Result<usize> {
     if threads == 0 || POOL.get().is_some() {
         return Ok(threads_running());
     }
-    let (sender, receiver) = channel::<Task>();
-    let receiver = Arc::new(Mutex::new(receiver));
-    for index in 0..threads {
-        let receiver = Arc::clone(&receiver);
-        std::thread::Builder::new()
-            .name(format!("ndarray-worker-{index}"))
-            .spawn(move || work(&receiver))?;
-    }
+    let queue = spawn_threads("ndarray-worker", threads)?;
+    let background = spawn_threads("ndarray-background", 1)?;
     let _ = POOL.set(Pool {
-        queue: Mutex::new(sender),
+        queue: Mutex::new(queue),
+        background: Mutex::new(background),
         threads,
     });
     Ok(threads)
+}
+
+fn spawn_threads(name: &str, count: usize) -> std::io::Result<Sender<Task>> {
+    let (sender, receiver) = channel::<Task>();
+    let receiver = Arc::new(Mutex::new(receiver));
+    for index in 0..count {
+        let receiver = Arc::clone(&receiver);
+        std::thread::Builder::new()
+            .name(format!("{name}-{index}"))
+            .spawn(move || work(&receiver))?;
+    }
+    Ok(sender)
 }
 
 pub fn threads_running() -> usize {
     POOL.get().map_or(0, |p| p.threads)
 }
 
-/// Queues a command's `job` for a worker, or hands it back when there is no pool (it must then
-/// run inline).
-pub fn submit(job: Job, bytes: u64) -> Result<(), Job> {
+/// Queues a command's `job`, which works on `bytes` of array data, on `lane`, or hands it back
+/// when there is no pool (it must then run inline).
+pub fn submit(job: Job, bytes: u64, lane: Lane) -> Result<(), Job> {
     JOBS_QUEUED.fetch_add(1, Ordering::SeqCst);
-    match send((job, true)) {
+    match send(Task::Command { job, bytes }, lane) {
         Ok(()) => {
             BYTES_OFFLOADED.fetch_add(bytes, Ordering::Relaxed);
             Ok(())
@@ -75,14 +104,18 @@ pub fn submit(job: Job, bytes: u64) -> Result<(), Job> {
     }
 }
 
-fn send(task: Task) -> Result<(), Job> {
+fn send(task: Task, lane: Lane) -> Result<(), Job> {
     let Some(pool) = POOL.get() else {
-        return Err(task.0);
+        return Err(task.into_job());
     };
-    let Ok(queue) = pool.queue.lock() else {
-        return Err(task.0);
+    let queue = match lane {
+        Lane::Pool => &pool.queue,
+        Lane::Background => &pool.background,
     };
-    queue.send(task).map_err(|returned| (returned.0).0)
+    let Ok(queue) = queue.lock() else {
+        return Err(task.into_job());
+    };
+    queue.send(task).map_err(|returned| returned.0.into_job())
 }
 
 fn work(receiver: &Mutex<Receiver<Task>>) {
@@ -92,17 +125,23 @@ fn work(receiver: &Mutex<Receiver<Task>>) {
             Ok(queue) => queue.recv(),
             Err(_) => return,
         };
-        let Ok((job, counted)) = next else { return };
-        if !counted {
-            let _ = crate::commands::catch_panic(job);
-            continue;
-        }
+        let (job, bytes) = match next {
+            Ok(Task::Helper(job)) => {
+                let _ = crate::commands::catch_panic(job);
+                continue;
+            }
+            Ok(Task::Command { job, bytes }) => (job, bytes),
+            Err(_) => return,
+        };
+        // Still queued while it waits for room in the byte budget.
+        let grant = budget::acquire(bytes);
         // Running before no longer queued, so the job is never in neither count.
         JOBS_RUNNING.fetch_add(1, Ordering::SeqCst);
         JOBS_QUEUED.fetch_sub(1, Ordering::SeqCst);
         // Jobs reply to their client themselves, also when they fail (offload.rs); this only keeps
         // the worker alive should one panic anyway.
         let _ = crate::commands::catch_panic(job);
+        drop(grant);
         // Done before no longer running: a pool seen idle has counted all its jobs.
         JOBS_DONE.fetch_add(1, Ordering::SeqCst);
         JOBS_RUNNING.fetch_sub(1, Ordering::SeqCst);
@@ -176,7 +215,7 @@ pub fn for_each_index(count: usize, f: &(dyn Fn(usize) + Sync)) {
         let helper = move || {
             CHUNK_JOBS_HELPED.fetch_add(parts.claim(), Ordering::Relaxed);
         };
-        let _ = send((Box::new(helper), false));
+        let _ = send(Task::Helper(Box::new(helper)), Lane::Pool);
     }
     parts.claim();
     let (lock, all_done) = &parts.finished;
@@ -272,14 +311,14 @@ mod tests {
         assert_eq!(start(3).unwrap(), 2, "the pool starts once");
         let (done, results) = channel();
         let panicking: Job = Box::new(|| panic!("a job that panics"));
-        assert!(submit(panicking, 0).is_ok());
+        assert!(submit(panicking, 0, Lane::Pool).is_ok());
         for i in 0..8u32 {
             let done = done.clone();
             let job: Job = Box::new(move || {
                 let name = std::thread::current().name().unwrap_or("").to_string();
                 done.send((i, name)).unwrap();
             });
-            assert!(submit(job, 10).is_ok());
+            assert!(submit(job, 10, Lane::Pool).is_ok());
         }
         let mut seen: Vec<(u32, String)> = (0..8)
             .map(|_| results.recv_timeout(Duration::from_secs(10)).unwrap())

@@ -791,3 +791,131 @@ fn reads_leave_no_memory_behind_that_would_refuse_writes_under_maxmemory() {
         .query(&mut con)
         .unwrap();
 }
+
+#[test]
+fn reads_under_allkeys_lru_evict_no_other_key() {
+    let server = Server::start_with(&["--maxmemory", "50mb", "--maxmemory-policy", "allkeys-lru"]);
+    let mut con = server.conn();
+    let value = vec![b'v'; 1024];
+    for i in 0..4000 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(&value)
+            .query(&mut con)
+            .unwrap();
+    }
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("big")
+        .arg("float32")
+        .arg(15 << 18)
+        .arg("BLOB")
+        .arg(noise(15 << 20, 5))
+        .query(&mut con)
+        .unwrap();
+    for round in 0..8 {
+        let _: Vec<u8> = redis::cmd("NDARRAY.GET")
+            .arg("big")
+            .arg("FORMAT")
+            .arg("BLOB")
+            .query(&mut con)
+            .unwrap();
+        // A write after each read: the moment Redis evicts, if memory is over the limit.
+        let _: () = redis::cmd("SET")
+            .arg(format!("after{round}"))
+            .arg("x")
+            .query(&mut con)
+            .unwrap();
+    }
+    assert_eq!(info_field(&mut con, "stats", "evicted_keys"), 0);
+    let keys: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
+    assert_eq!(keys, 4000 + 1 + 8);
+}
+
+/// Sends `NDARRAY.PROBE key SAMPLE bytes` on a connection of its own without waiting for the reply.
+fn start_probe(server: &Server, key: &str, sample: u64) -> Connection {
+    let mut con = server.conn();
+    let packed = redis::cmd("NDARRAY.PROBE")
+        .arg(key)
+        .arg("SAMPLE")
+        .arg(sample)
+        .get_packed_command();
+    con.send_packed_command(&packed).unwrap();
+    con
+}
+
+fn finish_probe(mut con: Connection) {
+    match con.recv_response().unwrap() {
+        Value::Array(rows) => assert!(!rows.is_empty()),
+        other => panic!("PROBE replied {other:?}"),
+    }
+}
+
+#[test]
+fn jobs_past_the_worker_byte_budget_wait_and_then_run() {
+    let server = Server::start_with_module_args(&["worker-bytes", "1"], &[]);
+    let mut con = server.conn();
+    let data = noise(8 << 20, 7);
+    set_blob_f32(&mut con, "a", &data);
+    // The probe holds its sample against a budget of 1 byte: the GET's job waits for it.
+    let probe = start_probe(&server, "a", 8 << 20);
+    wait_for_stat(&mut con, "jobs_running", 1);
+    assert!(ndarray_stat(&mut con, "worker_bytes_in_use") >= 8 << 20);
+    let mut reader = server.conn();
+    reader
+        .send_packed_command(
+            &redis::cmd("NDARRAY.GET")
+                .arg("a")
+                .arg("FORMAT")
+                .arg("BLOB")
+                .get_packed_command(),
+        )
+        .unwrap();
+    wait_for_stat(&mut con, "jobs_waiting_for_bytes", 1);
+    let got: Vec<u8> = redis::from_redis_value(reader.recv_response().unwrap()).unwrap();
+    assert_eq!(got, data, "the waiting job ran, with the right bytes");
+    finish_probe(probe);
+    wait_until_idle(&mut con);
+    assert_eq!(ndarray_stat(&mut con, "worker_bytes_in_use"), 0);
+    assert_eq!(ndarray_stat(&mut con, "jobs_waiting_for_bytes"), 0);
+}
+
+#[test]
+fn probes_run_on_their_own_lane_and_never_hold_back_reads() {
+    let server = Server::start();
+    let mut con = server.conn();
+    let data = noise(8 << 20, 9);
+    set_blob_f32(&mut con, "a", &data);
+    // Four probes queued at once: one runs on the background lane, three wait there.
+    let probes: Vec<Connection> = (0..4).map(|_| start_probe(&server, "a", 8 << 20)).collect();
+    wait_for_stat(&mut con, "jobs_queued", 3);
+    let done_before = ndarray_stat(&mut con, "jobs_done");
+    let got: Vec<u8> = redis::cmd("NDARRAY.GET")
+        .arg("a")
+        .arg("FORMAT")
+        .arg("BLOB")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(got, data);
+    // Only the GET finished meanwhile: it did not wait for any probe (each takes about a second).
+    assert_eq!(ndarray_stat(&mut con, "jobs_done") - done_before, 1);
+    probes.into_iter().for_each(finish_probe);
+}
+
+fn set_blob_f32(con: &mut Connection, key: &str, data: &[u8]) {
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg(key)
+        .arg("float32")
+        .arg(data.len() / 4)
+        .arg("BLOB")
+        .arg(data)
+        .query(con)
+        .unwrap();
+}
+
+fn wait_until_idle(con: &mut Connection) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while ndarray_stat(con, "jobs_queued") + ndarray_stat(con, "jobs_running") > 0 {
+        assert!(std::time::Instant::now() < deadline, "jobs never finished");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}

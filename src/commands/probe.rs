@@ -31,7 +31,11 @@ pub fn probe(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         .saturating_mul(auto::probe_encodings(array.dtype().itemsize()).len() as u64);
     if offload::should_offload(ctx, work) {
         let snapshot = array.clone();
-        return offload::run(ctx, work, move |job| {
+        // What the job holds while it runs: the sample and one trial's output.
+        let held = sample_bytes.min(array.nbytes()).saturating_mul(2);
+        // Probes run on the background lane: four maximal ones queued at once hold one thread,
+        // not the pool that other clients' reads and writes need.
+        return offload::run_in_background(ctx, held, move |job| {
             reply_probe(&job.reply_context(), &snapshot, sample_bytes, 8)
         });
     }
