@@ -2,7 +2,9 @@
 //! - `One`: every small array is one chunk, kept inline (a list allocation of its own cost a small
 //!   write an allocation and its free: about 250 instructions of a 512-byte `NDARRAY.SET`,
 //!   callgrind).
-//! - `Many`: each chunk in its own allocation (compressed arrays; what a load rebuilds).
+//! - `Many`: each chunk in its own allocation (compressed arrays; what a load rebuilds), shared
+//!   (`Arc`) so that a write to a store a reader's snapshot still holds copies the list of
+//!   pointers and the chunks it touches, never the others.
 //! - `Slab`: an uncompressed array of several chunks, back to back in one buffer after a few
 //!   spare bytes that hold its `.npy` header, so that `NDARRAY.GET` replies BLOB or NPY with one
 //!   copy of the bytes (Redis' own, into the client's buffer), as a plain `GET` does.
@@ -10,6 +12,7 @@
 //! Readers see every layout the same way, as [`ChunkRef`]s.
 
 use super::store::Chunk;
+use std::sync::Arc;
 
 /// Spare bytes in front of a slab's elements for its `.npy` header: a header (magic, version,
 /// length and the dict, padded to 64) of up to 128 bytes covers every dtype with up to 6 dims of
@@ -181,7 +184,7 @@ impl Drop for Slab {
 pub enum ChunkList {
     One(Chunk),
     /// None (an empty array) or several.
-    Many(Vec<Chunk>),
+    Many(Vec<Arc<Chunk>>),
     Slab(Slab),
 }
 
@@ -189,7 +192,7 @@ impl ChunkList {
     pub fn get(&self, index: usize) -> Option<ChunkRef<'_>> {
         match self {
             ChunkList::One(chunk) => (index == 0).then(|| chunk.as_ref()),
-            ChunkList::Many(chunks) => chunks.get(index).map(Chunk::as_ref),
+            ChunkList::Many(chunks) => chunks.get(index).map(|c| Chunk::as_ref(c)),
             ChunkList::Slab(slab) => slab.get(index),
         }
     }
@@ -211,26 +214,43 @@ impl ChunkList {
         match self {
             ChunkList::One(chunk) => chunk.bytes.len(),
             ChunkList::Many(chunks) => {
-                chunks.capacity() * std::mem::size_of::<Chunk>()
-                    + chunks.iter().map(|c| c.bytes.len()).sum::<usize>()
+                // Each chunk's `Arc` allocation holds two counts and the chunk.
+                let per_chunk = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<Chunk>();
+                chunks.capacity() * std::mem::size_of::<Arc<Chunk>>()
+                    + chunks
+                        .iter()
+                        .map(|c| per_chunk + c.bytes.len())
+                        .sum::<usize>()
             }
             ChunkList::Slab(slab) => slab.buf.capacity(),
         }
     }
 
+    /// The chunks, owned: a chunk a snapshot still shares is copied.
     pub fn into_vec(self) -> Vec<Chunk> {
         match self {
             ChunkList::One(chunk) => vec![chunk],
-            ChunkList::Many(chunks) => chunks,
+            ChunkList::Many(chunks) => chunks
+                .into_iter()
+                .map(|c| Arc::try_unwrap(c).unwrap_or_else(|shared| (*shared).clone()))
+                .collect(),
             ChunkList::Slab(slab) => slab_chunks(&slab),
+        }
+    }
+
+    /// The chunks as a shared list (a slab's are copied out of it).
+    fn into_shared(self) -> Vec<Arc<Chunk>> {
+        match self {
+            ChunkList::Many(chunks) => chunks,
+            other => other.into_vec().into_iter().map(Arc::new).collect(),
         }
     }
 
     /// Removes the last chunk.
     pub fn pop(&mut self) {
-        let mut chunks = std::mem::replace(self, ChunkList::Many(Vec::new())).into_vec();
+        let mut chunks = std::mem::replace(self, ChunkList::Many(Vec::new())).into_shared();
         chunks.pop();
-        *self = ChunkList::from(chunks);
+        *self = ChunkList::from_shared(chunks);
     }
 
     /// Adds `more` after the last chunk (a slab takes raw chunks as bytes; an encoded one, which
@@ -247,9 +267,9 @@ impl ChunkList {
                 return;
             }
         }
-        let mut chunks = std::mem::replace(self, ChunkList::Many(Vec::new())).into_vec();
-        chunks.extend(more);
-        *self = ChunkList::from(chunks);
+        let mut chunks = std::mem::replace(self, ChunkList::Many(Vec::new())).into_shared();
+        chunks.extend(more.into_iter().map(Arc::new));
+        *self = ChunkList::from_shared(chunks);
     }
 
     /// Puts `chunk` at `index` (an index past the end is ignored).
@@ -257,14 +277,19 @@ impl ChunkList {
         if let ChunkList::Slab(slab) = self {
             if chunk.encoded || !slab.overwrite(index, &chunk.bytes) {
                 let chunks = slab_chunks(slab);
-                *self = ChunkList::Many(chunks);
+                *self = ChunkList::Many(chunks.into_iter().map(Arc::new).collect());
             } else {
                 return;
             }
         }
         let slot = match self {
             ChunkList::One(only) => (index == 0).then_some(only),
-            ChunkList::Many(chunks) => chunks.get_mut(index),
+            ChunkList::Many(chunks) => {
+                if let Some(slot) = chunks.get_mut(index) {
+                    *slot = Arc::new(chunk);
+                }
+                return;
+            }
             ChunkList::Slab(_) => None,
         };
         if let Some(slot) = slot {
@@ -290,13 +315,27 @@ impl Chunk {
 
 impl From<Vec<Chunk>> for ChunkList {
     fn from(mut chunks: Vec<Chunk>) -> Self {
-        match chunks.len() {
-            1 => match chunks.pop() {
-                Some(chunk) => ChunkList::One(chunk),
-                None => ChunkList::Many(chunks),
-            },
-            _ => ChunkList::Many(chunks),
+        match (chunks.len(), chunks.pop()) {
+            (1, Some(chunk)) => ChunkList::One(chunk),
+            (_, last) => {
+                let mut shared: Vec<Arc<Chunk>> = Vec::with_capacity(chunks.len() + 1);
+                shared.extend(chunks.into_iter().map(Arc::new));
+                shared.extend(last.map(Arc::new));
+                ChunkList::Many(shared)
+            }
         }
+    }
+}
+
+impl ChunkList {
+    /// A list of shared chunks; one chunk is kept inline (copied out if a snapshot shares it).
+    fn from_shared(mut chunks: Vec<Arc<Chunk>>) -> Self {
+        if chunks.len() == 1 {
+            if let Some(only) = chunks.pop() {
+                return ChunkList::One(Arc::try_unwrap(only).unwrap_or_else(|s| (*s).clone()));
+            }
+        }
+        ChunkList::Many(chunks)
     }
 }
 

@@ -410,4 +410,30 @@ mod tests {
         let mut scalar = NdArray::encode(DType::Float32, shape(&[]), &[0; 4], enc, 4096).unwrap();
         assert!(scalar.append_rows(&[0; 4]).is_err());
     }
+
+    #[test]
+    fn a_write_under_a_snapshot_copies_only_the_chunks_it_touches() {
+        let enc = Encoding::new(Compression::named("lz4", None).unwrap(), Shuffle::BYTE, 4);
+        let raw: Vec<u8> = (0..4096u32 * 8)
+            .flat_map(|i| (i as f32).to_le_bytes())
+            .collect();
+        let mut a = NdArray::encode(DType::Float32, shape(&[4096 * 8]), &raw, enc, 4096).unwrap();
+        let snapshot = a.clone();
+        let sel = Selection::resolve(b"5", a.shape()).unwrap();
+        a.write_selection(&sel, &7f32.to_le_bytes()).unwrap();
+        let at = |x: &NdArray, i: usize| x.store().chunk(i).unwrap().bytes.as_ptr();
+        assert_ne!(at(&a, 0), at(&snapshot, 0), "the touched chunk is new");
+        for i in 1..a.store().chunk_count() {
+            assert_eq!(
+                at(&a, i),
+                at(&snapshot, i),
+                "chunk {i} is shared, not copied"
+            );
+        }
+        let (mut before, mut after) = (Vec::new(), Vec::new());
+        snapshot.read_all(&mut before).unwrap();
+        a.read_all(&mut after).unwrap();
+        assert_eq!(before, raw, "the snapshot never changes");
+        assert_eq!(after[20..24], 7f32.to_le_bytes());
+    }
 }

@@ -77,7 +77,7 @@ impl ChunkStore {
                 _ => {
                     let mut chunks = Vec::with_capacity(pieces.len() + 1);
                     for piece in raw.chunks(chunk) {
-                        chunks.push(encode_chunk(piece, &mut codec)?);
+                        chunks.push(std::sync::Arc::new(encode_chunk(piece, &mut codec)?));
                     }
                     ChunkList::Many(chunks)
                 }
