@@ -163,6 +163,34 @@ fn a_write_done_during_a_write_pause_waits_for_it_then_reaches_the_aof() {
 }
 
 #[test]
+fn a_setslice_done_during_a_write_pause_waits_for_it_then_reaches_the_replica() {
+    let mut primary = Server::start();
+    let replica = Server::start();
+    replica.replicate(&primary);
+    let mut admin = primary.conn();
+    let _: Value = slow_set("k").query(&mut admin).unwrap();
+    let mut on_replica = replica.conn();
+    wait_in_sync(&mut admin, &mut on_replica);
+    let before = digest(&mut admin, "k");
+    let mut rewrite = redis::cmd("NDARRAY.SETSLICE");
+    rewrite.arg("k").arg("::2").arg("VALUES").arg(1);
+    let writer = start(&primary, rewrite);
+    pause_writes(&mut admin);
+    wait_for_stat(&mut admin, "installs_waiting", 1);
+    assert_eq!(
+        digest(&mut admin, "k"),
+        before,
+        "nothing installed while paused"
+    );
+    assert_alive(&mut primary);
+    unpause(&mut admin);
+    assert_eq!(writer.join().unwrap().unwrap(), Value::Okay);
+    assert_ne!(digest(&mut admin, "k"), before);
+    wait_in_sync(&mut admin, &mut on_replica);
+    assert_eq!(db_digest(&mut on_replica), db_digest(&mut admin));
+}
+
+#[test]
 fn a_batch_done_during_a_write_pause_waits_for_it_then_reaches_the_replica() {
     let mut primary = Server::start();
     let replica = Server::start();

@@ -71,6 +71,24 @@ fn workload(con: &mut Connection) -> Vec<Value> {
         }
         replies.push(reply);
     }
+    // SETSLICEs over many chunks (a worker with a pool), broadcast and BLOB, and a bad one.
+    let slices: [&[&[u8]]; 3] = [
+        &[b"z", b"1000:400000", b"VALUES", b"7.5"],
+        &[b"a", b"::2, 1:3", b"BLOB", &[1u8; 256 * 2 * 4]],
+        &[b"z", b"0:10", b"VALUES", b"1", b"2"],
+    ];
+    for args in slices {
+        let reply = redis::cmd("NDARRAY.SETSLICE").arg(args).query(con);
+        replies.push(reply.unwrap_or_else(|e| Value::SimpleString(e.to_string())));
+    }
+    replies.push(
+        redis::cmd("NDARRAY.GET")
+            .arg("z")
+            .arg("FORMAT")
+            .arg("BLOB")
+            .query(con)
+            .unwrap(),
+    );
     let npy: Vec<u8> = redis::cmd("NDARRAY.GET").arg("a").query(con).unwrap();
     replies.push(
         redis::cmd("NDARRAY.MSET")
@@ -286,6 +304,57 @@ fn slow_set(key: &str) -> redis::Cmd {
     cmd
 }
 
+#[test]
+fn a_setslice_on_a_worker_keeps_every_write_made_meanwhile() {
+    let server = Server::start();
+    let mut con = server.conn();
+    let mut r = server.conn();
+    set_blob(
+        &mut con,
+        "a",
+        &[6 * MIB],
+        &smooth_f32(6 * MIB),
+        &["COMPRESS", "zlib", "LEVEL", "9"],
+    );
+    // Rewrites every chunk with zlib-9 on a worker: long enough for another client to write.
+    let big = redis::cmd("NDARRAY.SETSLICE")
+        .arg("a")
+        .arg("1:")
+        .arg("VALUES")
+        .arg(3)
+        .get_packed_command();
+    con.send_packed_command(&big).unwrap();
+    wait_for_running_job(&mut r);
+    let _: () = redis::cmd("NDARRAY.SETSLICE")
+        .arg("a")
+        .arg("0")
+        .arg("VALUES")
+        .arg(9)
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(con.recv_response().unwrap(), Value::Okay);
+    let head: Vec<f32> = redis::cmd("NDARRAY.SLICE")
+        .arg("a")
+        .arg("0:3")
+        .arg("FORMAT")
+        .arg("VALUES")
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(
+        head,
+        [9.0, 3.0, 3.0],
+        "both writes, in the order they were accepted"
+    );
+    let last: Vec<f32> = redis::cmd("NDARRAY.SLICE")
+        .arg("a")
+        .arg("-1:")
+        .arg("FORMAT")
+        .arg("VALUES")
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(last, [3.0]);
+}
+
 fn wait_for_running_job(con: &mut Connection) {
     wait_for_stat(con, "jobs_running", 1);
 }
@@ -459,6 +528,14 @@ fn offloaded_writes_reach_a_replica_and_the_aof_as_encoded_values() {
         .arg(&npy)
         .query(&mut p)
         .unwrap();
+    // A SETSLICE over many chunks, planned on a worker, travels as the command.
+    let _: () = redis::cmd("NDARRAY.SETSLICE")
+        .arg("flat")
+        .arg("10:700000")
+        .arg("VALUES")
+        .arg(2.5)
+        .query(&mut p)
+        .unwrap();
     wait_for_idle_pool(&mut p);
     let deadline = Instant::now() + Duration::from_secs(30);
     while db_digest(&mut r) != db_digest(&mut p) {
@@ -478,9 +555,10 @@ fn offloaded_writes_reach_a_replica_and_the_aof_as_encoded_values() {
     let text = std::fs::read(&incr).unwrap();
     assert!(text.windows(18).any(|w| w == b"NDARRAY.PUTENCODED"));
     assert!(
-        !text.windows(11).any(|w| w == b"NDARRAY.SET"),
+        !text.windows(13).any(|w| w == b"NDARRAY.SET\r\n"),
         "no SET to redo"
     );
+    assert!(text.windows(16).any(|w| w == b"NDARRAY.SETSLICE"));
     assert!(
         !text.windows(12).any(|w| w == b"NDARRAY.MSET"),
         "no MSET to redo"
@@ -494,7 +572,11 @@ fn offloaded_writes_reach_a_replica_and_the_aof_as_encoded_values() {
         before,
         "the AOF replays to the same data"
     );
-    assert_eq!(get_blob(&mut p, "flat").unwrap(), smooth);
+    let mut expected = smooth.clone();
+    for item in expected[10 * 4..700_000 * 4].chunks_mut(4) {
+        item.copy_from_slice(&2.5f32.to_le_bytes());
+    }
+    assert_eq!(get_blob(&mut p, "flat").unwrap(), expected);
 }
 
 /// The commands of an AOF file (RESP arrays of bulk strings).

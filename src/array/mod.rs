@@ -17,5 +17,5 @@ pub mod values;
 
 pub use dtype::DType;
 pub use error::{ArrayError, ArrayResult};
-pub use ndarray::NdArray;
+pub use ndarray::{NdArray, PlannedWrite};
 pub use shape::Shape;

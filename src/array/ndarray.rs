@@ -7,7 +7,7 @@ use super::shape::{element_count, Shape};
 use super::slice::Selection;
 use super::store::{aligned_chunk_bytes, Chunk, ChunkStore, RunReader, RunWriter, MIN_CHUNK_BYTES};
 use crate::codec::Encoding;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 /// dtype + shape + C-order little-endian elements kept in a chunk store.
 ///
@@ -25,6 +25,13 @@ pub struct NdArray {
     shape: Shape,
     store: Arc<ChunkStore>,
     meta: Meta,
+}
+
+/// A write into an array computed from one state of it (see [`NdArray::plan_write`]).
+pub struct PlannedWrite {
+    base: Weak<ChunkStore>,
+    shape: Shape,
+    chunks: Vec<(usize, Chunk)>,
 }
 
 /// What an array keeps besides its elements.
@@ -210,6 +217,15 @@ impl NdArray {
     /// Writes `data` (C order of the selection, or a single element to broadcast) into the selected
     /// elements. Only touched chunks are decoded and re-encoded; on error nothing changes.
     pub fn write_selection(&mut self, sel: &Selection, data: &[u8]) -> ArrayResult<()> {
+        let plan = self.plan_write(sel, data)?;
+        // Planned against this very state: it applies.
+        let _ = self.apply_write(plan);
+        Ok(())
+    }
+
+    /// The chunks a write of `data` into `sel` produces, computed from this state of the array
+    /// without changing it (on a worker, from a snapshot); [`NdArray::apply_write`] puts them in.
+    pub fn plan_write(&self, sel: &Selection, data: &[u8]) -> ArrayResult<PlannedWrite> {
         let itemsize = self.dtype.itemsize();
         let need = sel.size().saturating_mul(itemsize as u64);
         let broadcast = data.len() == itemsize && need != itemsize as u64;
@@ -239,7 +255,24 @@ impl NdArray {
                 writer.write(offset, piece)
             }
         })?;
-        let chunks = writer.finish()?;
+        Ok(PlannedWrite {
+            base: Arc::downgrade(&self.store),
+            shape: self.shape.clone(),
+            chunks: writer.finish()?,
+        })
+    }
+
+    /// Puts in the chunks of `plan` if the array is still in the state it was planned from (same
+    /// store, same shape); otherwise hands the plan back and changes nothing.
+    pub fn apply_write(&mut self, plan: PlannedWrite) -> Result<(), PlannedWrite> {
+        // Every change of the store moves it (`Arc::make_mut` with the plan's `Weak` outstanding
+        // copies or moves the value), and the `Weak` keeps the old address from being reused.
+        if !std::ptr::eq(plan.base.as_ptr(), Arc::as_ptr(&self.store)) || plan.shape != self.shape {
+            return Err(plan);
+        }
+        let PlannedWrite { base, chunks, .. } = plan;
+        // Without the `Weak`, a store no snapshot holds is changed in place.
+        drop(base);
         Arc::make_mut(&mut self.store).replace_chunks(chunks);
         Ok(())
     }

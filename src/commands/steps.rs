@@ -10,7 +10,7 @@ use crate::array::npy::{decode_npy_repeated, LastHeader};
 use crate::array::shape::element_count;
 use crate::array::slice::Selection;
 use crate::array::values::parse_values;
-use crate::array::{ArrayError, DType, NdArray, Shape};
+use crate::array::{ArrayError, DType, NdArray, PlannedWrite, Shape};
 use crate::codec::registry::{self, DefaultLevels};
 use crate::codec::{CodecName, Compression, Encoding, EncodingChoice, Shuffle};
 use crate::config;
@@ -246,6 +246,28 @@ fn rows_for<'a>(array: &NdArray, data: DataArg<'a>, max: u64) -> Result<Cow<'a, 
 /// SETSLICE: resolves `selection` against `array` and writes `data` into it (an item per selected
 /// element, or one item that broadcasts); `max` bounds a decoded `.npy`.
 pub fn write_slice(array: &mut NdArray, selection: &[u8], data: DataArg, max: u64) -> Result<()> {
+    let plan = plan_slice_write(array, selection, data, max)?;
+    // Planned against this very state: it applies.
+    let _ = array.apply_write(plan);
+    Ok(())
+}
+
+/// Raw bytes a SETSLICE of `selection` may decode and re-encode: at most one chunk per selected
+/// element, at most the whole array (what decides whether it runs on a worker).
+pub fn slice_write_work(array: &NdArray, selection: &[u8]) -> Result<u64> {
+    let sel = Selection::resolve(selection, array.shape())?;
+    let chunk = u64::from(array.store().chunk_bytes());
+    Ok(sel.size().saturating_mul(chunk).min(array.nbytes()))
+}
+
+/// The chunks a SETSLICE produces from this state of `array`, which it leaves unchanged (on a
+/// worker, from a snapshot; see [`NdArray::apply_write`]).
+pub fn plan_slice_write(
+    array: &NdArray,
+    selection: &[u8],
+    data: DataArg,
+    max: u64,
+) -> Result<PlannedWrite> {
     let sel = Selection::resolve(selection, array.shape())?;
     let dtype = array.dtype();
     let elements: Cow<[u8]> = match data {
@@ -278,7 +300,7 @@ pub fn write_slice(array: &mut NdArray, selection: &[u8], data: DataArg, max: u6
                 .data
         }
     };
-    Ok(array.write_selection(&sel, &elements)?)
+    Ok(array.plan_write(&sel, &elements)?)
 }
 
 /// RESHAPE: gives `array` the shape `dims`, which must hold the same number of elements.

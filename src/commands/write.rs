@@ -5,10 +5,13 @@ use super::encoded::{self, Propagation};
 use super::meta::{replicate_stamp, stamp};
 use super::parse::{parse_data, parse_dims, parse_set, Condition, Ttl};
 use super::reply::{self, Ack};
-use super::steps::{append_new, append_rows, reshape_to, write_slice, SetValue, WriteSettings};
+use super::steps::{
+    append_new, append_rows, plan_slice_write, reshape_to, slice_write_work, write_slice, SetValue,
+    WriteSettings,
+};
 use super::{arg, notify, rest};
 use crate::array::attrs::Attrs;
-use crate::array::NdArray;
+use crate::array::{NdArray, PlannedWrite};
 use crate::config;
 use crate::datatype::Key;
 use crate::error::{Error, Result};
@@ -188,6 +191,8 @@ pub fn append(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
 
 /// `NDARRAY.SETSLICE key selection {BLOB data | VALUES v [v ...] | NPY data}`: writes into the
 /// selected elements; only the touched chunks are re-encoded, and on any error nothing changes.
+/// A write that may rewrite more than `offload-bytes` is computed on a worker from a snapshot and
+/// installed (see [`install_slice`]) when the same write would be accepted as a new command.
 pub fn setslice(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     if args.len() < 5 {
         return Err(Error::Arity);
@@ -200,12 +205,68 @@ pub fn setslice(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         return Err(Error::usage("no such key"));
     };
     let selection = arg(args, 2)?.as_slice();
+    let work = slice_write_work(array, selection)?;
+    if offload::should_offload(ctx, work) {
+        let snapshot = array.clone();
+        // Copy 1 of the data (its argument's bytes), for the worker and for replication.
+        let command: Vec<Vec<u8>> = args.iter().map(|a| a.as_slice().to_vec()).collect();
+        let keys = vec![name.as_slice().to_vec()];
+        let max = config::max_array_bytes();
+        return offload::run_write(ctx, work, keys, move |_job| {
+            let plan = plan_from_command(&snapshot, &command, max)?;
+            // The snapshot is let go before the install, so that the store is changed in place
+            // unless a reader still holds it.
+            drop(snapshot);
+            Ok(Box::new(move |ctx: &Context| {
+                install_slice(ctx, &command, plan, max)
+            }))
+        });
+    }
     write_slice(array, selection, data, config::max_array_bytes())?;
     let at = stamp(ctx, array);
     ctx.replicate_verbatim();
     replicate_stamp(ctx, &[name], at);
     notify(ctx, c"ndarray.setslice", name);
     Ok(reply::ok(ctx))
+}
+
+/// The SETSLICE of `command` (all its arguments) planned against `array`.
+fn plan_from_command(array: &NdArray, command: &[Vec<u8>], max: u64) -> Result<PlannedWrite> {
+    let words: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
+    let (Some(selection), Some(data)) = (words.get(2), words.get(3..)) else {
+        return Err(Error::Arity);
+    };
+    plan_slice_write(array, selection, parse_data(data)?, max)
+}
+
+/// Installs a SETSLICE planned on a worker. If the array changed meanwhile, the write is planned
+/// again on it here, as the same command arriving now would run; then it is stamped, replicated
+/// as the command, and notified.
+fn install_slice(
+    ctx: &Context,
+    command: &[Vec<u8>],
+    plan: PlannedWrite,
+    max: u64,
+) -> Result<offload::Installed> {
+    let name_bytes = command.get(1).ok_or(Error::Arity)?;
+    let name = RedisString::create_from_slice(ctx.ctx, name_bytes);
+    let mut key = Key::open(ctx, &name, true);
+    let Some(array) = key.array_mut()? else {
+        return Err(Error::usage("no such key"));
+    };
+    if array.apply_write(plan).is_err() {
+        let again = plan_from_command(array, command, max)?;
+        let _ = array.apply_write(again);
+    }
+    let at = stamp(ctx, array);
+    let words: Vec<&[u8]> = command.iter().skip(1).map(Vec::as_slice).collect();
+    ctx.replicate("NDARRAY.SETSLICE", words.as_slice());
+    replicate_stamp(ctx, &[&name], at);
+    notify(ctx, c"ndarray.setslice", &name);
+    Ok(offload::Installed {
+        reply: Ack::Ok.value(),
+        replaced: Vec::new(),
+    })
 }
 
 /// `NDARRAY.RESHAPE key [dim ...]`: a new shape with the same number of elements (no data moves).
