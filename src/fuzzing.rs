@@ -38,11 +38,12 @@ use crate::persist::{self, RdbRead, RdbWrite};
 /// hostile header cannot make one run allocate much.
 const NPY_MAX_BYTES: u64 = 1 << 24;
 const SET_MAX_BYTES: u64 = 1 << 20;
-/// The settings the targets write with: the module's defaults (config.rs), except 256-byte chunks
-/// (many chunks even in small arrays) and a limit of [`SET_MAX_BYTES`].
+/// The settings the targets write with: the module's defaults (config.rs), except the smallest
+/// chunks any store may have (4 KiB: inputs over that have several chunks; smaller ones are refused
+/// by every loader) and a limit of [`SET_MAX_BYTES`].
 fn settings() -> WriteSettings {
     WriteSettings {
-        chunk_bytes: 256,
+        chunk_bytes: crate::array::store::MIN_CHUNK_BYTES as usize,
         max_array_bytes: SET_MAX_BYTES,
         ..WriteSettings::current()
     }
@@ -378,7 +379,7 @@ fn pattern(len: usize) -> Vec<u8> {
 }
 
 /// `NDARRAY.SET` arguments (after the key), split on 0x00 ([`split_args`]): an accepted request runs SET's own steps
-/// (decode, cast, resolve the encoding, encode in 256-byte chunks) and must read back exactly the
+/// (decode, cast, resolve the encoding, encode in 4 KiB chunks) and must read back exactly the
 /// decoded bytes, survive RDB, `.npy` and AOF round trips. The other argument parsers get the same
 /// arguments; data they accept is appended (APPEND's steps) to the SET array or to a sample one.
 pub fn set_args(data: &[u8]) {
