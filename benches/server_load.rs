@@ -7,6 +7,9 @@
 //! 4. `lazy-free`: PING latency while a 1 GiB value is deleted with `UNLINK` or `DEL`.
 //! 5. `offload-threshold`: main-thread and client-visible time of GET and SET by array size, inline
 //!    against on a worker, to choose the `offload-bytes` default.
+//! 6. `fairness`: client-visible time of an 8 MiB GET while four clients loop maximal `NDARRAY.PROBE`s.
+//! 7. `write-under-read`: a 1-element `NDARRAY.SETSLICE` to a 256 MiB array while a GET of it runs on a
+//!    worker (the write's copy-on-write), against the same write when nothing reads the array.
 //!
 //! Run with `make bench` (or `cargo bench --bench server_load` after `make build`); rerun one section with
 //! `cargo bench --bench server_load -- stall` (several names may be given). Every section starts its own
@@ -71,16 +74,38 @@ const LAZY_FREE_TIMEOUT: Duration = Duration::from_secs(10);
 const CODECS: [&str; 3] = ["none", "lz4", "zlib"];
 
 /// The sections, by the name that selects them on the command line.
-const SECTIONS: [(&str, fn()); 5] = [
+const SECTIONS: [(&str, fn()); 7] = [
     ("stall", stall),
     ("server-time", server_time),
     ("small-ops", small_ops),
     ("lazy-free", lazy_free),
     ("offload-threshold", offload_threshold),
+    ("fairness", fairness),
+    ("write-under-read", write_under_read),
 ];
 
 /// Section 5: array sizes (raw bytes) tried on each side of the `offload-bytes` default.
 const THRESHOLD_SIZES: [usize; 5] = [64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20];
+
+/// Section 6: the timed read (2^21 float32 = 8 MiB, the first 512 rows of the field), GETs timed in each
+/// phase, the clients looping PROBE, their sample (the largest allowed), and the limits that keep the section
+/// short: the loaded GETs stop after `FAIR_LOADED_TIME` even if fewer than `FAIR_GETS` ran.
+const FAIR_ELEMENTS: usize = 1 << 21;
+const FAIR_GETS: usize = 15;
+const FAIR_PROBERS: usize = 4;
+const FAIR_SAMPLE: &str = "67108864";
+const FAIR_LOADED_TIME: Duration = Duration::from_secs(20);
+/// Section 6: how long the probes may take to show as queued or running work in INFO ndarray.
+const FAIR_START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Section 7: the array a read holds (2^26 float32 = 256 MiB: the 64 MiB field four times over), the element
+/// written, the SETSLICEs timed with nothing reading, and the rounds of one SETSLICE under a running GET.
+const WUR_ELEMENTS: usize = 1 << 26;
+const WUR_INDEX: usize = 12345;
+const WUR_IDLE_CALLS: usize = 10;
+const WUR_ROUNDS: usize = 6;
+/// Section 7: how long the GET may take to show as running in INFO ndarray.
+const WUR_START_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn main() {
     // `cargo bench` passes `--bench` (and the harness options) to the binary: only plain words are sections.
@@ -324,7 +349,8 @@ fn print_header(wanted: &[String]) {
     println!("sections:   {sections}");
     println!(
         "reproduce:  make bench   (= make build && cargo bench --bench server_load [-- SECTION ...];\n            \
-         sections: stall, server-time, small-ops, lazy-free, offload-threshold)"
+         sections: stall, server-time, small-ops, lazy-free, offload-threshold, fairness,\n            \
+         write-under-read)"
     );
     println!(
         "method:     each section starts a fresh server; every figure is measured in the same run as its\n            \
@@ -1095,5 +1121,410 @@ fn offload_threshold() {
     set_offload_bytes(&mut con, 1 << 20);
     println!(
         "(ratio = worker / inline; the default offload-bytes is 1 MiB: see redis.conf.example for the figures)"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 6. Fairness: one client cannot monopolise the worker pool.
+
+/// One integer field of `INFO section`, or `None` when the server does not have it (older modules).
+fn info_opt(con: &mut Connection, section: &str, field: &str) -> Option<u64> {
+    let info: String = query(con, redis::cmd("INFO").arg(section));
+    info.lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// A thread looping `NDARRAY.PROBE big SAMPLE 64 MiB` on its own connection (no read timeout: a maximal
+/// PROBE may take many seconds) until `stop`; returns how many PROBEs completed. An error after `stop` (the
+/// server killed under it) ends the loop quietly; one before is a failure of the bench.
+fn start_prober(server: &Server, stop: &Arc<AtomicBool>) -> JoinHandle<usize> {
+    let mut con = server.conn();
+    con.set_read_timeout(None)
+        .expect("clear the read timeout of a prober");
+    let probe = key_command("NDARRAY.PROBE", "fair:big", &["SAMPLE", FAIR_SAMPLE]);
+    let stop = Arc::clone(stop);
+    thread::spawn(move || {
+        let mut done = 0;
+        while !stop.load(Ordering::Relaxed) {
+            match con.req_packed_command(&probe) {
+                Ok(Value::Array(rows)) if !rows.is_empty() => done += 1,
+                _ if stop.load(Ordering::Relaxed) => break,
+                other => panic!("NDARRAY.PROBE SAMPLE {FAIR_SAMPLE}: replied {other:?}"),
+            }
+        }
+        done
+    })
+}
+
+/// Client-visible times of up to `FAIR_GETS` GETs (each reply read fully), stopping early after `limit`;
+/// between GETs, untimed, the largest `jobs_waiting_for_bytes` and `worker_bytes_in_use` seen (`None`
+/// when the field is missing).
+fn fair_gets(
+    con: &mut Connection,
+    get: &[u8],
+    limit: Duration,
+) -> (Vec<Duration>, [Option<u64>; 2]) {
+    let mut times = Vec::with_capacity(FAIR_GETS);
+    let mut peaks = [None, None];
+    let start = Instant::now();
+    for _ in 0..FAIR_GETS {
+        let t = Instant::now();
+        let reply = send(con, get, "NDARRAY.GET");
+        times.push(t.elapsed());
+        assert!(
+            matches!(&reply, Value::BulkString(bytes) if bytes.len() == FAIR_ELEMENTS * 4),
+            "NDARRAY.GET fair:get8: not 8 MiB"
+        );
+        for (peak, field) in peaks.iter_mut().zip([
+            "ndarray_jobs_waiting_for_bytes",
+            "ndarray_worker_bytes_in_use",
+        ]) {
+            if let Some(value) = info_opt(con, "ndarray", field) {
+                *peak = Some(peak.map_or(value, |p: u64| p.max(value)));
+            }
+        }
+        if start.elapsed() >= limit {
+            break;
+        }
+    }
+    (times, peaks)
+}
+
+fn fairness() {
+    let server = Server::start();
+    let mut con = server.conn();
+    let big = field_bytes();
+    let get8 = big[..FAIR_ELEMENTS * 4].to_vec();
+    section(&format!(
+        "6. Fairness: one client cannot monopolise the worker pool (GET of {} float32 = {} bytes)",
+        fmt_int(FAIR_ELEMENTS as u64),
+        fmt_int(get8.len() as u64)
+    ));
+    let [rows, cols] = FIELD_DIMS;
+    println!(
+        "client-visible. NDARRAY.GET FORMAT BLOB of an 8 MiB array (the first rows of the smooth field, default \
+         encoding;\nreply read fully): {FAIR_GETS} with nothing else running, then {FAIR_GETS} (at most {} s) \
+         while {FAIR_PROBERS} other clients,\neach on its own connection, loop NDARRAY.PROBE SAMPLE {FAIR_SAMPLE} \
+         (the largest) of a {rows}x{cols} float32 array (64 MiB),\nonce INFO ndarray shows their work queued or \
+         running. Target: the loaded median stays within 2x the idle median.",
+        FAIR_LOADED_TIME.as_secs()
+    );
+    send_ok(
+        &mut con,
+        &ndarray_set("fair:big", &FIELD_DIMS, &[], &big),
+        "NDARRAY.SET fair:big",
+    );
+    send_ok(
+        &mut con,
+        &ndarray_set("fair:get8", &[FAIR_ELEMENTS], &[], &get8),
+        "NDARRAY.SET fair:get8",
+    );
+    let get = key_command("NDARRAY.GET", "fair:get8", &["FORMAT", "BLOB"]);
+    let reply = send(&mut con, &get, "NDARRAY.GET");
+    assert!(
+        matches!(&reply, Value::BulkString(bytes) if *bytes == get8),
+        "NDARRAY.GET fair:get8: did not return the stored bytes"
+    );
+
+    let (idle, _) = fair_gets(&mut con, &get, Duration::MAX);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let probers: Vec<JoinHandle<usize>> = (0..FAIR_PROBERS)
+        .map(|_| start_prober(&server, &stop))
+        .collect();
+    let waited = Instant::now();
+    let (running, queued) = loop {
+        let running = info_u64(&mut con, "ndarray", "ndarray_jobs_running");
+        let queued = info_u64(&mut con, "ndarray", "ndarray_jobs_queued");
+        if running + queued > 0 {
+            break (running, queued);
+        }
+        assert!(
+            waited.elapsed() < FAIR_START_TIMEOUT,
+            "no PROBE work queued or running after {FAIR_START_TIMEOUT:?}"
+        );
+        thread::sleep(Duration::from_millis(1));
+    };
+    let (loaded, peaks) = fair_gets(&mut con, &get, FAIR_LOADED_TIME);
+    let still = (
+        info_u64(&mut con, "ndarray", "ndarray_jobs_running"),
+        info_u64(&mut con, "ndarray", "ndarray_jobs_queued"),
+    );
+    // A maximal PROBE can run for many seconds: rather than wait for the current ones, kill the server
+    // (the probers see their connection close after `stop` and end).
+    stop.store(true, Ordering::Relaxed);
+    drop(con);
+    drop(server);
+    let probes: usize = probers
+        .into_iter()
+        .map(|handle| handle.join().expect("a prober thread panicked"))
+        .sum();
+
+    println!(
+        "{:<42} {:>4} {:>9} {:>9} {:>9} {:>8}",
+        "read", "GETs", "median", "p90", "max", "vs idle"
+    );
+    let idle_median = median(&idle);
+    for (label, times) in [
+        ("GET 8 MiB idle".to_string(), &idle),
+        (
+            format!("GET 8 MiB while {FAIR_PROBERS} PROBE SAMPLE 64 MiB run"),
+            &loaded,
+        ),
+    ] {
+        let mut sorted = times.clone();
+        sorted.sort();
+        println!(
+            "{:<42} {:>4} {:>9} {:>9} {:>9} {:>8}",
+            label,
+            sorted.len(),
+            fmt_duration(median(&sorted)),
+            fmt_duration(percentile(&sorted, 0.9)),
+            fmt_duration(sorted[sorted.len() - 1]),
+            fmt_ratio(median(&sorted).as_secs_f64(), idle_median.as_secs_f64()),
+        );
+    }
+    let show = |value: Option<u64>| value.map_or("n/a".to_string(), fmt_int);
+    println!(
+        "(vs idle: median / the idle median; INFO ndarray when the GETs started: jobs_running {running}, \
+         jobs_queued {queued};\n after them: jobs_running {}, jobs_queued {}; largest seen between loaded GETs: \
+         jobs_waiting_for_bytes {},\n worker_bytes_in_use {}; PROBEs completed before the server was killed: \
+         {probes})",
+        still.0,
+        still.1,
+        show(peaks[0]),
+        show(peaks[1]),
+    );
+    let ratio = median(&loaded).as_secs_f64() / idle_median.as_secs_f64();
+    println!(
+        "what this means: with {FAIR_PROBERS} clients keeping maximal PROBEs in flight, an 8 MiB GET takes {}\n\
+         against {} idle ({}): {}",
+        fmt_duration(median(&loaded)),
+        fmt_duration(idle_median),
+        fmt_ratio(ratio, 1.0),
+        if ratio <= 2.0 {
+            "within the 2x target, the PROBEs do not hold the pool other clients' reads need."
+        } else {
+            "over the 2x target, the PROBEs hold workers that other clients' reads wait for."
+        }
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 7. Write under read: a small write to an array that a running read still holds.
+
+/// What the SETSLICEs of one phase did: client-visible time of each, the PING sent (from another thread, on
+/// its own connection) right after each was sent, and the server's µs/call over the phase.
+#[derive(Default)]
+struct WriteRun {
+    times: Vec<Duration>,
+    pings: Vec<Duration>,
+    server_us: f64,
+}
+
+/// One SETSLICE, timed from its send to its reply (client-visible), and a PING sent on `ping_con` by another
+/// thread as soon as the SETSLICE is out: while the write holds the main thread, the PING waits for it.
+fn timed_setslice(
+    con: &mut Connection,
+    ping_con: &mut Connection,
+    setslice: &[u8],
+) -> (Duration, Duration) {
+    let ping = redis::cmd("PING").get_packed_command();
+    let go = std::sync::Barrier::new(2);
+    thread::scope(|scope| {
+        let pinger = scope.spawn(|| {
+            go.wait();
+            let start = Instant::now();
+            let reply = ping_con.req_packed_command(&ping);
+            let time = start.elapsed();
+            assert!(
+                matches!(&reply, Ok(Value::SimpleString(s)) if s == "PONG"),
+                "PING replied {reply:?}"
+            );
+            time
+        });
+        let start = Instant::now();
+        con.send_packed_command(setslice)
+            .unwrap_or_else(|e| panic!("NDARRAY.SETSLICE: {e}"));
+        go.wait();
+        let reply = con.recv_response();
+        let time = start.elapsed();
+        assert!(
+            matches!(reply, Ok(Value::Okay)),
+            "NDARRAY.SETSLICE: replied {reply:?}"
+        );
+        (time, pinger.join().expect("the PING thread panicked"))
+    })
+}
+
+/// `WUR_ROUNDS` rounds of: `reader` sends the GET (its reply not read yet); once INFO ndarray shows a job
+/// running, one timed SETSLICE on `con`; then the GET's reply, read fully and checked against `expected`.
+/// Returns the writes, and per round the time from the GET's send to the SETSLICE's and to its reply read.
+fn writes_under_read(
+    server: &Server,
+    con: &mut Connection,
+    get: &[u8],
+    setslice: &[u8],
+    expected: &[u8],
+) -> (WriteRun, Vec<Duration>, Vec<Duration>) {
+    let mut reader = server.conn();
+    let mut ping_con = server.conn();
+    let mut run = WriteRun::default();
+    let (mut sent_after, mut gets) = (Vec::new(), Vec::new());
+    let () = query(con, redis::cmd("CONFIG").arg("RESETSTAT"));
+    for _ in 0..WUR_ROUNDS {
+        let sent = Instant::now();
+        reader
+            .send_packed_command(get)
+            .unwrap_or_else(|e| panic!("NDARRAY.GET: {e}"));
+        while info_u64(con, "ndarray", "ndarray_jobs_running") == 0 {
+            assert!(
+                sent.elapsed() < WUR_START_TIMEOUT,
+                "the GET did not show as running after {WUR_START_TIMEOUT:?}"
+            );
+        }
+        sent_after.push(sent.elapsed());
+        let (time, ping) = timed_setslice(con, &mut ping_con, setslice);
+        run.times.push(time);
+        run.pings.push(ping);
+        let reply = reader.recv_response();
+        gets.push(sent.elapsed());
+        assert!(
+            matches!(&reply, Ok(Value::BulkString(bytes)) if bytes == expected),
+            "NDARRAY.GET under a write: did not return the stored bytes"
+        );
+    }
+    run.server_us = usec_per_call(con, "ndarray.setslice");
+    (run, sent_after, gets)
+}
+
+fn write_under_read() {
+    let server = Server::start();
+    let mut con = server.conn();
+    let raw = field_bytes().repeat(WUR_ELEMENTS * 4 / (FIELD_DIMS[0] * FIELD_DIMS[1] * 4));
+    assert_eq!(raw.len(), WUR_ELEMENTS * 4);
+    section(&format!(
+        "7. Write under read: a 1-element SETSLICE to a {} float32 array ({} bytes) that a running GET holds",
+        fmt_int(WUR_ELEMENTS as u64),
+        fmt_int(raw.len() as u64)
+    ));
+    println!(
+        "client-visible, and server-side (INFO commandstats usec_per_call of ndarray.setslice, CONFIG RESETSTAT \
+         before\neach phase). The array: the smooth field (sin*cos + 1e-4 noise) four times over, stored with the \
+         default\nencoding (zstd + bit shuffle, in chunks) and with COMPRESS none (one buffer). idle: \
+         {WUR_IDLE_CALLS} NDARRAY.SETSLICE key\n{WUR_INDEX} VALUES 1, one at a time, nothing else running. under \
+         a read: {WUR_ROUNDS} rounds of: a second connection sends\nNDARRAY.GET key FORMAT BLOB (its reply not \
+         read yet); once INFO ndarray shows ndarray_jobs_running >= 1 (polled\nback to back), one timed SETSLICE; \
+         then the GET's reply is read fully. PING: sent on a third connection, by\nanother thread, as soon as the \
+         SETSLICE is out.\nWhy: a write to a store that a reader's snapshot still holds must copy it first. \
+         Before 0.2 the write\ncopied the whole store on the main thread (every client waiting); now a \
+         compressed store copies only the\ntouched chunk, and an uncompressed one is copied on a worker (the \
+         SETSLICE runs there, its client blocked\nmeanwhile)."
+    );
+    let encodings: [(&str, &[&str]); 2] = [("default", &[]), ("none", &["COMPRESS", "none"])];
+    let index = WUR_INDEX.to_string();
+    let mut rows: Vec<(String, WriteRun, WriteRun)> = Vec::new();
+    let mut context: Vec<String> = Vec::new();
+    for (name, options) in encodings {
+        let key = format!("wur:{name}");
+        send_ok(
+            &mut con,
+            &ndarray_set(&key, &[WUR_ELEMENTS], options, &raw),
+            "NDARRAY.SET",
+        );
+        let setslice = key_command("NDARRAY.SETSLICE", &key, &[&index, "VALUES", "1"]);
+        let get = key_command("NDARRAY.GET", &key, &["FORMAT", "BLOB"]);
+        // The check: the write lands in the element, and the GET returns everything else unchanged.
+        send_ok(&mut con, &setslice, "NDARRAY.SETSLICE");
+        let mut expected = raw.clone();
+        expected[WUR_INDEX * 4..WUR_INDEX * 4 + 4].copy_from_slice(&1f32.to_le_bytes());
+        let reply = send(&mut con, &get, "NDARRAY.GET");
+        assert!(
+            matches!(&reply, Value::BulkString(bytes) if *bytes == expected),
+            "NDARRAY.GET {key}: did not return the stored bytes with the element written"
+        );
+        drop(reply);
+        let stored = ndarray_info(&mut con, &key, "stored_bytes");
+        let chunk = ndarray_info(&mut con, &key, "chunk_bytes");
+
+        let mut ping_con = server.conn();
+        let mut idle = WriteRun::default();
+        let () = query(&mut con, redis::cmd("CONFIG").arg("RESETSTAT"));
+        for _ in 0..WUR_IDLE_CALLS {
+            let (time, ping) = timed_setslice(&mut con, &mut ping_con, &setslice);
+            idle.times.push(time);
+            idle.pings.push(ping);
+        }
+        idle.server_us = usec_per_call(&mut con, "ndarray.setslice");
+        let (loaded, sent_after, gets) =
+            writes_under_read(&server, &mut con, &get, &setslice, &expected);
+        context.push(format!(
+            "{name}: stored_bytes {} (raw/stored {:.2}x), chunk_bytes {}; under a read, \
+             medians:\n  SETSLICE sent {} after the GET, whose reply was read fully {} after it was sent",
+            fmt_int(stored),
+            expected.len() as f64 / stored as f64,
+            fmt_int(chunk),
+            fmt_duration(median(&sent_after)),
+            fmt_duration(median(&gets)),
+        ));
+        rows.push((name.to_string(), idle, loaded));
+    }
+    drop(con);
+    drop(server);
+
+    println!(
+        "{:<58} {:>5} {:>9} {:>9} {:>14} {:>8} {:>9} {:>9}",
+        "write", "calls", "median", "max", "server µs/call", "vs idle", "PING med", "PING max"
+    );
+    for (name, idle, loaded) in &rows {
+        let idle_median = median(&idle.times);
+        for (label, run) in [
+            (format!("{name}: SETSLICE 1 element, idle"), idle),
+            (
+                format!("{name}: SETSLICE 1 element while a GET of the array runs"),
+                loaded,
+            ),
+        ] {
+            let max = |times: &[Duration]| times.iter().copied().max().expect("timed calls");
+            println!(
+                "{:<58} {:>5} {:>9} {:>9} {:>14} {:>8} {:>9} {:>9}",
+                label,
+                run.times.len(),
+                fmt_duration(median(&run.times)),
+                fmt_duration(max(&run.times)),
+                format!("{:.1}", run.server_us),
+                fmt_ratio(median(&run.times).as_secs_f64(), idle_median.as_secs_f64()),
+                fmt_duration(median(&run.pings)),
+                fmt_duration(max(&run.pings)),
+            );
+        }
+    }
+    println!(
+        "(median, max: client-visible SETSLICE; vs idle: median / the idle median; server µs/call: main-thread \
+         time, over the\n phase; PING: another client's round trip, sent right after the SETSLICE;\n {})",
+        context.join(";\n ")
+    );
+    let worst = rows
+        .iter()
+        .map(|(name, _, loaded)| (name, loaded.server_us))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .expect("two encodings");
+    let ping_max = rows
+        .iter()
+        .flat_map(|(_, _, loaded)| loaded.pings.iter().copied())
+        .max()
+        .expect("loaded PINGs");
+    println!(
+        "what this means: under a running read, a 1-element write holds the main thread at most {} per call \
+         ({}), and\nanother client's PING waits up to {}: {}",
+        fmt_duration(Duration::from_secs_f64(worst.1 / 1e6)),
+        worst.0,
+        fmt_duration(ping_max),
+        if worst.1 >= 10_000.0 {
+            "the write copies the whole store on the main thread, and every client waits for it."
+        } else {
+            "the main thread no longer copies the whole store."
+        }
     );
 }

@@ -8,7 +8,6 @@
 //! touches thread-safe contexts.
 
 use crate::admission::{Admission, Verdict};
-use crate::array::NdArray;
 use crate::commands::catch_panic;
 use crate::commands::steps::SetValue;
 use crate::config;
@@ -262,10 +261,19 @@ fn finish(mut job: Job, work: impl FnOnce(&Job) -> Result<RedisValue>) {
     job.reply(outcome);
 }
 
-/// What a write's install did: its reply, and the values it replaced (freed outside Redis' lock).
+/// What a write's install did: its reply, and what it replaced (values, stores), freed outside
+/// Redis' lock.
 pub struct Installed {
     pub reply: RedisValue,
-    pub replaced: Vec<NdArray>,
+    pub replaced: Vec<Box<dyn Send>>,
+}
+
+/// `items` (replaced values or stores) as [`Installed::replaced`].
+pub fn to_free<T: Send + 'static>(items: impl IntoIterator<Item = T>) -> Vec<Box<dyn Send>> {
+    items
+        .into_iter()
+        .map(|item| Box::new(item) as Box<dyn Send>)
+        .collect()
 }
 
 /// A write's last step, run when [`Admission::verdict`] allows it: on the worker under Redis'
@@ -335,7 +343,7 @@ pub static INSTALLS_REFUSED: AtomicU64 = AtomicU64::new(0);
 /// What [`settle`] leaves to free once Redis' lock is released (nothing when it parked).
 struct Settled {
     _job: Job,
-    _replaced: Vec<NdArray>,
+    _replaced: Vec<Box<dyn Send>>,
 }
 
 /// Installs, refuses or parks a pending write. `ctx` holds Redis' lock or is the main thread's,

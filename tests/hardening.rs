@@ -896,8 +896,10 @@ fn probes_run_on_their_own_lane_and_never_hold_back_reads() {
         .query(&mut con)
         .unwrap();
     assert_eq!(got, data);
-    // Only the GET finished meanwhile: it did not wait for any probe (each takes about a second).
-    assert_eq!(ndarray_stat(&mut con, "jobs_done") - done_before, 1);
+    // The GET did not wait for probes: besides it, at most the one running probe finished
+    // meanwhile (in the shared pool it would have waited for at least two).
+    let done = ndarray_stat(&mut con, "jobs_done") - done_before;
+    assert!(done <= 2, "{done} jobs finished while the GET waited");
     probes.into_iter().for_each(finish_probe);
 }
 

@@ -32,6 +32,8 @@ pub struct PlannedWrite {
     base: Weak<ChunkStore>,
     shape: Shape,
     chunks: Vec<(usize, Chunk)>,
+    /// The whole new store, built where the plan was made (see [`NdArray::plan_write_copy`]).
+    store: Option<Arc<ChunkStore>>,
 }
 
 /// What an array keeps besides its elements.
@@ -259,22 +261,56 @@ impl NdArray {
             base: Arc::downgrade(&self.store),
             shape: self.shape.clone(),
             chunks: writer.finish()?,
+            store: None,
         })
     }
 
+    /// As [`NdArray::plan_write`], and for a store held as one buffer (an uncompressed slab), the
+    /// whole new store too: copy 1 of the elements, made here (on a worker), so that installing
+    /// it under a reader's snapshot costs a pointer swap instead of copying the buffer there.
+    pub fn plan_write_copy(&self, sel: &Selection, data: &[u8]) -> ArrayResult<PlannedWrite> {
+        let mut plan = self.plan_write(sel, data)?;
+        if self.store.keeps_npy_header() {
+            let mut store = (*self.store).clone();
+            store.replace_chunks(std::mem::take(&mut plan.chunks));
+            plan.store = Some(Arc::new(store));
+        }
+        Ok(plan)
+    }
+
+    /// Whether a snapshot (a running read, or a planned write) holds this array's store too: a
+    /// write would then copy it (for an uncompressed slab, its whole buffer).
+    pub fn store_is_shared(&self) -> bool {
+        Arc::strong_count(&self.store) > 1
+    }
+
     /// Puts in the chunks of `plan` if the array is still in the state it was planned from (same
-    /// store, same shape); otherwise hands the plan back and changes nothing.
-    pub fn apply_write(&mut self, plan: PlannedWrite) -> Result<(), PlannedWrite> {
+    /// store, same shape); otherwise hands the plan back and changes nothing. Returns the store a
+    /// planned copy replaced, for the caller to free where it costs nobody (not under Redis' lock).
+    pub fn apply_write(
+        &mut self,
+        plan: PlannedWrite,
+    ) -> Result<Option<Arc<ChunkStore>>, PlannedWrite> {
         // Every change of the store moves it (`Arc::make_mut` with the plan's `Weak` outstanding
         // copies or moves the value), and the `Weak` keeps the old address from being reused.
         if !std::ptr::eq(plan.base.as_ptr(), Arc::as_ptr(&self.store)) || plan.shape != self.shape {
             return Err(plan);
         }
-        let PlannedWrite { base, chunks, .. } = plan;
+        let PlannedWrite {
+            base,
+            chunks,
+            store,
+            ..
+        } = plan;
         // Without the `Weak`, a store no snapshot holds is changed in place.
         drop(base);
-        Arc::make_mut(&mut self.store).replace_chunks(chunks);
-        Ok(())
+        match store {
+            Some(store) => Ok(Some(std::mem::replace(&mut self.store, store))),
+            None => {
+                Arc::make_mut(&mut self.store).replace_chunks(chunks);
+                Ok(None)
+            }
+        }
     }
 
     /// Appends `rows` (raw bytes of whole rows along axis 0) and returns the new length of axis 0.
@@ -468,5 +504,40 @@ mod tests {
         a.read_all(&mut after).unwrap();
         assert_eq!(before, raw, "the snapshot never changes");
         assert_eq!(after[20..24], 7f32.to_le_bytes());
+    }
+
+    #[test]
+    fn a_write_planned_with_its_copy_installs_by_swapping_the_store() {
+        let raw: Vec<u8> = (0..4096u32 * 4)
+            .flat_map(|i| (i as f32).to_le_bytes())
+            .collect();
+        let mut a = NdArray::encode(
+            DType::Float32,
+            shape(&[4096 * 4]),
+            &raw,
+            Encoding::RAW,
+            4096,
+        )
+        .unwrap();
+        assert!(a.store().keeps_npy_header(), "an uncompressed slab");
+        let reader = a.clone();
+        assert!(a.store_is_shared());
+        let sel = Selection::resolve(b"1:3", a.shape()).unwrap();
+        let plan = a.plan_write_copy(&sel, &9f32.to_le_bytes()).unwrap();
+        a.apply_write(plan).map_err(|_| "stale").unwrap();
+        assert!(!a.store_is_shared(), "the new store is the key's alone");
+        let (mut seen, mut now) = (Vec::new(), Vec::new());
+        reader.read_all(&mut seen).unwrap();
+        a.read_all(&mut now).unwrap();
+        assert_eq!(seen, raw);
+        assert_eq!(
+            now[4..12],
+            [9f32.to_le_bytes(), 9f32.to_le_bytes()].concat()
+        );
+        assert_eq!(now[12..], raw[12..]);
+        // A plan made before another write is handed back.
+        let stale = a.plan_write_copy(&sel, &1f32.to_le_bytes()).unwrap();
+        a.write_selection(&sel, &2f32.to_le_bytes()).unwrap();
+        assert!(a.apply_write(stale).is_err());
     }
 }

@@ -229,7 +229,7 @@ fn write_batch(
                 let (ack, replaced) = install_batch(ctx, batch, &names, arrays, prepared, true)?;
                 Ok(offload::Installed {
                     reply: ack.value(),
-                    replaced,
+                    replaced: offload::to_free(replaced),
                 })
             }))
         });

@@ -246,16 +246,20 @@ fn rows_for<'a>(array: &NdArray, data: DataArg<'a>, max: u64) -> Result<Cow<'a, 
 /// SETSLICE: resolves `selection` against `array` and writes `data` into it (an item per selected
 /// element, or one item that broadcasts); `max` bounds a decoded `.npy`.
 pub fn write_slice(array: &mut NdArray, selection: &[u8], data: DataArg, max: u64) -> Result<()> {
-    let plan = plan_slice_write(array, selection, data, max)?;
+    let plan = plan_slice_write(array, selection, data, max, WholeCopy::AtInstall)?;
     // Planned against this very state: it applies.
     let _ = array.apply_write(plan);
     Ok(())
 }
 
 /// Raw bytes a SETSLICE of `selection` may decode and re-encode: at most one chunk per selected
-/// element, at most the whole array (what decides whether it runs on a worker).
+/// element, at most the whole array; or the whole array when a running read holds an uncompressed
+/// one (held as one buffer, which the write would copy). What decides whether it runs on a worker.
 pub fn slice_write_work(array: &NdArray, selection: &[u8]) -> Result<u64> {
     let sel = Selection::resolve(selection, array.shape())?;
+    if array.store().keeps_npy_header() && array.store_is_shared() {
+        return Ok(array.nbytes());
+    }
     let chunk = u64::from(array.store().chunk_bytes());
     Ok(sel.size().saturating_mul(chunk).min(array.nbytes()))
 }
@@ -267,6 +271,7 @@ pub fn plan_slice_write(
     selection: &[u8],
     data: DataArg,
     max: u64,
+    copy: WholeCopy,
 ) -> Result<PlannedWrite> {
     let sel = Selection::resolve(selection, array.shape())?;
     let dtype = array.dtype();
@@ -300,7 +305,18 @@ pub fn plan_slice_write(
                 .data
         }
     };
-    Ok(array.plan_write(&sel, &elements)?)
+    Ok(match copy {
+        WholeCopy::Here => array.plan_write_copy(&sel, &elements)?,
+        WholeCopy::AtInstall => array.plan_write(&sel, &elements)?,
+    })
+}
+
+/// Where a SETSLICE into a store held as one buffer copies it: on the worker that plans it, or
+/// (inline) when it is applied, only if a snapshot shares it.
+#[derive(Clone, Copy)]
+pub enum WholeCopy {
+    Here,
+    AtInstall,
 }
 
 /// RESHAPE: gives `array` the shape `dims`, which must hold the same number of elements.

@@ -7,7 +7,7 @@ use super::parse::{parse_data, parse_dims, parse_set, Condition, Ttl};
 use super::reply::{self, Ack};
 use super::steps::{
     append_new, append_rows, plan_slice_write, reshape_to, slice_write_work, write_slice, SetValue,
-    WriteSettings,
+    WholeCopy, WriteSettings,
 };
 use super::{arg, notify, rest};
 use crate::array::attrs::Attrs;
@@ -63,7 +63,7 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
                     install_set(ctx, &name, array, (condition, ttl, at), propagation)?;
                 Ok(offload::Installed {
                     reply: ack.value(),
-                    replaced: replaced.into_iter().collect(),
+                    replaced: offload::to_free(replaced),
                 })
             }))
         });
@@ -213,7 +213,7 @@ pub fn setslice(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         let keys = vec![name.as_slice().to_vec()];
         let max = config::max_array_bytes();
         return offload::run_write(ctx, work, keys, move |_job| {
-            let plan = plan_from_command(&snapshot, &command, max)?;
+            let plan = plan_from_command(&snapshot, &command, max, WholeCopy::Here)?;
             // The snapshot is let go before the install, so that the store is changed in place
             // unless a reader still holds it.
             drop(snapshot);
@@ -231,12 +231,17 @@ pub fn setslice(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
 }
 
 /// The SETSLICE of `command` (all its arguments) planned against `array`.
-fn plan_from_command(array: &NdArray, command: &[Vec<u8>], max: u64) -> Result<PlannedWrite> {
+fn plan_from_command(
+    array: &NdArray,
+    command: &[Vec<u8>],
+    max: u64,
+    copy: WholeCopy,
+) -> Result<PlannedWrite> {
     let words: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
     let (Some(selection), Some(data)) = (words.get(2), words.get(3..)) else {
         return Err(Error::Arity);
     };
-    plan_slice_write(array, selection, parse_data(data)?, max)
+    plan_slice_write(array, selection, parse_data(data)?, max, copy)
 }
 
 /// Installs a SETSLICE planned on a worker. If the array changed meanwhile, the write is planned
@@ -254,10 +259,13 @@ fn install_slice(
     let Some(array) = key.array_mut()? else {
         return Err(Error::usage("no such key"));
     };
-    if array.apply_write(plan).is_err() {
-        let again = plan_from_command(array, command, max)?;
-        let _ = array.apply_write(again);
-    }
+    let displaced = match array.apply_write(plan) {
+        Ok(displaced) => displaced,
+        Err(_stale) => {
+            let again = plan_from_command(array, command, max, WholeCopy::AtInstall)?;
+            array.apply_write(again).ok().flatten()
+        }
+    };
     let at = stamp(ctx, array);
     let words: Vec<&[u8]> = command.iter().skip(1).map(Vec::as_slice).collect();
     ctx.replicate("NDARRAY.SETSLICE", words.as_slice());
@@ -265,7 +273,7 @@ fn install_slice(
     notify(ctx, c"ndarray.setslice", &name);
     Ok(offload::Installed {
         reply: Ack::Ok.value(),
-        replaced: Vec::new(),
+        replaced: offload::to_free(displaced),
     })
 }
 
