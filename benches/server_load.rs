@@ -1418,7 +1418,7 @@ fn write_under_read() {
          read yet); once INFO ndarray shows ndarray_jobs_running >= 1 (polled\nback to back), one timed SETSLICE; \
          then the GET's reply is read fully. PING: sent on a third connection, by\nanother thread, as soon as the \
          SETSLICE is out.\nWhy: a write to a store that a reader's snapshot still holds must copy it first. \
-         Before 0.2 the write\ncopied the whole store on the main thread (every client waiting); now a \
+         In 0.1.0 the write\ncopied the whole store on the main thread (every client waiting); now a \
          compressed store copies only the\ntouched chunk, and an uncompressed one is copied on a worker (the \
          SETSLICE runs there, its client blocked\nmeanwhile)."
     );
