@@ -6,7 +6,7 @@
 
 use crate::commands::args::{Arg, ArgKind};
 use crate::commands::guard;
-use crate::commands::table::{Access, CommandSpec, COMMANDS, INTERNAL};
+use crate::commands::table::{is_internal_at, Access, CommandSpec, COMMANDS, INTERNAL};
 use redis_module::{raw, Context, ContextFlags, RedisError, RedisResult, RedisString, Status};
 use std::ffi::{c_char, c_int, CString};
 
@@ -31,7 +31,7 @@ extern "C" fn dispatch<const I: usize>(
     let context = Context::new(ctx);
     let args = BorrowedArgs::new(argv, argc);
     let result = match COMMANDS.get(I) {
-        Some(spec) if spec.is_internal() => run_internal(&context, args.as_slice(), spec),
+        Some(spec) if const { is_internal_at(I) } => run_internal(&context, args.as_slice(), spec),
         Some(spec) => guard(&context, args.as_slice(), spec.handler),
         None => Err(redis_module::RedisError::Str("ERR unknown ndarray command")),
     };

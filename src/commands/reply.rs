@@ -69,14 +69,14 @@ impl Ack {
 /// Redis' copy of it (the module API has no way to decode into Redis' reply buffer).
 pub fn array(ctx: &Context, array: &NdArray, req: ReadRequest) -> Result<RedisValue> {
     if req.cast.is_none_or(|to| to == array.dtype()) {
-        // The limits hold for a reply straight from the store too.
-        within_reply_limits(array.nbytes())?;
         let stored = match req.format {
             Format::Blob => array.as_contiguous(),
             Format::Npy => array.as_npy_file(),
             Format::Values => None,
         };
         if let Some(stored) = stored {
+            // The limits hold for a reply straight from the store too (a `.npy` header counts).
+            within_reply_limits(stored.len() as u64)?;
             return Ok(bytes(ctx, stored));
         }
     }

@@ -24,21 +24,30 @@ static BIG: Spare = Spare::new();
 /// Runs `f` with an empty reply buffer for a reply of about `bytes` bytes, then keeps the buffer
 /// for the next reply if the rules above allow.
 pub fn with_buffer<T>(bytes: usize, f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+    if bytes > KEEP_BYTES {
+        let mut buf = BIG.take(bytes).unwrap_or_default();
+        buf.clear();
+        let result = f(&mut buf);
+        buf.clear();
+        BIG.give(buf);
+        return result;
+    }
     // Taken out, not borrowed: a nested call (none today) would get a fresh buffer, not a panic.
-    let mut buf = if bytes > KEEP_BYTES {
-        BIG.take(bytes).unwrap_or_default()
-    } else {
-        let kept = SCRATCH.take();
-        KEPT_BYTES.fetch_sub(kept.capacity() as u64, Ordering::Relaxed);
-        kept
-    };
+    let mut buf = SCRATCH.take();
+    let held = buf.capacity();
     buf.clear();
     let result = f(&mut buf);
     buf.clear();
-    if buf.capacity() <= KEEP_BYTES {
-        KEPT_BYTES.fetch_add(buf.capacity() as u64, Ordering::Relaxed);
+    let now = buf.capacity();
+    if now <= KEEP_BYTES {
+        // The gauge moves only when the buffer grew, not on every small reply.
+        if now != held {
+            KEPT_BYTES.fetch_add(now as u64, Ordering::Relaxed);
+            KEPT_BYTES.fetch_sub(held as u64, Ordering::Relaxed);
+        }
         SCRATCH.set(buf);
     } else {
+        KEPT_BYTES.fetch_sub(held as u64, Ordering::Relaxed);
         BIG.give(buf);
     }
     result
