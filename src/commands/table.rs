@@ -158,30 +158,47 @@ const SET_ARGS: &[Arg] = &[
 /// Whether the space-separated `flags` hold `flag`; a `const fn`, so that the dispatcher knows at
 /// compile time which entry points are internal (a runtime scan cost 180 instructions a call).
 pub const fn has_flag(flags: &str, flag: &str) -> bool {
-    let (flags, flag) = (flags.as_bytes(), flag.as_bytes());
-    let mut start = 0;
-    while start < flags.len() {
-        let mut end = start;
-        while end < flags.len() && flags[end] != b' ' {
-            end += 1;
-        }
-        if end - start == flag.len() {
-            let mut i = 0;
-            while i < flag.len() && flags[start + i] == flag[i] {
-                i += 1;
+    let mut rest = flags.as_bytes();
+    loop {
+        // Does the word `rest` starts with equal `flag`?
+        let (mut word, mut wanted) = (rest, flag.as_bytes());
+        let matched = loop {
+            match (word.split_first(), wanted.split_first()) {
+                (Some((&have, more)), Some((&want, left))) if have == want => {
+                    word = more;
+                    wanted = left;
+                }
+                (None | Some((&b' ', _)), None) => break true,
+                _ => break false,
             }
-            if i == flag.len() {
-                return true;
+        };
+        if matched {
+            return true;
+        }
+        // On to the next word.
+        loop {
+            match rest.split_first() {
+                None => return false,
+                Some((&b' ', more)) => {
+                    rest = more;
+                    break;
+                }
+                Some((_, more)) => rest = more,
             }
         }
-        start = end + 1;
     }
-    false
 }
 
 /// Whether command `index` of the table is internal (false past the end), at compile time.
 pub const fn is_internal_at(index: usize) -> bool {
-    index < TABLE.len() && TABLE[index].is_internal()
+    let (mut rest, mut left): (&[CommandSpec], usize) = (&TABLE, index);
+    while let Some((spec, more)) = rest.split_first() {
+        if left == 0 {
+            return spec.is_internal();
+        }
+        (rest, left) = (more, left - 1);
+    }
+    false
 }
 
 pub static COMMANDS: [CommandSpec; 17] = TABLE;
