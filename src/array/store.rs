@@ -118,22 +118,58 @@ impl ChunkStore {
                 store.chunks.len()
             )));
         }
-        let mut codec = ChunkCodec::new(encoding, itemsize);
-        let mut scratch = Vec::new();
-        for (index, chunk) in store.chunks.iter().enumerate() {
-            let raw_len = store.raw_len(index, total_bytes);
+        store.check_chunks(itemsize, total_bytes)?;
+        Ok(store)
+    }
+
+    /// Checks that every raw chunk has its length and every encoded one decodes to it. A big
+    /// store's chunks are checked as separate jobs (this thread and idle workers): a load runs
+    /// where Redis calls it (RESTORE, the replication stream, an RDB) and cannot leave it, but a
+    /// decompression bomb then holds it for a fraction of the time.
+    fn check_chunks(&self, itemsize: usize, total_bytes: u64) -> ArrayResult<()> {
+        let check = |index: usize, codec: &mut ChunkCodec, scratch: &mut Vec<u8>| {
+            let (Some(chunk), raw_len) = (self.chunks.get(index), self.raw_len(index, total_bytes))
+            else {
+                return Ok(());
+            };
             if chunk.encoded {
                 scratch.clear();
                 scratch.resize(raw_len, 0);
-                codec.decode(chunk.bytes, &mut scratch)?;
+                codec.decode(chunk.bytes, scratch)?;
             } else if chunk.bytes.len() != raw_len {
                 return Err(ArrayError::corrupt(format!(
                     "chunk {index} holds {} raw bytes, expected {raw_len}",
                     chunk.bytes.len()
                 )));
             }
+            Ok(())
+        };
+        let count = self.chunks.len();
+        if total_bytes < PARALLEL_MIN_BYTES as u64 {
+            let (mut codec, mut scratch) = (ChunkCodec::new(self.encoding, itemsize), Vec::new());
+            return (0..count).try_for_each(|i| check(i, &mut codec, &mut scratch));
         }
-        Ok(store)
+        let first_error: OnceLock<ArrayError> = OnceLock::new();
+        // A job that panicked checked nothing: only chunks counted here passed.
+        let passed = std::sync::atomic::AtomicUsize::new(0);
+        crate::workers::for_each_index(count, &|i| {
+            if first_error.get().is_none() {
+                let mut codec = ChunkCodec::new(self.encoding, itemsize);
+                match check(i, &mut codec, &mut Vec::new()) {
+                    Ok(()) => {
+                        passed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        let _ = first_error.set(e);
+                    }
+                }
+            }
+        });
+        match first_error.into_inner() {
+            Some(e) => Err(e),
+            None if passed.into_inner() == count => Ok(()),
+            None => Err(ArrayError::corrupt("a chunk could not be checked")),
+        }
     }
 
     pub fn encoding(&self) -> Encoding {
@@ -783,5 +819,15 @@ mod tests {
         let mut out = vec![9];
         assert!(broken.read_all(4, raw.len() as u64, &mut out).is_err());
         assert_eq!(out, [9], "nothing appended on error");
+        // A load checks a big store's chunks as parallel jobs: a bad one anywhere is refused.
+        let total = raw.len() as u64;
+        let good = parallel.clone().into_chunks();
+        assert!(ChunkStore::from_parts(lz4(), 4, 65536, total, good.clone()).is_ok());
+        for bad in [0, 7, good.len() - 1] {
+            let mut chunks = good.clone();
+            chunks[bad].bytes = vec![1; 10].into();
+            let e = ChunkStore::from_parts(lz4(), 4, 65536, total, chunks).unwrap_err();
+            assert!(e.to_string().contains("corrupt"), "{e}");
+        }
     }
 }
