@@ -633,3 +633,47 @@ fn absurd_claims_are_refused_before_allocating() {
         "no claim made the server allocate its size: peak {peak}"
     );
 }
+
+#[test]
+fn payloads_with_chunks_outside_the_settings_range_are_refused() {
+    let server = Server::start();
+    let mut con = server.conn();
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("k")
+        .arg("float32")
+        .arg(4)
+        .arg("COMPRESS")
+        .arg("none")
+        .arg("BLOB")
+        .arg(vec![0u8; 16])
+        .query(&mut con)
+        .unwrap();
+    let dump: Vec<u8> = redis::cmd("DUMP").arg("k").query(&mut con).unwrap();
+    let value = ModuleValue::parse(dump_body(&dump));
+    // The one field holding the default chunk size (256 KiB).
+    let at: Vec<usize> = (0..value.fields.len())
+        .filter(|&i| matches!(value.fields[i], Field::Uint(262_144)))
+        .collect();
+    assert_eq!(at.len(), 1, "{:?}", value.fields);
+    let with_chunk_size = |bytes: u64| {
+        let mut v = value.clone();
+        v.fields[at[0]] = Field::Uint(bytes);
+        reseal_dump(&dump, &v.encode())
+    };
+    // One 16-byte chunk either way: only the declared chunk size differs.
+    for tiny in [4, 16, 4092] {
+        let r: redis::RedisResult<Value> = redis::cmd("RESTORE")
+            .arg("tiny")
+            .arg(0)
+            .arg(with_chunk_size(tiny))
+            .query(&mut con);
+        assert!(r.is_err(), "chunk size {tiny} was accepted");
+    }
+    let _: () = redis::cmd("RESTORE")
+        .arg("smallest")
+        .arg(0)
+        .arg(with_chunk_size(4096))
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(get_blob(&mut con, "smallest").unwrap(), vec![0u8; 16]);
+}
