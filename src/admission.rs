@@ -14,7 +14,9 @@
 //!    any role change since the command was admitted: `UNBLOCKED`, the error Redis itself gives
 //!    blocked clients when the role changes (the client already has it; nothing is installed);
 //! 3. in a cluster, the slot has moved: `MOVED` / `ASK` / `TRYAGAIN` as a native write would get;
-//! 4. over `maxmemory` with nothing to evict: `OOM`.
+//! 4. over `maxmemory` with nothing to evict: `OOM`;
+//! 5. the last RDB save or AOF write failed (`MISCONF`), or fewer good replicas than
+//!    `min-replicas-to-write` are connected (`NOREPLICAS`): Redis refuses writes then too.
 
 use crate::datatype::Key;
 use crate::error::Error;
@@ -86,7 +88,10 @@ impl Admission {
         if flags.contains(ContextFlags::OOM) && !flags.contains(ContextFlags::EVICTED) {
             return refuse("OOM command not allowed when used memory > 'maxmemory'.");
         }
-        Verdict::Install
+        match health_refusal(ctx) {
+            Some(refusal) => refuse(refusal),
+            None => Verdict::Install,
+        }
     }
 
     /// The redirection a native write of these keys would get now, if any.
@@ -129,6 +134,57 @@ impl Admission {
     }
 }
 
+/// Redis' refusals of writes that depend on the server's health (its `writeCommandsDeniedBy
+/// DiskError` and `min-replicas-to-write` checks), read from `INFO` as a client would see them.
+fn health_refusal(ctx: &Context) -> Option<&'static str> {
+    let info = call_text(ctx, "INFO", &["persistence", "replication"])?;
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .map(str::trim)
+    };
+    let setting = |name: &str| -> Option<String> {
+        match ctx.call("CONFIG", &["GET", name]).ok()? {
+            RedisValue::Array(pair) => match pair.get(1)? {
+                RedisValue::SimpleString(s) | RedisValue::BulkString(s) => Some(s.clone()),
+                RedisValue::BulkRedisString(s) => s.try_as_str().ok().map(str::to_string),
+                _ => None,
+            },
+            _ => None,
+        }
+    };
+    if field("aof_last_write_status") == Some("err") {
+        return Some("MISCONF Errors writing to the AOF file");
+    }
+    // Redis refuses only when saving is configured and stop-writes-on-bgsave-error is on.
+    if field("rdb_last_bgsave_status") == Some("err")
+        && setting("stop-writes-on-bgsave-error").as_deref() == Some("yes")
+        && setting("save").is_some_and(|save| !save.trim().is_empty())
+    {
+        return Some(
+            "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to \
+             persist to disk. Commands that may modify the data set are disabled, because this \
+             instance is configured to report errors during writes if RDB snapshotting fails \
+             (stop-writes-on-bgsave-error option). Please check the Redis logs for details about \
+             the RDB error.",
+        );
+    }
+    // INFO shows the count of good replicas only when min-replicas-to-write is on.
+    let good: u64 = field("min_slaves_good_slaves")?.parse().ok()?;
+    let wanted: u64 = setting("min-replicas-to-write")?.parse().ok()?;
+    (good < wanted).then_some("NOREPLICAS Not enough good replicas to write.")
+}
+
+/// The text of a command's reply (INFO, CLUSTER NODES).
+fn call_text(ctx: &Context, command: &str, args: &[&str]) -> Option<String> {
+    match ctx.call(command, args).ok()? {
+        RedisValue::SimpleString(s) | RedisValue::BulkString(s) => Some(s),
+        RedisValue::StringBuffer(b) => String::from_utf8(b).ok(),
+        RedisValue::BulkRedisString(s) => s.try_as_str().ok().map(str::to_string),
+        _ => None,
+    }
+}
+
 fn refuse(message: &str) -> Verdict {
     Verdict::Refuse(Error::Refused(message.into()))
 }
@@ -147,12 +203,7 @@ struct SlotOwner {
 
 impl SlotOwner {
     fn read(ctx: &Context, slot: u16) -> Option<SlotOwner> {
-        let nodes = match ctx.call("CLUSTER", &["NODES"]).ok()? {
-            RedisValue::SimpleString(s) | RedisValue::BulkString(s) => s,
-            RedisValue::StringBuffer(b) => String::from_utf8(b).ok()?,
-            RedisValue::BulkRedisString(s) => s.try_as_str().ok()?.to_string(),
-            _ => return None,
-        };
+        let nodes = call_text(ctx, "CLUSTER", &["NODES"])?;
         Some(SlotOwner::parse(&nodes, slot))
     }
 

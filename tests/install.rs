@@ -191,6 +191,21 @@ fn a_setslice_done_during_a_write_pause_waits_for_it_then_reaches_the_replica() 
 }
 
 #[test]
+fn a_write_whose_replicas_left_meanwhile_is_refused_with_noreplicas() {
+    let primary = Server::start_with(&["--min-replicas-to-write", "1"]);
+    let mut replica = Server::start();
+    replica.replicate(&primary);
+    let mut admin = primary.conn();
+    let writer = start(&primary, slow_set("k"));
+    // The replica goes away while the worker compresses: Redis would now refuse the write.
+    replica.kill();
+    let e = writer.join().unwrap().unwrap_err().to_string();
+    assert!(e.contains("NOREPLICAS"), "{e}");
+    assert!(!exists(&mut admin, "k"), "nothing installed");
+    assert!(ndarray_stat(&mut admin, "installs_refused") >= 1);
+}
+
+#[test]
 fn a_batch_done_during_a_write_pause_waits_for_it_then_reaches_the_replica() {
     let mut primary = Server::start();
     let replica = Server::start();
