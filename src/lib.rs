@@ -17,11 +17,11 @@
 )]
 
 mod admission;
-pub mod aof;
-pub mod array;
+mod aof;
+mod array;
 mod budget;
-pub mod codec;
-pub mod commands;
+mod codec;
+mod commands;
 mod config;
 mod datatype;
 mod error;
@@ -29,7 +29,8 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod offload;
-pub mod persist;
+mod panic;
+mod persist;
 mod propagation;
 mod registration;
 mod server_events;

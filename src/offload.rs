@@ -8,10 +8,10 @@
 //! touches thread-safe contexts.
 
 use crate::admission::{Admission, Verdict};
-use crate::commands::catch_panic;
 use crate::commands::steps::SetValue;
 use crate::config;
 use crate::error::{Error, Result};
+use crate::panic::catch_panic;
 use crate::workers::{self, Lane};
 use redis_module::{raw, Context, ContextFlags, RedisError, RedisString, RedisValue};
 use std::ffi::{c_int, c_void};

@@ -127,7 +127,7 @@ fn work(receiver: &Mutex<Receiver<Task>>) {
         };
         let (job, bytes) = match next {
             Ok(Task::Helper(job)) => {
-                let _ = crate::commands::catch_panic(job);
+                let _ = crate::panic::catch_panic(job);
                 continue;
             }
             Ok(Task::Command { job, bytes }) => (job, bytes),
@@ -140,7 +140,7 @@ fn work(receiver: &Mutex<Receiver<Task>>) {
         JOBS_QUEUED.fetch_sub(1, Ordering::SeqCst);
         // Jobs reply to their client themselves, also when they fail (offload.rs); this only keeps
         // the worker alive should one panic anyway.
-        let _ = crate::commands::catch_panic(job);
+        let _ = crate::panic::catch_panic(job);
         drop(grant);
         // Done before no longer running: a pool seen idle has counted all its jobs.
         JOBS_DONE.fetch_add(1, Ordering::SeqCst);
@@ -177,7 +177,7 @@ impl Parts {
             ran += 1;
             // SAFETY: `index` was claimed before the caller could return: it waits for it.
             let f = unsafe { &*self.f };
-            let _ = crate::commands::catch_panic(|| f(index));
+            let _ = crate::panic::catch_panic(|| f(index));
             if self.done.fetch_add(1, Ordering::AcqRel) + 1 == self.count {
                 let (lock, all_done) = &self.finished;
                 if let Ok(mut finished) = lock.lock() {

@@ -78,6 +78,7 @@ impl Attrs {
     }
 
     /// Names plus values, in bytes.
+    #[cfg(test)]
     pub fn bytes(&self) -> usize {
         self.iter().map(|(k, v)| k.len() + v.len()).sum()
     }

@@ -163,6 +163,7 @@ impl Selection {
         &self.dims
     }
 
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn axes(&self) -> &[AxisSel] {
         &self.axes
     }

@@ -14,10 +14,10 @@ pub mod table;
 mod write;
 
 use crate::error::{Error, Result};
+use crate::panic::catch_panic;
 use parse::FewOnStack;
 use redis_module::{raw, Context, NotifyEvent, RedisError, RedisResult, RedisString, RedisValue};
 use std::ffi::CStr;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Runs a handler so that no panic can reach Redis (a panic in a module aborts the server and
 /// loses every unsaved key): a panic becomes `ERR internal error …` and a log line.
@@ -39,17 +39,6 @@ pub fn guard(
             )))
         }
     }
-}
-
-/// Runs `f`, turning a panic into `Err(message)`. Redis-free, so it is unit-tested directly.
-pub fn catch_panic<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
-    catch_unwind(AssertUnwindSafe(f)).map_err(|panic| {
-        panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_string())
-    })
 }
 
 /// Arguments after the command name and key, as byte slices (borrowed, no copy), on the stack
@@ -84,23 +73,4 @@ fn notify(ctx: &Context, event: &CStr, key: &RedisString) {
 /// `args[i]`, or a wrong-arity error.
 fn arg(args: &[RedisString], i: usize) -> Result<&RedisString> {
     args.get(i).ok_or(Error::Arity)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::catch_panic;
-
-    #[test]
-    fn panics_become_errors_with_their_message() {
-        assert_eq!(catch_panic(|| 7), Ok(7));
-        assert_eq!(
-            catch_panic(|| -> i32 { panic!("boom") }),
-            Err("boom".to_string())
-        );
-        let index = std::hint::black_box(10);
-        let e = catch_panic(|| [1, 2, 3][index]).unwrap_err();
-        assert!(e.contains("index out of bounds"), "{e}");
-        let e = catch_panic(|| -> u8 { panic!("{} items", 3) }).unwrap_err();
-        assert_eq!(e, "3 items");
-    }
 }

@@ -327,6 +327,7 @@ pub fn reshape_to(array: &mut NdArray, dims: Vec<u64>) -> Result<()> {
 
 /// MSET's value for key `name`, argument number `position`: a `.npy` file stored in the default
 /// encoding. A decoding error names the argument and the key.
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn mset_value(
     position: usize,
     name: &[u8],

@@ -3,7 +3,9 @@
 //! (`crate::registration`) reads this table and nothing else; the README's syntax line of each
 //! command is the one [`CommandSpec::syntax`] renders, and a test checks that it is.
 
-use super::args::{block, command_syntax, integer, key, one_of, string, token, unix_time, Arg};
+#[cfg(test)]
+use super::args::command_syntax;
+use super::args::{block, integer, key, one_of, string, token, unix_time, Arg};
 use super::{batch, encoded, meta, probe, read, write};
 use crate::error::Result;
 use redis_module::{Context, RedisString, RedisValue};
@@ -84,6 +86,7 @@ impl CommandSpec {
     }
 
     /// The one-line syntax, as the README shows it.
+    #[cfg(test)]
     pub fn syntax(&self) -> String {
         command_syntax(self.name, self.args)
     }
