@@ -7,7 +7,7 @@ mod util;
 
 use common::Server;
 use redis::{Connection, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use util::*;
 
 fn set_f32(con: &mut Connection, key: &str, values: &[f32]) {
@@ -720,19 +720,6 @@ fn attributes_and_updated_at_survive_restart_reload_dump_and_copy() {
         .query(&mut con)
         .unwrap();
     assert!(after >= before + 10_000, "{before} -> {after}");
-}
-
-fn wait_for_rewrite(con: &mut Connection) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let info: String = redis::cmd("INFO").arg("persistence").query(con).unwrap();
-        if info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrite_scheduled:0") {
-            assert!(info.contains("aof_last_bgrewrite_status:ok"), "{info}");
-            return;
-        }
-        assert!(Instant::now() < deadline, "AOF rewrite did not finish");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Every kind of write, so that the AOF (or a replica) receives each replicated form: SET (small,

@@ -138,20 +138,6 @@ impl ModuleValue {
     }
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 const INTERESTING: [u64; 16] = [
     0,
     1,
@@ -175,13 +161,13 @@ const INTERESTING: [u64; 16] = [
 fn mutate(rng: &mut Rng, value: &ModuleValue, body: &[u8]) -> Vec<u8> {
     let mut v = value.clone();
     let n = v.fields.len();
-    match rng.below(9) {
+    match rng.index(9) {
         0 | 1 => {
             // A field (dtype, ndim, dims, codes, chunk size, counts, flags, marker) gets a new value.
-            let i = rng.below(n);
+            let i = rng.index(n);
             if let Field::Uint(x) = &mut v.fields[i] {
-                *x = match rng.below(3) {
-                    0 => INTERESTING[rng.below(INTERESTING.len())],
+                *x = match rng.index(3) {
+                    0 => INTERESTING[rng.index(INTERESTING.len())],
                     1 => x.wrapping_add(1),
                     _ => x.wrapping_sub(1),
                 };
@@ -192,35 +178,35 @@ fn mutate(rng: &mut Rng, value: &ModuleValue, body: &[u8]) -> Vec<u8> {
             let chunks: Vec<usize> = (0..n)
                 .filter(|i| matches!(v.fields[*i], Field::Bytes(_)))
                 .collect();
-            if let Some(&i) = chunks.get(rng.below(chunks.len())) {
+            if let Some(&i) = chunks.get(rng.index(chunks.len())) {
                 if let Field::Bytes(b) = &mut v.fields[i] {
-                    match rng.below(3) {
+                    match rng.index(3) {
                         0 if !b.is_empty() => {
-                            let at = rng.below(b.len());
-                            b[at] ^= 1 << rng.below(8);
+                            let at = rng.index(b.len());
+                            b[at] ^= 1 << rng.index(8);
                         }
-                        1 => b.truncate(rng.below(b.len() + 1)),
-                        _ => b.extend((0..1 + rng.below(64)).map(|_| rng.next() as u8)),
+                        1 => b.truncate(rng.index(b.len() + 1)),
+                        _ => b.extend((0..1 + rng.index(64)).map(|_| rng.next() as u8)),
                     }
                 }
             }
         }
         3 => {
-            let i = rng.below(n);
+            let i = rng.index(n);
             v.fields.remove(i);
         }
         4 => {
-            let i = rng.below(n);
+            let i = rng.index(n);
             let f = v.fields[i].clone();
             v.fields.insert(i, f);
         }
         5 => {
-            let (i, j) = (rng.below(n), rng.below(n));
+            let (i, j) = (rng.index(n), rng.index(n));
             v.fields.swap(i, j);
         }
         6 => {
             // A string where a number belongs, or the reverse.
-            let i = rng.below(n);
+            let i = rng.index(n);
             v.fields[i] = match &v.fields[i] {
                 Field::Uint(x) => Field::Bytes(x.to_le_bytes().to_vec()),
                 Field::Bytes(b) => Field::Uint(b.len() as u64),
@@ -229,19 +215,19 @@ fn mutate(rng: &mut Rng, value: &ModuleValue, body: &[u8]) -> Vec<u8> {
         7 => {
             // Raw bytes: flip a few bits anywhere after the type byte.
             let mut raw = body.to_vec();
-            for _ in 0..1 + rng.below(4) {
-                let at = 1 + rng.below(raw.len() - 1);
-                raw[at] ^= 1 << rng.below(8);
+            for _ in 0..1 + rng.index(4) {
+                let at = 1 + rng.index(raw.len() - 1);
+                raw[at] ^= 1 << rng.index(8);
             }
             return raw;
         }
         _ => {
             // Raw bytes: truncate or extend.
             let mut raw = body.to_vec();
-            if rng.below(2) == 0 {
-                raw.truncate(1 + rng.below(raw.len() - 1));
+            if rng.index(2) == 0 {
+                raw.truncate(1 + rng.index(raw.len() - 1));
             } else {
-                raw.extend((0..1 + rng.below(16)).map(|_| rng.next() as u8));
+                raw.extend((0..1 + rng.index(16)).map(|_| rng.next() as u8));
             }
             return raw;
         }
@@ -380,7 +366,7 @@ fn mutated_dump_payloads_never_crash_or_corrupt() {
     let (mut tried, mut accepted) = (0, 0);
     let deadline = Instant::now() + Duration::from_secs(40);
     while tried < 4000 && Instant::now() < deadline {
-        let i = rng.below(dumps.len());
+        let i = rng.index(dumps.len());
         let body = mutate(&mut rng, &parsed[i], dump_body(&dumps[i]));
         let payload = reseal_dump(&dumps[i], &body);
         let r: redis::RedisResult<Value> = redis::cmd("RESTORE")

@@ -304,22 +304,6 @@ fn memory_usage_counts_the_heap_and_ttls_apply() {
     assert_eq!(get_blob(&mut con, "e"), None, "expired");
 }
 
-fn wait_for_rewrite(con: &mut Connection) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let info: String = redis::cmd("INFO").arg("persistence").query(con).unwrap();
-        if info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrite_scheduled:0") {
-            assert!(info.contains("aof_last_bgrewrite_status:ok"), "{info}");
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "AOF rewrite did not finish: {info}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// The longest bulk argument in a RESP command file.
 fn longest_bulk(aof: &[u8]) -> usize {
     let mut longest = 0;

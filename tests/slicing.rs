@@ -8,27 +8,6 @@ use common::Server;
 use redis::{Connection, Value};
 use util::*;
 
-/// A tiny deterministic generator (no external crates).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + self.below((hi - lo + 1) as u64) as i64
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
-
 /// Python's slice.indices(n), written independently of the module.
 fn indices(start: Option<i64>, stop: Option<i64>, step: Option<i64>, n: i64) -> Vec<i64> {
     let step = step.unwrap_or(1);

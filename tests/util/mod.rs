@@ -193,3 +193,47 @@ pub fn wait_for_stat(con: &mut Connection, field: &str, at_least: i64) {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
+
+/// A tiny deterministic generator (xorshift; no external crates), for the randomised tests.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    /// Uniform in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    /// An index into something of length `n`.
+    pub fn index(&mut self, n: usize) -> usize {
+        self.below(n as u64) as usize
+    }
+    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + self.below((hi - lo + 1) as u64) as i64
+    }
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// Waits (at most 60 s) until no AOF rewrite is running or scheduled, and checks the last one
+/// succeeded.
+pub fn wait_for_rewrite(con: &mut Connection) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let info: String = redis::cmd("INFO").arg("persistence").query(con).unwrap();
+        if info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrite_scheduled:0") {
+            assert!(info.contains("aof_last_bgrewrite_status:ok"), "{info}");
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "AOF rewrite did not finish: {info}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
