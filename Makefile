@@ -44,7 +44,7 @@ run: build ## Run redis-server with the module on 127.0.0.1:$(PORT) (redis.conf.
 	cd "$(ROOT)" && $(REDIS_SERVER) ./redis.conf.example --port $(PORT)
 
 test: build venv ## Build the module, run every Rust test (the README test runs its Python snippets in .venv), the NumPy interop test, then the Python client's pytest suite (and examples/)
-	cd "$(ROOT)" && $(CARGO) test --no-fail-fast
+	cd "$(ROOT)" && $(CARGO) test --workspace --no-fail-fast
 	@if [ -f "$(INTEROP_TEST)" ]; then \
 	  echo "Running $(INTEROP_TEST)"; \
 	  "$(VENV)/bin/python" "$(INTEROP_TEST)"; \
@@ -69,7 +69,7 @@ $(PY_CLIENT_STAMP): $(VENV)/.installed $(ROOT)/python/pyproject.toml
 
 lint: venv ## cargo fmt --check, clippy with warnings as errors, mypy --strict on the Python client
 	cd "$(ROOT)" && $(CARGO) fmt --all -- --check
-	cd "$(ROOT)" && $(CARGO) clippy --all-targets -- -D warnings
+	cd "$(ROOT)" && $(CARGO) clippy --workspace --all-targets -- -D warnings
 	cd "$(ROOT)/python" && "$(VENV)/bin/mypy"
 
 fmt: ## Format the code

@@ -18,10 +18,10 @@
 
 // Cargo compiles a `harness = false` target with `cfg(test)` but without the test harness, so the file's test
 // module is compiled too, minus its `#[test]` functions.
-#[path = "../src/codec/bitshuffle.rs"]
+#[path = "../crates/ndarray-core/src/codec/bitshuffle.rs"]
 #[allow(unused_imports, dead_code)]
 mod bitshuffle;
-#[path = "../src/codec/shuffle.rs"]
+#[path = "../crates/ndarray-core/src/codec/shuffle.rs"]
 #[allow(unused_imports, dead_code)]
 mod shuffle;
 mod support;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Usage: scripts/test-compat.sh SERVER...   (what `make test-compat [SERVERS="..."]` runs)
 #
-# Runs the whole suite (`cargo test --no-fail-fast`, then the NumPy interop test) against each SERVER
+# Runs the whole suite (`cargo test --workspace --no-fail-fast`, then the NumPy interop test) against each SERVER
 # (a name scripts/fetch-servers.sh knows, fetched into .cache/SERVER), one after the other. Prints a
 # header and a one-line summary per server, then a table of all of them. Every server runs even when an
 # earlier one failed; exits 1 if any failed. Full output per server: target/test-compat/SERVER.log.
@@ -45,7 +45,7 @@ for name in "$@"; do
         echo "compat $name: $("$dir/redis-server" --version)" | tee -a "$log"
 
         (cd "$root" && REDIS_SERVER="$dir/redis-server" REDIS_CLI="$dir/redis-cli" \
-            "$cargo" test --no-fail-fast) 2>&1 | tee -a "$log"
+            "$cargo" test --workspace --no-fail-fast) 2>&1 | tee -a "$log"
         cargo_rc=${PIPESTATUS[0]}
         read -r passed failures ignored < <(cargo_counts "$log")
         cargo_summary="$passed passed, $failures failed, $ignored ignored"

@@ -7,13 +7,21 @@
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 
-/// The `worker-bytes` setting (`config.rs` declares it): the budget in bytes.
-pub static WORKER_BYTES: AtomicI64 = AtomicI64::new(DEFAULT_WORKER_BYTES);
 pub const DEFAULT_WORKER_BYTES: i64 = 1 << 30;
 
-/// `INFO ndarray`: bytes the running jobs hold against the budget, and jobs waiting for it.
-pub static BYTES_IN_USE: AtomicU64 = AtomicU64::new(0);
-pub static JOBS_WAITING_FOR_BYTES: AtomicU64 = AtomicU64::new(0);
+/// The pool's budget. Its limit is the `worker-bytes` setting (`config.rs` declares it); its
+/// gauges are in `INFO ndarray`.
+pub static BUDGET: Budget = Budget::new(DEFAULT_WORKER_BYTES);
+
+pub struct Budget {
+    /// The limit in bytes.
+    pub limit: AtomicI64,
+    /// Bytes the running jobs hold, and jobs waiting for room (gauges for INFO).
+    pub in_use: AtomicU64,
+    pub waiting: AtomicU64,
+    queue: Mutex<Queue>,
+    changed: Condvar,
+}
 
 /// Tickets keep the waiting jobs in arrival order: a big job is not starved by small ones that
 /// keep fitting beside the running work.
@@ -23,63 +31,81 @@ struct Queue {
     serving: u64,
 }
 
-static QUEUE: Mutex<Queue> = Mutex::new(Queue {
-    in_use: 0,
-    next_ticket: 0,
-    serving: 0,
-});
-static CHANGED: Condvar = Condvar::new();
-
 /// Bytes held until dropped.
-pub struct Grant {
+pub struct Grant<'a> {
+    budget: &'a Budget,
     bytes: u64,
 }
 
-fn limit() -> u64 {
-    u64::try_from(WORKER_BYTES.load(Ordering::Relaxed)).unwrap_or(u64::MAX)
-}
+impl Budget {
+    pub const fn new(limit: i64) -> Budget {
+        Budget {
+            limit: AtomicI64::new(limit),
+            in_use: AtomicU64::new(0),
+            waiting: AtomicU64::new(0),
+            queue: Mutex::new(Queue {
+                in_use: 0,
+                next_ticket: 0,
+                serving: 0,
+            }),
+            changed: Condvar::new(),
+        }
+    }
 
-/// Waits until `bytes` fit in the budget beside the running jobs (or nothing runs), then holds
-/// them. A poisoned lock (a panic while holding it, which nothing here can do) grants at once
-/// rather than blocking a worker forever.
-pub fn acquire(bytes: u64) -> Grant {
-    let Ok(mut queue) = QUEUE.lock() else {
-        return Grant { bytes: 0 };
-    };
-    let ticket = queue.next_ticket;
-    queue.next_ticket += 1;
-    let mut waited = false;
-    loop {
-        let fits = queue.in_use == 0 || queue.in_use.saturating_add(bytes) <= limit();
-        if queue.serving == ticket && fits {
-            break;
-        }
-        if !waited {
-            waited = true;
-            JOBS_WAITING_FOR_BYTES.fetch_add(1, Ordering::SeqCst);
-        }
-        queue = match CHANGED.wait(queue) {
-            Ok(q) => q,
-            Err(_) => return Grant { bytes: 0 },
+    fn limit(&self) -> u64 {
+        u64::try_from(self.limit.load(Ordering::Relaxed)).unwrap_or(u64::MAX)
+    }
+
+    /// Waits until `bytes` fit beside the running jobs (or nothing runs), then holds them. A
+    /// poisoned lock (a panic while holding it, which nothing here can do) grants at once rather
+    /// than blocking a worker forever.
+    pub fn acquire(&self, bytes: u64) -> Grant<'_> {
+        let unheld = Grant {
+            budget: self,
+            bytes: 0,
         };
+        let Ok(mut queue) = self.queue.lock() else {
+            return unheld;
+        };
+        let ticket = queue.next_ticket;
+        queue.next_ticket += 1;
+        let mut waited = false;
+        loop {
+            let fits = queue.in_use == 0 || queue.in_use.saturating_add(bytes) <= self.limit();
+            if queue.serving == ticket && fits {
+                break;
+            }
+            if !waited {
+                waited = true;
+                self.waiting.fetch_add(1, Ordering::SeqCst);
+            }
+            queue = match self.changed.wait(queue) {
+                Ok(q) => q,
+                Err(_) => return unheld,
+            };
+        }
+        if waited {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
+        queue.serving += 1;
+        queue.in_use = queue.in_use.saturating_add(bytes);
+        self.in_use.store(queue.in_use, Ordering::SeqCst);
+        self.changed.notify_all();
+        Grant {
+            budget: self,
+            bytes,
+        }
     }
-    if waited {
-        JOBS_WAITING_FOR_BYTES.fetch_sub(1, Ordering::SeqCst);
-    }
-    queue.serving += 1;
-    queue.in_use = queue.in_use.saturating_add(bytes);
-    BYTES_IN_USE.store(queue.in_use, Ordering::SeqCst);
-    CHANGED.notify_all();
-    Grant { bytes }
 }
 
-impl Drop for Grant {
+impl Drop for Grant<'_> {
     fn drop(&mut self) {
-        if let Ok(mut queue) = QUEUE.lock() {
+        let budget = self.budget;
+        if let Ok(mut queue) = budget.queue.lock() {
             queue.in_use = queue.in_use.saturating_sub(self.bytes);
-            BYTES_IN_USE.store(queue.in_use, Ordering::SeqCst);
+            budget.in_use.store(queue.in_use, Ordering::SeqCst);
         }
-        CHANGED.notify_all();
+        budget.changed.notify_all();
     }
 }
 
@@ -91,35 +117,33 @@ mod tests {
 
     #[test]
     fn jobs_past_the_budget_wait_in_order_and_a_huge_one_runs_alone() {
-        WORKER_BYTES.store(100, Ordering::Relaxed);
-        let first = acquire(60);
+        let budget = Budget::new(100);
+        let first = budget.acquire(60);
         let (started, order) = channel();
-        let big = {
-            let started = started.clone();
-            std::thread::spawn(move || {
-                let g = acquire(1000);
-                started.send("big").unwrap();
+        std::thread::scope(|scope| {
+            let big_started = started.clone();
+            let budget = &budget;
+            scope.spawn(move || {
+                let g = budget.acquire(1000);
+                big_started.send("big").unwrap();
                 std::thread::sleep(Duration::from_millis(50));
                 drop(g);
-            })
-        };
-        // The big job is waiting; a small one that would fit beside `first` waits behind it.
-        while JOBS_WAITING_FOR_BYTES.load(Ordering::SeqCst) == 0 {
-            std::thread::yield_now();
-        }
-        let small = std::thread::spawn(move || {
-            let _g = acquire(10);
-            started.send("small").unwrap();
+            });
+            // The big job is waiting; a small one that would fit beside `first` waits behind it.
+            while budget.waiting.load(Ordering::SeqCst) == 0 {
+                std::thread::yield_now();
+            }
+            scope.spawn(move || {
+                let _g = budget.acquire(10);
+                started.send("small").unwrap();
+            });
+            assert!(order.recv_timeout(Duration::from_millis(100)).is_err());
+            assert_eq!(budget.in_use.load(Ordering::SeqCst), 60);
+            drop(first);
+            assert_eq!(order.recv_timeout(Duration::from_secs(5)).unwrap(), "big");
+            assert_eq!(order.recv_timeout(Duration::from_secs(5)).unwrap(), "small");
         });
-        assert!(order.recv_timeout(Duration::from_millis(100)).is_err());
-        assert_eq!(BYTES_IN_USE.load(Ordering::SeqCst), 60);
-        drop(first);
-        assert_eq!(order.recv_timeout(Duration::from_secs(5)).unwrap(), "big");
-        assert_eq!(order.recv_timeout(Duration::from_secs(5)).unwrap(), "small");
-        big.join().unwrap();
-        small.join().unwrap();
-        assert_eq!(BYTES_IN_USE.load(Ordering::SeqCst), 0);
-        assert_eq!(JOBS_WAITING_FOR_BYTES.load(Ordering::SeqCst), 0);
-        WORKER_BYTES.store(DEFAULT_WORKER_BYTES, Ordering::Relaxed);
+        assert_eq!(budget.in_use.load(Ordering::SeqCst), 0);
+        assert_eq!(budget.waiting.load(Ordering::SeqCst), 0);
     }
 }

@@ -169,7 +169,7 @@ static INT_SETTINGS: [IntSetting; 6] = [
     },
     IntSetting {
         name: "worker-bytes",
-        value: &crate::budget::WORKER_BYTES,
+        value: &crate::budget::BUDGET.limit,
         default: || crate::budget::DEFAULT_WORKER_BYTES,
         min: 1,
         max: i64::MAX,

@@ -1,9 +1,11 @@
 //! redis-ndarray: a native n-dimensional array type for Redis.
 //!
-//! Layout: `array/` and `codec/` are the Redis-free core; `commands/` parse → core → reply;
-//! `datatype.rs` holds the type's callbacks; `persist.rs` and `aof.rs` the on-disk forms;
-//! `error.rs` the one error boundary; `config.rs` the module settings; `registration.rs` declares
-//! the commands of `commands/table.rs` to Redis. This file only wires them together.
+//! Layout: the Redis-free core (dtype, shape, selection, chunk store, codecs, `.npy`, the encoded
+//! form, AOF rewrite) is the `ndarray-core` crate, used here under the same module names;
+//! `commands/` parse → core → reply; `datatype.rs` holds the type's callbacks; `error.rs` the one
+//! error boundary; `config.rs` the module settings; `registration.rs` declares the commands of
+//! `commands/table.rs` to Redis; `workers.rs` runs the core's per-chunk jobs and offloaded
+//! commands. This file only wires them together.
 
 // A panic in a module aborts redis-server: outside tests, nothing may unwrap, expect or panic.
 #![cfg_attr(
@@ -17,10 +19,9 @@
 )]
 
 mod admission;
-mod aof;
-mod array;
+// The core crate's modules, under the names the module's code uses.
+use ndarray_core::{aof, array, codec, persist};
 mod budget;
-mod codec;
 mod commands;
 mod config;
 mod datatype;
@@ -30,7 +31,6 @@ mod error;
 pub mod fuzzing;
 mod offload;
 mod panic;
-mod persist;
 mod propagation;
 mod registration;
 mod server_events;

@@ -3,7 +3,7 @@
 //! what the worker pool does (jobs queued, running, done; raw bytes of the arrays offloaded).
 
 use crate::array::spare::KEPT_BYTES;
-use crate::budget::{BYTES_IN_USE, JOBS_WAITING_FOR_BYTES};
+use crate::budget::BUDGET;
 use crate::codec::{CHUNKS_DECODED, CHUNKS_ENCODED, CHUNKS_TOO_SMALL};
 use crate::offload::{INSTALLS_DEFERRED, INSTALLS_REFUSED, INSTALLS_WAITING};
 use crate::workers::{BYTES_OFFLOADED, CHUNK_JOBS_HELPED, JOBS_DONE, JOBS_QUEUED, JOBS_RUNNING};
@@ -39,8 +39,8 @@ extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: c_int) 
         (c"installs_deferred", &INSTALLS_DEFERRED),
         (c"installs_refused", &INSTALLS_REFUSED),
         (c"buffers_kept_bytes", &KEPT_BYTES),
-        (c"worker_bytes_in_use", &BYTES_IN_USE),
-        (c"jobs_waiting_for_bytes", &JOBS_WAITING_FOR_BYTES),
+        (c"worker_bytes_in_use", &BUDGET.in_use),
+        (c"jobs_waiting_for_bytes", &BUDGET.waiting),
     ];
     // SAFETY: `ctx` is the live info context Redis passed; names are static C strings.
     unsafe {

@@ -6,7 +6,6 @@
 //! channel costs nothing next to them, and no crate is needed.
 
 use crate::budget;
-use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -69,6 +68,8 @@ pub fn start(threads: usize) -> std::io::Result<usize> {
         background: Mutex::new(background),
         threads,
     });
+    // The core's per-chunk jobs run on this pool from now on.
+    ndarray_core::parallel::set_executor(&PoolExecutor);
     Ok(threads)
 }
 
@@ -134,7 +135,7 @@ fn work(receiver: &Mutex<Receiver<Task>>) {
             Err(_) => return,
         };
         // Still queued while it waits for room in the byte budget.
-        let grant = budget::acquire(bytes);
+        let grant = budget::BUDGET.acquire(bytes);
         // Running before no longer queued, so the job is never in neither count.
         JOBS_RUNNING.fetch_add(1, Ordering::SeqCst);
         JOBS_QUEUED.fetch_sub(1, Ordering::SeqCst);
@@ -189,6 +190,16 @@ impl Parts {
     }
 }
 
+/// The pool as the core's executor (`ndarray_core::parallel`): per-chunk jobs go through
+/// [`for_each_index`].
+struct PoolExecutor;
+
+impl ndarray_core::parallel::Executor for PoolExecutor {
+    fn for_each_index(&self, count: usize, f: &(dyn Fn(usize) + Sync)) {
+        for_each_index(count, f);
+    }
+}
+
 /// Calls `f(i)` for every `i` in `0..count`, spread over this thread and idle workers (the
 /// per-chunk jobs of a big read or write), and returns when all calls are done. Without a pool,
 /// or for one index, the calls run here in order. A panicking call counts as done: `f` reports
@@ -230,50 +241,6 @@ pub fn for_each_index(count: usize, f: &(dyn Fn(usize) + Sync)) {
     }
 }
 
-/// Appends `len` bytes to `out` in pieces of `piece` bytes (the last may be shorter), each one
-/// written by `write(i, piece)` as a job of [`for_each_index`], into memory not zeroed first. A
-/// piece counts as written when `write` hands back the same memory as initialised bytes (from
-/// `write_copy_of_slice`, or [`zeroed`]). Returns false, leaving `out` as it was, unless every
-/// piece was written.
-pub fn fill_in_parallel<F>(out: &mut Vec<u8>, len: usize, piece: usize, write: F) -> bool
-where
-    F: for<'a> Fn(usize, &'a mut [MaybeUninit<u8>]) -> Option<&'a mut [u8]> + Sync,
-{
-    let start = out.len();
-    out.reserve(len);
-    let Some(spare) = out.spare_capacity_mut().get_mut(..len) else {
-        return false;
-    };
-    let pieces: Vec<Mutex<&mut [MaybeUninit<u8>]>> =
-        spare.chunks_mut(piece.max(1)).map(Mutex::new).collect();
-    let count = pieces.len();
-    let written = AtomicUsize::new(0);
-    for_each_index(count, &|i| {
-        let Some(Ok(mut target)) = pieces.get(i).map(Mutex::lock) else {
-            return;
-        };
-        let (at, n) = (target.as_ptr().cast::<u8>(), target.len());
-        if write(i, &mut target).is_some_and(|done| done.as_ptr() == at && done.len() == n) {
-            written.fetch_add(1, Ordering::Relaxed);
-        }
-    });
-    drop(pieces);
-    if written.into_inner() != count {
-        return false;
-    }
-    // SAFETY: the pieces cover `start..start + len`, within the reserved capacity, and each was
-    // handed back as initialised bytes (checked above: same address and length).
-    unsafe { out.set_len(start + len) };
-    true
-}
-
-/// `target`, zeroed, as bytes (for a writer that cannot write into uninitialised memory).
-pub fn zeroed(target: &mut [MaybeUninit<u8>]) -> &mut [u8] {
-    target.fill(MaybeUninit::new(0));
-    // SAFETY: every byte was initialised just above; `MaybeUninit<u8>` has `u8`'s layout.
-    unsafe { &mut *(target as *mut [MaybeUninit<u8>] as *mut [u8]) }
-}
-
 /// The default of the `threads` setting: the machine's cores, at most 4.
 pub fn default_threads() -> usize {
     std::thread::available_parallelism()
@@ -285,23 +252,6 @@ pub fn default_threads() -> usize {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_parallel_fill_appends_only_when_every_piece_was_written() {
-        let mut out = vec![7u8];
-        let raw: Vec<u8> = (0..10).collect();
-        assert!(fill_in_parallel(&mut out, 10, 4, |i, t| {
-            Some(t.write_copy_of_slice(raw.get(i * 4..)?.get(..t.len())?))
-        }));
-        assert_eq!(out, [7, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-        // A piece not written, or other memory handed back, leaves `out` as it was.
-        assert!(!fill_in_parallel(&mut out, 8, 4, |i, t| (i == 0).then(|| zeroed(t))));
-        assert!(!fill_in_parallel(&mut out, 4, 4, |_, _| {
-            Some(Box::leak(vec![1u8; 4].into_boxed_slice()))
-        }));
-        assert_eq!(out.len(), 11);
-        assert!(fill_in_parallel(&mut out, 3, 2, |_, t| Some(zeroed(t))));
-        assert_eq!(&out[11..], [0, 0, 0]);
-    }
     use std::sync::mpsc::channel;
     use std::time::Duration;
 

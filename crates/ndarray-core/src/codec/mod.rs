@@ -182,7 +182,6 @@ pub struct Shuffle(u8);
 impl Shuffle {
     /// The registry's order (checked by its tests).
     pub const NONE: Shuffle = Shuffle(0);
-    #[cfg(any(test, feature = "fuzzing"))]
     pub const BYTE: Shuffle = Shuffle(1);
     pub const BIT: Shuffle = Shuffle(2);
 

@@ -163,7 +163,6 @@ impl Selection {
         &self.dims
     }
 
-    #[cfg(any(test, feature = "fuzzing"))]
     pub fn axes(&self) -> &[AxisSel] {
         &self.axes
     }

@@ -104,7 +104,6 @@ pub fn decode_npy_repeated<'a>(
 /// The complete header (magic, version, header length, dict, padding, '\n') for a C-order
 /// little-endian array; version 1.0 unless the dict needs more than a u16 length (then 2.0).
 /// Its length is a multiple of 64.
-#[cfg(test)]
 pub fn npy_header(dtype: DType, shape: &Shape) -> Vec<u8> {
     let mut out = Vec::new();
     write_npy_header(&mut out, dtype, shape);
@@ -112,7 +111,6 @@ pub fn npy_header(dtype: DType, shape: &Shape) -> Vec<u8> {
 }
 
 /// Header + data in one Vec, allocated once with the exact capacity.
-#[cfg(any(test, feature = "fuzzing"))]
 pub fn encode_npy(dtype: DType, shape: &Shape, data: &[u8]) -> Vec<u8> {
     let mut file = Vec::with_capacity(header_len(dtype, shape) + data.len());
     write_npy_header(&mut file, dtype, shape);
@@ -141,7 +139,6 @@ pub fn write_npy_header(out: &mut Vec<u8>, dtype: DType, shape: &Shape) {
 }
 
 /// Total length of the header of an array of `dtype` and `shape`.
-#[cfg(any(test, feature = "fuzzing"))]
 fn header_len(dtype: DType, shape: &Shape) -> usize {
     let dict_len = dict_len(dtype, shape);
     let preamble = MAGIC.len() + 2 + header_version(dict_len).1;

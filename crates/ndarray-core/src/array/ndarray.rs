@@ -218,7 +218,6 @@ impl NdArray {
 
     /// Writes `data` (C order of the selection, or a single element to broadcast) into the selected
     /// elements. Only touched chunks are decoded and re-encoded; on error nothing changes.
-    #[cfg(any(test, feature = "fuzzing"))]
     pub fn write_selection(&mut self, sel: &Selection, data: &[u8]) -> ArrayResult<()> {
         let plan = self.plan_write(sel, data)?;
         // Planned against this very state: it applies.

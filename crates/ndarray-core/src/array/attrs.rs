@@ -78,7 +78,6 @@ impl Attrs {
     }
 
     /// Names plus values, in bytes.
-    #[cfg(test)]
     pub fn bytes(&self) -> usize {
         self.iter().map(|(k, v)| k.len() + v.len()).sum()
     }

@@ -559,7 +559,8 @@ mod tests {
     /// Vectors written by the `bitshuffle` Python package (its version is in the file's first
     /// line; tests/fixtures/bitshuffle/generate.py writes it): item sizes 1, 2, 3, 4, 8, 12 and
     /// 16, counts 8, 13, 16, 37 and 136 (so also the items after the last multiple of 8).
-    const BITSHUFFLE_VECTORS: &str = include_str!("../../tests/fixtures/bitshuffle/vectors.txt");
+    const BITSHUFFLE_VECTORS: &str =
+        include_str!("../../../../tests/fixtures/bitshuffle/vectors.txt");
 
     fn hex(s: &str) -> Vec<u8> {
         (0..s.len())

@@ -152,7 +152,7 @@ impl ChunkStore {
         let first_error: OnceLock<ArrayError> = OnceLock::new();
         // A job that panicked checked nothing: only chunks counted here passed.
         let passed = std::sync::atomic::AtomicUsize::new(0);
-        crate::workers::for_each_index(count, &|i| {
+        crate::parallel::for_each_index(count, &|i| {
             if first_error.get().is_none() {
                 let mut codec = ChunkCodec::new(self.encoding, itemsize);
                 match check(i, &mut codec, &mut Vec::new()) {
@@ -391,9 +391,9 @@ impl ChunkStore {
         let failure: Mutex<Option<ArrayError>> = Mutex::new(None);
         // Each job zeroes its piece of the output just before decoding into it (in parallel,
         // and while those bytes are in its cache), instead of one thread zeroing it all first.
-        let filled = crate::workers::fill_in_parallel(out, total, chunk, |i, target| {
+        let filled = crate::parallel::fill_in_parallel(out, total, chunk, |i, target| {
             let stored = self.chunks.get(i)?;
-            let target = crate::workers::zeroed(target);
+            let target = crate::parallel::zeroed(target);
             let result = if stored.encoded {
                 crate::codec::decode_chunk(self.encoding, itemsize, stored.bytes, target)
                     .map_err(ArrayError::from)
@@ -618,7 +618,7 @@ impl<'a> RunWriter<'a> {
 }
 
 /// Raw bytes from which a whole-array encode or decode spreads its chunks over the worker pool
-/// (`workers::for_each_index`); below it, waking a worker costs more than it saves.
+/// (`parallel::for_each_index`); below it, waking a worker costs more than it saves.
 pub const PARALLEL_MIN_BYTES: usize = 1 << 20;
 
 /// The chunks of `raw`, each encoded as one job (on this thread and idle workers), in order.
@@ -630,7 +630,7 @@ fn encode_in_parallel(
 ) -> ArrayResult<Vec<Chunk>> {
     let count = raw.len().div_ceil(chunk);
     let slots: Vec<OnceLock<ArrayResult<Chunk>>> = (0..count).map(|_| OnceLock::new()).collect();
-    crate::workers::for_each_index(count, &|i| {
+    crate::parallel::for_each_index(count, &|i| {
         let start = i.saturating_mul(chunk);
         let piece = raw.get(start..start.saturating_add(chunk).min(raw.len()));
         if let (Some(piece), Some(slot)) = (piece, slots.get(i)) {

@@ -168,7 +168,7 @@ const PARALLEL_COPY_BYTES: usize = 1 << 20;
 /// false, having appended nothing, if a piece was not copied.
 fn copy_in_parallel(buf: &mut Vec<u8>, raw: &[u8]) -> bool {
     const PIECE: usize = 1 << 20;
-    crate::workers::fill_in_parallel(buf, raw.len(), PIECE, |i, target| {
+    crate::parallel::fill_in_parallel(buf, raw.len(), PIECE, |i, target| {
         let source = raw.get(i * PIECE..)?.get(..target.len())?;
         Some(target.write_copy_of_slice(source))
     })
