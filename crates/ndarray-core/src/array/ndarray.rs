@@ -86,8 +86,28 @@ impl NdArray {
             store: Arc::new(store),
             meta: Meta::default(),
         };
+        if dtype == DType::Bool {
+            array = array.with_canonical_bools()?;
+        }
         array.write_npy_header();
         Ok(array)
+    }
+
+    /// A bool array whose bytes are all 0 or 1, as every write stores them (NumPy's bool: any
+    /// nonzero byte is True). A payload written before that rule, or forged, may hold other
+    /// nonzero bytes: they become 1, re-encoded in the same encoding and chunk size.
+    fn with_canonical_bools(self) -> ArrayResult<Self> {
+        let mut raw = Vec::new();
+        self.read_all(&mut raw)?;
+        if raw.iter().all(|&b| b <= 1) {
+            return Ok(self);
+        }
+        raw.iter_mut().for_each(|b| *b = u8::from(*b != 0));
+        let store = ChunkStore::encode(&raw, self.encoding(), 1, self.store.chunk_bytes())?;
+        Ok(NdArray {
+            store: Arc::new(store),
+            ..self
+        })
     }
 
     pub fn dtype(&self) -> DType {
