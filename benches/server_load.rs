@@ -513,7 +513,8 @@ fn stall() {
         .expect("ndarray loops");
     println!(
         "what this means: while one client moves 64 MiB arrays, every other client's p99* reaches {} ({}) \
-         against {}\nwith plain strings of the same bytes: the codec and copies run on Redis's main thread.",
+         against {}\nwith plain strings of the same bytes: the codec runs on workers; what remains is Redis' own \
+         reading of the\nrequest and writing of the reply, and the install.",
         fmt_duration(worst.0.p99_corrected),
         worst.1.label.trim_start_matches("NDARRAY.SET + GET, "),
         fmt_duration(lat[0].p99_corrected)
