@@ -762,21 +762,9 @@ fn info_field(con: &mut Connection, section: &str, field: &str) -> i64 {
 fn reads_leave_no_memory_behind_that_would_refuse_writes_under_maxmemory() {
     let server = Server::start_with(&["--maxmemory", "64mb", "--maxmemory-policy", "noeviction"]);
     let mut con = server.conn();
-    let _: () = redis::cmd("NDARRAY.SET")
-        .arg("big")
-        .arg("float32")
-        .arg(15 << 18)
-        .arg("BLOB")
-        .arg(noise(15 << 20, 3))
-        .query(&mut con)
-        .unwrap();
+    set_blob_f32(&mut con, "big", &noise(15 << 20, 3));
     for _ in 0..4 {
-        let _: Vec<u8> = redis::cmd("NDARRAY.GET")
-            .arg("big")
-            .arg("FORMAT")
-            .arg("BLOB")
-            .query(&mut con)
-            .unwrap();
+        assert!(get_blob(&mut con, "big").is_some());
     }
     let _: () = redis::cmd("FLUSHALL").query(&mut con).unwrap();
     // At most the small per-thread buffers stay (1 MiB each; a cron tick has passed).
@@ -804,21 +792,9 @@ fn reads_under_allkeys_lru_evict_no_other_key() {
             .query(&mut con)
             .unwrap();
     }
-    let _: () = redis::cmd("NDARRAY.SET")
-        .arg("big")
-        .arg("float32")
-        .arg(15 << 18)
-        .arg("BLOB")
-        .arg(noise(15 << 20, 5))
-        .query(&mut con)
-        .unwrap();
+    set_blob_f32(&mut con, "big", &noise(15 << 20, 5));
     for round in 0..8 {
-        let _: Vec<u8> = redis::cmd("NDARRAY.GET")
-            .arg("big")
-            .arg("FORMAT")
-            .arg("BLOB")
-            .query(&mut con)
-            .unwrap();
+        assert!(get_blob(&mut con, "big").is_some());
         // A write after each read: the moment Redis evicts, if memory is over the limit.
         let _: () = redis::cmd("SET")
             .arg(format!("after{round}"))
