@@ -98,7 +98,6 @@ impl Arg {
 
     /// The argument in the syntax Redis' documentation uses: `[x]` optional, `x [x ...]` multiple,
     /// `<a | b>` a choice (`[a | b]` when optional), `TOKEN x` a keyword and its value.
-    #[cfg(test)]
     pub fn syntax(&self) -> String {
         let one = match self.kind {
             ArgKind::PureToken => self.name.to_string(),
@@ -132,7 +131,6 @@ impl Arg {
     }
 }
 
-#[cfg(test)]
 fn join(args: &[Arg], separator: &str) -> String {
     args.iter()
         .map(Arg::syntax)
@@ -141,7 +139,6 @@ fn join(args: &[Arg], separator: &str) -> String {
 }
 
 /// The whole command line: `NDARRAY.GET key [FORMAT <NPY | BLOB | VALUES>] [AS dtype]`.
-#[cfg(test)]
 pub fn command_syntax(name: &str, args: &[Arg]) -> String {
     let mut line = name.to_ascii_uppercase();
     for a in args {

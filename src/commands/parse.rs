@@ -2,6 +2,7 @@
 //! already taken off) and come back as typed requests. Keywords are case-insensitive, and
 //! anything left over is an error.
 
+use super::table::{data_usage, usage};
 use crate::array::input::Input;
 use crate::array::{ArrayError, DType};
 use crate::codec::{registry, CodecName, Shuffle};
@@ -84,8 +85,6 @@ pub struct SetRequest<'a> {
     pub attrs: Vec<(&'a [u8], &'a [u8])>,
 }
 
-const SET_USAGE: &str = "NDARRAY.SET key dtype [dim ...] [option ...] {BLOB data | VALUES v [v ...]} or NDARRAY.SET key [option ...] NPY data";
-
 /// `dtype [dim ...] [option ...] {BLOB data | VALUES v ...}` or `[option ...] NPY data`.
 pub fn parse_set<'a>(args: &'a [&'a [u8]]) -> ParseResult<SetRequest<'a>> {
     let mut it = args.iter().peekable();
@@ -113,7 +112,8 @@ pub fn parse_set<'a>(args: &'a [&'a [u8]]) -> ParseResult<SetRequest<'a>> {
     loop {
         let Some(arg) = it.next() else {
             return invalid(format!(
-                "missing data: expected BLOB, VALUES or NPY ({SET_USAGE})"
+                "missing data: expected BLOB, VALUES or NPY ({})",
+                usage("ndarray.set")
             ));
         };
         if parse_store_option(arg, &mut it, &mut store)?
@@ -136,7 +136,11 @@ pub fn parse_set<'a>(args: &'a [&'a [u8]]) -> ParseResult<SetRequest<'a>> {
                 attrs,
             });
         } else {
-            return invalid(format!("unknown option '{}' ({SET_USAGE})", text(arg)));
+            return invalid(format!(
+                "unknown option '{}' ({})",
+                text(arg),
+                usage("ndarray.set")
+            ));
         }
     }
 }
@@ -500,8 +504,9 @@ pub fn parse_probe(args: &[&[u8]]) -> ParseResult<u64> {
     while let Some(arg) = it.next() {
         if !is(arg, "SAMPLE") {
             return invalid(format!(
-                "unknown option '{}' (NDARRAY.PROBE key [SAMPLE bytes])",
-                text(arg)
+                "unknown option '{}' ({})",
+                text(arg),
+                usage("ndarray.probe")
             ));
         }
         let Some(v) = it.next() else {
@@ -562,7 +567,7 @@ pub enum DataArg<'a> {
 
 /// `{BLOB data | VALUES v [v ...] | NPY data}`
 pub fn parse_data<'a>(args: &'a [&'a [u8]]) -> ParseResult<DataArg<'a>> {
-    let usage = "expected BLOB data, VALUES v [v ...] or NPY data";
+    let usage = format!("expected {}", data_usage());
     let Some((kind, rest)) = args.split_first() else {
         return invalid(format!("missing data: {usage}"));
     };

@@ -3,9 +3,7 @@
 //! (`crate::registration`) reads this table and nothing else; the README's syntax line of each
 //! command is the one [`CommandSpec::syntax`] renders, and a test checks that it is.
 
-#[cfg(test)]
-use super::args::command_syntax;
-use super::args::{block, integer, key, one_of, string, token, unix_time, Arg};
+use super::args::{block, command_syntax, integer, key, one_of, string, token, unix_time, Arg};
 use super::{batch, encoded, meta, probe, read, write};
 use crate::error::Result;
 use redis_module::{Context, RedisString, RedisValue};
@@ -86,10 +84,23 @@ impl CommandSpec {
     }
 
     /// The one-line syntax, as the README shows it.
-    #[cfg(test)]
     pub fn syntax(&self) -> String {
         command_syntax(self.name, self.args)
     }
+}
+
+/// The syntax line of command `name` (lower case, `ndarray.set`), for errors that show usage:
+/// the grammar is written once, in the table.
+pub fn usage(name: &str) -> String {
+    COMMANDS
+        .iter()
+        .find(|c| c.name == name)
+        .map_or_else(|| name.to_ascii_uppercase(), CommandSpec::syntax)
+}
+
+/// The data argument of SET, APPEND and SETSLICE as the syntax shows it.
+pub fn data_usage() -> String {
+    DATA.syntax()
 }
 
 /// The version that introduced the commands of the first release.
