@@ -510,13 +510,38 @@ impl Drop for HeldStrings {
     }
 }
 
-/// A prepared SET/MSET value whose bytes may borrow the command's arguments, given the lifetime of
-/// a worker job.
+/// Prepared SET/MSET values that read the command's argument bytes in place (no copy), handed to
+/// a worker together with the arguments, which stay retained until the install releases them.
 ///
-/// # Safety
-/// `held` must hold the arguments the value borrows from, and the value must be consumed
-/// (encoded) or dropped before `held` is released or dropped.
-pub unsafe fn detach(value: SetValue<'_>, _held: &HeldStrings) -> SetValue<'static> {
-    // SAFETY: only the lifetime changes; the caller keeps the borrowed bytes alive (above).
-    unsafe { std::mem::transmute::<SetValue<'_>, SetValue<'static>>(value) }
+/// The one place the arguments' lifetime is stretched. Sound because:
+/// - [`ValuesOnArgs::new`] takes values that live for `'a`, the borrow of the handler's
+///   arguments: whatever they borrow outlives the handler call, so it is the arguments' bytes
+///   (retained here: Redis never changes or frees a string while it is retained) or static data;
+///   `SetValue` borrows only bytes, never the `RedisString` wrappers;
+/// - the values are only reachable inside [`ValuesOnArgs::consume`], whose closure works for any
+///   lifetime, so nothing borrowing them can leave it; the strings are handed out only after.
+pub struct ValuesOnArgs {
+    values: Vec<SetValue<'static>>,
+    held: HeldStrings,
+}
+
+impl ValuesOnArgs {
+    /// Retains `args` (on the main thread, in the command) for `values`, which borrow them.
+    pub fn new<'a>(args: &'a [RedisString], values: Vec<SetValue<'a>>) -> ValuesOnArgs {
+        let held = HeldStrings::hold(args);
+        // SAFETY: only the lifetime changes; see the type's comment for why the bytes stay valid.
+        let values =
+            unsafe { std::mem::transmute::<Vec<SetValue<'a>>, Vec<SetValue<'static>>>(values) };
+        ValuesOnArgs { values, held }
+    }
+
+    /// Runs `use_values` on the values (on the worker: it encodes them), then hands back the
+    /// arguments, to be released under the lock at install (or when dropped).
+    pub fn consume<R>(
+        self,
+        use_values: impl for<'x> FnOnce(Vec<SetValue<'x>>) -> R,
+    ) -> (R, HeldStrings) {
+        let ValuesOnArgs { values, held } = self;
+        (use_values(values), held)
+    }
 }

@@ -193,17 +193,12 @@ fn write_batch(
 ) -> Result<RedisValue> {
     let bytes: u64 = values.iter().map(|v| v.elements.nbytes()).sum();
     if offload::should_offload(ctx, bytes) {
-        // The worker reads the `.npy` arguments in place (no copy): `held` keeps them alive.
-        let held = offload::HeldStrings::hold(args);
+        // The worker reads the `.npy` arguments in place (no copy): they stay retained with it.
+        let on_args = offload::ValuesOnArgs::new(args, values);
         let names: Vec<Vec<u8>> = pairs.iter().map(|(n, _)| n.as_slice().to_vec()).collect();
-        let values: Vec<SetValue<'static>> = values
-            .into_iter()
-            // SAFETY: `held` holds every argument; `encode_all` consumes the values before
-            // `held` is released (or dropped, on an error).
-            .map(|v| unsafe { offload::detach(v, &held) })
-            .collect();
         return offload::run_write(ctx, bytes, names.clone(), move |job| {
-            let mut arrays = encode_all(values, &settings)?;
+            let (encoded, held) = on_args.consume(|values| encode_all(values, &settings));
+            let mut arrays = encoded?;
             // Built off the lock when something will consume it (checked again at install; a
             // STAMP follows if the install's time differs from the payloads').
             let prepared: Vec<Option<Replication>> = if job.locked(crate::propagation::consumed_now)

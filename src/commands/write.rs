@@ -34,14 +34,14 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     let (condition, ttl) = (req.condition, req.ttl);
     let bytes = value.elements.nbytes();
     if offload::should_offload(ctx, bytes) {
-        // The worker reads the argument bytes in place (no copy): `held` keeps them alive.
-        let held = offload::HeldStrings::hold(args);
-        // SAFETY: `held` holds every argument; `encode` consumes the value before `held` is
-        // released (or dropped, on an error).
-        let value = unsafe { offload::detach(value, &held) };
+        // The worker reads the argument bytes in place (no copy): they stay retained with it.
+        let on_args = offload::ValuesOnArgs::new(args, vec![value]);
         let name = name.as_slice().to_vec();
         return offload::run_write(ctx, bytes, vec![name.clone()], move |job| {
-            let mut array = value.encode(&settings)?;
+            let (encoded, held) =
+                on_args.consume(|values| values.into_iter().next().map(|v| v.encode(&settings)));
+            let mut array =
+                encoded.ok_or_else(|| Error::Redis("the value was not encoded".into()))??;
             // Built off the lock when something will consume it (checked again at install; a
             // STAMP follows if the install's time differs from the payload's).
             let prepared = job.locked(crate::propagation::consumed_now).then(|| {
