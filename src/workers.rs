@@ -1,14 +1,22 @@
-//! The worker pool that runs heavy codec work off Redis' main thread. Redis-free: it runs boxed
-//! jobs and counts them; `offload.rs` turns a command into a job (blocking the client, replying
+//! The threads that run heavy codec work off Redis' main thread. Redis-free: it runs boxed jobs
+//! and counts them; `offload.rs` turns a command into a job (blocking the client, replying
 //! through its thread-safe context).
 //!
-//! Plain threads pulling from one queue: jobs are few and long (a big array each), so a shared
-//! channel costs nothing next to them, and no crate is needed.
+//! Two kinds of thread, so that no wait ever runs somebody else's work:
+//! - **Command workers** (plain threads pulling from one queue) each run one command's job at a
+//!   time: jobs are few and long (a big array each), so a shared channel costs nothing next to
+//!   them. A rayon pool would run them too, but a rayon thread waiting for its own chunks steals
+//!   whatever is queued, so one client's 8 MiB GET could end up waiting for another's 1 GiB SET.
+//! - **The chunk pool** (rayon) runs the per-chunk jobs of the core's plans
+//!   (`ndarray_core::parallel`): decode these chunks into these slices, encode those. Command
+//!   workers hand their chunks to it and wait; its threads never run a whole command.
 
 use crate::budget;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use ndarray_core::parallel::{self, Executor};
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 pub type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -18,29 +26,14 @@ pub static JOBS_QUEUED: AtomicU64 = AtomicU64::new(0);
 pub static JOBS_RUNNING: AtomicU64 = AtomicU64::new(0);
 pub static JOBS_DONE: AtomicU64 = AtomicU64::new(0);
 pub static BYTES_OFFLOADED: AtomicU64 = AtomicU64::new(0);
-/// Chunks of big reads and writes that workers took over from the thread running the command
-/// (`for_each_index`), apart from the jobs above: a command running inline (inside MULTI, say)
-/// still spreads its chunks.
+/// Per-chunk jobs of big reads and writes run on the chunk pool (apart from the jobs above: a
+/// command running inline, inside MULTI say, may spread its chunks too).
 pub static CHUNK_JOBS_HELPED: AtomicU64 = AtomicU64::new(0);
 
-/// What travels to a worker: a command's job (counted in `JOBS_*`, holding its bytes against the
-/// budget while it runs) or a helper of `for_each_index` (part of a job already counted).
-enum Task {
-    Command { job: Job, bytes: u64 },
-    Helper(Job),
-}
-
-impl Task {
-    fn into_job(self) -> Job {
-        match self {
-            Task::Command { job, .. } | Task::Helper(job) => job,
-        }
-    }
-}
-
-/// Where jobs wait: the pool's shared queue, and the background lane (one thread of its own) for
-/// work a client may ask for in bulk but nobody waits on for long (`NDARRAY.PROBE`): however many
-/// probes are queued, they hold one thread, and the pool stays free for reads and writes.
+/// Where jobs wait: the command workers' shared queue, and the background lane (one thread of its
+/// own) for work a client may ask for in bulk but nobody waits on for long (`NDARRAY.PROBE`):
+/// however many probes are queued, they hold one thread, and the workers stay free for reads and
+/// writes. Background jobs run their chunks serially, so they never occupy the chunk pool either.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Lane {
     Pool,
@@ -48,39 +41,59 @@ pub enum Lane {
 }
 
 struct Pool {
-    queue: Mutex<Sender<Task>>,
-    background: Mutex<Sender<Task>>,
+    queue: Mutex<Sender<(Job, u64)>>,
+    background: Mutex<Sender<(Job, u64)>>,
+    chunks: rayon::ThreadPool,
     threads: usize,
 }
 
 static POOL: OnceLock<Pool> = OnceLock::new();
 
-/// Starts `threads` workers and the background lane's thread (once, at module load). With 0
-/// there is no pool and every job runs inline. Returns how many workers run.
+/// Starts `threads` command workers, as many chunk-pool threads, and the background lane's
+/// thread (once, at module load, on Redis' main thread). With 0 there is no pool and every job
+/// runs inline, serially. Returns how many workers run.
 pub fn start(threads: usize) -> std::io::Result<usize> {
     if threads == 0 || POOL.get().is_some() {
         return Ok(threads_running());
     }
-    let queue = spawn_threads("ndarray-worker", threads)?;
-    let background = spawn_threads("ndarray-background", 1)?;
+    let chunks = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|index| format!("ndarray-chunks-{index}"))
+        // Every chunk job runs behind `catch_panic` (below); a panic reaching rayon is ignored
+        // rather than aborting the server.
+        .panic_handler(|_| {})
+        .build()
+        .map_err(std::io::Error::other)?;
+    let queue = spawn_threads("ndarray-worker", threads, Some(&CHUNK_POOL))?;
+    let background = spawn_threads("ndarray-background", 1, None)?;
     let _ = POOL.set(Pool {
         queue: Mutex::new(queue),
         background: Mutex::new(background),
+        chunks,
         threads,
     });
-    // The core's per-chunk jobs run on this pool from now on.
-    ndarray_core::parallel::set_executor(&PoolExecutor);
+    // Inline work on this (the main) thread spreads its chunks only when the pool is idle.
+    parallel::set_thread_executor(&MAIN_THREAD);
     Ok(threads)
 }
 
-fn spawn_threads(name: &str, count: usize) -> std::io::Result<Sender<Task>> {
-    let (sender, receiver) = channel::<Task>();
+fn spawn_threads(
+    name: &str,
+    count: usize,
+    executor: Option<&'static dyn Executor>,
+) -> std::io::Result<Sender<(Job, u64)>> {
+    let (sender, receiver) = channel::<(Job, u64)>();
     let receiver = Arc::new(Mutex::new(receiver));
     for index in 0..count {
         let receiver = Arc::clone(&receiver);
         std::thread::Builder::new()
             .name(format!("{name}-{index}"))
-            .spawn(move || work(&receiver))?;
+            .spawn(move || {
+                if let Some(executor) = executor {
+                    parallel::set_thread_executor(executor);
+                }
+                work(&receiver)
+            })?;
     }
     Ok(sender)
 }
@@ -92,47 +105,38 @@ pub fn threads_running() -> usize {
 /// Queues a command's `job`, which works on `bytes` of array data, on `lane`, or hands it back
 /// when there is no pool (it must then run inline).
 pub fn submit(job: Job, bytes: u64, lane: Lane) -> Result<(), Job> {
-    JOBS_QUEUED.fetch_add(1, Ordering::SeqCst);
-    match send(Task::Command { job, bytes }, lane) {
-        Ok(()) => {
-            BYTES_OFFLOADED.fetch_add(bytes, Ordering::Relaxed);
-            Ok(())
-        }
-        Err(job) => {
-            JOBS_QUEUED.fetch_sub(1, Ordering::Relaxed);
-            Err(job)
-        }
-    }
-}
-
-fn send(task: Task, lane: Lane) -> Result<(), Job> {
     let Some(pool) = POOL.get() else {
-        return Err(task.into_job());
+        return Err(job);
     };
     let queue = match lane {
         Lane::Pool => &pool.queue,
         Lane::Background => &pool.background,
     };
     let Ok(queue) = queue.lock() else {
-        return Err(task.into_job());
+        return Err(job);
     };
-    queue.send(task).map_err(|returned| returned.0.into_job())
+    JOBS_QUEUED.fetch_add(1, Ordering::SeqCst);
+    match queue.send((job, bytes)) {
+        Ok(()) => {
+            BYTES_OFFLOADED.fetch_add(bytes, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(returned) => {
+            JOBS_QUEUED.fetch_sub(1, Ordering::Relaxed);
+            Err(returned.0 .0)
+        }
+    }
 }
 
-fn work(receiver: &Mutex<Receiver<Task>>) {
+fn work(receiver: &Mutex<Receiver<(Job, u64)>>) {
     loop {
         // The lock is held only while waiting for the next job, never while running one.
         let next = match receiver.lock() {
             Ok(queue) => queue.recv(),
             Err(_) => return,
         };
-        let (job, bytes) = match next {
-            Ok(Task::Helper(job)) => {
-                let _ = crate::panic::catch_panic(job);
-                continue;
-            }
-            Ok(Task::Command { job, bytes }) => (job, bytes),
-            Err(_) => return,
+        let Ok((job, bytes)) = next else {
+            return;
         };
         // Still queued while it waits for room in the byte budget.
         let grant = budget::BUDGET.acquire(bytes);
@@ -149,96 +153,52 @@ fn work(receiver: &Mutex<Receiver<Task>>) {
     }
 }
 
-/// One call of [`for_each_index`]: indexes are claimed one at a time by the calling thread and by
-/// idle workers.
-struct Parts {
-    next: AtomicUsize,
-    done: AtomicUsize,
-    count: usize,
-    /// The caller's closure, its lifetime erased: it is only called for a claimed index, and every
-    /// claimed index finishes before `for_each_index` returns (see `claim`).
-    f: *const (dyn Fn(usize) + Sync),
-    finished: (Mutex<bool>, Condvar),
-}
+/// The command workers' executor: their chunks run on the chunk pool, the worker waiting.
+struct ChunkPool;
 
-// SAFETY: `f` is `Sync` and outlives every call made through it (see `Parts::f`).
-unsafe impl Send for Parts {}
-unsafe impl Sync for Parts {}
+static CHUNK_POOL: ChunkPool = ChunkPool;
 
-impl Parts {
-    /// Runs claimed indexes until none is left; returns how many it ran. A thread that claims
-    /// nothing never touches `f`.
-    fn claim(&self) -> u64 {
-        let mut ran = 0;
-        loop {
-            let index = self.next.fetch_add(1, Ordering::AcqRel);
-            if index >= self.count {
-                return ran;
-            }
-            ran += 1;
-            // SAFETY: `index` was claimed before the caller could return: it waits for it.
-            let f = unsafe { &*self.f };
-            let _ = crate::panic::catch_panic(|| f(index));
-            if self.done.fetch_add(1, Ordering::AcqRel) + 1 == self.count {
-                let (lock, all_done) = &self.finished;
-                if let Ok(mut finished) = lock.lock() {
-                    *finished = true;
-                    all_done.notify_all();
-                }
-            }
+impl Executor for ChunkPool {
+    fn for_each_index(&self, count: usize, f: &(dyn Fn(usize) + Sync)) {
+        match POOL.get() {
+            Some(pool) => run_on_chunk_pool(&pool.chunks, count, f),
+            None => parallel::Serial.for_each_index(count, f),
         }
     }
 }
 
-/// The pool as the core's executor (`ndarray_core::parallel`): per-chunk jobs go through
-/// [`for_each_index`].
-struct PoolExecutor;
+/// Redis' main thread's executor (inline commands: inside MULTI or scripts, replicated, loaded):
+/// the chunk pool while no command job is queued or running, else serially. Jobs are queued only
+/// by this thread, so a pool found idle stays free of other clients' work until this returns:
+/// the main thread never waits behind it.
+struct MainThread;
 
-impl ndarray_core::parallel::Executor for PoolExecutor {
+static MAIN_THREAD: MainThread = MainThread;
+
+impl Executor for MainThread {
     fn for_each_index(&self, count: usize, f: &(dyn Fn(usize) + Sync)) {
-        for_each_index(count, f);
+        let idle =
+            JOBS_QUEUED.load(Ordering::SeqCst) == 0 && JOBS_RUNNING.load(Ordering::SeqCst) == 0;
+        match POOL.get() {
+            Some(pool) if idle => run_on_chunk_pool(&pool.chunks, count, f),
+            _ => parallel::Serial.for_each_index(count, f),
+        }
     }
 }
 
-/// Calls `f(i)` for every `i` in `0..count`, spread over this thread and idle workers (the
-/// per-chunk jobs of a big read or write), and returns when all calls are done. Without a pool,
-/// or for one index, the calls run here in order. A panicking call counts as done: `f` reports
-/// its results (and their absence) itself. Never deadlocks: this thread waits only for indexes
-/// that other threads are running.
-pub fn for_each_index(count: usize, f: &(dyn Fn(usize) + Sync)) {
-    let helpers = threads_running().min(count).saturating_sub(1);
-    if helpers == 0 {
-        (0..count).for_each(f);
-        return;
-    }
-    // SAFETY: only the lifetime is erased; see `Parts::f`.
-    let f: *const (dyn Fn(usize) + Sync + 'static) = unsafe { std::mem::transmute(f) };
-    let parts = Arc::new(Parts {
-        next: AtomicUsize::new(0),
-        done: AtomicUsize::new(0),
-        count,
-        f,
-        finished: (Mutex::new(false), Condvar::new()),
+/// Runs `f(i)` for every `i` in `0..count` on the chunk pool, one index per job, and returns when
+/// all are done. A panicking call counts as done: `f` reports its results (and their absence)
+/// itself.
+fn run_on_chunk_pool(chunks: &rayon::ThreadPool, count: usize, f: &(dyn Fn(usize) + Sync)) {
+    chunks.install(|| {
+        (0..count)
+            .into_par_iter()
+            .with_max_len(1)
+            .for_each(|index| {
+                let _ = crate::panic::catch_panic(|| f(index));
+            })
     });
-    for _ in 0..helpers {
-        let parts = Arc::clone(&parts);
-        // A refused job is fine: this thread claims whatever nobody else does.
-        let helper = move || {
-            CHUNK_JOBS_HELPED.fetch_add(parts.claim(), Ordering::Relaxed);
-        };
-        let _ = send(Task::Helper(Box::new(helper)), Lane::Pool);
-    }
-    parts.claim();
-    let (lock, all_done) = &parts.finished;
-    let Ok(mut finished) = lock.lock() else {
-        return;
-    };
-    while !*finished && parts.done.load(Ordering::Acquire) < count {
-        finished = match all_done.wait(finished) {
-            Ok(guard) => guard,
-            Err(_) => return,
-        };
-    }
+    CHUNK_JOBS_HELPED.fetch_add(count as u64, Ordering::Relaxed);
 }
 
 /// The default of the `threads` setting: the machine's cores, at most 4.
@@ -252,6 +212,7 @@ pub fn default_threads() -> usize {
 mod tests {
     use super::*;
 
+    use std::sync::atomic::AtomicUsize;
     use std::sync::mpsc::channel;
     use std::time::Duration;
 
@@ -281,12 +242,28 @@ mod tests {
         assert!(seen.iter().all(|(_, n)| n.starts_with("ndarray-worker-")));
         assert!(BYTES_OFFLOADED.load(Ordering::Relaxed) >= 80);
 
-        // Per-index work spreads over the workers and returns only when every index is done.
-        let counts: Vec<AtomicUsize> = (0..1000).map(|_| AtomicUsize::new(0)).collect();
-        for_each_index(counts.len(), &|i| {
-            counts[i].fetch_add(1, Ordering::Relaxed);
+        // A worker's per-chunk work runs on the chunk pool and returns only when every index is
+        // done; a panicking index counts as done.
+        let (done, result) = channel();
+        let job: Job = Box::new(move || {
+            let counts: Vec<AtomicUsize> = (0..1000).map(|_| AtomicUsize::new(0)).collect();
+            let threads = Mutex::new(std::collections::BTreeSet::new());
+            parallel::for_each_index(counts.len(), &|i| {
+                counts[i].fetch_add(1, Ordering::Relaxed);
+                let name = std::thread::current().name().unwrap_or("").to_string();
+                threads.lock().unwrap().insert(name);
+            });
+            parallel::for_each_index(3, &|i| assert!(i != 1, "a panicking index"));
+            let all_once = counts.iter().all(|c| c.load(Ordering::Relaxed) == 1);
+            done.send((all_once, threads.into_inner().unwrap()))
+                .unwrap();
         });
-        assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 1));
-        for_each_index(3, &|i| assert!(i != 1, "a panicking index counts as done"));
+        assert!(submit(job, 0, Lane::Pool).is_ok());
+        let (all_once, threads) = result.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(all_once);
+        assert!(
+            threads.iter().all(|n| n.starts_with("ndarray-chunks-")),
+            "{threads:?}"
+        );
     }
 }

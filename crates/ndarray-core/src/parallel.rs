@@ -1,32 +1,48 @@
-//! How the core runs per-chunk work: as independent jobs `0..count`, through the executor the
-//! host registered (the module's worker pool), or serially on this thread when none is.
+//! How the core runs per-chunk work: as independent jobs `0..count` with disjoint outputs,
+//! through the executor the host gave the calling thread ([`set_thread_executor`]), or serially
+//! on this thread when it gave none.
 //!
-//! The core never starts threads itself. A host that registers an executor guarantees that
+//! The core never starts or picks threads. The host decides per thread: the module gives its
+//! command workers a rayon pool and Redis' main thread an executor that never waits behind other
+//! clients' work; a test or a tool gives nothing and runs serially. An executor guarantees that
 //! `for_each_index` returns only when every index ran (or panicked: a panicking job counts as
 //! done, and callers check that every piece reported its result).
 
+use std::cell::Cell;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 /// Runs `f(i)` for every `i` in `0..count`, returning when all are done.
 pub trait Executor: Sync {
     fn for_each_index(&self, count: usize, f: &(dyn Fn(usize) + Sync));
 }
 
-static EXECUTOR: OnceLock<&'static dyn Executor> = OnceLock::new();
+/// Every index in order on the calling thread: what the core does when given nothing.
+pub struct Serial;
 
-/// Registers the host's executor (once; later calls are ignored). Returns whether it was set.
-pub fn set_executor(executor: &'static dyn Executor) -> bool {
-    EXECUTOR.set(executor).is_ok()
+impl Executor for Serial {
+    fn for_each_index(&self, count: usize, f: &(dyn Fn(usize) + Sync)) {
+        (0..count).for_each(f);
+    }
 }
 
-/// Calls `f(i)` for every `i` in `0..count` through the registered executor, or in order on
-/// this thread.
+thread_local! {
+    static THREAD_EXECUTOR: Cell<&'static dyn Executor> = const { Cell::new(&Serial) };
+}
+
+/// Makes `executor` run the core's per-chunk work started on this thread from now on (until
+/// set again).
+pub fn set_thread_executor(executor: &'static dyn Executor) {
+    THREAD_EXECUTOR.with(|current| current.set(executor));
+}
+
+/// Calls `f(i)` for every `i` in `0..count` through this thread's executor.
 pub fn for_each_index(count: usize, f: &(dyn Fn(usize) + Sync)) {
-    match EXECUTOR.get() {
-        Some(executor) => executor.for_each_index(count, f),
-        None => (0..count).for_each(f),
+    match count {
+        0 => {}
+        1 => f(0),
+        _ => THREAD_EXECUTOR.with(Cell::get).for_each_index(count, f),
     }
 }
 
@@ -77,6 +93,32 @@ pub fn zeroed(target: &mut [MaybeUninit<u8>]) -> &mut [u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counts the calls made through it, then runs them in reverse order.
+    struct Counting(AtomicUsize);
+
+    impl Executor for Counting {
+        fn for_each_index(&self, count: usize, f: &(dyn Fn(usize) + Sync)) {
+            self.0.fetch_add(count, Ordering::Relaxed);
+            (0..count).rev().for_each(f);
+        }
+    }
+
+    #[test]
+    fn work_runs_through_the_executor_its_thread_was_given_else_serially() {
+        static COUNTING: Counting = Counting(AtomicUsize::new(0));
+        let order = Mutex::new(Vec::new());
+        let record = |i| order.lock().unwrap().push(i);
+        for_each_index(3, &record);
+        set_thread_executor(&COUNTING);
+        for_each_index(3, &record);
+        for_each_index(1, &record); // one index runs here, without the executor
+                                    // Another thread was given nothing: serial.
+        std::thread::scope(|s| s.spawn(|| for_each_index(2, &record)).join().unwrap());
+        set_thread_executor(&Serial);
+        assert_eq!(*order.lock().unwrap(), [0, 1, 2, 2, 1, 0, 0, 0, 1]);
+        assert_eq!(COUNTING.0.load(Ordering::Relaxed), 3);
+    }
 
     #[test]
     fn a_parallel_fill_appends_only_when_every_piece_was_written() {
