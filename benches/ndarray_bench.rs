@@ -14,6 +14,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 mod support;
+#[path = "../tests/util/mod.rs"]
+mod util;
 
 use common::Server;
 use redis::{Connection, ConnectionLike, Value};
@@ -21,7 +23,8 @@ use std::collections::HashMap;
 use std::iter::StepBy;
 use std::ops::Range;
 use std::time::{Duration, Instant};
-use support::{fmt_duration, fmt_int, git_version, info_field, query, section, utc_now, Rng};
+use support::{fmt_duration, fmt_int, git_version, info_field, query, section, utc_now};
+use util::{f64_bytes, npy_file, Rng};
 
 // Iteration counts, chosen so the whole run takes about 1-2 minutes on 2 cores.
 /// 8 MB arrays: warmup and timed iterations per operation.
@@ -91,10 +94,6 @@ fn smooth_field(rows: usize, cols: usize, noise: f64, rng: &mut Rng) -> Vec<f64>
     out
 }
 
-fn f64_bytes(values: &[f64]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
 fn f32_bytes(values: impl IntoIterator<Item = f64>) -> Vec<u8> {
     values
         .into_iter()
@@ -104,33 +103,6 @@ fn f32_bytes(values: impl IntoIterator<Item = f64>) -> Vec<u8> {
 
 fn random_embedding(rng: &mut Rng) -> Vec<u8> {
     f32_bytes((0..EMBEDDING_DIMS[0]).map(|_| rng.normal()))
-}
-
-/// A version 1.0 `.npy` file: magic, version, header length, then the header dict padded with spaces and a
-/// newline so the data starts at a multiple of 64 bytes, as NumPy writes it.
-fn npy_file(descr: &str, dims: &[usize], raw: &[u8]) -> Vec<u8> {
-    let shape = match dims {
-        [one] => format!("({one},)"),
-        _ => format!(
-            "({})",
-            dims.iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    let prefix_len = 10; // magic (6) + version (2) + header length (2)
-    let unpadded = prefix_len + header.len() + 1;
-    header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
-    header.push('\n');
-    let header_len = u16::try_from(header.len()).expect("a short .npy header");
-    let mut out = Vec::with_capacity(prefix_len + header.len() + raw.len());
-    out.extend_from_slice(b"\x93NUMPY\x01\x00");
-    out.extend_from_slice(&header_len.to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(raw);
-    out
 }
 
 /// One array under test, in both of NDARRAY.SET's input forms.

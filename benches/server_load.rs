@@ -22,6 +22,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 mod support;
+#[path = "../tests/util/mod.rs"]
+mod util;
 
 use common::Server;
 use redis::{Connection, ConnectionLike, Value};
@@ -30,7 +32,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
-use support::{fmt_duration, fmt_int, git_version, info_field, query, section, utc_now, Rng};
+use support::{fmt_duration, fmt_int, git_version, info_field, query, section, utc_now};
+use util::Rng;
 
 /// The big array of sections 1 and 2: a 4096×4096 float32 field (64 MiB); section 2 uses its first half.
 const FIELD_DIMS: [usize; 2] = [4096, 4096];
@@ -738,7 +741,7 @@ fn small_ops() {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = Rng(12);
     let payload: String = (0..EMBEDDING_BYTES)
-        .map(|_| ALPHABET[(rng.next_u64() % ALPHABET.len() as u64) as usize] as char)
+        .map(|_| ALPHABET[(rng.next() % ALPHABET.len() as u64) as usize] as char)
         .collect();
     section(&format!(
         "3. Small ops: a {EMBEDDING_LEN}-float32 embedding ({EMBEDDING_BYTES} bytes, ASCII), redis-benchmark"

@@ -25,10 +25,13 @@ mod bitshuffle;
 #[allow(unused_imports, dead_code)]
 mod shuffle;
 mod support;
+#[path = "../tests/util/mod.rs"]
+mod util;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
-use support::{git_version, section, utc_now, Rng};
+use support::{git_version, section, utc_now};
+use util::Rng;
 
 const WARMUP: usize = 3;
 const RUNS: usize = 100;
@@ -57,7 +60,7 @@ fn gbps(bytes: usize, d: Duration) -> f64 {
 }
 
 fn random_bytes(n: usize, rng: &mut Rng) -> Vec<u8> {
-    (0..n).map(|_| rng.next_u64() as u8).collect()
+    (0..n).map(|_| rng.next() as u8).collect()
 }
 
 /// A smooth float32 field, sin(r/37)·cos(c/53) (as in section 3 of ndarray_bench), as little-endian bytes.

@@ -18,26 +18,13 @@ fn as_user(server: &Server, user: &str) -> Connection {
     con
 }
 
-fn npy(con: &mut Connection) -> Vec<u8> {
-    let _: () = redis::cmd("NDARRAY.SET")
-        .arg("tmp:npy")
-        .arg("int8")
-        .arg(2)
-        .arg("VALUES")
-        .arg(1)
-        .arg(2)
-        .query(con)
-        .unwrap();
-    redis::cmd("NDARRAY.GET").arg("tmp:npy").query(con).unwrap()
-}
-
 const ALL_COMMANDS: &str = "+ndarray.set +ndarray.get +ndarray.info +ndarray.slice +ndarray.setslice +ndarray.append +ndarray.reshape +ndarray.mget +ndarray.mset +ndarray.stack";
 
 #[test]
 fn acl_key_patterns_apply_to_every_key_of_every_command() {
     let server = Server::start();
     let mut admin = server.conn();
-    let file = npy(&mut admin);
+    let file = npy_file("|i1", &[2], &[1, 2]);
     for key in ["feat:1", "feat:2", "other"] {
         let _: () = redis::cmd("NDARRAY.SET")
             .arg(key)
@@ -288,7 +275,7 @@ fn the_readme_read_only_rule_leaves_no_write_through_internal_commands() {
 fn maxmemory_refuses_writes_and_keeps_serving_reads() {
     let server = Server::start_with(&["--maxmemory-policy", "noeviction"]);
     let mut con = server.conn();
-    let file = npy(&mut con);
+    let file = npy_file("|i1", &[2], &[1, 2]);
     let _: () = redis::cmd("NDARRAY.SET")
         .arg("big")
         .arg("uint8")
@@ -379,7 +366,7 @@ fn maxmemory_refuses_writes_and_keeps_serving_reads() {
 fn every_write_notifies_keyspace_subscribers() {
     let server = Server::start_with(&["--notify-keyspace-events", "KEA"]);
     let mut con = server.conn();
-    let file = npy(&mut con);
+    let file = npy_file("|i1", &[2], &[1, 2]);
     let mut sub_con = server.conn();
     let mut sub = sub_con.as_pubsub();
     sub.psubscribe("__keyspace@0__:n*").unwrap();
@@ -453,7 +440,7 @@ fn acknowledged_writes_survive_sigkill(preamble: &str) {
         preamble,
     ]);
     let mut con = server.conn();
-    let file = npy(&mut con);
+    let file = npy_file("|i1", &[2], &[1, 2]);
     let mut keys = Vec::new();
     for i in 0..60 {
         let key = format!("w:{i}");

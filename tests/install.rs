@@ -36,7 +36,7 @@ fn slow_set(key: &str) -> redis::Cmd {
 fn slow_mset(keys: [&str; 2]) -> redis::Cmd {
     let mut cmd = redis::cmd("NDARRAY.MSET");
     for (i, key) in keys.iter().enumerate() {
-        let npy = npy_bytes(&noise(32 * MIB, i as u64));
+        let npy = npy_file("|u1", &[32 * MIB], &noise(32 * MIB, i as u64));
         cmd.arg(*key).arg(npy);
     }
     cmd
@@ -51,23 +51,6 @@ fn default_to_zlib_9(con: &mut Connection) {
             .query(con)
             .unwrap();
     }
-}
-
-/// A `.npy` of a 1-D uint8 array (version 1.0, header padded to 64 bytes).
-fn npy_bytes(data: &[u8]) -> Vec<u8> {
-    let mut header = format!(
-        "{{'descr': '|u1', 'fortran_order': False, 'shape': ({},), }}",
-        data.len()
-    );
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(data);
-    out
 }
 
 /// Sends `cmd` from its own connection on a thread, and waits until a worker runs it.

@@ -173,6 +173,51 @@ pub fn npy_of(con: &mut Connection, dtype: &str, dims: &[u64], data: &[u8]) -> V
     npy
 }
 
+/// A version 1.0 `.npy` file byte for byte as NumPy's `np.save` writes it, built without a server:
+/// `descr` is NumPy's dtype string (`"<f4"`, `"|u1"`), `dims` the C-order shape (one dim is written
+/// `(n,)`, none `()`), `data` the raw little-endian elements. Like NumPy it leaves spare spaces
+/// after the dict so the first dim could grow in place; `npy_with_header` frames it.
+pub fn npy_file(descr: &str, dims: &[usize], data: &[u8]) -> Vec<u8> {
+    // numpy.lib.format.GROWTH_AXIS_MAX_DIGITS
+    const GROWTH_AXIS_MAX_DIGITS: usize = 21;
+    let shape = match dims {
+        [n] => format!("({n},)"),
+        _ => format!(
+            "({})",
+            dims.iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    if let Some(first) = dims.first() {
+        let digits = first.to_string().len();
+        dict.push_str(&" ".repeat(GROWTH_AXIS_MAX_DIGITS.saturating_sub(digits)));
+    }
+    npy_with_header(&dict, data)
+}
+
+/// A version 1.0 `.npy` file with `dict` as its header text, taken verbatim (so it may be
+/// malformed, for the error tests): magic, version 1.0, the header length as a little-endian u16,
+/// the dict, then 1 to 64 spaces and a newline so the data starts at a multiple of 64 bytes (as
+/// NumPy's `_wrap_header` pads), then `data`.
+pub fn npy_with_header(dict: &str, data: &[u8]) -> Vec<u8> {
+    const PREAMBLE: usize = 10; // magic (6) + version (2) + header length (2)
+    const ARRAY_ALIGN: usize = 64;
+    let mut header = dict.to_string();
+    let unpadded = PREAMBLE + header.len() + 1;
+    header.push_str(&" ".repeat(ARRAY_ALIGN - unpadded % ARRAY_ALIGN));
+    header.push('\n');
+    let header_len = u16::try_from(header.len()).expect("a .npy 1.0 header is under 64 KiB");
+    let mut out = Vec::with_capacity(PREAMBLE + header.len() + data.len());
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&header_len.to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
 /// A counter of `INFO ndarray` (`ndarray_<field>`).
 pub fn ndarray_stat(con: &mut Connection, field: &str) -> i64 {
     let info: String = redis::cmd("INFO").arg("ndarray").query(con).unwrap();
@@ -194,15 +239,17 @@ pub fn wait_for_stat(con: &mut Connection, field: &str, at_least: i64) {
     }
 }
 
-/// A tiny deterministic generator (xorshift; no external crates), for the randomised tests.
+/// A tiny deterministic generator (SplitMix64, no external crates) for the randomised tests and
+/// the benches' data: good for any seed, 0 included.
 pub struct Rng(pub u64);
 
 impl Rng {
     pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
     }
     /// Uniform in `0..n` (0 when `n` is 0).
     pub fn below(&mut self, n: u64) -> u64 {
@@ -217,6 +264,15 @@ impl Rng {
     }
     pub fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
+    }
+    /// Uniform in (0, 1]: never 0, so `ln` in [`normal`](Self::normal) is finite.
+    pub fn uniform(&mut self) -> f64 {
+        ((self.next() >> 11) + 1) as f64 / (1u64 << 53) as f64
+    }
+    /// Standard normal (Box-Muller).
+    pub fn normal(&mut self) -> f64 {
+        let (u, v) = (self.uniform(), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
     }
 }
 
