@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| redis_ndarray::fuzzing::rdb(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ndarray_fuzz::rdb(data));
