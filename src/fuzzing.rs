@@ -279,35 +279,9 @@ fn assert_saves_and_loads(array: &NdArray) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::{Path, PathBuf};
 
-    /// The cargo-fuzz project: `fuzz/` at the root of the repository.
-    fn fuzz_dir() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
-    }
-
-    /// Every file in `dir` (none when it is missing), sorted for stable failures.
-    fn files_in(dir: &Path) -> Vec<PathBuf> {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return Vec::new();
-        };
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file())
-            .collect();
-        files.sort();
-        files
-    }
-
-    /// Replays each file of `fuzz/<kind>/set_args/`, naming the file that fails; returns how many.
     fn replay(kind: &str) -> usize {
-        let files = files_in(&fuzz_dir().join(kind).join("set_args"));
-        for file in &files {
-            let data = std::fs::read(file).unwrap();
-            let outcome = std::panic::catch_unwind(|| set_args(&data));
-            assert!(outcome.is_ok(), "set_args fails on {}", file.display());
-        }
-        files.len()
+        ndarray_fuzz::replay_saved(kind, "set_args", set_args)
     }
 
     // A wrong path to `fuzz/` would replay nothing and pass: the replays check that they found
@@ -336,7 +310,7 @@ mod tests {
     /// The seeds (written by ndarray-fuzz's `write_seed_corpora`) reach past the parsers.
     #[test]
     fn checked_in_seeds_take_the_accepting_paths() {
-        let files = files_in(&fuzz_dir().join("seeds").join("set_args"));
+        let files = ndarray_fuzz::saved_inputs("seeds", "set_args");
         assert!(!files.is_empty(), "no inputs in fuzz/seeds/set_args/");
         for file in files {
             let bytes = std::fs::read(&file).unwrap();
@@ -361,11 +335,10 @@ mod tests {
     #[test]
     fn truncated_and_garbage_inputs_are_refused_quietly() {
         // The checked-in seeds of every target, so that set_args also gets the others' inputs.
-        let checked_in: Vec<Vec<u8>> = std::fs::read_dir(fuzz_dir().join("seeds"))
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .flat_map(|dir| files_in(&dir))
+        let targets = ["npy", "selection", "set_args", "chunk", "rdb", "payload"];
+        let checked_in: Vec<Vec<u8>> = targets
+            .iter()
+            .flat_map(|target| ndarray_fuzz::saved_inputs("seeds", target))
             .map(|file| std::fs::read(file).unwrap())
             .collect();
         assert!(!checked_in.is_empty(), "no inputs in fuzz/seeds/");

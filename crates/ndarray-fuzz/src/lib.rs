@@ -24,6 +24,8 @@
     clippy::indexing_slicing
 )]
 
+use std::path::{Path, PathBuf};
+
 mod chunk;
 mod helpers;
 mod npy;
@@ -32,6 +34,38 @@ mod rdb;
 mod selection;
 #[cfg(test)]
 mod tests;
+
+/// The cargo-fuzz project: `fuzz/` at the root of the repository.
+pub fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
+}
+
+/// The saved inputs of `fuzz/<kind>/<target>/` (`kind`: `regressions` or `seeds`), sorted for
+/// stable failures; none when the folder is missing.
+pub fn saved_inputs(kind: &str, target: &str) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(fuzz_dir().join(kind).join(target)) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Replays the saved inputs of `fuzz/<kind>/<target>/` through `entry`, naming the file that
+/// fails; returns how many it replayed. Used by these tests and by the module's replay of its own
+/// target.
+pub fn replay_saved(kind: &str, target: &str, entry: fn(&[u8])) -> usize {
+    let files = saved_inputs(kind, target);
+    for file in &files {
+        let data = std::fs::read(file).unwrap();
+        let outcome = std::panic::catch_unwind(|| entry(&data));
+        assert!(outcome.is_ok(), "{target} fails on {}", file.display());
+    }
+    files.len()
+}
 
 pub use chunk::chunk;
 pub use npy::npy;

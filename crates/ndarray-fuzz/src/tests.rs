@@ -12,7 +12,6 @@ use ndarray_core::array::slice::Selection;
 use ndarray_core::array::{DType, NdArray, Shape};
 use ndarray_core::codec::{ChunkCodec, Compression, Encoding, Shuffle};
 use ndarray_core::persist;
-use std::path::{Path, PathBuf};
 
 type Target = fn(&[u8]);
 
@@ -25,36 +24,12 @@ const TARGETS: [(&str, Target); 5] = [
     ("payload", payload),
 ];
 
-/// The cargo-fuzz project: `fuzz/` at the root of the repository.
-fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
-}
-
-/// Every file in `dir` (none when it is missing), sorted for stable failures.
-fn files_in(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    files
-}
-
-/// Replays each file of `fuzz/<kind>/<target>/`, naming the file that fails; returns how many.
+/// Replays each target's files of `fuzz/<kind>/`; returns how many.
 fn replay(kind: &str) -> usize {
-    let mut count = 0;
-    for (name, target) in TARGETS {
-        for file in files_in(&fuzz_dir().join(kind).join(name)) {
-            let data = std::fs::read(&file).unwrap();
-            let outcome = std::panic::catch_unwind(|| target(&data));
-            assert!(outcome.is_ok(), "{name} fails on {}", file.display());
-            count += 1;
-        }
-    }
-    count
+    TARGETS
+        .iter()
+        .map(|(name, target)| crate::replay_saved(kind, name, *target))
+        .sum()
 }
 
 // A wrong path to `fuzz/` would replay nothing and pass: the replays check that they found inputs.
@@ -562,7 +537,7 @@ fn truncated_and_garbage_inputs_are_refused_quietly() {
 #[ignore = "writes files: run by hand to regenerate the seed corpora"]
 fn write_seed_corpora() {
     for (target, name, bytes) in seeds() {
-        let dir = fuzz_dir().join("seeds").join(target);
+        let dir = crate::fuzz_dir().join("seeds").join(target);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(name), bytes).unwrap();
     }
