@@ -18,15 +18,15 @@
 //! 5. the last RDB save or AOF write failed (`MISCONF`), or fewer good replicas than
 //!    `min-replicas-to-write` are connected (`NOREPLICAS`): Redis refuses writes then too.
 
-use crate::datatype::Key;
 use crate::error::Error;
+use crate::host::datatype::Key;
 use redis_module::{Context, ContextFlags, RedisString, RedisValue};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Bumped on every replication role change (server event, main thread).
 static ROLE_EPOCH: AtomicU64 = AtomicU64::new(0);
 
-/// A role change happened (`server_events.rs`).
+/// A role change happened (`host/server_events.rs`).
 pub fn role_changed() {
     ROLE_EPOCH.fetch_add(1, Ordering::Relaxed);
 }

@@ -8,7 +8,7 @@ use redis_module::configuration::{
     register_i64_configuration, register_string_configuration, ConfigurationContext,
     ConfigurationFlags, ConfigurationValue,
 };
-use redis_module::{raw, Context, RedisError, RedisString, Status};
+use redis_module::{Context, RedisError, RedisString, Status};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -274,15 +274,11 @@ pub fn register(ctx: &Context, args: &[RedisString]) -> Status {
         value_of(COMPRESSION_NAME),
     );
     register_choice(ctx, SHUFFLE_NAME, &SHUFFLE, value_of(SHUFFLE_NAME));
-    // SAFETY: called from OnLoad with the module context, as the API requires.
-    match unsafe { raw::RedisModule_LoadConfigs } {
-        Some(load) if unsafe { load(ctx.ctx) } == raw::REDISMODULE_OK as i32 => Status::Ok,
-        Some(_) => {
-            ctx.log_warning("ndarray: module settings failed to load");
-            Status::Err
-        }
-        None => Status::Ok,
+    let loaded = crate::host::server::load_configs(ctx);
+    if loaded == Status::Err {
+        ctx.log_warning("ndarray: module settings failed to load");
     }
+    loaded
 }
 
 fn one_of<T: Choice>() -> Valid {
@@ -318,7 +314,7 @@ pub fn default_compression() -> CodecName {
 /// The level each codec uses when a write names it without LEVEL.
 pub fn default_levels() -> DefaultLevels {
     // Every write reads these: the settings' raw values are compared with the last ones this
-    // thread turned into levels (building them anew was 220 instructions of a small SET).
+    // thread turned into levels (building them anew showed in every small SET's profile).
     thread_local! {
         static LAST: std::cell::Cell<Option<([i64; registry::CODEC_COUNT], DefaultLevels)>> =
             const { std::cell::Cell::new(None) };

@@ -16,6 +16,8 @@ pub enum Error {
     Arity,
     /// Arguments are malformed (`ERR <message>`).
     Usage(String),
+    /// The command needs an existing array and the key does not exist (`NOKEY <message>`).
+    NoKey(String),
     /// Redis refused something we asked of it (`ERR <message>`).
     Redis(String),
     /// The server's state refuses the write now, with Redis' own reply for it, code first
@@ -28,12 +30,20 @@ impl Error {
         Error::Usage(msg.into())
     }
 
+    /// The command needs an existing array; `msg` starts with "no such key".
+    pub fn no_key(msg: impl Into<String>) -> Self {
+        Error::NoKey(msg.into())
+    }
+
     /// Turns the error into the reply the client sees.
     pub fn into_reply(self) -> RedisError {
         match self {
             Error::WrongType => RedisError::WrongType,
             Error::Arity => RedisError::WrongArity,
-            Error::Array(e) => RedisError::String(format!("ERR {}", reply_safe(&e.to_string()))),
+            Error::Array(e) => {
+                RedisError::String(format!("{} {}", e.code(), reply_safe(&e.to_string())))
+            }
+            Error::NoKey(m) => RedisError::String(format!("NOKEY {}", reply_safe(&m))),
             Error::Usage(m) | Error::Redis(m) => {
                 RedisError::String(format!("ERR {}", reply_safe(&m)))
             }

@@ -2,10 +2,10 @@
 //!
 //! Layout: the Redis-free core (dtype, shape, selection, chunk store, codecs, `.npy`, the encoded
 //! form, AOF rewrite) is the `ndarray-core` crate, used here under the same module names;
-//! `commands/` parse → core → reply; `datatype.rs` holds the type's callbacks; `error.rs` the one
-//! error boundary; `config.rs` the module settings; `registration.rs` declares the commands of
-//! `commands/table.rs` to Redis; `workers.rs` runs the core's per-chunk jobs and offloaded
-//! commands. This file only wires them together.
+//! `commands/` parse → core → reply; `host/` is the facade that holds every raw module API call
+//! (replies, blocking, the type's callbacks, command registration); `error.rs` the one error
+//! boundary; `config.rs` the module settings; `offload.rs` runs commands on `workers.rs`' threads.
+//! This file only wires them together.
 
 // A panic in a module aborts redis-server: outside tests, nothing may unwrap, expect or panic.
 #![cfg_attr(
@@ -24,21 +24,19 @@ use ndarray_core::{aof, array, codec, persist};
 mod budget;
 mod commands;
 mod config;
-mod datatype;
 mod error;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
+mod host;
 mod offload;
 mod panic;
 mod propagation;
-mod registration;
-mod server_events;
 mod settings;
-mod stats;
 mod workers;
 
-use datatype::NDARRAY_TYPE;
+use host::datatype::NDARRAY_TYPE;
+use host::{registration, server_events, stats};
 use redis_module::{redis_module, Context, ModuleOptions, RedisString, Status};
 
 // Inside Redis, allocate through Redis (so INFO memory and maxmemory see our bytes). Unit tests and
@@ -56,7 +54,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     // A short read while loading (e.g. a truncated RESTORE payload) must be an error we can
     // report, not a crash inside Redis.
     ctx.set_module_options(ModuleOptions::HANDLE_IO_ERRORS);
-    offload::note_main_thread();
+    host::blocking::note_main_thread();
     stats::register(ctx);
     server_events::subscribe(ctx);
     if registration::register_commands(ctx) == Status::Err {

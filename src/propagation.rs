@@ -1,9 +1,9 @@
 //! Whether anything consumes what a write replicates: the AOF, or a replication stream (a
 //! replica, or the backlog a later partial resync would read). Redis itself drops what a command
 //! replicates when neither exists (`shouldPropagate`); a small write asks this before building the
-//! `NDARRAY.STAMP` that carries its time, which cost a third of a 512-byte `NDARRAY.SET`
-//! (3,300 of 10,400 instructions, callgrind, Redis 7.0: `RM_Replicate` looks the command name up
-//! and builds its arguments, and Redis then wraps the write in MULTI/EXEC).
+//! `NDARRAY.STAMP` that carries its time, a large share of a small `NDARRAY.SET`'s cost
+//! (`RM_Replicate` looks the command name up and builds its arguments, and Redis then wraps the
+//! write in MULTI/EXEC; figures: README, Performance, Measurements behind the code).
 //!
 //! The AOF is read from the context flags on every call (cheap). Asking for the replication state
 //! (`INFO replication`) costs more than the write, so it is cached and kept safe like this:
@@ -17,12 +17,11 @@
 //!
 //! A write that skips its STAMP here reaches no one, so no replica or AOF ever misses a time.
 
-use redis_module::{raw, Context, ContextFlags};
-use std::ffi::c_int;
+use redis_module::{Context, ContextFlags};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A replication stream may exist. Starts true; the first refresh (at load, once the server
-/// events that keep it right are subscribed: `server_events.rs`) sets it right.
+/// events that keep it right are subscribed: `host/server_events.rs`) sets it right.
 static REPLICATION_STREAM: AtomicBool = AtomicBool::new(true);
 
 /// Whether a write replicated now would reach a replica, the backlog or the AOF.
@@ -39,26 +38,9 @@ pub fn consumed_now(ctx: &Context) -> bool {
 /// Whether this server keeps a replication backlog or has replicas, from `INFO replication`
 /// (true when it cannot tell).
 fn replication_stream_now(ctx: &Context) -> bool {
-    // SAFETY: a live context on the main thread or holding the lock; the info data is freed below.
-    unsafe {
-        let (Some(get), Some(field), Some(free)) = (
-            raw::RedisModule_GetServerInfo,
-            raw::RedisModule_ServerInfoGetFieldUnsigned,
-            raw::RedisModule_FreeServerInfo,
-        ) else {
-            return true;
-        };
-        let info = get(ctx.ctx, c"replication".as_ptr());
-        if info.is_null() {
-            return true;
-        }
-        let mut err: c_int = 0;
-        let backlog = field(info, c"repl_backlog_active".as_ptr(), &mut err);
-        let mut err2: c_int = 0;
-        let replicas = field(info, c"connected_slaves".as_ptr(), &mut err2);
-        free(ctx.ctx, info);
-        err != 0 || err2 != 0 || backlog != 0 || replicas != 0
-    }
+    let fields = [c"repl_backlog_active", c"connected_slaves"];
+    crate::host::server::info_unsigned(ctx, c"replication", fields)
+        .is_none_or(|[backlog, replicas]| backlog != 0 || replicas != 0)
 }
 
 /// Re-reads the replication state (server events: cron ticks, role and replica changes).

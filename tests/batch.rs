@@ -82,7 +82,7 @@ fn mset_is_all_or_nothing_and_replaces_any_type() {
             .query(&mut con),
     );
     assert!(
-        e.starts_with("ERR argument 5 (the value of key 'b'): npy"),
+        e.starts_with("BADNPY argument 5 (the value of key 'b'): npy"),
         "{e}"
     );
     assert_eq!(db_digest(&mut con), db, "nothing was written");
@@ -188,7 +188,7 @@ fn stack_builds_one_array_in_key_order() {
             .arg("odd")
             .query(&mut con),
     );
-    assert_eq!(e, "ERR cannot stack: key 'odd' is float32 with shape (4,), the first key is float32 with shape (3,)");
+    assert_eq!(e, "SHAPE cannot stack: key 'odd' is float32 with shape (4,), the first key is float32 with shape (3,)");
     let e = error_of(
         redis::cmd("NDARRAY.STACK")
             .arg(2)
@@ -204,7 +204,7 @@ fn stack_builds_one_array_in_key_order() {
             .arg("gone")
             .query(&mut con),
     );
-    assert_eq!(e, "ERR no such key 'gone'");
+    assert_eq!(e, "NOKEY no such key 'gone'");
     let _: () = redis::cmd("SET").arg("s").arg("x").query(&mut con).unwrap();
     let e = error_of(
         redis::cmd("NDARRAY.STACK")

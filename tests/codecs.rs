@@ -311,7 +311,7 @@ fn probe_measures_every_codec_on_every_dtype_best_ratio_first() {
     assert!(matches!(rows[0], Value::Map(_)), "{:?}", rows[0]);
     // Errors.
     let e = error_of(redis::cmd("NDARRAY.PROBE").arg("nope").query(&mut con));
-    assert_eq!(e, "ERR no such key");
+    assert_eq!(e, "NOKEY no such key");
     let _: () = redis::cmd("SET")
         .arg("str")
         .arg("x")

@@ -373,7 +373,7 @@ fn as_converts_on_the_way_in_and_out() {
             .arg("int32")
             .query(&mut con),
     );
-    assert!(e.starts_with("ERR cannot cast float16 to int32"), "{e}");
+    assert!(e.starts_with("DTYPE cannot cast float16 to int32"), "{e}");
 }
 
 #[test]
@@ -539,7 +539,7 @@ fn missing_keys_are_nil_and_other_types_are_wrongtype() {
         );
     }
     let e = error_of(redis::cmd("NDARRAY.INFO").arg("nope").query(&mut con));
-    assert_eq!(e, "ERR no such key");
+    assert_eq!(e, "NOKEY no such key");
 }
 
 #[test]

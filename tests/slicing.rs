@@ -395,39 +395,39 @@ fn selection_and_setslice_errors_change_nothing() {
     let cases: Vec<(Vec<&[u8]>, &str)> = vec![
         (
             vec![b"NDARRAY.SLICE", b"e", b"1:2:0"],
-            "ERR slice step cannot be zero",
+            "SELECTION slice step cannot be zero",
         ),
         (
             vec![b"NDARRAY.SLICE", b"e", b"1, 2, 3"],
-            "ERR too many indices for array: array is 2-dimensional, but 3 were indexed",
+            "BOUNDS too many indices for array: array is 2-dimensional, but 3 were indexed",
         ),
         (
             vec![b"NDARRAY.SLICE", b"e", b"..., 1, ..."],
-            "ERR an index can only have a single ellipsis",
+            "SELECTION an index can only have a single ellipsis",
         ),
         (
             vec![b"NDARRAY.SLICE", b"e", b"5"],
-            "ERR index 5 is out of bounds for axis 0 with size 5",
+            "BOUNDS index 5 is out of bounds for axis 0 with size 5",
         ),
         (
             vec![b"NDARRAY.SLICE", b"e", b":, -7"],
-            "ERR index -7 is out of bounds for axis 1 with size 6",
+            "BOUNDS index -7 is out of bounds for axis 1 with size 6",
         ),
         (
             vec![b"NDARRAY.SLICE", b"e", b"x"],
-            "ERR invalid selection 'x'",
+            "SELECTION invalid selection 'x'",
         ),
         (
             vec![b"NDARRAY.SLICE", b"e", b"1.5"],
-            "ERR invalid selection",
+            "SELECTION invalid selection",
         ),
         (
             vec![b"NDARRAY.SLICE", b"e", b"[1]"],
-            "ERR invalid selection",
+            "SELECTION invalid selection",
         ),
         (
             vec![b"NDARRAY.SLICE", b"e", b"\xff"],
-            "ERR selection is not valid UTF-8",
+            "SELECTION selection is not valid UTF-8",
         ),
         (
             vec![b"NDARRAY.SLICE", b"e", b":", b"FORMAT", b"XML"],
@@ -435,7 +435,7 @@ fn selection_and_setslice_errors_change_nothing() {
         ),
         (
             vec![b"NDARRAY.SLICE", b"e", b":", b"AS", b"int8"],
-            "ERR cannot cast uint32 to int8",
+            "DTYPE cannot cast uint32 to int8",
         ),
         (
             vec![b"NDARRAY.SLICE", b"e"],
@@ -447,31 +447,31 @@ fn selection_and_setslice_errors_change_nothing() {
         ),
         (
             vec![b"NDARRAY.SETSLICE", b"e", b"0", b"BLOB", b"abc"],
-            "ERR data is 3 bytes, the selection of shape (6,) needs 24",
+            "SHAPE data is 3 bytes, the selection of shape (6,) needs 24",
         ),
         (
             vec![b"NDARRAY.SETSLICE", b"e", b"0", b"VALUES", b"1", b"2"],
-            "ERR got 2 values, expected 6",
+            "SHAPE got 2 values, expected 6",
         ),
         (
             vec![b"NDARRAY.SETSLICE", b"e", b"0", b"VALUES", b"-1"],
-            "ERR value 0: -1 is out of range for uint32",
+            "VALUE value 0: -1 is out of range for uint32",
         ),
         (
             vec![b"NDARRAY.SETSLICE", b"e", b"0, 0:2", b"NPY", &f_npy],
-            "ERR npy data: cannot cast float32 to uint32",
+            "DTYPE npy data: cannot cast float32 to uint32",
         ),
         (
             vec![b"NDARRAY.SETSLICE", b"e", b"0", b"NPY", &f_npy],
-            "ERR npy data of shape (2,) does not match the selection's shape (6,)",
+            "SHAPE npy data of shape (2,) does not match the selection's shape (6,)",
         ),
         (
             vec![b"NDARRAY.SETSLICE", b"e", b"9", b"VALUES", b"1"],
-            "ERR index 9 is out of bounds",
+            "BOUNDS index 9 is out of bounds",
         ),
         (
             vec![b"NDARRAY.SETSLICE", b"e", b"::0", b"VALUES", b"1"],
-            "ERR slice step cannot be zero",
+            "SELECTION slice step cannot be zero",
         ),
         (
             vec![b"NDARRAY.SETSLICE", b"e", b"0", b"JSON", b"1"],
@@ -479,7 +479,7 @@ fn selection_and_setslice_errors_change_nothing() {
         ),
         (
             vec![b"NDARRAY.SETSLICE", b"nope", b"0", b"VALUES", b"1"],
-            "ERR no such key",
+            "NOKEY no such key",
         ),
     ];
     let mut mismatches = Vec::new();

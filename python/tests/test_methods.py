@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 import redis
 
-from redis_ndarray import DTypeShapeError, NDArrayError, NoSuchKeyError, SelectionError, WrongTypeError
+from redis_ndarray import (
+    CorruptDataError, DTypeShapeError, LimitError, NDArrayError, NoSuchKeyError, SelectionError, WrongTypeError,
+)
+from redis_ndarray._errors import classify
 from conftest import needs
 
 K = Callable[..., str]
@@ -228,3 +231,34 @@ def test_a_missing_key_where_one_is_needed_is_a_key_error(nd: Any, k: K) -> None
         nd.reshape(k("missing"), 3)
     assert isinstance(e.value, KeyError) and isinstance(e.value, NDArrayError)
     assert str(e.value) == "no such key"
+
+
+def test_errors_are_mapped_by_their_code_never_by_their_text(nd: Any, k: K) -> None:
+    nd.set(k("a"), np.zeros((3, 4), np.float32))
+    cases = [
+        (lambda: nd.slice(k("a"), np.s_[3]), SelectionError, "BOUNDS"),
+        (lambda: nd.reshape(k("a"), (5,)), DTypeShapeError, "SHAPE"),
+        (lambda: nd.get(k("a"), dtype="int32"), DTypeShapeError, "DTYPE"),
+        (lambda: nd.reshape(k("missing"), 3), NoSuchKeyError, "NOKEY"),
+    ]
+    for call, cls, code in cases:
+        with pytest.raises(cls) as e:
+            call()
+        assert e.value.code == code, (code, str(e.value))
+        assert not str(e.value).startswith(code), "the message follows the code"
+    # Straight from redis-py, then mapped: a malformed .npy, and an ERR whose message starts
+    # with a capitalised keyword (not mistaken for a code).
+    with pytest.raises(redis.ResponseError) as raw:
+        nd.raw.execute_command("NDARRAY.SET", k("b"), "NPY", b"\x93NUMPY")
+    mapped = classify(raw.value)
+    assert isinstance(mapped, DTypeShapeError) and mapped.code == "BADNPY", str(mapped)
+    assert str(mapped).startswith("npy ")
+    with pytest.raises(redis.ResponseError) as raw:
+        nd.raw.execute_command("NDARRAY.SET", k("b"), "float32", 1, "NPY", b"\x93NUMPY")
+    mapped = classify(raw.value)
+    assert type(mapped) is NDArrayError and mapped.code == "ERR", str(mapped)
+    assert str(mapped).startswith("NPY data carries its own dtype")
+    limit = classify(redis.ResponseError("LIMIT float64 with shape (9,) needs 72 bytes"))
+    corrupt = classify(redis.ResponseError("CORRUPT stored data is corrupt: chunk 0"))
+    assert isinstance(limit, LimitError) and isinstance(limit, ValueError)
+    assert isinstance(corrupt, CorruptDataError) and corrupt.code == "CORRUPT"

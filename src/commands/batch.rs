@@ -13,11 +13,11 @@ use crate::array::cast::{cast_into, check_cast};
 use crate::array::npy::write_npy_header;
 use crate::array::values::parse_values;
 use crate::array::{ArrayError, DType, NdArray, Shape};
-use crate::datatype::Key;
 use crate::error::{Error, Result};
+use crate::host::datatype::Key;
+use crate::host::reply as host;
 use crate::offload;
-use redis_module::{raw, Context, RedisString, RedisValue};
-use std::ffi::c_long;
+use redis_module::{Context, RedisString, RedisValue};
 
 /// `NDARRAY.MGET key [key ...]`: per key its `.npy`, or nil where the key is missing or holds
 /// another type (as `MGET` does). A big batch is read on a worker from snapshots.
@@ -46,10 +46,7 @@ pub fn mget(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
 }
 
 fn reply_mget(ctx: &Context, names: &[&[u8]], arrays: &[Option<&NdArray>]) -> RedisValue {
-    raw::reply_with_array(
-        ctx.ctx,
-        c_long::try_from(arrays.len()).unwrap_or(c_long::MAX),
-    );
+    host::array(ctx, arrays.len());
     // One buffer reused for every key (Redis copies each reply), and the header of the previous
     // key reused when dtype and shape repeat, as they do in a batch of embeddings.
     let largest = arrays
@@ -71,7 +68,7 @@ fn reply_mget_into(
     let mut last_header: Option<(DType, Shape, usize)> = None;
     for (name, array) in names.iter().zip(arrays) {
         let Some(array) = array else {
-            raw::reply_with_null(ctx.ctx);
+            host::null(ctx);
             continue;
         };
         let same =
@@ -90,11 +87,8 @@ fn reply_mget_into(
             // in place rather than abandon the array.
             Err(e) => {
                 last_header = None;
-                let msg = format!("ERR key {}: {e}", name.escape_ascii());
-                raw::reply_with_error(
-                    ctx.ctx,
-                    std::ffi::CString::new(msg).unwrap_or_default().as_ptr(),
-                );
+                let msg = format!("{} key {}: {e}", e.code(), name.escape_ascii());
+                host::error(ctx, &msg);
                 RedisValue::NoReply
             }
         };
@@ -343,7 +337,7 @@ pub fn stack(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         // WRONGTYPE stays an error, with or without MISSING.
         match key.array()? {
             None if options.fill.is_none() => {
-                return Err(Error::usage(format!(
+                return Err(Error::no_key(format!(
                     "no such key '{}'",
                     name.as_slice().escape_ascii()
                 )))
@@ -352,14 +346,14 @@ pub fn stack(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         }
     }
     let Some(first) = arrays.iter().find_map(|a| *a) else {
-        return Err(Error::usage(
+        return Err(Error::no_key(
             "every key is missing: MISSING FILL needs at least one existing array to take the dtype and shape from",
         ));
     };
     for (array, name) in arrays.iter().zip(&names) {
         let Some(array) = array else { continue };
         if array.dtype() != first.dtype() || array.shape() != first.shape() {
-            return Err(ArrayError::invalid(format!(
+            return Err(ArrayError::shape(format!(
                 "cannot stack: key '{}' is {} with shape {}, the first key is {} with shape {}",
                 name.as_slice().escape_ascii(),
                 array.dtype().name(),
@@ -383,7 +377,7 @@ pub fn stack(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
             };
             Some(
                 parse_values(to, parts.into_iter(), 1)
-                    .map_err(|e| ArrayError::invalid(format!("MISSING FILL value: {e}")))?,
+                    .map_err(|e| e.context("MISSING FILL value"))?,
             )
         }
         None => None,
@@ -458,14 +452,11 @@ impl StackPlan {
                 }
             }
             if self.fill.is_some() {
-                raw::reply_with_array(ctx.ctx, 2);
+                host::array(ctx, 2);
                 reply::bytes(ctx, buf);
-                raw::reply_with_array(
-                    ctx.ctx,
-                    c_long::try_from(filled.len()).unwrap_or(c_long::MAX),
-                );
+                host::array(ctx, filled.len());
                 for i in filled {
-                    raw::reply_with_long_long(ctx.ctx, i64::try_from(i).unwrap_or(i64::MAX));
+                    host::integer(ctx, i64::try_from(i).unwrap_or(i64::MAX));
                 }
                 return Ok(RedisValue::NoReply);
             }

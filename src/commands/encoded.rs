@@ -10,15 +10,15 @@
 use super::{arg, notify};
 use crate::array::NdArray;
 use crate::config;
-use crate::datatype::Key;
 use crate::error::{Error, Result};
+use crate::host::datatype::Key;
 use crate::offload::HeldStrings;
 use crate::persist::{self, Pieces};
-use redis_module::{raw, Context, RedisString, RedisValue};
+use redis_module::{Context, RedisString, RedisValue};
 
 /// Largest payload one PUTENCODED carries (a chunk larger than this travels alone): 1 MiB, the
 /// smallest `proto-max-bulk-len` Redis accepts, as for AOF rewrites.
-pub const PIECE_BYTES: usize = crate::datatype::AOF_PIECE_BYTES;
+pub const PIECE_BYTES: usize = crate::host::datatype::AOF_PIECE_BYTES;
 
 /// A write's encoded form, ready to replicate: the payloads already in Redis strings, built off
 /// Redis' lock (the copy of the encoded chunks into them happens on the worker), so that
@@ -90,23 +90,10 @@ pub fn replicate(
     updated_at: Option<u64>,
 ) {
     let stale = updated_at.filter(|t| *t != replication.updated_at);
-    for (i, payload) in replication.payloads.strings().iter().enumerate() {
-        let mode = if i == 0 { c"NEW" } else { c"APPEND" };
-        // SAFETY: a live context holding the lock; "scs" takes a key string, a C string and a
-        // payload string, which Redis retains (no copy) for as long as it needs them.
-        unsafe {
-            if let Some(replicate) = raw::RedisModule_Replicate {
-                replicate(
-                    ctx.ctx,
-                    c"NDARRAY.PUTENCODED".as_ptr(),
-                    c"scs".as_ptr(),
-                    name.inner,
-                    mode.as_ptr(),
-                    *payload,
-                );
-            }
-        }
-    }
+    let mode = |i: usize| if i == 0 { c"NEW" } else { c"APPEND" };
+    replication
+        .payloads
+        .replicate_each(ctx, c"NDARRAY.PUTENCODED", name, mode);
     replication.payloads.release(ctx);
     let key = name;
     let name = name.as_slice();
@@ -140,7 +127,7 @@ pub fn put_encoded(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         notify(ctx, c"ndarray.set", name);
     } else if mode.eq_ignore_ascii_case(b"APPEND") {
         let Some(array) = key.array_mut()? else {
-            return Err(Error::usage("no such key"));
+            return Err(Error::no_key("no such key"));
         };
         check_size(array.nbytes().saturating_add(piece.nbytes()), max)?;
         // The chunks join the array; its attributes stay; the piece carries the write's time.

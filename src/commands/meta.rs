@@ -10,16 +10,15 @@
 
 use super::{arg, notify, reply};
 use crate::array::NdArray;
-use crate::datatype::Key;
 use crate::error::{Error, Result};
-use redis_module::{raw, Context, ContextFlags, RedisString, RedisValue};
-use std::ffi::{c_char, c_long, c_longlong};
+use crate::host::datatype::Key;
+use crate::host::reply as host;
+use crate::host::server;
+use redis_module::{Context, ContextFlags, RedisString, RedisValue};
 
 /// The server's clock in Unix milliseconds.
 pub fn now_ms() -> u64 {
-    // SAFETY: a plain call into the module API (the cached or current server time).
-    let ms = unsafe { raw::RedisModule_Milliseconds.map_or(0, |f| f()) };
-    u64::try_from(ms).unwrap_or(0)
+    u64::try_from(server::now_ms()).unwrap_or(0)
 }
 
 /// The time a write records here: the clock on the primary; none on the replication link or while
@@ -41,47 +40,21 @@ pub fn stamp(ctx: &Context, array: &mut NdArray) -> Option<u64> {
 
 /// Replicates `NDARRAY.STAMP names… at` after a write replicated as itself (Redis wraps a
 /// command's replicated commands in MULTI/EXEC, so no replica sees the write without its time).
-/// Straight through `RM_Replicate` with the key strings themselves (Redis retains them): the
-/// crate's `replicate` copies every argument and cost 5,200 Ir of a 12,400-Ir small SET (callgrind).
+/// Straight through `RM_Replicate` with the key strings themselves (see `host::server`).
 pub fn replicate_stamp(ctx: &Context, names: &[&RedisString], at: Option<u64>) {
-    // SAFETY: reading the API table Redis filled in when the module loaded.
-    let (Some(at), Some(replicate)) = (at, unsafe { raw::RedisModule_Replicate }) else {
+    // Nothing would receive it (no AOF, no replica or backlog): Redis would drop it.
+    let Some(at) = at.filter(|_| crate::propagation::consumed(ctx)) else {
         return;
     };
-    // Nothing would receive it (no AOF, no replica or backlog): Redis would drop it.
-    if !crate::propagation::consumed(ctx) {
-        return;
-    }
-    let at = c_longlong::try_from(at).unwrap_or(c_longlong::MAX);
+    let at = i64::try_from(at).unwrap_or(i64::MAX);
     match names {
         [] => {}
-        // SAFETY: a live context (main thread or locked); "sl" takes a string Redis retains and a
-        // long long.
-        [name] => unsafe {
-            replicate(
-                ctx.ctx,
-                c"NDARRAY.STAMP".as_ptr(),
-                c"sl".as_ptr(),
-                name.inner,
-                at,
-            );
-        },
+        [name] => server::replicate_key_and_number(ctx, c"NDARRAY.STAMP", name, at),
         _ => {
             let time = RedisString::create(None, at.to_string().as_str());
-            let mut argv: Vec<*mut raw::RedisModuleString> =
-                names.iter().map(|n| n.inner).collect();
-            argv.push(time.inner);
-            // SAFETY: as above; "v" takes an array of strings and its length, each retained by
-            // Redis, so `time` may be freed when it drops.
-            unsafe {
-                replicate(
-                    ctx.ctx,
-                    c"NDARRAY.STAMP".as_ptr(),
-                    c"v".as_ptr(),
-                    argv.as_mut_ptr(),
-                    argv.len(),
-                );
-            }
+            let args: Vec<&RedisString> = names.iter().copied().chain([&time]).collect();
+            // Redis retains every argument, so `time` may be freed when it drops.
+            server::replicate_strings(ctx, c"NDARRAY.STAMP", &args);
         }
     }
 }
@@ -95,7 +68,7 @@ pub fn attrset(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     let name = arg(args, 1)?;
     let mut key = Key::open(ctx, name, true);
     let Some(array) = key.array_mut()? else {
-        return Err(Error::usage(
+        return Err(Error::no_key(
             "no such key (attributes belong to an array: NDARRAY.SET it first)",
         ));
     };
@@ -128,15 +101,12 @@ pub fn attrget(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
             None => RedisValue::Null,
         });
     }
-    raw::reply_with_array(
-        ctx.ctx,
-        c_long::try_from(fields.len()).unwrap_or(c_long::MAX),
-    );
+    host::array(ctx, fields.len());
     for field in fields {
         match array.and_then(|a| a.attrs().get(field.as_slice())) {
-            Some(v) => raw::reply_with_string_buffer(ctx.ctx, v.as_ptr().cast::<c_char>(), v.len()),
-            None => raw::reply_with_null(ctx.ctx),
-        };
+            Some(v) => host::bulk(ctx, v),
+            None => host::null(ctx),
+        }
     }
     Ok(RedisValue::NoReply)
 }

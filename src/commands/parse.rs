@@ -415,7 +415,8 @@ fn parse_dim(arg: &[u8]) -> ParseResult<u64> {
 /// COMPRESS / LEVEL / SHUFFLE. Returns whether `arg` was one of them.
 fn parse_store_option(arg: &[u8], it: &mut Args<'_>, opts: &mut StoreOptions) -> ParseResult<bool> {
     if is(arg, "COMPRESS") {
-        // The list of names is built only for the error: on every write it cost ~1,500 Ir.
+        // The list of names is built only for the error: built on every write, it was a large
+        // part of a small write's cost.
         let Some(v) = it.next() else {
             return invalid(format!("COMPRESS needs {}", CodecName::names()));
         };

@@ -6,10 +6,10 @@ use super::reply::{self, Field};
 use super::{arg, rest};
 use crate::array::NdArray;
 use crate::codec::auto::{self, Trial};
-use crate::datatype::Key;
 use crate::error::{Error, Result};
+use crate::host::datatype::Key;
 use crate::offload;
-use redis_module::{raw, Context, RedisString, RedisValue};
+use redis_module::{Context, RedisString, RedisValue};
 
 /// Runs `sample` in this many pieces spread over the array, so one region does not decide.
 const SAMPLE_PIECES: usize = 8;
@@ -22,7 +22,7 @@ pub fn probe(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     let sample_bytes = parse_probe(&rest(args, 2))?;
     let key = Key::open(ctx, arg(args, 1)?, false);
     let Some(array) = key.array()? else {
-        return Err(Error::usage("no such key"));
+        return Err(Error::no_key("no such key"));
     };
     // The trials compress and decompress the sample once per encoding: that is the work that
     // decides whether it leaves the main thread.
@@ -51,7 +51,7 @@ fn reply_probe(
     let sample = array.sample(sample_bytes, SAMPLE_PIECES)?;
     let trials = auto::probe(array.dtype().itemsize(), &sample, max_repeats)
         .map_err(crate::array::ArrayError::from)?;
-    raw::reply_with_array(ctx.ctx, trials.len() as std::os::raw::c_long);
+    crate::host::reply::array(ctx, trials.len());
     for t in &trials {
         reply::map(ctx, &row(t));
     }
@@ -76,8 +76,8 @@ fn row(t: &Trial) -> [(&'static str, Field<'static>); 6] {
     ]
 }
 
-/// `x` to `digits` significant digits: a tiny array's speed (0.03 MB/s) stays readable instead
-/// of rounding to 0.
+/// `x` to `digits` significant digits: a tiny array's speed (a small fraction of one MB/s) stays
+/// readable instead of rounding to 0.
 fn significant(x: f64, digits: i32) -> f64 {
     if !x.is_finite() || x == 0.0 {
         return x;

@@ -5,8 +5,8 @@ use super::reply::{self, Field};
 use super::{arg, rest};
 use crate::array::slice::Selection;
 use crate::array::NdArray;
-use crate::datatype::Key;
 use crate::error::{Error, Result};
+use crate::host::datatype::Key;
 use crate::offload;
 use redis_module::{Context, RedisString, RedisValue};
 
@@ -67,7 +67,7 @@ pub fn info(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     }
     let key = Key::open(ctx, arg(args, 1)?, false);
     let Some(array) = key.array()? else {
-        return Err(Error::usage("no such key"));
+        return Err(Error::no_key("no such key"));
     };
     let enc = array.encoding();
     let int = |v: u64| Field::Int(i64::try_from(v).unwrap_or(i64::MAX));

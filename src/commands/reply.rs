@@ -11,25 +11,20 @@ use crate::array::values::{scalar_at, Scalar};
 use crate::array::{ArrayError, DType, NdArray, Shape};
 use crate::config;
 use crate::error::Result;
-use redis_module::{raw, Context, RedisValue};
-use std::ffi::{c_char, c_long};
+use crate::host::reply as host;
+use redis_module::{Context, RedisValue};
 
 /// Replies with a bulk string of `bytes`. Redis copies them into the client's output buffer; we
 /// hand it our buffer directly rather than through `RedisValue::StringBuffer` (which copies again).
 pub fn bytes(ctx: &Context, bytes: &[u8]) -> RedisValue {
-    raw::reply_with_string_buffer(ctx.ctx, bytes.as_ptr().cast::<c_char>(), bytes.len());
+    host::bulk(ctx, bytes);
     RedisValue::NoReply
 }
 
 /// Replies `OK` from a static C string (`RedisValue::SimpleStringStatic` allocates a `CString` for
 /// it on every write).
 pub fn ok(ctx: &Context) -> RedisValue {
-    // SAFETY: a live command context and a static, NUL-terminated string.
-    unsafe {
-        if let Some(reply) = raw::RedisModule_ReplyWithSimpleString {
-            reply(ctx.ctx, c"OK".as_ptr());
-        }
-    }
+    host::ok(ctx);
     RedisValue::NoReply
 }
 
@@ -193,7 +188,7 @@ fn values(ctx: &Context, dtype: DType, dims: &[u64], data: &[u8]) {
     match dims.split_first() {
         None => scalar(ctx, scalar_at(dtype, data)),
         Some((&n, inner)) => {
-            raw::reply_with_array(ctx.ctx, c_long::try_from(n).unwrap_or(c_long::MAX));
+            host::array(ctx, usize::try_from(n).unwrap_or(usize::MAX));
             let stride = usize::try_from(element_count(inner))
                 .unwrap_or(usize::MAX)
                 .saturating_mul(dtype.itemsize());
@@ -211,25 +206,21 @@ fn values(ctx: &Context, dtype: DType, dims: &[u64], data: &[u8]) {
 }
 
 fn scalar(ctx: &Context, value: Scalar) {
-    let ctx = ctx.ctx;
     match value {
-        Scalar::Bool(b) => raw::reply_with_long_long(ctx, i64::from(b)),
-        Scalar::Int(i) => raw::reply_with_long_long(ctx, i),
+        Scalar::Bool(b) => host::integer(ctx, i64::from(b)),
+        Scalar::Int(i) => host::integer(ctx, i),
         Scalar::UInt(u) => match i64::try_from(u) {
-            Ok(i) => raw::reply_with_long_long(ctx, i),
+            Ok(i) => host::integer(ctx, i),
             // RESP3 big number; RESP2 clients get it as a string of digits.
-            Err(_) => {
-                let digits = u.to_string();
-                raw::reply_with_big_number(ctx, digits.as_ptr().cast::<c_char>(), digits.len())
-            }
+            Err(_) => host::big_number(ctx, &u.to_string()),
         },
-        Scalar::Float(f) => raw::reply_with_double(ctx, f),
+        Scalar::Float(f) => host::double(ctx, f),
         Scalar::Complex(re, im) => {
-            raw::reply_with_array(ctx, 2);
-            raw::reply_with_double(ctx, re);
-            raw::reply_with_double(ctx, im)
+            host::array(ctx, 2);
+            host::double(ctx, re);
+            host::double(ctx, im);
         }
-    };
+    }
 }
 
 /// A field of an `NDARRAY.INFO` map.
@@ -246,40 +237,34 @@ pub enum Field<'a> {
 
 /// Replies with the attributes as a map (RESP3) or flat field/value array (RESP2), sorted by field.
 pub fn attrs(ctx: &Context, attrs: &Attrs) -> RedisValue {
-    let ctx = ctx.ctx;
-    raw::reply_with_map(ctx, attrs.len() as c_long);
+    host::map(ctx, attrs.len());
     for (name, value) in attrs.iter() {
-        raw::reply_with_string_buffer(ctx, name.as_ptr().cast::<c_char>(), name.len());
-        raw::reply_with_string_buffer(ctx, value.as_ptr().cast::<c_char>(), value.len());
+        host::bulk(ctx, name);
+        host::bulk(ctx, value);
     }
     RedisValue::NoReply
 }
 
 /// Replies with a map (RESP3) or flat field/value array (RESP2), in the given order.
 pub fn map(ctx: &Context, fields: &[(&str, Field)]) -> RedisValue {
-    let ctx = ctx.ctx;
-    raw::reply_with_map(ctx, fields.len() as c_long);
+    host::map(ctx, fields.len());
     for (name, value) in fields {
-        raw::reply_with_string_buffer(ctx, name.as_ptr().cast::<c_char>(), name.len());
+        host::bulk(ctx, name.as_bytes());
         match value {
-            Field::Str(s) => {
-                raw::reply_with_string_buffer(ctx, s.as_ptr().cast::<c_char>(), s.len())
-            }
-            Field::Int(i) => raw::reply_with_long_long(ctx, *i),
-            Field::Float(f) => raw::reply_with_double(ctx, *f),
-            Field::Null => raw::reply_with_null(ctx),
+            Field::Str(s) => host::bulk(ctx, s.as_bytes()),
+            Field::Int(i) => host::integer(ctx, *i),
+            Field::Float(f) => host::double(ctx, *f),
+            Field::Null => host::null(ctx),
             Field::Ints(v) => {
-                raw::reply_with_array(ctx, v.len() as c_long);
+                host::array(ctx, v.len());
                 for i in v {
-                    raw::reply_with_long_long(ctx, *i);
+                    host::integer(ctx, *i);
                 }
-                raw::Status::Ok
             }
             Field::Attrs(a) => {
-                attrs(&Context::new(ctx), a);
-                raw::Status::Ok
+                attrs(ctx, a);
             }
-        };
+        }
     }
     RedisValue::NoReply
 }

@@ -1,6 +1,6 @@
 //! The Redis-free step of each write command: what a handler does between parsing its arguments
-//! and touching the key. The handlers (write.rs, batch.rs) and the fuzz targets (src/fuzzing.rs)
-//! call the same functions, so the fuzzers exercise the code that runs in Redis. Nothing here sees
+//! and touching the key. The handlers (write.rs, batch.rs) and the command-argument fuzz target
+//! (src/fuzzing.rs) call the same functions, so the fuzzer exercises the code that runs in Redis. Nothing here sees
 //! a `Context` or a key; the module settings come in as a [`WriteSettings`] value.
 
 use super::parse::{DataArg, MsetexOptions, StoreOptions};
@@ -54,7 +54,7 @@ impl WriteSettings {
     /// The encoding a write uses: what the command asked for, the settings for the rest.
     /// `auto` picks codec, level and filter itself, so it takes neither LEVEL nor SHUFFLE.
     /// Remembers the last answer of this thread (most writes repeat it; resolving names through
-    /// the registry was 270 instructions of a small SET).
+    /// the registry showed in every small SET's profile).
     pub fn resolve_encoding(&self, opts: StoreOptions, itemsize: usize) -> Result<EncodingChoice> {
         type Key = (WriteSettings, StoreOptions, usize);
         thread_local! {
@@ -184,13 +184,13 @@ pub fn append_rows(array: &mut NdArray, data: DataArg, max: u64) -> Result<u64> 
 /// with its length along axis 0.
 pub fn append_new(data: DataArg, settings: &WriteSettings) -> Result<(NdArray, u64)> {
     let DataArg::Npy(file) = data else {
-        return Err(Error::usage(
+        return Err(Error::no_key(
             "no such key: BLOB and VALUES append to an existing array (NPY creates one)",
         ));
     };
     let elements = Input::Npy(file).decode(settings.max_array_bytes)?;
     let Some(&len0) = elements.shape.dims().first() else {
-        return Err(ArrayError::invalid("cannot create an appendable array from 0-d data").into());
+        return Err(ArrayError::shape("cannot create an appendable array from 0-d data").into());
     };
     let encoding = settings.default_encoding(elements.dtype.itemsize())?;
     let array = elements.into_array(encoding, settings.chunk_bytes)?;
@@ -202,7 +202,7 @@ fn rows_for<'a>(array: &NdArray, data: DataArg<'a>, max: u64) -> Result<Cow<'a, 
     let dtype = array.dtype();
     let row_dims = array.shape().dims().get(1..).unwrap_or_default();
     if array.shape().ndim() == 0 {
-        return Err(ArrayError::invalid("cannot append to a 0-d array").into());
+        return Err(ArrayError::shape("cannot append to a 0-d array").into());
     }
     match data {
         DataArg::Blob(bytes) => Ok(canonical(dtype, Cow::Borrowed(bytes))),
@@ -211,7 +211,7 @@ fn rows_for<'a>(array: &NdArray, data: DataArg<'a>, max: u64) -> Result<Cow<'a, 
             let per_row = element_count(row_dims).saturating_mul(per_value);
             let n = values.len() as u64;
             if per_row == 0 || !n.is_multiple_of(per_row) {
-                return Err(ArrayError::invalid(format!(
+                return Err(ArrayError::shape(format!(
                     "got {n} values, not a whole number of rows of {per_row} values (row shape {})",
                     Shape::new(row_dims.to_vec(), dtype)?
                 ))
@@ -227,11 +227,11 @@ fn rows_for<'a>(array: &NdArray, data: DataArg<'a>, max: u64) -> Result<Cow<'a, 
             let elements: Elements<'a> = Input::Npy(file).decode(max)?;
             let elements = elements
                 .cast(dtype, max)
-                .map_err(|e| ArrayError::invalid(format!("npy data: {e}")))?;
+                .map_err(|e| e.context("npy data"))?;
             let dims = elements.shape.dims();
             let fits = dims == row_dims || dims.get(1..) == Some(row_dims);
             if !fits {
-                return Err(ArrayError::invalid(format!(
+                return Err(ArrayError::shape(format!(
                     "npy data of shape {} does not fit rows of shape {} (expected k rows of that shape, or one row)",
                     elements.shape,
                     Shape::new(row_dims.to_vec(), dtype)?
@@ -293,7 +293,7 @@ pub fn plan_slice_write(
         DataArg::Npy(file) => {
             let npy = Input::Npy(file).decode(max)?;
             if npy.shape.dims() != sel.dims() {
-                return Err(ArrayError::invalid(format!(
+                return Err(ArrayError::shape(format!(
                     "npy data of shape {} does not match the selection's shape {}",
                     npy.shape,
                     Shape::new(sel.dims().to_vec(), dtype)?
@@ -301,7 +301,7 @@ pub fn plan_slice_write(
                 .into());
             }
             npy.cast(dtype, max)
-                .map_err(|e| ArrayError::invalid(format!("npy data: {e}")))?
+                .map_err(|e| e.context("npy data"))?
                 .data
         }
     };
@@ -339,7 +339,7 @@ pub fn mset_value(
 
 /// What the values of one batch (MSET, MSETEX) usually repeat, so that each costs a comparison
 /// instead of a parse: the previous `.npy` header, and the encoding resolved for the previous
-/// item size (a batch resolves one set of options; resolving was 230 instructions per key).
+/// item size (a batch resolves one set of options; resolving them anew was a cost per key).
 #[derive(Debug, Default)]
 pub struct BatchMemo {
     header: LastHeader,
@@ -373,8 +373,8 @@ fn batch_elements<'a>(
 ) -> Result<Elements<'a>> {
     let npy =
         decode_npy_repeated(npy, settings.max_array_bytes, &mut memo.header).map_err(|e| {
-            ArrayError::invalid(format!(
-                "argument {position} (the value of key '{}'): {e}",
+            e.context(format_args!(
+                "argument {position} (the value of key '{}')",
                 name.escape_ascii()
             ))
         })?;

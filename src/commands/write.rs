@@ -13,10 +13,10 @@ use super::{arg, notify, rest};
 use crate::array::attrs::Attrs;
 use crate::array::{NdArray, PlannedWrite};
 use crate::config;
-use crate::datatype::Key;
 use crate::error::{Error, Result};
+use crate::host::datatype::Key;
 use crate::offload;
-use redis_module::{raw, Context, RedisString, RedisValue};
+use redis_module::{Context, RedisString, RedisValue};
 
 /// `NDARRAY.SET key dtype [dim ...] [option ...] {BLOB data | VALUES v ...}` or `NDARRAY.SET key [option ...] NPY data`.
 /// Arguments are validated here; a big value is compressed on a worker and installed under
@@ -141,8 +141,7 @@ pub(super) fn store_with_ttl(
 ) -> Result<(Option<NdArray>, Option<i64>, bool)> {
     let kept_ttl = if ttl == Ttl::Keep { key.ttl_ms() } else { None };
     let replaced = key.replace_array(array)?;
-    // SAFETY: plain call into the module API, on the main thread or under the lock.
-    let now_ms = unsafe { raw::RedisModule_Milliseconds.map_or(0, |f| f()) };
+    let now_ms = crate::host::server::now_ms();
     let expire_at = match ttl {
         Ttl::Clear => None,
         Ttl::Keep => kept_ttl.map(|ttl| now_ms.saturating_add(ttl)),
@@ -202,7 +201,7 @@ pub fn setslice(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     let name = arg(args, 1)?;
     let mut key = Key::open(ctx, name, true);
     let Some(array) = key.array_mut()? else {
-        return Err(Error::usage("no such key"));
+        return Err(Error::no_key("no such key"));
     };
     let selection = arg(args, 2)?.as_slice();
     let work = slice_write_work(array, selection)?;
@@ -257,7 +256,7 @@ fn install_slice(
     let name = RedisString::create_from_slice(ctx.ctx, name_bytes);
     let mut key = Key::open(ctx, &name, true);
     let Some(array) = key.array_mut()? else {
-        return Err(Error::usage("no such key"));
+        return Err(Error::no_key("no such key"));
     };
     let displaced = match array.apply_write(plan) {
         Ok(displaced) => displaced,
@@ -286,7 +285,7 @@ pub fn reshape(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     let name = arg(args, 1)?;
     let mut key = Key::open(ctx, name, true);
     let Some(array) = key.array_mut()? else {
-        return Err(Error::usage("no such key"));
+        return Err(Error::no_key("no such key"));
     };
     reshape_to(array, dims)?;
     let at = stamp(ctx, array);

@@ -1,5 +1,6 @@
 //! The on-disk encoding of an array (RDB, DUMP/RESTORE, replication), written against two small
-//! traits so it is unit-tested without Redis. `datatype.rs` plugs in Redis' RDB I/O.
+//! traits so it is unit-tested without Redis. The module's `host/datatype.rs` plugs in Redis' RDB
+//! I/O.
 //!
 //! Encoding version 1, all integers as RDB unsigned:
 //! `dtype, ndim, dim × ndim, compression, level, shuffle, chunk_bytes, nchunks,

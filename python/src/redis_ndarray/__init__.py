@@ -9,7 +9,8 @@
 """
 
 from ._errors import (
-    CrossSlotKeysError, DTypeShapeError, NDArrayError, NoSuchKeyError, SelectionError, WrongTypeError,
+    CorruptDataError, CrossSlotKeysError, DTypeShapeError, LimitError, NDArrayError, NoSuchKeyError,
+    SelectionError, WrongTypeError,
 )
 from ._npy import from_npy, to_npy
 from ._selection import selection
@@ -18,6 +19,6 @@ from .client import AsyncNDArray, AsyncPipeline, NDArray, Pipeline
 __all__ = [
     "NDArray", "AsyncNDArray", "Pipeline", "AsyncPipeline",
     "NDArrayError", "WrongTypeError", "SelectionError", "DTypeShapeError", "NoSuchKeyError",
-    "CrossSlotKeysError", "from_npy", "to_npy", "selection",
+    "LimitError", "CorruptDataError", "CrossSlotKeysError", "from_npy", "to_npy", "selection",
 ]
 __version__ = "0.1.0"

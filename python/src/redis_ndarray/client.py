@@ -20,7 +20,7 @@ from redis.typing import KeyT
 
 from . import _commands as c
 from ._commands import Cmd
-from ._errors import CrossSlotKeysError, classify
+from ._errors import CrossSlotKeysError, classify, code_of
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -38,7 +38,7 @@ def _name(method: Callable[..., Any], builder: Callable[..., Any]) -> None:
 
 
 def _is_missing(error: redis.ResponseError) -> bool:
-    return "no such key" in str(error)
+    return code_of(error) == "NOKEY"
 
 
 def _callbacks_of(client: Any) -> MutableMapping[str, Any]:

@@ -152,7 +152,7 @@ impl Attrs {
 /// Refuses a field name outside 1 to [`MAX_NAME_BYTES`] bytes.
 pub fn check_name(field: &[u8]) -> ArrayResult<()> {
     if field.is_empty() || field.len() > MAX_NAME_BYTES {
-        return Err(ArrayError::invalid(format!(
+        return Err(ArrayError::TooLarge(format!(
             "attribute names are 1 to {MAX_NAME_BYTES} bytes, got {}",
             field.len()
         )));

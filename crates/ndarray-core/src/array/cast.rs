@@ -31,7 +31,7 @@ pub fn check_cast(from: DType, to: DType) -> ArrayResult<()> {
         .filter(|d| can_cast(from, **d))
         .map(|d| d.name())
         .collect();
-    Err(ArrayError::invalid(format!(
+    Err(ArrayError::dtype(format!(
         "cannot cast {} to {}: {} casts only to {} (any int or float casts to any float, an int to a wider int)",
         from.name(),
         to.name(),

@@ -1,7 +1,6 @@
 //! The chunks of a store, in one of three layouts:
 //! - `One`: every small array is one chunk, kept inline (a list allocation of its own cost a small
-//!   write an allocation and its free: about 250 instructions of a 512-byte `NDARRAY.SET`,
-//!   callgrind).
+//!   write an allocation and its free, which showed in every small `NDARRAY.SET`'s profile).
 //! - `Many`: each chunk in its own allocation (compressed arrays; what a load rebuilds), shared
 //!   (`Arc`) so that a write to a store a reader's snapshot still holds copies the list of
 //!   pointers and the chunks it touches, never the others.
@@ -49,7 +48,7 @@ pub struct Slab {
 
 impl Slab {
     /// A slab of `raw` (the one copy of the elements into the store). A big one is copied in
-    /// pieces on this thread and idle workers (4 MB: 1.15 ms per SET instead of about 1.5).
+    /// pieces on this thread and idle workers, which shortens a big SET.
     pub fn new(raw: &[u8], chunk_bytes: usize) -> Slab {
         let mut buf = buffer_with_room(raw.len());
         if raw.len() < PARALLEL_COPY_BYTES || !copy_in_parallel(&mut buf, raw) {

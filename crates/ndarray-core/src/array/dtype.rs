@@ -142,7 +142,7 @@ impl DType {
     pub fn parse(name: &[u8]) -> ArrayResult<DType> {
         match parse_descr(name) {
             Some((dtype, ByteOrder::Little)) => Ok(dtype),
-            _ => Err(ArrayError::invalid(format!(
+            _ => Err(ArrayError::dtype(format!(
                 "unknown dtype '{}' (expected one of: {})",
                 name.escape_ascii(),
                 DType::ALL.map(DType::name).join(", ")

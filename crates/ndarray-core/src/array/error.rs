@@ -3,17 +3,30 @@
 use crate::codec::CodecError;
 use std::fmt;
 
-/// Everything the Redis-free core can refuse. Each message says what was wrong and what was expected,
-/// because it reaches the user verbatim after `ERR `.
+/// Everything the Redis-free core can refuse, by class. Each message says what was wrong and
+/// what was expected, because it reaches the user verbatim after the class's [code](Self::code).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ArrayError {
-    /// A value the user sent is malformed (bad dtype name, bad number, bad `.npy`, …).
+    /// An argument is malformed in a way none of the classes below covers (`ERR`).
     Invalid(String),
-    /// The array would exceed a size limit (the `max-array-bytes` setting, or NumPy's int64 rule).
-    TooLarge(String),
-    /// An index or selection falls outside the array.
+    /// A dtype name that is not supported, or a cast that is refused (`DTYPE`).
+    Dtype(String),
+    /// Data whose size or shape does not fit the array, the selection or the other arrays
+    /// (`SHAPE`; NumPy's "cannot reshape", "could not broadcast").
+    Shape(String),
+    /// Selection text that is not a selection (`SELECTION`).
+    Selection(String),
+    /// An index or selection outside the array (`BOUNDS`; NumPy's `IndexError`).
     OutOfBounds(String),
-    /// Stored bytes (a chunk, an RDB payload) failed to decode: corruption, not user error.
+    /// A `.npy` file that is malformed (`BADNPY`).
+    Npy(String),
+    /// An element value that does not parse, or does not fit its dtype (`VALUE`).
+    Value(String),
+    /// A size limit: the `max-array-bytes` or `max-reply-bytes` setting, NumPy's int64 rule, the
+    /// limits on attributes (`LIMIT`).
+    TooLarge(String),
+    /// Stored bytes (a chunk, an RDB payload) failed to decode: corruption, not user error
+    /// (`CORRUPT`).
     Corrupt(String),
 }
 
@@ -24,13 +37,68 @@ impl ArrayError {
     pub fn corrupt(msg: impl Into<String>) -> Self {
         Self::Corrupt(msg.into())
     }
+    pub fn dtype(msg: impl Into<String>) -> Self {
+        Self::Dtype(msg.into())
+    }
+    pub fn shape(msg: impl Into<String>) -> Self {
+        Self::Shape(msg.into())
+    }
+    pub fn selection(msg: impl Into<String>) -> Self {
+        Self::Selection(msg.into())
+    }
+    pub fn npy(msg: impl Into<String>) -> Self {
+        Self::Npy(msg.into())
+    }
+    pub fn value(msg: impl Into<String>) -> Self {
+        Self::Value(msg.into())
+    }
+
+    /// The first word of the error reply: stable per class, so clients map codes, never
+    /// messages. Listed in the README's "Errors" section.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "ERR",
+            Self::Dtype(_) => "DTYPE",
+            Self::Shape(_) => "SHAPE",
+            Self::Selection(_) => "SELECTION",
+            Self::OutOfBounds(_) => "BOUNDS",
+            Self::Npy(_) => "BADNPY",
+            Self::Value(_) => "VALUE",
+            Self::TooLarge(_) => "LIMIT",
+            Self::Corrupt(_) => "CORRUPT",
+        }
+    }
+
+    /// The same error, its message prefixed with where it happened (`npy data: …`); the class
+    /// stays.
+    pub fn context(self, prefix: impl std::fmt::Display) -> Self {
+        let with = |m: String| format!("{prefix}: {m}");
+        match self {
+            Self::Invalid(m) => Self::Invalid(with(m)),
+            Self::Dtype(m) => Self::Dtype(with(m)),
+            Self::Shape(m) => Self::Shape(with(m)),
+            Self::Selection(m) => Self::Selection(with(m)),
+            Self::OutOfBounds(m) => Self::OutOfBounds(with(m)),
+            Self::Npy(m) => Self::Npy(with(m)),
+            Self::Value(m) => Self::Value(with(m)),
+            Self::TooLarge(m) => Self::TooLarge(with(m)),
+            Self::Corrupt(m) => Self::Corrupt(with(m)),
+        }
+    }
 }
 
 impl fmt::Display for ArrayError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Invalid(m) | Self::TooLarge(m) | Self::OutOfBounds(m) => f.write_str(m),
             Self::Corrupt(m) => write!(f, "stored data is corrupt: {m}"),
+            Self::Invalid(m)
+            | Self::Dtype(m)
+            | Self::Shape(m)
+            | Self::Selection(m)
+            | Self::OutOfBounds(m)
+            | Self::Npy(m)
+            | Self::Value(m)
+            | Self::TooLarge(m) => f.write_str(m),
         }
     }
 }

@@ -252,7 +252,7 @@ impl NdArray {
         let need = sel.size().saturating_mul(itemsize as u64);
         let broadcast = data.len() == itemsize && need != itemsize as u64;
         if !broadcast && data.len() as u64 != need {
-            return Err(ArrayError::invalid(format!(
+            return Err(ArrayError::shape(format!(
                 "data is {} bytes, the selection of shape {} needs {need} ({} elements of {})",
                 data.len(),
                 Shape::new(sel.dims().to_vec(), self.dtype)?,
@@ -336,13 +336,13 @@ impl NdArray {
     /// Appends `rows` (raw bytes of whole rows along axis 0) and returns the new length of axis 0.
     pub fn append_rows(&mut self, raw: &[u8]) -> ArrayResult<u64> {
         let Some(&len0) = self.shape.dims().first() else {
-            return Err(ArrayError::invalid("cannot append to a 0-d array"));
+            return Err(ArrayError::shape("cannot append to a 0-d array"));
         };
         let row_bytes = element_count(self.shape.dims().get(1..).unwrap_or_default())
             .saturating_mul(self.dtype.itemsize() as u64);
         let raw_len = raw.len() as u64;
         if row_bytes == 0 || !raw_len.is_multiple_of(row_bytes) {
-            return Err(ArrayError::invalid(format!(
+            return Err(ArrayError::shape(format!(
                 "appended data is {raw_len} bytes, not a whole number of {}-byte rows of shape {}",
                 row_bytes, self.shape
             )));
@@ -371,7 +371,7 @@ impl NdArray {
             && piece.store.chunk_bytes() == chunk_bytes
             && self.nbytes().is_multiple_of(u64::from(chunk_bytes));
         if !compatible {
-            return Err(ArrayError::invalid(format!(
+            return Err(ArrayError::shape(format!(
                 "cannot append chunks of a {} array of shape {} (chunk size {}) to a {} array of shape {} (chunk size {chunk_bytes}): \
                  both must be 1-d in the same dtype, encoding and chunk size, the first a whole number of chunks",
                 piece.dtype.name(),
@@ -402,7 +402,7 @@ impl NdArray {
     /// data moves).
     pub fn reshape(&mut self, shape: Shape) -> ArrayResult<()> {
         if shape.size() != self.shape.size() {
-            return Err(ArrayError::invalid(format!(
+            return Err(ArrayError::shape(format!(
                 "cannot reshape an array of {} elements {} into shape {shape}",
                 self.shape.size(),
                 self.shape
@@ -429,7 +429,7 @@ impl NdArray {
 pub fn check_len(dtype: DType, shape: &Shape, len: usize) -> ArrayResult<()> {
     let need = shape.size().saturating_mul(dtype.itemsize() as u64);
     if len as u64 != need {
-        return Err(ArrayError::invalid(format!(
+        return Err(ArrayError::shape(format!(
             "blob is {len} bytes, {} with shape {shape} needs {need}",
             dtype.name()
         )));

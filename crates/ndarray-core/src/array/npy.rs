@@ -35,13 +35,10 @@ pub fn decode_npy(file: &[u8], max_bytes: u64) -> ArrayResult<NpyArray<'_>> {
     let (header, data) = split_header(file)?;
     let header = parse_header(header)?;
     let (dtype, order) = dtype_of_descr(header.descr)?;
-    let shape = Shape::new(header.dims, dtype).map_err(|e| match e {
-        ArrayError::TooLarge(m) => ArrayError::TooLarge(format!("npy shape: {m}")),
-        other => ArrayError::invalid(format!("npy shape: {other}")),
-    })?;
+    let shape = Shape::new(header.dims, dtype).map_err(|e| e.context("npy shape"))?;
     let nbytes = shape.nbytes_within(dtype, max_bytes)?;
     if data.len() != nbytes {
-        return Err(ArrayError::invalid(format!(
+        return Err(ArrayError::npy(format!(
             "npy data is {} bytes, {} with shape {shape} needs {nbytes}",
             data.len(),
             dtype.name()
@@ -215,18 +212,18 @@ fn padded_len(preamble: usize, dict_len: usize) -> usize {
 /// Splits a file into its header text and the bytes after it.
 fn split_header(file: &[u8]) -> ArrayResult<(&str, &[u8])> {
     let Some((magic, rest)) = file.split_first_chunk::<6>() else {
-        return Err(ArrayError::invalid(format!(
+        return Err(ArrayError::npy(format!(
             "npy file is only {} bytes: too short to be a .npy file",
             file.len()
         )));
     };
     if magic != MAGIC {
-        return Err(ArrayError::invalid(
+        return Err(ArrayError::npy(
             "npy magic is missing: a .npy file starts with \\x93NUMPY",
         ));
     }
     let truncated =
-        || ArrayError::invalid("npy header is truncated: the file ends before its length field");
+        || ArrayError::npy("npy header is truncated: the file ends before its length field");
     let (&[major, minor], rest) = rest.split_first_chunk::<2>().ok_or_else(truncated)?;
     let (len, rest) = match (major, minor) {
         (1, 0) => {
@@ -238,20 +235,20 @@ fn split_header(file: &[u8]) -> ArrayResult<(&str, &[u8])> {
             (u32::from_le_bytes(*len), rest)
         }
         _ => {
-            return Err(ArrayError::invalid(format!(
+            return Err(ArrayError::npy(format!(
                 "npy version {major}.{minor} is not supported (expected 1.0, 2.0 or 3.0)"
             )))
         }
     };
     if len > MAX_HEADER_LEN {
-        return Err(ArrayError::invalid(format!(
+        return Err(ArrayError::npy(format!(
             "npy header is {len} bytes, over the limit of {MAX_HEADER_LEN}"
         )));
     }
     // Lossless: len <= MAX_HEADER_LEN.
     let len = len as usize;
     let (header, data) = rest.split_at_checked(len).ok_or_else(|| {
-        ArrayError::invalid(format!(
+        ArrayError::npy(format!(
             "npy header is truncated: its length field says {len} bytes, the file has {} after it",
             rest.len()
         ))
@@ -259,7 +256,7 @@ fn split_header(file: &[u8]) -> ArrayResult<(&str, &[u8])> {
     // 3.0 is UTF-8 and 1.0/2.0 latin-1; NumPy only writes ASCII in headers we can load, so
     // requiring UTF-8 for all refuses nothing we could use.
     let header = std::str::from_utf8(header)
-        .map_err(|_| ArrayError::invalid("npy header is not valid UTF-8 text"))?;
+        .map_err(|_| ArrayError::npy("npy header is not valid UTF-8 text"))?;
     Ok((header, data))
 }
 
@@ -291,15 +288,13 @@ fn parse_header(text: &str) -> ArrayResult<Header<'_>> {
             "fortran_order" => fortran_order.replace(parse_bool(&mut lexer)?).is_some(),
             "shape" => dims.replace(parse_shape(&mut lexer)?).is_some(),
             _ => {
-                return Err(ArrayError::invalid(format!(
+                return Err(ArrayError::npy(format!(
                     "npy header has unknown key '{key}' (expected 'descr', 'fortran_order' and 'shape')"
                 )))
             }
         };
         if duplicate {
-            return Err(ArrayError::invalid(format!(
-                "npy header has key '{key}' twice"
-            )));
+            return Err(ArrayError::npy(format!("npy header has key '{key}' twice")));
         }
         match lexer.next()? {
             Token::Punct(',') => {}
@@ -308,7 +303,7 @@ fn parse_header(text: &str) -> ArrayResult<Header<'_>> {
         }
     }
     lexer.expect(Token::End)?;
-    let missing = |key: &str| ArrayError::invalid(format!("npy header has no '{key}' key"));
+    let missing = |key: &str| ArrayError::npy(format!("npy header has no '{key}' key"));
     Ok(Header {
         descr: descr.ok_or_else(|| missing("descr"))?,
         fortran_order: fortran_order.ok_or_else(|| missing("fortran_order"))?,
@@ -368,7 +363,7 @@ fn parse_descr_value<'h>(lexer: &mut Lexer<'h>) -> ArrayResult<&'h str> {
     match lexer.next()? {
         Token::Str(descr) => Ok(descr),
         // NumPy writes a structured dtype's descr as a list of (name, type) fields.
-        Token::Punct('[') => Err(ArrayError::invalid(
+        Token::Punct('[') => Err(ArrayError::dtype(
             "npy descr is a list: structured dtypes are not supported",
         )),
         other => Err(unexpected(other, "a quoted descr such as '<f4'")),
@@ -398,7 +393,7 @@ fn parse_shape(lexer: &mut Lexer<'_>) -> ArrayResult<Vec<u64>> {
             Token::Punct(',') => {}
             Token::Punct(')') if dims.len() > 1 => return Ok(dims),
             Token::Punct(')') => {
-                return Err(ArrayError::invalid(
+                return Err(ArrayError::npy(
                     "npy shape is not a tuple: a 1-d shape is written (n,)",
                 ))
             }
@@ -419,12 +414,12 @@ fn parse_dim(word: &str) -> ArrayResult<u64> {
         } else {
             "not an integer"
         };
-        return Err(ArrayError::invalid(format!(
+        return Err(ArrayError::npy(format!(
             "npy shape has dimension {word}: {what}"
         )));
     }
     digits.parse().map_err(|_| {
-        ArrayError::invalid(format!(
+        ArrayError::npy(format!(
             "npy shape has dimension {word}: it does not fit in 64 bits"
         ))
     })
@@ -449,7 +444,7 @@ fn dtype_of_descr(descr: &str) -> ArrayResult<(DType, ByteOrder)> {
         .strip_prefix('O')
         .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
     {
-        return Err(ArrayError::invalid(format!(
+        return Err(ArrayError::dtype(format!(
             "npy descr '{descr}': object arrays are not supported"
         )));
     }
@@ -459,7 +454,7 @@ fn dtype_of_descr(descr: &str) -> ArrayResult<(DType, ByteOrder)> {
     } else {
         ""
     };
-    Err(ArrayError::invalid(format!(
+    Err(ArrayError::dtype(format!(
         "npy descr '{descr}' is not a supported dtype{hint} (supported: {})",
         DType::ALL.map(DType::name).join(", ")
     )))
@@ -475,7 +470,7 @@ fn same_in_both_orders(dims: &[u64]) -> bool {
 /// C-order index with an odometer and gathers each element from its Fortran offset. The caller has
 /// checked that `src` holds exactly the shape's elements, so the checked operations never fail.
 fn fortran_to_c(src: &[u8], dims: &[u64], itemsize: usize) -> ArrayResult<Vec<u8>> {
-    let overflow = || ArrayError::invalid("npy shape does not fit in memory");
+    let overflow = || ArrayError::npy("npy shape does not fit in memory");
     let dims = dims
         .iter()
         .map(|&d| usize::try_from(d).map_err(|_| overflow()))
@@ -542,7 +537,7 @@ impl std::fmt::Display for Token<'_> {
 }
 
 fn unexpected(found: Token<'_>, expected: &str) -> ArrayError {
-    ArrayError::invalid(format!("npy header: expected {expected}, found {found}"))
+    ArrayError::npy(format!("npy header: expected {expected}, found {found}"))
 }
 
 struct Lexer<'h> {
@@ -566,11 +561,11 @@ impl<'h> Lexer<'h> {
             }
             '\'' | '"' => {
                 let Some((text, rest)) = after.split_once(first) else {
-                    return Err(ArrayError::invalid("npy header has an unterminated string"));
+                    return Err(ArrayError::npy("npy header has an unterminated string"));
                 };
                 // NumPy never escapes anything in a header we could load.
                 if text.contains('\\') {
-                    return Err(ArrayError::invalid(format!(
+                    return Err(ArrayError::npy(format!(
                         "npy header string '{text}' has an escape, which is not supported"
                     )));
                 }
@@ -587,7 +582,7 @@ impl<'h> Lexer<'h> {
                 Token::Word(word)
             }
             other => {
-                return Err(ArrayError::invalid(format!(
+                return Err(ArrayError::npy(format!(
                     "npy header has unexpected character {other:?}"
                 )))
             }
@@ -665,14 +660,16 @@ mod tests {
         (a.dtype, a.shape.dims().to_vec())
     }
 
-    /// Asserts the file is refused as `Invalid` with a message naming .npy and containing `needle`.
+    /// Asserts the file is refused as a malformed `.npy` (or, for its descr, an unsupported
+    /// dtype) with a message naming .npy and containing `needle`.
     fn assert_invalid(file: &[u8], needle: &str) {
         match decode_npy(file, NO_LIMIT) {
-            Err(ArrayError::Invalid(m)) => {
+            Err(e @ (ArrayError::Npy(_) | ArrayError::Dtype(_) | ArrayError::Shape(_))) => {
+                let m = e.to_string();
                 assert!(m.starts_with("npy "), "message should name .npy: {m}");
                 assert!(m.contains(needle), "{m:?} should contain {needle:?}");
             }
-            other => panic!("expected Invalid containing {needle:?}, got {other:?}"),
+            other => panic!("expected an NPY error containing {needle:?}, got {other:?}"),
         }
     }
 

@@ -16,7 +16,7 @@ impl Shape {
     /// Validates `dims` for `dtype`: rejects too many dims and sizes NumPy could not represent.
     pub fn new(dims: Vec<u64>, dtype: DType) -> ArrayResult<Shape> {
         if dims.len() > MAX_NDIM {
-            return Err(ArrayError::invalid(format!(
+            return Err(ArrayError::shape(format!(
                 "an array has at most {MAX_NDIM} dimensions, got {}",
                 dims.len()
             )));

@@ -39,12 +39,12 @@ const MAX_SELECTION_LEN: usize = 4096;
 /// optional), or `...`; spaces are allowed. An empty string selects everything.
 fn parse(text: &[u8]) -> ArrayResult<Vec<Item>> {
     if text.len() > MAX_SELECTION_LEN {
-        return Err(ArrayError::invalid(format!(
+        return Err(ArrayError::selection(format!(
             "selection is longer than {MAX_SELECTION_LEN} bytes"
         )));
     }
     let text = std::str::from_utf8(text)
-        .map_err(|_| ArrayError::invalid("selection is not valid UTF-8"))?;
+        .map_err(|_| ArrayError::selection("selection is not valid UTF-8"))?;
     if text.trim().is_empty() {
         return Ok(Vec::new());
     }
@@ -62,7 +62,7 @@ fn parse(text: &[u8]) -> ArrayResult<Vec<Item>> {
 
 fn parse_item(item: &str, whole: &str) -> ArrayResult<Item> {
     let bad = || {
-        ArrayError::invalid(format!(
+        ArrayError::selection(format!(
             "invalid selection '{}': '{}' is not an index, a slice start:stop:step or '...'",
             whole.escape_default(),
             item.escape_default()
@@ -110,13 +110,13 @@ impl Selection {
         let ndim = shape.ndim();
         let ellipses = items.iter().filter(|i| **i == Item::Ellipsis).count();
         if ellipses > 1 {
-            return Err(ArrayError::invalid(
+            return Err(ArrayError::selection(
                 "an index can only have a single ellipsis ('...')",
             ));
         }
         let indexed = items.len() - ellipses;
         if indexed > ndim {
-            return Err(ArrayError::invalid(format!(
+            return Err(ArrayError::OutOfBounds(format!(
                 "too many indices for array: array is {ndim}-dimensional, but {indexed} were indexed"
             )));
         }
@@ -297,7 +297,7 @@ fn resolve_axis(item: Item, axis: usize, len: u64) -> ArrayResult<AxisSel> {
         Item::Slice { start, stop, step } => {
             let step = step.unwrap_or(1);
             if step == 0 {
-                return Err(ArrayError::invalid("slice step cannot be zero"));
+                return Err(ArrayError::selection("slice step cannot be zero"));
             }
             let step = step.clamp(-i128::from(i64::MAX), i128::from(i64::MAX));
             // Python's slice.indices(len).

@@ -2,8 +2,8 @@
 //!
 //! A buffer of 8 MiB or more comes from the allocator's "oversize" arena (jemalloc, as Redis
 //! uses it), which returns freed pages to the system at once: every new one is touched page by
-//! page, and those page faults cost more than copying into it (about 4.5 ms per 8 MB here: plain
-//! Redis pays them once per 8 MB `SET`, for the argument it keeps as the value). Overwriting a
+//! page, and those page faults cost more than copying into it (plain Redis pays them once per
+//! 8 MB `SET`, for the argument it keeps as the value). Overwriting a
 //! big uncompressed array frees its slab just before the next one is needed; keeping that buffer
 //! for it halves the faults of `NDARRAY.SET … COMPRESS none`. At most one buffer is kept, and for
 //! at most about a second (`release_idle`, on Redis' cron): it counts in `used_memory` meanwhile.

@@ -138,7 +138,7 @@ pub fn parse_values<'a>(
 ) -> ArrayResult<Vec<u8>> {
     let per_element = dtype.values_per_element() as usize;
     if args.len() != expected {
-        return Err(ArrayError::invalid(format!(
+        return Err(ArrayError::shape(format!(
             "got {} values, expected {expected}{}",
             args.len(),
             if per_element == 2 {
@@ -151,7 +151,7 @@ pub fn parse_values<'a>(
     let mut out = Vec::with_capacity(expected / per_element * dtype.itemsize());
     for (i, arg) in args.enumerate() {
         push_value(dtype, arg, &mut out)
-            .map_err(|e| ArrayError::invalid(format!("value {i}: {e}")))?;
+            .map_err(|e| ArrayError::value(format!("value {i}: {e}")))?;
     }
     Ok(out)
 }

@@ -6,13 +6,13 @@ use super::{decode_into, encode_into, registry, CodecResult, Compression, Encodi
 use std::time::Instant;
 
 /// What `auto` looks at: up to this many bytes of the array, in [`AUTO_PIECES`] pieces spread
-/// over it. Its trials compress at most 6 x 64 KiB whatever the array's size: about 0.3 ms of
-/// CPU here (lz4 and zstd-1 run at 0.4-2 GB/s on it), done where the write encodes (on a worker
-/// for a big write).
+/// over it. Its trials compress at most 6 x 64 KiB whatever the array's size: a small, bounded
+/// cost (lz4 and zstd-1 are fast on it), done where the write encodes (on a worker for a big
+/// write).
 pub const AUTO_SAMPLE_BYTES: usize = 64 << 10;
 pub const AUTO_PIECES: usize = 4;
 
-/// `auto` keeps lz4 (which decodes 2-3x faster than zstd) unless zstd stores at least this much
+/// `auto` keeps lz4 (which decodes faster than zstd) unless zstd stores at least this much
 /// less: lz4's result may be up to 10% larger than the best.
 const LZ4_SLACK: f64 = 1.10;
 /// ... and compresses nothing that does not save at least 3%: every read would pay for nothing.

@@ -114,9 +114,9 @@ fn rows_mut<const N: usize>(shuffled: &mut [u8], items: usize) -> [&mut [[u8; LA
 mod generic {
     /// Bytes of items per tile.
     const TILE_BYTES: usize = 8 * 1024;
-    /// Bytes of a row handled per loop iteration. A loop of one byte per iteration runs at
-    /// 1.5 or 3 GB/s depending on where the linker happens to place it (whether it straddles a
-    /// 64-byte line of code); eight per iteration leaves the loop overhead out of it.
+    /// Bytes of a row handled per loop iteration. A loop of one byte per iteration runs fast or
+    /// slow depending on where the linker happens to place it (whether it straddles a 64-byte
+    /// line of code); eight per iteration leaves the loop overhead out of it.
     const UNROLL: usize = 8;
 
     /// Shuffles items `from..items` of `src` into `dst` (both `items * itemsize` bytes).
@@ -266,8 +266,8 @@ mod sse2 {
     /// registers (even and odd byte positions), each finished on its own, so that a group and
     /// its temporaries fit in the 16 SSE registers. Rows are written 128 bytes (8 blocks) at a
     /// time: the 16 rows of a chunk of 2^k items are 2^k bytes apart, all in one L1 set, and
-    /// written 16 bytes at a time that set thrashes (3.9 GB/s instead of 9 on 8 MiB; staged
-    /// through 4 blocks 6-7.5, through 8 blocks 8).
+    /// written 16 bytes at a time that set thrashes; staging the rows through 8 blocks wins back
+    /// most of the speed, more than through 4.
     #[target_feature(enable = "sse2")]
     pub(super) fn shuffle16(src: &[u8], dst: &mut [u8], items: usize) -> usize {
         const BLOCKS: usize = 8;
@@ -439,8 +439,8 @@ impl Kernels for Sse2 {
 }
 
 /// Plain Rust on fixed-size blocks: the bounds are known at compile time, so LLVM can keep a
-/// block in registers and vectorise it (measured on x86_64 only, where it runs at 2.5-4.5 GB/s,
-/// 1.5x the simple loops; not measured on aarch64). The x86_64 build uses [`Sse2`] and compiles
+/// block in registers and vectorise it (measured on x86_64 only, where it beats the simple
+/// loops; not measured on aarch64). The x86_64 build uses [`Sse2`] and compiles
 /// this only for its tests and benchmark.
 #[cfg(any(test, not(target_arch = "x86_64")))]
 struct Portable;

@@ -1,13 +1,11 @@
 //! zlib (RFC 1950): one stream format, two encoders chosen by level, one decoder.
 //!
-//! Measured here on byte-shuffled scikit-learn photographs (float32, uint8) and digits (float64),
-//! 256 KiB chunks, one core, two runs (MB/s encode / decode, ratio):
-//! - `flate2` with zlib-rs decodes 1.1-1.4x faster than with its default backend, miniz_oxide
-//!   (270 vs 209, 268 vs 189, 915 vs 666), and encodes level 6 2-3x faster at the same ratio
-//!   (46 vs 21, 47 vs 32, 131 vs 46);
-//! - at level 1 zlib-rs uses the quick strategy of zlib-ng: no faster here (118 vs 134) and
-//!   10-22% larger (ratio 1.56 vs 1.95, 1.30 vs 1.40, 8.2 vs 10.5). Levels 0 and 1 (1 is the
-//!   default) therefore encode with miniz_oxide directly.
+//! Measured on byte-shuffled scikit-learn photographs and digits (figures: README, Performance,
+//! Measurements behind the code):
+//! - `flate2` with zlib-rs decodes faster than with its default backend, miniz_oxide, and encodes
+//!   level 6 faster at the same ratio;
+//! - at level 1 zlib-rs uses the quick strategy of zlib-ng: no faster here, and its output is
+//!   larger. Levels 0 and 1 (1 is the default) therefore encode with miniz_oxide directly.
 //!
 //! Every stream is standard zlib, so chunks written by either (or by older versions) decode alike.
 
@@ -33,8 +31,8 @@ const STATES: usize = LEVELS.max as usize + 1;
 
 thread_local! {
     // A deflate state is a few hundred KiB that `new` allocates and zeroes: creating one per chunk
-    // made a 512-byte SET 13x slower than a plain SET. Keep one per level (and one inflater) per
-    // thread and `reset` it instead.
+    // made a 512-byte SET many times slower than a plain SET. Keep one per level (and one
+    // inflater) per thread and `reset` it instead.
     static COMPRESSORS: RefCell<Vec<Option<Compress>>> = RefCell::new((0..STATES).map(|_| None).collect());
     static DECOMPRESSOR: RefCell<Option<Decompress>> = const { RefCell::new(None) };
     static MINIZ: RefCell<[Option<Box<CompressorOxide>>; MINIZ_MAX_LEVEL + 1]> = const { RefCell::new([None, None]) };

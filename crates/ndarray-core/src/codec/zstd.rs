@@ -1,6 +1,6 @@
 //! Zstandard via the `zstd` crate (libzstd 1.5, bundled and built with the module). Chosen over
 //! the pure-Rust `ruzstd` by measurement: on byte-shuffled float32 photographs ruzstd decodes
-//! 4-5x slower than libzstd (95 vs 439 MB/s here), and its encoder has no levels.
+//! several times slower than libzstd, and its encoder has no levels.
 //!
 //! One frame per chunk. The decoder is libzstd's, which is fuzzed upstream and checks every
 //! length against the output buffer it is given: a frame that would write past the chunk's raw

@@ -1,0 +1,131 @@
+//! Calls into the server that are neither replies nor blocking: its clock, keyspace events,
+//! replication of commands the module writes itself, `INFO` fields, and the module's settings.
+
+use redis_module::{raw, Context, NotifyEvent, RedisString, Status};
+use std::ffi::{c_int, c_longlong, CStr};
+
+/// The server's clock in Unix milliseconds (the cached time inside a command, as Redis' own
+/// commands see it).
+pub fn now_ms() -> i64 {
+    // SAFETY: a plain call into the module API, which any thread may make.
+    unsafe { raw::RedisModule_Milliseconds.map_or(0, |f| f()) }
+}
+
+/// Fires the keyspace event `event` (class `d`, module) for `key`. A static C string: the crate's
+/// `notify_keyspace_event` allocates a `CString` for the event name on every write.
+pub fn notify(ctx: &Context, event: &CStr, key: &RedisString) {
+    // SAFETY: a live command context, a static NUL-terminated event name and a key name that
+    // outlives the call (Redis copies what it keeps).
+    unsafe {
+        if let Some(notify) = raw::RedisModule_NotifyKeyspaceEvent {
+            notify(
+                ctx.ctx,
+                NotifyEvent::MODULE.bits(),
+                event.as_ptr(),
+                key.inner,
+            );
+        }
+    }
+}
+
+/// Replicates `command key number`, with the key string itself (Redis retains it): the crate's
+/// `replicate` copies every argument, which was a large share of a small SET's cost.
+pub fn replicate_key_and_number(ctx: &Context, command: &CStr, key: &RedisString, number: i64) {
+    // SAFETY: a live context (main thread or locked); "sl" takes a string Redis retains and a
+    // long long.
+    unsafe {
+        if let Some(replicate) = raw::RedisModule_Replicate {
+            replicate(
+                ctx.ctx,
+                command.as_ptr(),
+                c"sl".as_ptr(),
+                key.inner,
+                c_longlong::from(number),
+            );
+        }
+    }
+}
+
+/// Replicates `command key word string`, the strings themselves (Redis retains them, no copy);
+/// `string` is one of `held.rs`' strings.
+pub(super) fn replicate_key_word_raw(
+    ctx: &Context,
+    command: &CStr,
+    key: &RedisString,
+    word: &CStr,
+    string: *mut raw::RedisModuleString,
+) {
+    // SAFETY: a live context holding the lock; "scs" takes a key string, a C string and a
+    // string, which Redis retains for as long as it needs them.
+    unsafe {
+        if let Some(replicate) = raw::RedisModule_Replicate {
+            replicate(
+                ctx.ctx,
+                command.as_ptr(),
+                c"scs".as_ptr(),
+                key.inner,
+                word.as_ptr(),
+                string,
+            );
+        }
+    }
+}
+
+/// Replicates `command args…`, the strings themselves (each retained by Redis).
+pub fn replicate_strings(ctx: &Context, command: &CStr, args: &[&RedisString]) {
+    let mut argv: Vec<*mut raw::RedisModuleString> = args.iter().map(|a| a.inner).collect();
+    // SAFETY: as above; "v" takes an array of strings and its length.
+    unsafe {
+        if let Some(replicate) = raw::RedisModule_Replicate {
+            replicate(
+                ctx.ctx,
+                command.as_ptr(),
+                c"v".as_ptr(),
+                argv.as_mut_ptr(),
+                argv.len(),
+            );
+        }
+    }
+}
+
+/// Unsigned `fields` of `INFO section`, read through the module API (no reply to parse); `None`
+/// when the server cannot tell, or a field is missing.
+pub fn info_unsigned<const N: usize>(
+    ctx: &Context,
+    section: &CStr,
+    fields: [&CStr; N],
+) -> Option<[u64; N]> {
+    // SAFETY: a live context on the main thread or holding the lock; the info data is freed below.
+    unsafe {
+        let (Some(get), Some(field), Some(free)) = (
+            raw::RedisModule_GetServerInfo,
+            raw::RedisModule_ServerInfoGetFieldUnsigned,
+            raw::RedisModule_FreeServerInfo,
+        ) else {
+            return None;
+        };
+        let info = get(ctx.ctx, section.as_ptr());
+        if info.is_null() {
+            return None;
+        }
+        let mut values = [0u64; N];
+        let mut missing = false;
+        for (value, name) in values.iter_mut().zip(fields) {
+            let mut err: c_int = 0;
+            *value = field(info, name.as_ptr(), &mut err);
+            missing |= err != 0;
+        }
+        free(ctx.ctx, info);
+        (!missing).then_some(values)
+    }
+}
+
+/// Applies the `ndarray.*` settings given in the configuration file or the load arguments, once
+/// every setting is registered. Succeeds on a server without the call (nothing to apply).
+pub fn load_configs(ctx: &Context) -> Status {
+    // SAFETY: called from OnLoad with the module context, as the API requires.
+    match unsafe { raw::RedisModule_LoadConfigs } {
+        Some(load) if unsafe { load(ctx.ctx) } != raw::REDISMODULE_OK as c_int => Status::Err,
+        _ => Status::Ok,
+    }
+}
