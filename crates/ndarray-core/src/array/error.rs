@@ -115,3 +115,42 @@ impl From<CodecError> for ArrayError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_class_has_its_own_code_and_context_keeps_it() {
+        let classes = [
+            (ArrayError::invalid("m"), "ERR"),
+            (ArrayError::dtype("m"), "DTYPE"),
+            (ArrayError::shape("m"), "SHAPE"),
+            (ArrayError::selection("m"), "SELECTION"),
+            (ArrayError::OutOfBounds("m".into()), "BOUNDS"),
+            (ArrayError::npy("m"), "BADNPY"),
+            (ArrayError::value("m"), "VALUE"),
+            (ArrayError::TooLarge("m".into()), "LIMIT"),
+            (ArrayError::corrupt("m"), "CORRUPT"),
+        ];
+        for (e, code) in classes {
+            assert_eq!(e.code(), code);
+            let with = e.clone().context("npy data");
+            assert_eq!(with.code(), code, "context keeps the class");
+            assert!(with.to_string().ends_with("npy data: m"), "{with}");
+        }
+        assert_eq!(
+            ArrayError::corrupt("chunk 3").to_string(),
+            "stored data is corrupt: chunk 3"
+        );
+        // A stored chunk that does not decode is corrupt data; a level the user gave is not.
+        assert_eq!(
+            ArrayError::from(CodecError::Corrupt("x".into())).code(),
+            "CORRUPT"
+        );
+        assert_eq!(
+            ArrayError::from(CodecError::BadLevel("x".into())).code(),
+            "ERR"
+        );
+    }
+}
