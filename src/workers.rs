@@ -45,6 +45,8 @@ struct Pool {
     background: Mutex<Sender<(Job, u64)>>,
     chunks: rayon::ThreadPool,
     threads: usize,
+    /// The process that started the threads (a forked child inherits none of them).
+    pid: u32,
 }
 
 static POOL: OnceLock<Pool> = OnceLock::new();
@@ -71,6 +73,7 @@ pub fn start(threads: usize) -> std::io::Result<usize> {
         background: Mutex::new(background),
         chunks,
         threads,
+        pid: std::process::id(),
     });
     // Inline work on this (the main) thread spreads its chunks only when the pool is idle.
     parallel::set_thread_executor(&MAIN_THREAD);
@@ -180,7 +183,11 @@ impl Executor for MainThread {
         let idle =
             JOBS_QUEUED.load(Ordering::SeqCst) == 0 && JOBS_RUNNING.load(Ordering::SeqCst) == 0;
         match POOL.get() {
-            Some(pool) if idle => run_on_chunk_pool(&pool.chunks, count, f),
+            // A forked child (BGSAVE, AOF rewrite) has none of the pool's threads: the pool would
+            // never run the work there.
+            Some(pool) if idle && std::process::id() == pool.pid => {
+                run_on_chunk_pool(&pool.chunks, count, f)
+            }
             _ => parallel::Serial.for_each_index(count, f),
         }
     }
