@@ -368,6 +368,38 @@ pub fn replication_pieces(array: &NdArray, piece_bytes: usize) -> Pieces {
 mod tests {
     use super::*;
 
+    /// The README's table of the encoded form, followed by hand: the example it gives is exactly
+    /// what the core writes, and loads back.
+    #[test]
+    fn the_encoded_form_is_the_documented_byte_layout() {
+        let mut doc = b"NDAE".to_vec();
+        let mut u = |v: u64| doc.extend_from_slice(&v.to_le_bytes());
+        // version, int16, ndim, dim, none, level, no shuffle, chunk size, one chunk, raw
+        for v in [2, 2, 1, 3, 0, 0, 0, 4096, 1, 0, 6] {
+            u(v);
+        }
+        doc.extend_from_slice(&[1, 0, 2, 0, 3, 0]);
+        for v in [0, 0, 0x6e64_6172_7261_7921] {
+            doc.extend_from_slice(&u64::to_le_bytes(v));
+        }
+        assert_eq!(doc.len(), 122);
+        let shape = Shape::new(vec![3], DType::Int16).unwrap();
+        let array = NdArray::encode(
+            DType::Int16,
+            shape,
+            &[1, 0, 2, 0, 3, 0],
+            Encoding::RAW,
+            4096,
+        )
+        .unwrap();
+        assert_eq!(to_payload(&array), doc);
+        assert_eq!(
+            from_payload(&doc).unwrap().store().contiguous_raw(),
+            Some(&[1u8, 0, 2, 0, 3, 0][..])
+        );
+        assert_eq!(&END_MARKER.to_be_bytes(), b"ndarray!");
+    }
+
     #[derive(Debug, Clone, PartialEq)]
     enum Item {
         U(u64),
