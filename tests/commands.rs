@@ -862,3 +862,138 @@ fn uncompressed_arrays_of_several_chunks_reply_right_through_every_change() {
         .unwrap();
     assert!((1 << 18..(1 << 18) + 4096).contains(&usage), "{usage}");
 }
+
+/// Reads the stored form back with the core's own loader.
+fn load_encoded(payload: &[u8]) -> ndarray_core::array::NdArray {
+    assert!(
+        payload.starts_with(b"NDAE"),
+        "the encoded form starts with its magic"
+    );
+    ndarray_core::persist::from_payload(payload).expect("GET FORMAT ENCODED loads")
+}
+
+#[test]
+fn get_format_encoded_replies_the_stored_form_as_it_is() {
+    let server = Server::start();
+    let mut con = server.conn();
+    // 8 MB compressed (read on a worker), and a small raw array with an attribute.
+    let field = smooth_f32(2_000_000);
+    set_blob(
+        &mut con,
+        "big",
+        "float32",
+        &[2000, 1000],
+        &["COMPRESS", "lz4"],
+        &field,
+    );
+    set_blob(
+        &mut con,
+        "small",
+        "int16",
+        &[3],
+        &["COMPRESS", "none"],
+        &[1, 0, 2, 0, 3, 0],
+    );
+    let _: i64 = redis::cmd("NDARRAY.ATTRSET")
+        .arg("small")
+        .arg("unit")
+        .arg("mm")
+        .query(&mut con)
+        .unwrap();
+    let decoded_before = ndarray_stat(&mut con, "chunks_decoded");
+    for (key, raw, codec) in [
+        ("big", &field[..], "lz4"),
+        ("small", &[1, 0, 2, 0, 3, 0][..], "none"),
+    ] {
+        let payload: Vec<u8> = redis::cmd("NDARRAY.GET")
+            .arg(key)
+            .arg("FORMAT")
+            .arg("encoded")
+            .query(&mut con)
+            .unwrap();
+        let array = load_encoded(&payload);
+        assert_eq!(
+            info_int(&mut con, key, "stored_bytes") as usize,
+            array.store().stored_bytes()
+        );
+        assert_eq!(array.encoding().compression.name(), codec);
+        let mut elements = Vec::new();
+        array.read_all(&mut elements).unwrap();
+        assert_eq!(elements, raw, "{key}: the elements");
+        assert_eq!(get_blob(&mut con, key).unwrap(), raw);
+    }
+    // Replying the stored form decodes nothing on the server (the GET BLOBs above decoded).
+    let payload: Vec<u8> = redis::cmd("NDARRAY.GET")
+        .arg("small")
+        .arg("FORMAT")
+        .arg("ENCODED")
+        .query(&mut con)
+        .unwrap();
+    let small = load_encoded(&payload);
+    assert_eq!(small.attrs().get(b"unit"), Some(&b"mm"[..]));
+    assert!(small.updated_at() > 0, "updated_at travels with it");
+    let decoded_after = ndarray_stat(&mut con, "chunks_decoded");
+    let big_chunks = info_int(&mut con, "big", "chunks");
+    assert_eq!(
+        decoded_after - decoded_before,
+        big_chunks,
+        "only the GET BLOB of 'big' decoded"
+    );
+
+    let missing: Value = redis::cmd("NDARRAY.GET")
+        .arg("nope")
+        .arg("FORMAT")
+        .arg("ENCODED")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(missing, Value::Nil);
+    let e = error_of(
+        redis::cmd("NDARRAY.GET")
+            .arg("big")
+            .arg("FORMAT")
+            .arg("ENCODED")
+            .arg("AS")
+            .arg("float64")
+            .query(&mut con),
+    );
+    assert!(
+        e.starts_with("ERR AS does not apply to FORMAT ENCODED"),
+        "{e}"
+    );
+    let e = error_of(
+        redis::cmd("NDARRAY.SLICE")
+            .arg("big")
+            .arg("0")
+            .arg("FORMAT")
+            .arg("ENCODED")
+            .query(&mut con),
+    );
+    assert!(
+        e.starts_with("ERR FORMAT ENCODED replies a whole array"),
+        "{e}"
+    );
+    let _: () = redis::cmd("SET").arg("s").arg("x").query(&mut con).unwrap();
+    let e = error_of(
+        redis::cmd("NDARRAY.GET")
+            .arg("s")
+            .arg("FORMAT")
+            .arg("ENCODED")
+            .query(&mut con),
+    );
+    assert!(e.starts_with("WRONGTYPE"), "{e}");
+    // The reply limit holds for the stored form too.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("ndarray.max-reply-bytes")
+        .arg(1_000_000)
+        .query(&mut con)
+        .unwrap();
+    let e = error_of(
+        redis::cmd("NDARRAY.GET")
+            .arg("big")
+            .arg("FORMAT")
+            .arg("ENCODED")
+            .query(&mut con),
+    );
+    assert!(e.starts_with("LIMIT"), "{e}");
+}

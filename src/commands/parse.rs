@@ -486,6 +486,8 @@ pub enum Format {
     Npy,
     Blob,
     Values,
+    /// The stored form as it is (README, "The encoded form"): `NDARRAY.GET` only.
+    Encoded,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -523,20 +525,21 @@ pub fn parse_probe(args: &[&[u8]]) -> ParseResult<u64> {
     Ok(sample)
 }
 
-/// `[FORMAT NPY|BLOB|VALUES] [AS dtype]`, in any order.
+/// `[FORMAT NPY|BLOB|VALUES|ENCODED] [AS dtype]`, in any order (`AS` never with `ENCODED`).
 pub fn parse_read(args: &[&[u8]]) -> ParseResult<ReadRequest> {
     let mut it = args.iter().peekable();
     let mut req = ReadRequest::default();
     while let Some(arg) = it.next() {
         if is(arg, "FORMAT") {
-            let v = value_of(&mut it, "FORMAT", "NPY, BLOB or VALUES")?;
+            let v = value_of(&mut it, "FORMAT", "NPY, BLOB, VALUES or ENCODED")?;
             req.format = match v {
                 v if is(v, "NPY") => Format::Npy,
                 v if is(v, "BLOB") => Format::Blob,
                 v if is(v, "VALUES") => Format::Values,
+                v if is(v, "ENCODED") => Format::Encoded,
                 v => {
                     return invalid(format!(
-                        "unknown format '{}' (expected NPY, BLOB or VALUES)",
+                        "unknown format '{}' (expected NPY, BLOB, VALUES or ENCODED)",
                         text(v)
                     ))
                 }
@@ -549,6 +552,9 @@ pub fn parse_read(args: &[&[u8]]) -> ParseResult<ReadRequest> {
                 text(arg)
             ));
         }
+    }
+    if req.format == Format::Encoded && req.cast.is_some() {
+        return invalid("AS does not apply to FORMAT ENCODED: the stored form is replied as it is");
     }
     Ok(req)
 }
@@ -782,5 +788,11 @@ mod tests {
         assert!(parse_read(&[b"FORMAT"]).is_err());
         assert!(parse_read(&[b"FORMAT", b"json"]).is_err());
         assert!(parse_read(&[b"EXTRA"]).is_err());
+        assert_eq!(
+            parse_read(&[b"format", b"encoded"]).unwrap().format,
+            Format::Encoded
+        );
+        // The stored form is replied as it is: no cast.
+        assert!(parse_read(&[b"FORMAT", b"ENCODED", b"AS", b"float64"]).is_err());
     }
 }

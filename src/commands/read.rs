@@ -1,6 +1,6 @@
 //! Read commands: NDARRAY.GET and NDARRAY.INFO.
 
-use super::parse::{parse_read, ReadRequest};
+use super::parse::{parse_read, Format, ReadRequest};
 use super::reply::{self, Field};
 use super::{arg, rest};
 use crate::array::slice::Selection;
@@ -10,8 +10,9 @@ use crate::host::datatype::Key;
 use crate::offload;
 use redis_module::{Context, RedisString, RedisValue};
 
-/// `NDARRAY.GET key [FORMAT NPY|BLOB|VALUES] [AS dtype]`. A big array is decoded and its reply
-/// built on a worker, from a snapshot taken here (see `offload.rs`).
+/// `NDARRAY.GET key [FORMAT NPY|BLOB|VALUES|ENCODED] [AS dtype]`. A big array is decoded (or, for
+/// ENCODED, copied as stored) and its reply built on a worker, from a snapshot taken here (see
+/// `offload.rs`).
 pub fn get(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     let req = parse_read(&rest(args, 2))?;
     let key = Key::open(ctx, arg(args, 1)?, false);
@@ -34,6 +35,11 @@ pub fn slice(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         return Err(Error::Arity);
     }
     let req = parse_read(&rest(args, 3))?;
+    if req.format == Format::Encoded {
+        return Err(Error::usage(
+            "FORMAT ENCODED replies a whole array's stored form: use NDARRAY.GET",
+        ));
+    }
     let key = Key::open(ctx, arg(args, 1)?, false);
     let Some(array) = key.array()? else {
         return Ok(RedisValue::Null);

@@ -63,11 +63,14 @@ impl Ack {
 /// plain `GET`. Otherwise two: the chunks decoded (or copied) into this thread's buffer, then
 /// Redis' copy of it (the module API has no way to decode into Redis' reply buffer).
 pub fn array(ctx: &Context, array: &NdArray, req: ReadRequest) -> Result<RedisValue> {
+    if req.format == Format::Encoded {
+        return encoded(ctx, array);
+    }
     if req.cast.is_none_or(|to| to == array.dtype()) {
         let stored = match req.format {
             Format::Blob => array.as_contiguous(),
             Format::Npy => array.as_npy_file(),
-            Format::Values => None,
+            Format::Values | Format::Encoded => None,
         };
         if let Some(stored) = stored {
             // The limits hold for a reply straight from the store too (a `.npy` header counts).
@@ -78,6 +81,14 @@ pub fn array(ctx: &Context, array: &NdArray, req: ReadRequest) -> Result<RedisVa
     converted(ctx, array.dtype(), array.shape().dims(), req, |out| {
         array.read_all(out)
     })
+}
+
+/// Replies with the stored form of `array` (`FORMAT ENCODED`): no decoding. Copies: the stored
+/// chunks into the payload, then Redis' copy into the client's buffer.
+fn encoded(ctx: &Context, array: &NdArray) -> Result<RedisValue> {
+    within_reply_limits(array.store().stored_bytes() as u64)?;
+    let payload = crate::persist::to_payload(array);
+    Ok(bytes(ctx, &payload))
 }
 
 /// Replies with elements of `from` and result dims `dims`, which `read` appends to a buffer,

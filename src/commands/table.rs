@@ -113,6 +113,18 @@ const FEATURES_RELEASE: &str = "0.2.0";
 const FORMAT: Arg = one_of("format", &[token("NPY"), token("BLOB"), token("VALUES")])
     .with_token("FORMAT")
     .optional();
+/// GET's formats: SLICE's, and the stored form of the whole array.
+const GET_FORMAT: Arg = one_of(
+    "format",
+    &[
+        token("NPY"),
+        token("BLOB"),
+        token("VALUES"),
+        token("ENCODED"),
+    ],
+)
+.with_token("FORMAT")
+.optional();
 const READ_AS: Arg = string("dtype").with_token("AS").optional();
 const DATA: Arg = one_of(
     "data",
@@ -248,7 +260,7 @@ const TABLE: [CommandSpec; 17] = [
                   optionally converted to another dtype.",
         complexity: "O(N) where N is the size of the array in bytes.",
         since: FIRST_RELEASE,
-        args: &[key("key"), FORMAT, READ_AS],
+        args: &[key("key"), GET_FORMAT, READ_AS],
     },
     CommandSpec {
         name: "ndarray.info",
@@ -560,7 +572,7 @@ mod tests {
             .map(|c| c.syntax());
         assert_eq!(
             get.as_deref(),
-            Some("NDARRAY.GET key [FORMAT <NPY | BLOB | VALUES>] [AS dtype]")
+            Some("NDARRAY.GET key [FORMAT <NPY | BLOB | VALUES | ENCODED>] [AS dtype]")
         );
         let mset = COMMANDS
             .iter()
