@@ -27,7 +27,7 @@ use crate::array::{DType, NdArray, Shape};
 use crate::codec::Encoding;
 use crate::commands::parse::{parse_data, parse_dims, parse_read, parse_set, DataArg};
 use crate::commands::steps::{
-    append_new, append_rows, mset_value, reshape_to, SetValue, WriteSettings,
+    append_new, append_rows, mset_value, reshape_to, SetData, SetValue, WriteSettings,
 };
 use crate::persist;
 
@@ -75,7 +75,11 @@ pub fn set_args(data: &[u8]) {
         return;
     };
     value.attrs = attrs;
-    let elements = value.elements.clone();
+    let SetData::Elements(elements) = value.data.clone() else {
+        // ENCODED data: a payload that loads is stored as it is, one that does not is refused.
+        let _ = value.encode(&settings);
+        return;
+    };
     let array = value
         .encode(&settings)
         .expect("decoded elements always encode");

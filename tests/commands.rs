@@ -997,3 +997,178 @@ fn get_format_encoded_replies_the_stored_form_as_it_is() {
     );
     assert!(e.starts_with("LIMIT"), "{e}");
 }
+
+fn get_encoded(con: &mut Connection, key: &str) -> Vec<u8> {
+    redis::cmd("NDARRAY.GET")
+        .arg(key)
+        .arg("FORMAT")
+        .arg("ENCODED")
+        .query(con)
+        .unwrap()
+}
+
+#[test]
+fn set_encoded_stores_an_encoded_array_as_it_is() {
+    let server = Server::start();
+    let mut con = server.conn();
+    let field = smooth_f32(2_000_000);
+    set_blob(
+        &mut con,
+        "src",
+        "float32",
+        &[2000, 1000],
+        &["COMPRESS", "zstd", "SHUFFLE", "bit"],
+        &field,
+    );
+    let _: i64 = redis::cmd("NDARRAY.ATTRSET")
+        .arg("src")
+        .arg("unit")
+        .arg("K")
+        .query(&mut con)
+        .unwrap();
+    let payload = get_encoded(&mut con, "src");
+    let encoded_before = ndarray_stat(&mut con, "chunks_encoded");
+    // 8 MB of elements: checked on a worker; stored as received, nothing compressed again.
+    let ok: String = redis::cmd("NDARRAY.SET")
+        .arg("copy")
+        .arg("PX")
+        .arg(100_000)
+        .arg("ATTR")
+        .arg("source")
+        .arg("src")
+        .arg("ENCODED")
+        .arg(&payload)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(ok, "OK");
+    assert_eq!(
+        ndarray_stat(&mut con, "chunks_encoded"),
+        encoded_before,
+        "no chunk re-encoded"
+    );
+    assert_eq!(get_blob(&mut con, "copy").unwrap(), field);
+    assert_eq!(
+        info_str(&mut con, "copy", "compression"),
+        info_str(&mut con, "src", "compression")
+    );
+    assert_eq!(
+        info_int(&mut con, "copy", "stored_bytes"),
+        info_int(&mut con, "src", "stored_bytes")
+    );
+    let attrs: Vec<Vec<u8>> = redis::cmd("NDARRAY.ATTRGET")
+        .arg("copy")
+        .arg("unit")
+        .arg("source")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(
+        attrs,
+        [b"K".to_vec(), b"src".to_vec()],
+        "its attributes, ATTR on top"
+    );
+    let ttl: i64 = redis::cmd("PTTL").arg("copy").query(&mut con).unwrap();
+    assert!(ttl > 0 && ttl <= 100_000);
+    // NX and XX as for any SET.
+    let nx: Value = redis::cmd("NDARRAY.SET")
+        .arg("copy")
+        .arg("NX")
+        .arg("ENCODED")
+        .arg(&payload)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(nx, Value::Nil);
+
+    // Refused before anything changes, with the class of what is wrong.
+    let db = db_digest(&mut con);
+    let mut flipped = payload.clone();
+    let at = flipped.len() - 200; // inside the last chunk's compressed bytes
+    flipped[at] ^= 0xff;
+    let cases: Vec<(Vec<Vec<u8>>, &str)> = vec![
+        (
+            vec![b"ENCODED".to_vec(), payload[..payload.len() - 9].to_vec()],
+            "BADPAYLOAD",
+        ),
+        (vec![b"ENCODED".to_vec(), flipped], "BADPAYLOAD"),
+        (vec![b"ENCODED".to_vec(), b"NDAX".to_vec()], "BADPAYLOAD"),
+        (
+            vec![b"ENCODED".to_vec(), payload[..60].to_vec()],
+            "BADPAYLOAD",
+        ),
+        (
+            vec![
+                b"COMPRESS".to_vec(),
+                b"lz4".to_vec(),
+                b"ENCODED".to_vec(),
+                payload.clone(),
+            ],
+            "ERR ENCODED data is stored as it is",
+        ),
+        (
+            vec![
+                b"float32".to_vec(),
+                b"4".to_vec(),
+                b"ENCODED".to_vec(),
+                payload.clone(),
+            ],
+            "ERR ENCODED data carries its own dtype and shape",
+        ),
+    ];
+    for (args, want) in cases {
+        let e = error_of(
+            redis::cmd("NDARRAY.SET")
+                .arg("copy")
+                .arg(&args)
+                .query(&mut con),
+        );
+        assert!(e.starts_with(want), "{want}: {e}");
+    }
+    // A header claiming more than max-array-bytes is refused before its chunks are read.
+    let mut huge = payload.clone();
+    huge[28..36].copy_from_slice(&(1u64 << 40).to_le_bytes()); // dims[0]
+    let e = error_of(
+        redis::cmd("NDARRAY.SET")
+            .arg("copy")
+            .arg("ENCODED")
+            .arg(&huge)
+            .query(&mut con),
+    );
+    assert!(e.starts_with("LIMIT"), "{e}");
+    assert_eq!(db_digest(&mut con), db, "refused writes change nothing");
+
+    // MSET and MSETEX take encoded values beside .npy files (told apart by their magic).
+    let small = get_encoded(&mut con, "src");
+    let npy = npy_file("<f4", &[2], &f32_bytes(&[1.0, 2.0]));
+    let ok: String = redis::cmd("NDARRAY.MSET")
+        .arg("m1")
+        .arg(&small)
+        .arg("m2")
+        .arg(&npy)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(ok, "OK");
+    assert_eq!(get_blob(&mut con, "m1").unwrap(), field);
+    let n: i64 = redis::cmd("NDARRAY.MSETEX")
+        .arg(2)
+        .arg("x1")
+        .arg(&small)
+        .arg("x2")
+        .arg(&npy)
+        .arg("EX")
+        .arg(100)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(get_blob(&mut con, "x1").unwrap(), field);
+    let e = error_of(
+        redis::cmd("NDARRAY.MSET")
+            .arg("m1")
+            .arg(&npy)
+            .arg("m2")
+            .arg(&b"NDAE\x02"[..])
+            .query(&mut con),
+    );
+    assert!(
+        e.starts_with("BADPAYLOAD argument 5 (the value of key 'm2'): payload is truncated"),
+        "{e}"
+    );
+}

@@ -663,3 +663,91 @@ fn payloads_with_chunks_outside_the_settings_range_are_refused() {
         .unwrap();
     assert_eq!(get_blob(&mut con, "smallest").unwrap(), vec![0u8; 16]);
 }
+
+/// `NDARRAY.SET … ENCODED` with mutated encoded arrays: each is refused (the key unchanged) or
+/// stored, reads back consistently, and every stored one survives a reload (no client payload
+/// can keep the server from restarting).
+#[test]
+fn mutated_encoded_arrays_are_refused_or_stored_and_reload() {
+    let server = Server::start_with_module_args(
+        &["chunk-bytes", "4096"],
+        &["--enable-debug-command", "yes"],
+    );
+    let mut con = server.conn();
+    let keys = sources(&mut con);
+    let payloads: Vec<Vec<u8>> = keys
+        .iter()
+        .map(|k| {
+            redis::cmd("NDARRAY.GET")
+                .arg(k)
+                .arg("FORMAT")
+                .arg("ENCODED")
+                .query(&mut con)
+                .unwrap()
+        })
+        .collect();
+    let mut rng = Rng(0x0e0c_0ded_5eed_0001);
+    let (mut tried, mut stored) = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tried < 3000 && Instant::now() < deadline {
+        let mut p = payloads[rng.index(payloads.len())].clone();
+        match rng.below(4) {
+            // a few bytes anywhere
+            0 | 1 => {
+                for _ in 0..=rng.below(3) {
+                    let at = rng.index(p.len());
+                    p[at] = rng.next() as u8;
+                }
+            }
+            // a u64 field (or a length) set to something absurd
+            2 => {
+                let at = 4 + 8 * rng.index((p.len() - 4) / 8);
+                let v = [0, 1, 4095, 1 << 32, u64::MAX, rng.next()][rng.index(6)];
+                p[at..at + 8].copy_from_slice(&v.to_le_bytes());
+            }
+            // cut short or extended
+            _ => {
+                if rng.chance(50) {
+                    p.truncate(rng.index(p.len()));
+                } else {
+                    p.extend_from_slice(&rng.next().to_le_bytes());
+                }
+            }
+        }
+        let r: redis::RedisResult<Value> = redis::cmd("NDARRAY.SET")
+            .arg("victim")
+            .arg("ENCODED")
+            .arg(&p)
+            .query(&mut con);
+        tried += 1;
+        match r {
+            Ok(_) => {
+                stored += 1;
+                check_consistent(&mut con);
+                let _: () = redis::cmd("RENAME")
+                    .arg("victim")
+                    .arg(format!("kept:{stored}"))
+                    .query(&mut con)
+                    .unwrap();
+            }
+            Err(e) => {
+                let text = e.to_string();
+                assert!(
+                    ["BADPAYLOAD", "LIMIT", "SHAPE", "DTYPE"]
+                        .iter()
+                        .any(|code| text.contains(code)),
+                    "a refusal says what is wrong: {text}"
+                );
+            }
+        }
+    }
+    let before = db_digest(&mut con);
+    let _: () = redis::cmd("DEBUG").arg("RELOAD").query(&mut con).unwrap();
+    assert_eq!(
+        db_digest(&mut con),
+        before,
+        "every stored array loads again"
+    );
+    assert!(tried >= 1000, "only {tried} mutations ran in time");
+    eprintln!("hostile encoded arrays: {tried} tried, {stored} stored (read back and reloaded)");
+}

@@ -185,7 +185,7 @@ fn write_batch(
     settings: WriteSettings,
     batch: Batch,
 ) -> Result<RedisValue> {
-    let bytes: u64 = values.iter().map(|v| v.elements.nbytes()).sum();
+    let bytes: u64 = values.iter().map(|v| v.nbytes()).sum();
     if offload::should_offload(ctx, bytes) {
         // The worker reads the `.npy` arguments in place (no copy): they stay retained with it.
         let on_args = offload::ValuesOnArgs::new(args, values);

@@ -85,7 +85,7 @@ pub struct SetRequest<'a> {
     pub attrs: Vec<(&'a [u8], &'a [u8])>,
 }
 
-/// `dtype [dim ...] [option ...] {BLOB data | VALUES v ...}` or `[option ...] NPY data`.
+/// `dtype [dim ...] [option ...] {BLOB data | VALUES v ...}` or `[option ...] {NPY | ENCODED} data`.
 pub fn parse_set<'a>(args: &'a [&'a [u8]]) -> ParseResult<SetRequest<'a>> {
     let mut it = args.iter().peekable();
     let mut dtype = None;
@@ -112,7 +112,7 @@ pub fn parse_set<'a>(args: &'a [&'a [u8]]) -> ParseResult<SetRequest<'a>> {
     loop {
         let Some(arg) = it.next() else {
             return invalid(format!(
-                "missing data: expected BLOB, VALUES or NPY ({})",
+                "missing data: expected BLOB, VALUES, NPY or ENCODED ({})",
                 usage("ndarray.set")
             ));
         };
@@ -125,7 +125,7 @@ pub fn parse_set<'a>(args: &'a [&'a [u8]]) -> ParseResult<SetRequest<'a>> {
             let field = value_of(&mut it, "ATTR", "a field and a value")?;
             let value = value_of(&mut it, "ATTR", "a field and a value")?;
             attrs.push((field, value));
-        } else if is(arg, "BLOB") || is(arg, "VALUES") || is(arg, "NPY") {
+        } else if is(arg, "BLOB") || is(arg, "VALUES") || is(arg, "NPY") || is(arg, "ENCODED") {
             let input = parse_source(arg, &mut it, dtype.map(|d| (d, std::mem::take(&mut dims))))?;
             return Ok(SetRequest {
                 input,
@@ -296,6 +296,13 @@ pub fn parse_source<'a>(
             );
         }
         Input::Npy(value_of(it, "NPY", "the bytes of a .npy file")?)
+    } else if is(kind, "ENCODED") {
+        if typed.is_some() {
+            return invalid(
+                "ENCODED data carries its own dtype and shape: give no dtype or dims with it",
+            );
+        }
+        Input::Encoded(value_of(it, "ENCODED", "an encoded array")?)
     } else {
         let Some((dtype, dims)) = typed else {
             return invalid(format!(
@@ -392,9 +399,9 @@ fn is_set_keyword(arg: &[u8]) -> bool {
     if arg.first().is_some_and(|b| !b.is_ascii_alphabetic()) {
         return false;
     }
-    const KEYWORDS: [&str; 15] = [
+    const KEYWORDS: [&str; 16] = [
         "COMPRESS", "LEVEL", "SHUFFLE", "AS", "EX", "PX", "EXAT", "PXAT", "KEEPTTL", "NX", "XX",
-        "BLOB", "VALUES", "NPY", "ATTR",
+        "BLOB", "VALUES", "NPY", "ENCODED", "ATTR",
     ];
     KEYWORDS.iter().any(|k| is(arg, k))
 }

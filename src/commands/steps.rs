@@ -116,14 +116,26 @@ impl WriteSettings {
 }
 
 /// The value NDARRAY.SET stores, one step before the end: decoded, cast (`AS`), its encoding
-/// resolved. Every error in the arguments surfaces in [`SetValue::prepare`], before the key is
-/// looked at; NX / XX then decide whether [`SetValue::encode`] (the compression) runs at all.
+/// resolved; or an encoded array, its header checked. Every error in the arguments surfaces in
+/// [`SetValue::prepare`], before the key is looked at; NX / XX then decide whether
+/// [`SetValue::encode`] (the compression, or the encoded array's check) runs at all.
 #[derive(Debug)]
 pub struct SetValue<'a> {
-    pub elements: Elements<'a>,
+    pub data: SetData<'a>,
     pub encoding: EncodingChoice,
     /// The attributes the stored array gets (SET's `ATTR` options; none for MSET and MSETEX).
     pub attrs: Attrs,
+}
+
+/// What a write stores: elements to encode, or an array already encoded, stored as it is.
+#[derive(Debug, Clone)]
+pub enum SetData<'a> {
+    Elements(Elements<'a>),
+    Encoded {
+        payload: &'a [u8],
+        /// The raw bytes its header declares (within `max-array-bytes`).
+        nbytes: u64,
+    },
 }
 
 impl<'a> SetValue<'a> {
@@ -133,8 +145,40 @@ impl<'a> SetValue<'a> {
         store: StoreOptions,
         settings: &WriteSettings,
     ) -> Result<Self> {
+        if let Input::Encoded(payload) = input {
+            let stored_as_is = cast.is_none()
+                && store.codec.is_none()
+                && store.level.is_none()
+                && store.shuffle.is_none();
+            if !stored_as_is {
+                return Err(Error::usage(
+                    "ENCODED data is stored as it is: COMPRESS, LEVEL, SHUFFLE and AS do not apply",
+                ));
+            }
+            return Self::encoded(payload, settings);
+        }
         let elements = input.decode(settings.max_array_bytes)?;
         Self::from_elements(elements, cast, store, settings)
+    }
+
+    /// An encoded array, its header checked against the limits (nothing allocated yet); its
+    /// chunks are checked by [`SetValue::encode`].
+    fn encoded(payload: &'a [u8], settings: &WriteSettings) -> Result<Self> {
+        let (dtype, shape) = crate::persist::payload_header(payload)?;
+        let nbytes = shape.nbytes_within(dtype, settings.max_array_bytes)? as u64;
+        Ok(SetValue {
+            data: SetData::Encoded { payload, nbytes },
+            encoding: EncodingChoice::Fixed(Encoding::RAW),
+            attrs: Attrs::default(),
+        })
+    }
+
+    /// Raw bytes of the array it stores (what decides whether a worker does the work).
+    pub fn nbytes(&self) -> u64 {
+        match &self.data {
+            SetData::Elements(elements) => elements.nbytes(),
+            SetData::Encoded { nbytes, .. } => *nbytes,
+        }
     }
 
     /// The second half of [`SetValue::prepare`], for elements already decoded (MSETEX's `.npy`
@@ -150,18 +194,27 @@ impl<'a> SetValue<'a> {
         }
         let encoding = settings.resolve_encoding(store, elements.dtype.itemsize())?;
         Ok(SetValue {
-            elements,
+            data: SetData::Elements(elements),
             encoding,
             attrs: Attrs::default(),
         })
     }
 
-    /// Compresses the elements into the array to store (the one copy out of the argument bytes).
+    /// The array to store: the elements compressed (the one copy out of the argument bytes), or
+    /// the encoded array loaded as it is (its chunks copied, every one decoded once to check it;
+    /// the same checks as a load, so a stored value always loads again). An encoded array keeps
+    /// its attributes, with `ATTR` options set on top; its `updated_at` is this write's.
     pub fn encode(self, settings: &WriteSettings) -> Result<NdArray> {
-        let mut array = self
-            .elements
-            .into_array(self.encoding, settings.chunk_bytes)?;
-        *array.attrs_mut() = self.attrs;
+        let mut array = match self.data {
+            SetData::Elements(elements) => {
+                let mut array = elements.into_array(self.encoding, settings.chunk_bytes)?;
+                *array.attrs_mut() = self.attrs;
+                return Ok(array);
+            }
+            SetData::Encoded { payload, .. } => crate::persist::from_client_payload(payload)?,
+        };
+        array.set_updated_at(0);
+        array.attrs_mut().set_all(self.attrs.iter())?;
         Ok(array)
     }
 }
@@ -394,11 +447,14 @@ pub fn mset_elements<'a>(
     settings: &WriteSettings,
     memo: &mut BatchMemo,
 ) -> Result<SetValue<'a>> {
+    if npy.starts_with(crate::persist::PAYLOAD_MAGIC) {
+        return encoded_batch_value(position, name, npy, settings);
+    }
     let elements = batch_elements(position, name, npy, settings, memo)?;
     let itemsize = elements.dtype.itemsize();
     let encoding = memo.encoding(itemsize, || settings.default_encoding(itemsize))?;
     Ok(SetValue {
-        elements,
+        data: SetData::Elements(elements),
         encoding,
         attrs: Attrs::default(),
     })
@@ -415,6 +471,19 @@ pub fn msetex_elements<'a>(
     settings: &WriteSettings,
     memo: &mut BatchMemo,
 ) -> Result<SetValue<'a>> {
+    if npy.starts_with(crate::persist::PAYLOAD_MAGIC) {
+        let stored_as_is = options.cast.is_none()
+            && options.store.codec.is_none()
+            && options.store.level.is_none()
+            && options.store.shuffle.is_none();
+        if !stored_as_is {
+            return Err(Error::usage(format!(
+                "argument {position} (the value of key '{}') is encoded, stored as it is: COMPRESS, LEVEL, SHUFFLE and AS do not apply",
+                name.escape_ascii()
+            )));
+        }
+        return encoded_batch_value(position, name, npy, settings);
+    }
     let mut elements = batch_elements(position, name, npy, settings, memo)?;
     if let Some(to) = options.cast {
         elements = elements.cast(to, settings.max_array_bytes)?;
@@ -424,8 +493,25 @@ pub fn msetex_elements<'a>(
         settings.resolve_encoding(options.store, itemsize)
     })?;
     Ok(SetValue {
-        elements,
+        data: SetData::Elements(elements),
         encoding,
         attrs: Attrs::default(),
+    })
+}
+
+/// A batch's value in the encoded form (it starts with the encoded form's magic, which no `.npy`
+/// file does); an error names the argument and the key.
+fn encoded_batch_value<'a>(
+    position: usize,
+    name: &[u8],
+    payload: &'a [u8],
+    settings: &WriteSettings,
+) -> Result<SetValue<'a>> {
+    SetValue::encoded(payload, settings).map_err(|e| match e {
+        Error::Array(e) => Error::Array(e.context(format_args!(
+            "argument {position} (the value of key '{}')",
+            name.escape_ascii()
+        ))),
+        other => other,
     })
 }

@@ -134,6 +134,16 @@ const DATA: Arg = one_of(
         string("npy").with_token("NPY"),
     ],
 );
+/// SET's data: APPEND's and SETSLICE's, or an array already encoded (README, "The encoded form").
+const SET_DATA: Arg = one_of(
+    "data",
+    &[
+        string("data").with_token("BLOB"),
+        string("value").with_token("VALUES").multiple(),
+        string("npy").with_token("NPY"),
+        string("payload").with_token("ENCODED"),
+    ],
+);
 const DIMS: Arg = integer("dim").optional().multiple();
 
 // The registry's names (a test checks that they are all here), then `auto`.
@@ -178,7 +188,7 @@ const SET_ARGS: &[Arg] = &[
         .with_token("ATTR")
         .optional()
         .multiple_token(),
-    DATA,
+    SET_DATA,
 ];
 
 /// Whether the space-separated `flags` hold `flag`; a `const fn`, so that the dispatcher knows at

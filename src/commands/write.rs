@@ -32,7 +32,7 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     value.attrs = Attrs::from_pairs(req.attrs.iter().copied())?;
     let name = arg(args, 1)?;
     let (condition, ttl) = (req.condition, req.ttl);
-    let bytes = value.elements.nbytes();
+    let bytes = value.nbytes();
     if offload::should_offload(ctx, bytes) {
         // The worker reads the argument bytes in place (no copy): they stay retained with it.
         let on_args = offload::ValuesOnArgs::new(args, vec![value]);

@@ -268,6 +268,51 @@ fn payload_of(write: impl FnOnce(&mut PayloadWriter)) -> Vec<u8> {
     w.0
 }
 
+/// The dtype and shape a payload declares, read without touching its chunks: what a write checks
+/// against its limits before the payload is loaded. Errors are the client's (`BADPAYLOAD`).
+pub fn payload_header(payload: &[u8]) -> ArrayResult<(DType, Shape)> {
+    let body = payload
+        .strip_prefix(PAYLOAD_MAGIC.as_slice())
+        .ok_or_else(|| ArrayError::Payload("not an encoded array: it starts with NDAE".into()))?;
+    let mut r = PayloadReader(body);
+    let mut header = || -> ArrayResult<(DType, Shape)> {
+        let version = r.get_u64()?;
+        if !(ENCODING_V1 as u64..=ENCODING_VERSION as u64).contains(&version) {
+            return Err(ArrayError::corrupt(format!(
+                "encoded form version {version} (this module reads versions {ENCODING_V1} to {ENCODING_VERSION})"
+            )));
+        }
+        let code = r.get_u64()?;
+        let dtype = DType::from_code(code)
+            .ok_or_else(|| ArrayError::corrupt(format!("unknown dtype code {code}")))?;
+        let ndim = r.get_u64()?;
+        if ndim > MAX_NDIM as u64 {
+            return Err(ArrayError::corrupt(format!(
+                "{ndim} dimensions (at most {MAX_NDIM})"
+            )));
+        }
+        let dims = (0..ndim)
+            .map(|_| r.get_u64())
+            .collect::<ArrayResult<Vec<u64>>>()?;
+        Ok((dtype, Shape::new(dims, dtype)?))
+    };
+    header().map_err(client_fault)
+}
+
+/// Loads an encoded array a client sent, exactly as [`from_payload`] (every field checked, every
+/// chunk decoded), its faults reported as the client's (`BADPAYLOAD`), not as corrupt storage.
+pub fn from_client_payload(payload: &[u8]) -> ArrayResult<NdArray> {
+    from_payload(payload).map_err(client_fault)
+}
+
+/// What a loader calls corrupt storage is, in a payload a client sent, the client's fault.
+fn client_fault(e: ArrayError) -> ArrayError {
+    match e {
+        ArrayError::Corrupt(m) => ArrayError::Payload(m),
+        other => other,
+    }
+}
+
 /// `array` as one payload (the chunks are copied into it as stored: no re-encoding).
 pub fn to_payload(array: &NdArray) -> Vec<u8> {
     payload_of(|w| save(array, w))

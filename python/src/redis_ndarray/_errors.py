@@ -30,8 +30,9 @@ class SelectionError(NDArrayError, IndexError):
 
 
 class DTypeShapeError(NDArrayError, ValueError):
-    """DTYPE, SHAPE, BADNPY or VALUE: an unsupported dtype or refused cast, data of the wrong size or
-    shape, a malformed .npy file, an element value that does not fit."""
+    """DTYPE, SHAPE, BADNPY, BADPAYLOAD or VALUE: an unsupported dtype or refused cast, data of the
+    wrong size or shape, a malformed .npy file or encoded array, an element value that does not
+    fit."""
 
 
 class NoSuchKeyError(NDArrayError, KeyError):
@@ -69,6 +70,7 @@ CODES: dict[str, type[NDArrayError]] = {
     "DTYPE": DTypeShapeError,
     "SHAPE": DTypeShapeError,
     "BADNPY": DTypeShapeError,
+    "BADPAYLOAD": DTypeShapeError,
     "VALUE": DTypeShapeError,
     "LIMIT": LimitError,
     "CORRUPT": CorruptDataError,

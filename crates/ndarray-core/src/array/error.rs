@@ -20,6 +20,8 @@ pub enum ArrayError {
     OutOfBounds(String),
     /// A `.npy` file that is malformed (`BADNPY`).
     Npy(String),
+    /// An encoded array a client sent that is malformed or does not decode (`BADPAYLOAD`).
+    Payload(String),
     /// An element value that does not parse, or does not fit its dtype (`VALUE`).
     Value(String),
     /// A size limit: the `max-array-bytes` or `max-reply-bytes` setting, NumPy's int64 rule, the
@@ -63,6 +65,7 @@ impl ArrayError {
             Self::Selection(_) => "SELECTION",
             Self::OutOfBounds(_) => "BOUNDS",
             Self::Npy(_) => "BADNPY",
+            Self::Payload(_) => "BADPAYLOAD",
             Self::Value(_) => "VALUE",
             Self::TooLarge(_) => "LIMIT",
             Self::Corrupt(_) => "CORRUPT",
@@ -80,6 +83,7 @@ impl ArrayError {
             Self::Selection(m) => Self::Selection(with(m)),
             Self::OutOfBounds(m) => Self::OutOfBounds(with(m)),
             Self::Npy(m) => Self::Npy(with(m)),
+            Self::Payload(m) => Self::Payload(with(m)),
             Self::Value(m) => Self::Value(with(m)),
             Self::TooLarge(m) => Self::TooLarge(with(m)),
             Self::Corrupt(m) => Self::Corrupt(with(m)),
@@ -97,6 +101,7 @@ impl fmt::Display for ArrayError {
             | Self::Selection(m)
             | Self::OutOfBounds(m)
             | Self::Npy(m)
+            | Self::Payload(m)
             | Self::Value(m)
             | Self::TooLarge(m) => f.write_str(m),
         }
@@ -129,6 +134,7 @@ mod tests {
             (ArrayError::selection("m"), "SELECTION"),
             (ArrayError::OutOfBounds("m".into()), "BOUNDS"),
             (ArrayError::npy("m"), "BADNPY"),
+            (ArrayError::Payload("m".into()), "BADPAYLOAD"),
             (ArrayError::value("m"), "VALUE"),
             (ArrayError::TooLarge("m".into()), "LIMIT"),
             (ArrayError::corrupt("m"), "CORRUPT"),

@@ -1,4 +1,5 @@
-//! Array data as clients send it (BLOB, VALUES or NPY) decoded into elements, plus `AS` casts.
+//! Array data as clients send it (BLOB, VALUES, NPY or ENCODED) decoded into elements, plus `AS`
+//! casts.
 
 use super::cast::{cast_into, check_cast};
 use super::dtype::DType;
@@ -27,6 +28,9 @@ pub enum Input<'a> {
     },
     /// A whole `.npy` file: it carries its own dtype and shape.
     Npy(&'a [u8]),
+    /// An array in the encoded form (`persist`): it carries its dtype, shape and encoding. Writes
+    /// store it as it is; [`Input::decode`] gives its elements.
+    Encoded(&'a [u8]),
 }
 
 /// Decoded elements: C-order little-endian bytes, borrowed from the argument when possible.
@@ -74,6 +78,18 @@ impl<'a> Input<'a> {
                     dtype: npy.dtype,
                     shape: npy.shape,
                     data: canonical(npy.dtype, npy.data),
+                })
+            }
+            Input::Encoded(payload) => {
+                let (dtype, shape) = crate::persist::payload_header(payload)?;
+                shape.nbytes_within(dtype, max_bytes)?;
+                let array = crate::persist::from_client_payload(payload)?;
+                let mut data = Vec::new();
+                array.read_all(&mut data)?;
+                Ok(Elements {
+                    dtype,
+                    shape,
+                    data: Cow::Owned(data),
                 })
             }
         }
