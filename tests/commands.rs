@@ -1172,3 +1172,68 @@ fn set_encoded_stores_an_encoded_array_as_it_is() {
         "{e}"
     );
 }
+
+#[test]
+fn encoded_writes_reach_a_replica_and_replay_from_the_aof() {
+    let primary = Server::start_with(&[
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--enable-debug-command",
+        "yes",
+    ]);
+    let replica = Server::start();
+    replica.replicate(&primary);
+    let (mut p, mut r) = (primary.conn(), replica.conn());
+    let field = smooth_f32(2_000_000);
+    set_blob(
+        &mut p,
+        "src",
+        "float32",
+        &[2000, 1000],
+        &["COMPRESS", "lz4"],
+        &field,
+    );
+    set_blob(&mut p, "tiny", "int16", &[3], &[], &[1, 0, 2, 0, 3, 0]);
+    let (big, small) = (get_encoded(&mut p, "src"), get_encoded(&mut p, "tiny"));
+    // A big one (checked on a worker, replicated as its encoded value), a small one (replicated
+    // as the command), and a batch mixing both forms.
+    for (key, payload) in [("big", &big), ("small", &small)] {
+        let ok: String = redis::cmd("NDARRAY.SET")
+            .arg(key)
+            .arg("ATTR")
+            .arg("from")
+            .arg("client")
+            .arg("ENCODED")
+            .arg(payload)
+            .query(&mut p)
+            .unwrap();
+        assert_eq!(ok, "OK");
+    }
+    let npy = npy_file("<f4", &[2], &f32_bytes(&[1.0, 2.0]));
+    let ok: String = redis::cmd("NDARRAY.MSET")
+        .arg("m1")
+        .arg(&small)
+        .arg("m2")
+        .arg(&npy)
+        .arg("m3")
+        .arg(&big)
+        .query(&mut p)
+        .unwrap();
+    assert_eq!(ok, "OK");
+    let acked: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(&mut p).unwrap();
+    assert_eq!(acked, 1);
+    let want = db_digest(&mut p);
+    assert_eq!(db_digest(&mut r), want, "the replica holds the same arrays");
+    assert_eq!(get_blob(&mut r, "big").unwrap(), field);
+    for key in ["big", "small", "m3"] {
+        assert_eq!(
+            info_int(&mut r, key, "updated_at"),
+            info_int(&mut p, key, "updated_at"),
+            "{key}: the primary's time"
+        );
+    }
+    let _: () = redis::cmd("DEBUG").arg("LOADAOF").query(&mut p).unwrap();
+    assert_eq!(db_digest(&mut p), want, "the AOF replays them");
+}
