@@ -94,24 +94,7 @@ fn save_parts(
 /// Loads a value written by [`save`] at encoding version `version`. Every field is checked before
 /// use; nothing is allocated from a claimed count before the data behind it has been read.
 pub fn load(r: &mut impl RdbRead, version: i32) -> ArrayResult<NdArray> {
-    if !(ENCODING_V1..=ENCODING_VERSION).contains(&version) {
-        return Err(ArrayError::corrupt(format!(
-            "unknown NDARRAY encoding version {version} (this module reads versions {ENCODING_V1} to {ENCODING_VERSION})"
-        )));
-    }
-    let code = r.get_u64()?;
-    let dtype = DType::from_code(code)
-        .ok_or_else(|| ArrayError::corrupt(format!("unknown dtype code {code}")))?;
-    let ndim = r.get_u64()?;
-    if ndim > MAX_NDIM as u64 {
-        return Err(ArrayError::corrupt(format!(
-            "{ndim} dimensions (at most {MAX_NDIM})"
-        )));
-    }
-    let mut dims = Vec::with_capacity(ndim as usize);
-    for _ in 0..ndim {
-        dims.push(r.get_u64()?);
-    }
+    let (dtype, dims) = load_header(r, version)?;
     let shape = Shape::new(dims, dtype).map_err(|e| ArrayError::corrupt(e.to_string()))?;
     let compression = r.get_u64()?;
     let level = r.get_u64()?;
@@ -171,6 +154,28 @@ pub fn load(r: &mut impl RdbRead, version: i32) -> ArrayResult<NdArray> {
     let mut array = NdArray::from_parts(dtype, shape, encoding, chunk_bytes, chunks)?;
     array.set_meta(meta);
     Ok(array)
+}
+
+/// The fields before the encoding: the version (given: RDB keeps it beside the value), dtype and
+/// dims, each checked (the dims against the shape rules by the caller).
+fn load_header(r: &mut impl RdbRead, version: i32) -> ArrayResult<(DType, Vec<u64>)> {
+    if !(ENCODING_V1..=ENCODING_VERSION).contains(&version) {
+        return Err(ArrayError::corrupt(format!(
+            "unknown NDARRAY encoding version {version} (this module reads versions {ENCODING_V1} to {ENCODING_VERSION})"
+        )));
+    }
+    let code = r.get_u64()?;
+    let dtype = DType::from_code(code)
+        .ok_or_else(|| ArrayError::corrupt(format!("unknown dtype code {code}")))?;
+    let ndim = r.get_u64()?;
+    if ndim > MAX_NDIM as u64 {
+        return Err(ArrayError::corrupt(format!(
+            "{ndim} dimensions (at most {MAX_NDIM})"
+        )));
+    }
+    // At most MAX_NDIM: a small allocation whatever the payload claims.
+    let dims = (0..ndim).map(|_| r.get_u64()).collect::<ArrayResult<_>>()?;
+    Ok((dtype, dims))
 }
 
 /// `updated_at` and the attributes of a version-2 value, each checked against the limits a write
@@ -275,28 +280,11 @@ pub fn payload_header(payload: &[u8]) -> ArrayResult<(DType, Shape)> {
         .strip_prefix(PAYLOAD_MAGIC.as_slice())
         .ok_or_else(|| ArrayError::Payload("not an encoded array: it starts with NDAE".into()))?;
     let mut r = PayloadReader(body);
-    let mut header = || -> ArrayResult<(DType, Shape)> {
-        let version = r.get_u64()?;
-        if !(ENCODING_V1 as u64..=ENCODING_VERSION as u64).contains(&version) {
-            return Err(ArrayError::corrupt(format!(
-                "encoded form version {version} (this module reads versions {ENCODING_V1} to {ENCODING_VERSION})"
-            )));
-        }
-        let code = r.get_u64()?;
-        let dtype = DType::from_code(code)
-            .ok_or_else(|| ArrayError::corrupt(format!("unknown dtype code {code}")))?;
-        let ndim = r.get_u64()?;
-        if ndim > MAX_NDIM as u64 {
-            return Err(ArrayError::corrupt(format!(
-                "{ndim} dimensions (at most {MAX_NDIM})"
-            )));
-        }
-        let dims = (0..ndim)
-            .map(|_| r.get_u64())
-            .collect::<ArrayResult<Vec<u64>>>()?;
-        Ok((dtype, Shape::new(dims, dtype)?))
-    };
-    header().map_err(client_fault)
+    let version = r.get_u64().map_err(client_fault)?;
+    let version = i32::try_from(version).unwrap_or(i32::MAX);
+    let (dtype, dims) = load_header(&mut r, version).map_err(client_fault)?;
+    // A shape past NumPy's int64 rule is a limit (LIMIT), as for any write.
+    Shape::new(dims, dtype).map(|shape| (dtype, shape))
 }
 
 /// Loads an encoded array a client sent, exactly as [`from_payload`] (every field checked, every
@@ -443,6 +431,18 @@ mod tests {
             Some(&[1u8, 0, 2, 0, 3, 0][..])
         );
         assert_eq!(&END_MARKER.to_be_bytes(), b"ndarray!");
+        // A client's payload: its header read alone, and its faults the client's.
+        let (dtype, shape) = payload_header(&doc).unwrap();
+        assert_eq!((dtype, shape.dims()), (DType::Int16, &[3u64][..]));
+        assert_eq!(payload_header(&doc[..30]).unwrap_err().code(), "BADPAYLOAD");
+        assert_eq!(payload_header(b"NDAX").unwrap_err().code(), "BADPAYLOAD");
+        let mut huge = doc.clone();
+        huge[28..36].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(payload_header(&huge).unwrap_err().code(), "LIMIT");
+        let mut cut = doc.clone();
+        cut.truncate(100);
+        assert_eq!(from_client_payload(&cut).unwrap_err().code(), "BADPAYLOAD");
+        assert_eq!(from_payload(&cut).unwrap_err().code(), "CORRUPT");
     }
 
     #[derive(Debug, Clone, PartialEq)]
