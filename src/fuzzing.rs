@@ -75,7 +75,7 @@ pub fn set_args(data: &[u8]) {
         return;
     };
     value.attrs = attrs;
-    let SetData::Elements(elements) = value.data.clone() else {
+    let SetData::Elements(elements, _) = value.data.clone() else {
         // ENCODED data: a payload that loads is stored as it is, one that does not is refused.
         let _ = value.encode(&settings);
         return;

@@ -122,7 +122,6 @@ impl WriteSettings {
 #[derive(Debug)]
 pub struct SetValue<'a> {
     pub data: SetData<'a>,
-    pub encoding: EncodingChoice,
     /// The attributes the stored array gets (SET's `ATTR` options; none for MSET and MSETEX).
     pub attrs: Attrs,
 }
@@ -130,7 +129,8 @@ pub struct SetValue<'a> {
 /// What a write stores: elements to encode, or an array already encoded, stored as it is.
 #[derive(Debug, Clone)]
 pub enum SetData<'a> {
-    Elements(Elements<'a>),
+    /// Elements and the encoding resolved for them.
+    Elements(Elements<'a>, EncodingChoice),
     Encoded {
         payload: &'a [u8],
         /// The raw bytes its header declares (within `max-array-bytes`).
@@ -146,11 +146,7 @@ impl<'a> SetValue<'a> {
         settings: &WriteSettings,
     ) -> Result<Self> {
         if let Input::Encoded(payload) = input {
-            let stored_as_is = cast.is_none()
-                && store.codec.is_none()
-                && store.level.is_none()
-                && store.shuffle.is_none();
-            if !stored_as_is {
+            if !stored_as_is(cast, store) {
                 return Err(Error::usage(
                     "ENCODED data is stored as it is: COMPRESS, LEVEL, SHUFFLE and AS do not apply",
                 ));
@@ -168,7 +164,6 @@ impl<'a> SetValue<'a> {
         let nbytes = shape.nbytes_within(dtype, settings.max_array_bytes)? as u64;
         Ok(SetValue {
             data: SetData::Encoded { payload, nbytes },
-            encoding: EncodingChoice::Fixed(Encoding::RAW),
             attrs: Attrs::default(),
         })
     }
@@ -176,7 +171,7 @@ impl<'a> SetValue<'a> {
     /// Raw bytes of the array it stores (what decides whether a worker does the work).
     pub fn nbytes(&self) -> u64 {
         match &self.data {
-            SetData::Elements(elements) => elements.nbytes(),
+            SetData::Elements(elements, _) => elements.nbytes(),
             SetData::Encoded { nbytes, .. } => *nbytes,
         }
     }
@@ -194,8 +189,7 @@ impl<'a> SetValue<'a> {
         }
         let encoding = settings.resolve_encoding(store, elements.dtype.itemsize())?;
         Ok(SetValue {
-            data: SetData::Elements(elements),
-            encoding,
+            data: SetData::Elements(elements, encoding),
             attrs: Attrs::default(),
         })
     }
@@ -206,8 +200,8 @@ impl<'a> SetValue<'a> {
     /// its attributes, with `ATTR` options set on top; its `updated_at` is this write's.
     pub fn encode(self, settings: &WriteSettings) -> Result<NdArray> {
         let mut array = match self.data {
-            SetData::Elements(elements) => {
-                let mut array = elements.into_array(self.encoding, settings.chunk_bytes)?;
+            SetData::Elements(elements, encoding) => {
+                let mut array = elements.into_array(encoding, settings.chunk_bytes)?;
                 *array.attrs_mut() = self.attrs;
                 return Ok(array);
             }
@@ -454,8 +448,7 @@ pub fn mset_elements<'a>(
     let itemsize = elements.dtype.itemsize();
     let encoding = memo.encoding(itemsize, || settings.default_encoding(itemsize))?;
     Ok(SetValue {
-        data: SetData::Elements(elements),
-        encoding,
+        data: SetData::Elements(elements, encoding),
         attrs: Attrs::default(),
     })
 }
@@ -472,11 +465,7 @@ pub fn msetex_elements<'a>(
     memo: &mut BatchMemo,
 ) -> Result<SetValue<'a>> {
     if npy.starts_with(crate::persist::PAYLOAD_MAGIC) {
-        let stored_as_is = options.cast.is_none()
-            && options.store.codec.is_none()
-            && options.store.level.is_none()
-            && options.store.shuffle.is_none();
-        if !stored_as_is {
+        if !stored_as_is(options.cast, options.store) {
             return Err(Error::usage(format!(
                 "argument {position} (the value of key '{}') is encoded, stored as it is: COMPRESS, LEVEL, SHUFFLE and AS do not apply",
                 name.escape_ascii()
@@ -493,10 +482,15 @@ pub fn msetex_elements<'a>(
         settings.resolve_encoding(options.store, itemsize)
     })?;
     Ok(SetValue {
-        data: SetData::Elements(elements),
-        encoding,
+        data: SetData::Elements(elements, encoding),
         attrs: Attrs::default(),
     })
+}
+
+/// Whether a write with these options may store an encoded array: it is stored as it is, so it
+/// takes no cast and no encoding option.
+fn stored_as_is(cast: Option<DType>, store: StoreOptions) -> bool {
+    cast.is_none() && store == StoreOptions::default()
 }
 
 /// A batch's value in the encoded form (it starts with the encoded form's magic, which no `.npy`
