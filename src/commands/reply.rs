@@ -84,11 +84,15 @@ pub fn array(ctx: &Context, array: &NdArray, req: ReadRequest) -> Result<RedisVa
 }
 
 /// Replies with the stored form of `array` (`FORMAT ENCODED`): no decoding. Copies: the stored
-/// chunks into the payload, then Redis' copy into the client's buffer.
+/// chunks into this thread's reply buffer (kept between replies, sized once), then Redis' copy
+/// into the client's buffer.
 fn encoded(ctx: &Context, array: &NdArray) -> Result<RedisValue> {
     within_reply_limits(array.store().stored_bytes() as u64)?;
-    let payload = crate::persist::to_payload(array);
-    Ok(bytes(ctx, &payload))
+    let len = crate::persist::payload_len(array);
+    Ok(scratch::with_buffer(len, |buf| {
+        crate::persist::write_payload(array, buf);
+        bytes(ctx, buf)
+    }))
 }
 
 /// Replies with elements of `from` and result dims `dims`, which `read` appends to a buffer,

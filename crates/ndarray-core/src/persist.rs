@@ -266,11 +266,18 @@ impl RdbRead for PayloadReader<'_> {
 }
 
 fn payload_of(write: impl FnOnce(&mut PayloadWriter)) -> Vec<u8> {
-    let mut w = PayloadWriter(Vec::new());
+    let mut out = Vec::new();
+    payload_into(&mut out, write);
+    out
+}
+
+/// Appends a payload to `out` (taken and given back: the writer owns its buffer).
+fn payload_into(out: &mut Vec<u8>, write: impl FnOnce(&mut PayloadWriter)) {
+    let mut w = PayloadWriter(std::mem::take(out));
     w.0.extend_from_slice(PAYLOAD_MAGIC);
     w.put_u64(ENCODING_VERSION as u64);
     write(&mut w);
-    w.0
+    *out = w.0;
 }
 
 /// The dtype and shape a payload declares, read without touching its chunks: what a write checks
@@ -303,7 +310,35 @@ fn client_fault(e: ArrayError) -> ArrayError {
 
 /// `array` as one payload (the chunks are copied into it as stored: no re-encoding).
 pub fn to_payload(array: &NdArray) -> Vec<u8> {
-    payload_of(|w| save(array, w))
+    let mut out = Vec::new();
+    write_payload(array, &mut out);
+    out
+}
+
+/// Appends `array` as one payload to `out` (a reply buffer kept between replies), room reserved
+/// once: the chunks are copied into it as stored, and never moved again by its growth.
+pub fn write_payload(array: &NdArray, out: &mut Vec<u8>) {
+    out.reserve(payload_len(array));
+    payload_into(out, |w| save(array, w));
+}
+
+/// The exact length of `array`'s payload: magic, then u64s and length-prefixed byte strings.
+pub fn payload_len(array: &NdArray) -> usize {
+    let chunks = array.store().chunk_count();
+    let attrs: usize = array
+        .attrs()
+        .iter()
+        .map(|(k, v)| 16 + k.len() + v.len())
+        .sum();
+    // magic; version, dtype, ndim, dims, compression, level, shuffle, chunk size, count;
+    // flag and length per chunk; updated_at, attribute count; end marker.
+    PAYLOAD_MAGIC.len()
+        + 8 * (8 + array.shape().dims().len())
+        + 16 * chunks
+        + array.store().stored_bytes()
+        + 16
+        + attrs
+        + 8
 }
 
 /// Loads a payload, validated exactly as an RDB value is (every field, every chunk decoded),
@@ -426,6 +461,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(to_payload(&array), doc);
+        assert_eq!(payload_len(&array), doc.len());
         assert_eq!(
             from_payload(&doc).unwrap().store().contiguous_raw(),
             Some(&[1u8, 0, 2, 0, 3, 0][..])
@@ -622,6 +658,7 @@ mod tests {
         let a = sample();
         let payload = to_payload(&a);
         assert_eq!(from_payload(&payload).unwrap(), a);
+        assert_eq!(payload.len(), payload_len(&a), "reserved exactly");
         for cut in 0..payload.len() {
             assert!(from_payload(&payload[..cut]).is_err(), "cut at {cut}");
         }
