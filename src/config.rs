@@ -74,8 +74,7 @@ impl<T: Choice> ConfigurationValue<RedisString> for ChoiceSetting<T> {
 
 /// The encoding of a write that names none: zstd (level 1, the zstd-level default) with the bit
 /// shuffle, chosen by measurement on real data (redis.conf.example has the figures).
-const DEFAULT_COMPRESSION: CodecName = CodecName::Codec("zstd");
-const DEFAULT_SHUFFLE: Shuffle = Shuffle::BIT;
+use crate::codec::request::{DEFAULT_COMPRESSION, DEFAULT_SHUFFLE};
 static COMPRESSION: ChoiceSetting<CodecName> = ChoiceSetting(Mutex::new(DEFAULT_COMPRESSION));
 static SHUFFLE: ChoiceSetting<Shuffle> = ChoiceSetting(Mutex::new(DEFAULT_SHUFFLE));
 
@@ -107,7 +106,7 @@ fn level_settings() -> &'static [LevelSetting] {
     })
 }
 
-pub const DEFAULT_CHUNK_BYTES: i64 = 256 * 1024;
+pub const DEFAULT_CHUNK_BYTES: i64 = crate::array::store::DEFAULT_CHUNK_BYTES as i64;
 pub const DEFAULT_MAX_ARRAY_BYTES: i64 = 512 * 1024 * 1024;
 static CHUNK_BYTES: AtomicI64 = AtomicI64::new(DEFAULT_CHUNK_BYTES);
 static MAX_ARRAY_BYTES: AtomicI64 = AtomicI64::new(DEFAULT_MAX_ARRAY_BYTES);

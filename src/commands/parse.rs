@@ -66,13 +66,9 @@ pub enum Ttl {
     At(u64),
 }
 
-/// Storage options a write may carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct StoreOptions {
-    pub codec: Option<CodecName>,
-    pub level: Option<i32>,
-    pub shuffle: Option<Shuffle>,
-}
+/// Storage options a write may carry (`COMPRESS`, `LEVEL`, `SHUFFLE`): the core's request, which
+/// the Python extension resolves the same way.
+pub use crate::codec::request::EncodingRequest as StoreOptions;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SetRequest<'a> {

@@ -11,8 +11,9 @@ use crate::array::shape::element_count;
 use crate::array::slice::Selection;
 use crate::array::values::parse_values;
 use crate::array::{ArrayError, DType, NdArray, PlannedWrite, Shape};
-use crate::codec::registry::{self, DefaultLevels};
-use crate::codec::{CodecName, Compression, Encoding, EncodingChoice, Shuffle};
+use crate::codec::registry::DefaultLevels;
+use crate::codec::request::EncodingDefaults;
+use crate::codec::{CodecName, EncodingChoice, Shuffle};
 use crate::config;
 use crate::error::{Error, Result};
 use std::borrow::Cow;
@@ -73,45 +74,12 @@ impl WriteSettings {
     }
 
     fn resolve_encoding_anew(&self, opts: StoreOptions, itemsize: usize) -> Result<EncodingChoice> {
-        let name = opts.codec.unwrap_or(self.compression);
-        let Some(codec) = name.codec() else {
-            if opts.level.is_some() || opts.shuffle.is_some() {
-                let why = match opts.codec {
-                    Some(_) => "",
-                    None => " (the compression setting is auto: name a codec with COMPRESS)",
-                };
-                return Err(Error::usage(format!(
-                    "COMPRESS auto picks the level and the filter itself: LEVEL and SHUFFLE do not apply{why}"
-                )));
-            }
-            return Ok(EncodingChoice::Auto);
+        let defaults = EncodingDefaults {
+            compression: self.compression,
+            levels: self.levels,
+            shuffle: self.shuffle,
         };
-        let compression = match opts.level {
-            Some(_) if codec.levels().is_none() => {
-                let with_levels = registry::CODECS.iter().filter(|c| c.levels().is_some());
-                return Err(Error::usage(format!(
-                    "LEVEL applies only to {} compression (this write uses {})",
-                    registry::or_list(with_levels.map(|c| c.name())),
-                    codec.name()
-                )));
-            }
-            Some(level) => Compression::new(codec, Some(level)).map_err(|_| {
-                let range = codec.levels().map_or((0, 0), |l| (l.min, l.max));
-                Error::usage(format!(
-                    "LEVEL must be {} to {} for {}, got {level}",
-                    range.0,
-                    range.1,
-                    codec.name()
-                ))
-            })?,
-            None => Compression::new(codec, self.levels.get(codec)).map_err(ArrayError::from)?,
-        };
-        let shuffle = opts.shuffle.unwrap_or(self.shuffle);
-        Ok(EncodingChoice::Fixed(Encoding::new(
-            compression,
-            shuffle,
-            itemsize,
-        )))
+        opts.resolve(&defaults, itemsize).map_err(Error::usage)
     }
 }
 

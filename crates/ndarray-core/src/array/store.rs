@@ -44,6 +44,33 @@ pub const MAX_CHUNK_BYTES: u32 = 64 << 20;
 /// (RDB, DUMP, PUTENCODED) must respect it too: a 16 MiB array in 1-byte chunks took 513 MiB of
 /// chunk overhead and stalled a one-element SETSLICE for seconds.
 pub const MIN_CHUNK_BYTES: u32 = 4096;
+/// The chunk size a write asks for when nothing was configured (`chunk-bytes`' default, and what
+/// the Python extension encodes with).
+pub const DEFAULT_CHUNK_BYTES: u32 = 256 * 1024;
+
+/// Decodes stored chunk `index` into `target`, its raw bytes (an encoded chunk must decode to
+/// exactly that length, a raw one be exactly that long).
+pub fn decode_stored(
+    encoding: Encoding,
+    itemsize: usize,
+    stored: ChunkRef<'_>,
+    index: usize,
+    target: &mut [u8],
+) -> ArrayResult<()> {
+    if stored.encoded {
+        crate::codec::decode_chunk(encoding, itemsize, stored.bytes, target)
+            .map_err(ArrayError::from)
+    } else if stored.bytes.len() == target.len() {
+        target.copy_from_slice(stored.bytes);
+        Ok(())
+    } else {
+        Err(ArrayError::corrupt(format!(
+            "chunk {index} has {} bytes, expected {}",
+            stored.bytes.len(),
+            target.len()
+        )))
+    }
+}
 
 /// Rounds a requested chunk size down to whole items (at least one item).
 pub fn aligned_chunk_bytes(requested: usize, itemsize: usize) -> u32 {
@@ -394,19 +421,7 @@ impl ChunkStore {
         let filled = crate::parallel::fill_in_parallel(out, total, chunk, |i, target| {
             let stored = self.chunks.get(i)?;
             let target = crate::parallel::zeroed(target);
-            let result = if stored.encoded {
-                crate::codec::decode_chunk(self.encoding, itemsize, stored.bytes, target)
-                    .map_err(ArrayError::from)
-            } else if stored.bytes.len() == target.len() {
-                target.copy_from_slice(stored.bytes);
-                Ok(())
-            } else {
-                Err(ArrayError::corrupt(format!(
-                    "chunk {i} has {} bytes, expected {}",
-                    stored.bytes.len(),
-                    target.len()
-                )))
-            };
+            let result = decode_stored(self.encoding, itemsize, stored, i, target);
             if let (Err(e), Ok(mut first)) = (result, failure.lock()) {
                 first.get_or_insert(e);
             }

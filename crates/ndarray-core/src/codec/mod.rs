@@ -15,6 +15,7 @@ mod filters;
 mod lz4;
 mod none;
 pub mod registry;
+pub mod request;
 mod shuffle;
 mod zlib;
 mod zstd;

@@ -13,6 +13,8 @@
 //!
 //! The end marker means a payload cut short (even with a recomputed checksum) never loads.
 
+pub mod view;
+
 use crate::array::attrs::{self, Attrs, MAX_ATTRS, MAX_ATTR_BYTES};
 use crate::array::ndarray::Meta;
 use crate::array::shape::MAX_NDIM;
@@ -94,6 +96,46 @@ fn save_parts(
 /// Loads a value written by [`save`] at encoding version `version`. Every field is checked before
 /// use; nothing is allocated from a claimed count before the data behind it has been read.
 pub fn load(r: &mut impl RdbRead, version: i32) -> ArrayResult<NdArray> {
+    let body = read_body(r, version, |r| r.get_bytes(), Vec::len)?;
+    let chunks = body
+        .chunks
+        .into_iter()
+        .map(|(encoded, bytes)| Chunk {
+            bytes: bytes.into_boxed_slice(),
+            encoded,
+        })
+        .collect();
+    let mut array = NdArray::from_parts(
+        body.dtype,
+        body.shape,
+        body.encoding,
+        body.chunk_bytes,
+        chunks,
+    )?;
+    array.set_meta(body.meta);
+    Ok(array)
+}
+
+/// Everything an encoded value holds, its chunks as `C`: owned bytes for a load, slices of the
+/// payload for a client's [`view::PayloadView`]. Every field checked; no chunk decoded yet.
+struct Body<C> {
+    dtype: DType,
+    shape: Shape,
+    encoding: Encoding,
+    chunk_bytes: u32,
+    /// (encoded flag, stored bytes) of each chunk.
+    chunks: Vec<(bool, C)>,
+    meta: Meta,
+}
+
+/// Reads a value's fields in order, each chunk's bytes through `take_chunk` (whose result is
+/// `chunk_len` bytes long), up to and including the end marker.
+fn read_body<R: RdbRead, C>(
+    r: &mut R,
+    version: i32,
+    mut take_chunk: impl FnMut(&mut R) -> ArrayResult<C>,
+    chunk_len: impl Fn(&C) -> usize,
+) -> ArrayResult<Body<C>> {
     let (dtype, dims) = load_header(r, version)?;
     let shape = Shape::new(dims, dtype).map_err(|e| ArrayError::corrupt(e.to_string()))?;
     let compression = r.get_u64()?;
@@ -128,17 +170,14 @@ pub fn load(r: &mut impl RdbRead, version: i32) -> ArrayResult<NdArray> {
                 )))
             }
         };
-        let bytes = r.get_bytes()?;
-        if bytes.len() > chunk_bytes as usize {
+        let bytes = take_chunk(r)?;
+        if chunk_len(&bytes) > chunk_bytes as usize {
             return Err(ArrayError::corrupt(format!(
                 "chunk {index} is {} bytes, over the chunk size",
-                bytes.len()
+                chunk_len(&bytes)
             )));
         }
-        chunks.push(Chunk {
-            bytes: bytes.into_boxed_slice(),
-            encoded,
-        });
+        chunks.push((encoded, bytes));
     }
     let meta = if version >= ENCODING_V2 {
         load_meta(r)?
@@ -151,9 +190,14 @@ pub fn load(r: &mut impl RdbRead, version: i32) -> ArrayResult<NdArray> {
             "missing end marker (truncated or foreign payload)",
         ));
     }
-    let mut array = NdArray::from_parts(dtype, shape, encoding, chunk_bytes, chunks)?;
-    array.set_meta(meta);
-    Ok(array)
+    Ok(Body {
+        dtype,
+        shape,
+        encoding,
+        chunk_bytes,
+        chunks,
+        meta,
+    })
 }
 
 /// The fields before the encoding: the version (given: RDB keeps it beside the value), dtype and
@@ -239,8 +283,8 @@ impl RdbWrite for PayloadWriter {
 
 struct PayloadReader<'a>(&'a [u8]);
 
-impl PayloadReader<'_> {
-    fn take(&mut self, n: u64) -> ArrayResult<&[u8]> {
+impl<'a> PayloadReader<'a> {
+    fn take(&mut self, n: u64) -> ArrayResult<&'a [u8]> {
         let n = usize::try_from(n).unwrap_or(usize::MAX);
         if n > self.0.len() {
             return Err(ArrayError::corrupt("payload is truncated"));
@@ -248,6 +292,12 @@ impl PayloadReader<'_> {
         let (head, rest) = self.0.split_at(n);
         self.0 = rest;
         Ok(head)
+    }
+
+    /// A length-prefixed byte string, in place.
+    fn get_slice(&mut self) -> ArrayResult<&'a [u8]> {
+        let len = self.get_u64()?;
+        self.take(len)
     }
 }
 
@@ -260,8 +310,7 @@ impl RdbRead for PayloadReader<'_> {
     }
     fn get_bytes(&mut self) -> ArrayResult<Vec<u8>> {
         // The length is checked against what remains before anything is allocated.
-        let len = self.get_u64()?;
-        Ok(self.take(len)?.to_vec())
+        Ok(self.get_slice()?.to_vec())
     }
 }
 
