@@ -23,10 +23,13 @@ export NDARRAY_MODULE REDIS_CLI
 export REDIS_SERVER
 
 MAKE_VENV = echo "Creating $(VENV)" && $(PYTHON) -m venv "$(VENV)" \
-	&& "$(VENV)/bin/pip" install -q numpy redis ml_dtypes && touch "$(VENV)/.installed"
-# The Python client (python/), installed editable into the venv with its test tools: code changes
-# are live; a change to python/pyproject.toml reinstalls it.
+	&& "$(VENV)/bin/pip" install -q numpy redis ml_dtypes "maturin>=1.7,<2" && touch "$(VENV)/.installed"
+# The Python client (python/), installed editable into the venv with its test tools: Python changes
+# are live; a change to python/pyproject.toml or to the Rust of its extension (crates/ndarray-python
+# and the core crate it compiles) rebuilds and reinstalls it (maturin, from the venv).
 PY_CLIENT_STAMP := $(VENV)/.redis_ndarray
+PY_EXTENSION_SOURCES := $(shell find "$(ROOT)/crates/ndarray-python" "$(ROOT)/crates/ndarray-core" \
+	-name '*.rs' -o -name Cargo.toml 2>/dev/null)
 PYTEST_ARGS ?= -q -rs
 
 .PHONY: help deps build run test test-compat venv lint fmt bench fuzz clean
@@ -58,13 +61,13 @@ test-compat: build venv ## Run every test against each of SERVERS (Redis 7.0, 7.
 	@CARGO="$(CARGO)" INTEROP_PYTHON="$(VENV)/bin/python" INTEROP_TEST="$(INTEROP_TEST)" \
 	  PYTEST_DIR="$(ROOT)/python" "$(ROOT)/scripts/test-compat.sh" $(SERVERS)
 
-venv: $(PY_CLIENT_STAMP) ## Create .venv with numpy, redis, ml_dtypes, and the Python client (editable) with pytest and mypy
+venv: $(PY_CLIENT_STAMP) ## Create .venv with numpy, redis, ml_dtypes, and the Python client (editable, its Rust extension built by maturin) with pytest and mypy
 
 $(VENV)/.installed:
 	@$(MAKE_VENV)
 
-$(PY_CLIENT_STAMP): $(VENV)/.installed $(ROOT)/python/pyproject.toml
-	"$(VENV)/bin/pip" install -q pytest mypy -e "$(ROOT)/python"
+$(PY_CLIENT_STAMP): $(VENV)/.installed $(ROOT)/python/pyproject.toml $(PY_EXTENSION_SOURCES)
+	PATH="$(VENV)/bin:$$PATH" "$(VENV)/bin/pip" install -q --no-build-isolation pytest mypy -e "$(ROOT)/python"
 	@touch "$@"
 
 lint: venv ## cargo fmt --check, clippy with warnings as errors, mypy --strict on the Python client

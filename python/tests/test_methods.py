@@ -32,10 +32,14 @@ def test_get_of_a_missing_key_is_none(nd: Any, k: K) -> None:
     assert nd.get(k("nothing")) is None
 
 
-def test_get_views_the_reply_read_only_unless_copy(nd: Any, k: K) -> None:
+def test_get_decodes_into_a_new_writable_array_and_a_converted_one_views_the_reply(nd: Any, k: K) -> None:
     nd.set(k("a"), np.arange(6))
-    assert not nd.get(k("a")).flags.writeable
-    b = nd.get(k("a"), copy=True)
+    a = nd.get(k("a"))
+    assert a.flags.writeable and a.flags.owndata is False  # a view of the uint8 array decoded into
+    a[0] = 9
+    assert nd.get(k("a"))[0] == 0
+    assert not nd.get(k("a"), dtype="float64").flags.writeable
+    b = nd.get(k("a"), dtype="float64", copy=True)
     b[0] = 9
     assert b.flags.writeable and b[0] == 9
 

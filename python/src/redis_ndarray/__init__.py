@@ -12,6 +12,7 @@ from ._errors import (
     CorruptDataError, CrossSlotKeysError, DTypeShapeError, LimitError, NDArrayError, NoSuchKeyError,
     SelectionError, WrongTypeError,
 )
+from ._codec import decode, encode
 from ._npy import from_npy, to_npy
 from ._selection import selection
 from .client import AsyncNDArray, AsyncPipeline, NDArray, Pipeline
@@ -19,6 +20,6 @@ from .client import AsyncNDArray, AsyncPipeline, NDArray, Pipeline
 __all__ = [
     "NDArray", "AsyncNDArray", "Pipeline", "AsyncPipeline",
     "NDArrayError", "WrongTypeError", "SelectionError", "DTypeShapeError", "NoSuchKeyError",
-    "LimitError", "CorruptDataError", "CrossSlotKeysError", "from_npy", "to_npy", "selection",
+    "LimitError", "CorruptDataError", "CrossSlotKeysError", "from_npy", "to_npy", "selection", "encode", "decode",
 ]
 __version__ = "0.1.0"

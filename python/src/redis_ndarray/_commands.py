@@ -20,7 +20,7 @@ import numpy as np
 from redis.client import NEVER_DECODE
 from redis.typing import EncodableT, KeyT
 
-from . import _npy
+from . import _codec, _npy
 from ._npy import DTypeArg
 from ._selection import insert_new_axes, selection
 
@@ -123,6 +123,10 @@ def _array(copy: bool) -> Callable[[Any], Optional[ArrayT]]:
     return parse
 
 
+def _decoded(reply: Any) -> Optional[ArrayT]:
+    return None if reply is None else _codec.decode(reply)
+
+
 def _info(reply: Any) -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     for field, value in _pairs(reply):
@@ -223,6 +227,19 @@ def _scalar_values(value: Any) -> List[EncodableT]:
     return [repr(float(item))]  # bfloat16 and other extension scalars
 
 
+def _encodes_in_client(arr: ArrayT, encode: str, compress: Optional[str], dtype: Optional[DTypeArg]) -> bool:
+    """Whether a write of `arr` is encoded here (see `set`'s `encode`)."""
+    if _codec.check_mode(encode) == "server":
+        return False
+    if dtype is not None:
+        if encode == "client":
+            raise ValueError("dtype= converts on the server: pass encode='server', or convert with astype() first")
+        return False
+    if encode == "client":
+        return True
+    return arr.nbytes >= _codec.ENCODE_MIN_BYTES and (compress is None or compress.lower() != "none")
+
+
 # ---- the commands ----
 
 def set_(
@@ -231,20 +248,31 @@ def set_(
     ex: Union[int, datetime.timedelta, None] = None, px: Union[int, datetime.timedelta, None] = None,
     exat: Union[int, datetime.datetime, None] = None, pxat: Union[int, datetime.datetime, None] = None,
     keepttl: bool = False, nx: bool = False, xx: bool = False,
-    attrs: Optional[Mapping[str, EncodableT]] = None,
+    attrs: Optional[Mapping[str, EncodableT]] = None, encode: str = "auto",
 ) -> Cmd[bool]:
     """Stores `a` (any array-like) under `key`, replacing any value; True, or False when `nx`/`xx`
     prevented the write. `dtype` stores it converted (e.g. float16); `compress`, `level` and
-    `shuffle` override the server's settings; `ex`/`px`/`exat`/`pxat`/`keepttl` set the TTL;
-    `attrs` the array's attributes. Sent as raw bytes with the dtype and dims (no .npy, no copy)."""
+    `shuffle` choose the encoding; `ex`/`px`/`exat`/`pxat`/`keepttl` set the TTL; `attrs` the
+    array's attributes. `encode` says where it is compressed: "client" (here, with the module's own
+    code, and sent compressed), "server", or "auto" (the client for a compressing write of 64 KiB or
+    more). Client-side encoding uses `compress`/`level`/`shuffle` or the release's defaults (zstd-1,
+    bit shuffle), not the server's settings."""
     if (attrs is None and compress is None and level is None and shuffle is None and dtype is None
             and ex is None and px is None and exat is None and pxat is None and not (keepttl or nx or xx)
-            and type(a) is np.ndarray and a.nbytes < 65536 and a.flags.c_contiguous):
+            and type(a) is np.ndarray and a.nbytes < _codec.ENCODE_MIN_BYTES and a.flags.c_contiguous
+            and encode == "auto"):
         name = _npy.FAST_NAMES.get(a.dtype)
         if name is not None:  # the common small write: no options, a native little-endian array
             return Cmd(("NDARRAY.SET", key, name, *a.shape, "BLOB", a.tobytes()), _ok, options=_OK_OPTIONS)
     arr = _npy.prepare(a)
-    args: List[EncodableT] = ["NDARRAY.SET", key, _npy.dtype_name(arr.dtype), *arr.shape]
+    if _encodes_in_client(arr, encode, compress, dtype):
+        args: List[EncodableT] = ["NDARRAY.SET", key]
+        args += _write_options(None, None, None, None, ex, px, exat, pxat, keepttl, nx, xx)
+        for field, value in (attrs or {}).items():
+            args += ["ATTR", field, value]
+        args += ["ENCODED", _codec.encode(arr, compress, level, shuffle)]
+        return Cmd(tuple(args), _ok, options=_OK_OPTIONS)
+    args = ["NDARRAY.SET", key, _npy.dtype_name(arr.dtype), *arr.shape]
     if (compress or level is not None or shuffle or dtype is not None or ex is not None or px is not None
             or exat is not None or pxat is not None or keepttl or nx or xx):
         args += _write_options(compress, level, shuffle, dtype, ex, px, exat, pxat, keepttl, nx, xx)
@@ -259,12 +287,12 @@ def set_(
 
 def get(key: KeyT, dtype: Optional[DTypeArg] = None, *, copy: bool = False) -> Cmd[Optional[ArrayT]]:
     """The array under `key` (None when the key does not exist), converted to `dtype` by the server
-    if given. The result views the reply's bytes and is read-only; `copy=True` gives a writable
-    copy."""
-    args: Tuple[EncodableT, ...] = ("NDARRAY.GET", key)
-    if dtype is not None:
-        args += ("AS", _npy.dtype_name(dtype))
-    return Cmd(args, _array(copy))
+    if given. Without `dtype` the server replies the array as stored (compressed) and the client
+    decodes it into a new, writable array; with it, the result views the reply's bytes and is
+    read-only unless `copy=True`."""
+    if dtype is None:
+        return Cmd(("NDARRAY.GET", key, "FORMAT", "ENCODED"), _decoded)
+    return Cmd(("NDARRAY.GET", key, "AS", _npy.dtype_name(dtype)), _array(copy))
 
 
 def slice_(
@@ -333,14 +361,26 @@ def mset(
     shuffle: Optional[str] = None, dtype: Optional[DTypeArg] = None,
     ex: Union[int, datetime.timedelta, None] = None, px: Union[int, datetime.timedelta, None] = None,
     exat: Union[int, datetime.datetime, None] = None, pxat: Union[int, datetime.datetime, None] = None,
-    keepttl: bool = False, nx: bool = False, xx: bool = False,
+    keepttl: bool = False, nx: bool = False, xx: bool = False, encode: str = "auto",
 ) -> Cmd[bool]:
     """Stores every array of `mapping`, all or nothing, with the same options for all (NDARRAY.MSETEX);
-    False when `nx` (none may exist) or `xx` (all must exist) prevented it."""
-    args: List[EncodableT] = ["NDARRAY.MSETEX", len(mapping)]
-    for key, a in mapping.items():
-        args += [key, _npy.to_npy(a)]
-    args += _write_options(compress, level, shuffle, dtype, ex, px, exat, pxat, keepttl, nx, xx)
+    False when `nx` (none may exist) or `xx` (all must exist) prevented it. `encode` as for `set`
+    (each array decides for itself under "auto")."""
+    _codec.check_mode(encode)
+    arrays = [(key, _npy.prepare(a)) for key, a in mapping.items()]
+    in_client = [_encodes_in_client(arr, encode, compress, dtype) for _, arr in arrays]
+    # Encoded values take no storage options: when any value is encoded here and options were
+    # given, every value is (so that none needs them from the server).
+    storage_options = compress is not None or level is not None or shuffle is not None
+    if any(in_client) and storage_options:
+        in_client = [True] * len(arrays)
+    args: List[EncodableT] = ["NDARRAY.MSETEX", len(arrays)]
+    for (key, arr), here in zip(arrays, in_client):
+        args += [key, _codec.encode(arr, compress, level, shuffle) if here else _npy.to_npy(arr)]
+    if any(in_client):
+        args += _write_options(None, None, None, None, ex, px, exat, pxat, keepttl, nx, xx)
+    else:
+        args += _write_options(compress, level, shuffle, dtype, ex, px, exat, pxat, keepttl, nx, xx)
     return Cmd(tuple(args), _ok, route_keys=list(mapping))
 
 
