@@ -76,6 +76,12 @@ command -v cargo >/dev/null 2>&1 || {
     echo "deps: cargo not found; install Rust with rustup (https://rustup.rs)" >&2
     exit 1
 }
+# The Python client's extension is built for the stable ABI of 3.11 (its buffer protocol).
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || {
+    echo "deps: $PYTHON is $("$PYTHON" -V 2>&1); the Python client needs Python 3.11 or later" \
+         "(make ... PYTHON=python3.11)" >&2
+    exit 1
+}
 missing=$(missing_packages)
 if [ -z "$missing" ]; then
     echo "deps: ok (redis-server $("$REDIS_SERVER" --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')," \

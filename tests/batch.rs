@@ -313,6 +313,17 @@ fn cluster_routes_batches_by_slot_and_refuses_cross_slot() {
         .query(&mut con)
         .unwrap();
     assert!(got.iter().all(|g| g.as_deref() == Some(&tmp[..])));
+    // A trailing FORMAT ENCODED is no key: the batch stays on its slot (else CROSSSLOT).
+    let encoded: Vec<Option<Vec<u8>>> = redis::cmd("NDARRAY.MGET")
+        .arg(&keys)
+        .arg("FORMAT")
+        .arg("ENCODED")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(encoded.len(), keys.len());
+    assert!(encoded
+        .iter()
+        .all(|g| g.as_deref().is_some_and(|p| p.starts_with(b"NDAE"))));
     let stacked: Vec<u8> = redis::cmd("NDARRAY.STACK")
         .arg(keys.len())
         .arg(&keys)

@@ -998,6 +998,88 @@ fn get_format_encoded_replies_the_stored_form_as_it_is() {
     assert!(e.starts_with("LIMIT"), "{e}");
 }
 
+#[test]
+fn mget_format_encoded_replies_each_stored_form_and_nil_for_the_rest() {
+    let server = Server::start();
+    let mut con = server.conn();
+    let data: Vec<u8> = (0..300_000u32)
+        .map(|i| (i % 251) as f32)
+        .flat_map(f32::to_le_bytes)
+        .collect();
+    for (key, compress) in [("a", "zstd"), ("b", "none")] {
+        let _: () = redis::cmd("NDARRAY.SET")
+            .arg(key)
+            .arg("float32")
+            .arg(data.len() / 4)
+            .arg("COMPRESS")
+            .arg(compress)
+            .arg("BLOB")
+            .arg(&data)
+            .query(&mut con)
+            .unwrap();
+    }
+    let _: () = redis::cmd("SET")
+        .arg("text")
+        .arg("x")
+        .query(&mut con)
+        .unwrap();
+    let got: Vec<Option<Vec<u8>>> = redis::cmd("NDARRAY.MGET")
+        .arg(&["a", "missing", "text", "b"])
+        .arg("format")
+        .arg("encoded")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(got.len(), 4);
+    assert_eq!(got[0].as_deref(), Some(&get_encoded(&mut con, "a")[..]));
+    assert_eq!(got[3].as_deref(), Some(&get_encoded(&mut con, "b")[..]));
+    assert!(got[1].is_none() && got[2].is_none());
+    assert!(
+        got[0].as_ref().unwrap().len() < got[3].as_ref().unwrap().len(),
+        "a is stored compressed"
+    );
+    // Each payload is an array a SET … ENCODED takes back.
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("copy")
+        .arg("ENCODED")
+        .arg(got[0].as_deref().unwrap())
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(get_blob(&mut con, "copy").unwrap(), data);
+    // FORMAT NPY is the default; BLOB and VALUES are refused, not read as keys.
+    let npy: Vec<Option<Vec<u8>>> = redis::cmd("NDARRAY.MGET")
+        .arg("a")
+        .arg("FORMAT")
+        .arg("NPY")
+        .query(&mut con)
+        .unwrap();
+    assert!(npy[0]
+        .as_deref()
+        .is_some_and(|f| f.starts_with(b"\x93NUMPY")));
+    let e = error_of(
+        redis::cmd("NDARRAY.MGET")
+            .arg("a")
+            .arg("FORMAT")
+            .arg("BLOB")
+            .query::<Value>(&mut con),
+    );
+    assert!(e.starts_with("ERR NDARRAY.MGET replies FORMAT NPY"), "{e}");
+    // The keys Redis sees (cluster routing, ACL): not the option. A key named FORMAT stays a key.
+    let keys: Vec<String> = redis::cmd("COMMAND")
+        .arg("GETKEYS")
+        .arg("NDARRAY.MGET")
+        .arg(&["a", "b", "FORMAT", "ENCODED"])
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(keys, ["a", "b"]);
+    let keys: Vec<String> = redis::cmd("COMMAND")
+        .arg("GETKEYS")
+        .arg("NDARRAY.MGET")
+        .arg(&["FORMAT", "ENCODED"])
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(keys, ["FORMAT", "ENCODED"]);
+}
+
 fn get_encoded(con: &mut Connection, key: &str) -> Vec<u8> {
     redis::cmd("NDARRAY.GET")
         .arg(key)

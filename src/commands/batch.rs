@@ -3,7 +3,8 @@
 use super::encoded::{self, Propagation, Replication};
 use super::meta;
 use super::parse::{
-    parse_msetex_options, parse_numkeys, parse_stack_options, Condition, Format, MsetexOptions, Ttl,
+    mget_keys_end, parse_mget_format, parse_msetex_options, parse_numkeys, parse_stack_options,
+    Condition, Format, MsetexOptions, Ttl,
 };
 use super::reply::Ack;
 use super::steps::{mset_elements, msetex_elements, BatchMemo, SetValue, WriteSettings};
@@ -19,18 +20,26 @@ use crate::host::reply as host;
 use crate::offload;
 use redis_module::{Context, RedisString, RedisValue};
 
-/// `NDARRAY.MGET key [key ...]`: per key its `.npy`, or nil where the key is missing or holds
-/// another type (as `MGET` does). A big batch is read on a worker from snapshots.
+/// `NDARRAY.MGET key [key ...] [FORMAT NPY|ENCODED]`: per key its `.npy` (or its stored form), or
+/// nil where the key is missing or holds another type (as `MGET` does). A big batch is read on a
+/// worker from snapshots.
 pub fn mget(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     if args.len() < 2 {
         return Err(Error::Arity);
     }
-    let names = args.get(1..).unwrap_or_default();
+    let all: Vec<&[u8]> = args.iter().map(RedisString::as_slice).collect();
+    let end = mget_keys_end(&all);
+    let format = parse_mget_format(all.get(end..).unwrap_or_default())?;
+    let names = args.get(1..end).unwrap_or_default();
     let keys: Vec<Key> = names.iter().map(|n| Key::open(ctx, n, false)).collect();
     let arrays: Vec<Option<&NdArray>> = keys.iter().map(|k| k.array().ok().flatten()).collect();
-    let bytes = arrays.iter().flatten().map(|a| a.nbytes()).sum();
     // Every key's bytes count against one limit: the reply is built before Redis' output-buffer
-    // limits see it.
+    // limits see it. The stored forms are copied, not decoded.
+    let size = |a: &NdArray| match format {
+        Format::Encoded => a.store().stored_bytes() as u64,
+        _ => a.nbytes(),
+    };
+    let bytes = arrays.iter().flatten().map(|a| size(a)).sum();
     reply::within_reply_limits(bytes)?;
     if offload::should_offload(ctx, bytes) {
         let names: Vec<Vec<u8>> = names.iter().map(|n| n.as_slice().to_vec()).collect();
@@ -38,15 +47,23 @@ pub fn mget(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         return offload::run(ctx, bytes, move |job| {
             let arrays: Vec<Option<&NdArray>> = snapshots.iter().map(Option::as_ref).collect();
             let names: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
-            Ok(reply_mget(&job.reply_context(), &names, &arrays))
+            Ok(reply_mget(&job.reply_context(), &names, &arrays, format))
         });
     }
     let names: Vec<&[u8]> = names.iter().map(RedisString::as_slice).collect();
-    Ok(reply_mget(ctx, &names, &arrays))
+    Ok(reply_mget(ctx, &names, &arrays, format))
 }
 
-fn reply_mget(ctx: &Context, names: &[&[u8]], arrays: &[Option<&NdArray>]) -> RedisValue {
+fn reply_mget(
+    ctx: &Context,
+    names: &[&[u8]],
+    arrays: &[Option<&NdArray>],
+    format: Format,
+) -> RedisValue {
     host::array(ctx, arrays.len());
+    if format == Format::Encoded {
+        return reply_mget_encoded(ctx, arrays);
+    }
     // One buffer reused for every key (Redis copies each reply), and the header of the previous
     // key reused when dtype and shape repeat, as they do in a batch of embeddings.
     let largest = arrays
@@ -93,6 +110,32 @@ fn reply_mget_into(
             }
         };
     }
+    RedisValue::NoReply
+}
+
+/// Each array's stored form (`FORMAT ENCODED`), through one reply buffer sized for the largest.
+/// Copies: each array's chunks into the buffer, then Redis' copy into the client's buffer.
+fn reply_mget_encoded(ctx: &Context, arrays: &[Option<&NdArray>]) -> RedisValue {
+    let largest = arrays
+        .iter()
+        .flatten()
+        .map(|a| crate::persist::payload_len(a))
+        .max()
+        .unwrap_or(0);
+    super::scratch::with_buffer(largest, |buf| {
+        for array in arrays {
+            match array {
+                Some(array) => {
+                    buf.clear();
+                    crate::persist::write_payload(array, buf);
+                    reply::bytes(ctx, buf);
+                }
+                None => {
+                    host::null(ctx);
+                }
+            }
+        }
+    });
     RedisValue::NoReply
 }
 

@@ -562,6 +562,33 @@ pub fn parse_read(args: &[&[u8]]) -> ParseResult<ReadRequest> {
     Ok(req)
 }
 
+/// Where NDARRAY.MGET's keys end: before a trailing `FORMAT <format>` (any format's name, so that a
+/// format MGET does not reply is refused rather than read as two more keys), else at the end; at
+/// least one key stays. `args` holds the command name at 0.
+pub fn mget_keys_end(args: &[&[u8]]) -> usize {
+    const FORMATS: [&str; 4] = ["NPY", "BLOB", "VALUES", "ENCODED"];
+    let n = args.len();
+    let option = n.checked_sub(2).and_then(|i| args.get(i));
+    match (option, args.last()) {
+        (Some(option), Some(value))
+            if n >= 4 && is(option, "FORMAT") && FORMATS.iter().any(|f| is(value, f)) =>
+        {
+            n - 2
+        }
+        _ => n,
+    }
+}
+
+/// NDARRAY.MGET's reply format (the arguments after its keys): `.npy` files, or the stored forms.
+pub fn parse_mget_format(options: &[&[u8]]) -> ParseResult<Format> {
+    match parse_read(options)?.format {
+        format @ (Format::Npy | Format::Encoded) => Ok(format),
+        _ => invalid(
+            "NDARRAY.MGET replies FORMAT NPY (.npy files) or FORMAT ENCODED (the stored forms)",
+        ),
+    }
+}
+
 /// `dim [dim ...]` for RESHAPE (none: a 0-d array).
 pub fn parse_dims(args: &[&[u8]]) -> ParseResult<Vec<u64>> {
     args.iter().map(|a| parse_dim(a)).collect()
@@ -764,6 +791,19 @@ mod tests {
         assert!(parse_msetex_options(&[b"NX", b"XX"]).is_err());
         assert!(parse_msetex_options(&[b"EX", b"1", b"KEEPTTL"]).is_err());
         assert!(parse_msetex_options(&[b"k3"]).is_err());
+        let end = |args: &[&[u8]]| mget_keys_end(args);
+        assert_eq!(end(&[b"mget", b"a", b"b"]), 3);
+        assert_eq!(end(&[b"mget", b"a", b"FORMAT", b"encoded"]), 2);
+        assert_eq!(end(&[b"mget", b"a", b"format", b"blob"]), 2);
+        // A key named FORMAT, or FORMAT followed by a key that names no format, stays a key.
+        assert_eq!(end(&[b"mget", b"FORMAT", b"ENCODED"]), 3);
+        assert_eq!(end(&[b"mget", b"a", b"FORMAT", b"b"]), 4);
+        assert_eq!(
+            parse_mget_format(&[b"FORMAT", b"ENCODED"]),
+            Ok(Format::Encoded)
+        );
+        assert_eq!(parse_mget_format(&[]), Ok(Format::Npy));
+        assert!(parse_mget_format(&[b"FORMAT", b"BLOB"]).is_err());
         assert_eq!(parse_numkeys(b"2", 2, 4), Ok(2));
         assert!(parse_numkeys(b"3", 2, 5).is_err());
         assert!(parse_numkeys(b"0", 1, 5).is_err());

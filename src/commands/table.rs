@@ -34,29 +34,67 @@ pub struct Keys {
     pub access: Access,
     pub last: i32,
     pub step: i32,
-    /// The keys follow a `numkeys` argument at 1 (`last` unused; `step` between keys): Redis
-    /// asks the command for its key positions (`getkeys-api`), as no legacy range can say it.
-    pub numkeys: bool,
+    pub layout: KeyLayout,
+}
+
+/// How the key positions follow from the arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyLayout {
+    /// `last` and `step` say it (a legacy range).
+    Range,
+    /// The keys follow a `numkeys` argument at 1 (`last` unused; `step` between keys).
+    AfterNumkeys,
+    /// Every argument from 1 on, except a trailing `FORMAT <format>` (MGET).
+    BeforeFormat,
+}
+
+impl KeyLayout {
+    /// No legacy range can say where the keys are: Redis asks the command (`getkeys-api`).
+    pub const fn asks_the_command(self) -> bool {
+        !matches!(self, KeyLayout::Range)
+    }
+}
+
+/// The positions of the keys in `args` (the command name at 0) of a command whose layout is not a
+/// plain range: what the command answers when Redis asks (cluster routing, ACL key patterns,
+/// `COMMAND GETKEYS`). Malformed arguments report no key (the command itself then refuses them).
+pub fn key_positions(keys: Keys, args: &[&[u8]]) -> Vec<usize> {
+    match keys.layout {
+        KeyLayout::Range => Vec::new(),
+        KeyLayout::AfterNumkeys => {
+            let numkeys = args
+                .get(1)
+                .and_then(|a| std::str::from_utf8(a).ok())
+                .and_then(|s| s.parse::<usize>().ok())
+                .unwrap_or(0);
+            let step = usize::try_from(keys.step).unwrap_or(1).max(1);
+            (0..numkeys)
+                .map_while(|i| i.checked_mul(step).and_then(|p| p.checked_add(2)))
+                .take_while(|&pos| pos < args.len())
+                .collect()
+        }
+        KeyLayout::BeforeFormat => (1..super::parse::mget_keys_end(args)).collect(),
+    }
 }
 
 const ONE_KEY_READ: Keys = Keys {
     access: Access::Read,
     last: 0,
     step: 1,
-    numkeys: false,
+    layout: KeyLayout::Range,
 };
-/// Every argument after the name is a key (MGET, STACK).
-const ALL_KEYS_READ: Keys = Keys {
+/// MGET: every argument after the name is a key, up to a trailing `FORMAT <format>`.
+const MGET_KEYS: Keys = Keys {
     access: Access::Read,
     last: -1,
     step: 1,
-    numkeys: false,
+    layout: KeyLayout::BeforeFormat,
 };
 const ONE_KEY_UPDATE: Keys = Keys {
     access: Access::Update,
     last: 0,
     step: 1,
-    numkeys: false,
+    layout: KeyLayout::Range,
 };
 
 pub struct CommandSpec {
@@ -125,6 +163,10 @@ const GET_FORMAT: Arg = one_of(
 )
 .with_token("FORMAT")
 .optional();
+/// MGET's formats, after its keys: a trailing `FORMAT <format>` is always the option.
+const MGET_FORMAT: Arg = one_of("format", &[token("NPY"), token("ENCODED")])
+    .with_token("FORMAT")
+    .optional();
 const READ_AS: Arg = string("dtype").with_token("AS").optional();
 const DATA: Arg = one_of(
     "data",
@@ -250,7 +292,7 @@ const TABLE: [CommandSpec; 17] = [
             access: Access::Overwrite,
             last: 0,
             step: 1,
-            numkeys: false,
+            layout: KeyLayout::Range,
         },
         acl: "write",
         summary: "Stores an array (raw bytes with a dtype and dims, numbers, or a .npy file), \
@@ -281,7 +323,7 @@ const TABLE: [CommandSpec; 17] = [
             access: Access::ReadMeta,
             last: 0,
             step: 1,
-            numkeys: false,
+            layout: KeyLayout::Range,
         },
         acl: "read fast",
         summary: "Describes the array: dtype, shape, sizes, compression and chunks.",
@@ -345,13 +387,14 @@ const TABLE: [CommandSpec; 17] = [
         handler: batch::mget,
         flags: "readonly",
         arity: -2,
-        keys: ALL_KEYS_READ,
+        keys: MGET_KEYS,
         acl: "read",
-        summary: "Returns the .npy file of each key, nil where a key is missing or holds \
-                  another type.",
-        complexity: "O(N) where N is the total size of the arrays in bytes.",
+        summary: "Returns the .npy file of each key (or with FORMAT ENCODED its stored form), nil \
+                  where a key is missing or holds another type.",
+        complexity: "O(N) where N is the total size of the arrays in bytes (stored bytes with \
+                     FORMAT ENCODED).",
         since: FIRST_RELEASE,
-        args: &[key("key").multiple()],
+        args: &[key("key").multiple(), MGET_FORMAT],
     },
     CommandSpec {
         name: "ndarray.mset",
@@ -362,7 +405,7 @@ const TABLE: [CommandSpec; 17] = [
             access: Access::Overwrite,
             last: -1,
             step: 2,
-            numkeys: false,
+            layout: KeyLayout::Range,
         },
         acl: "write",
         summary: "Stores several arrays from .npy files, all or nothing.",
@@ -379,7 +422,7 @@ const TABLE: [CommandSpec; 17] = [
             access: Access::Read,
             last: 0,
             step: 1,
-            numkeys: true,
+            layout: KeyLayout::AfterNumkeys,
         },
         acl: "read",
         summary: "Stacks arrays of the same dtype and shape into one array of shape \
@@ -452,7 +495,7 @@ const TABLE: [CommandSpec; 17] = [
             access: Access::ReadMeta,
             last: 0,
             step: 1,
-            numkeys: false,
+            layout: KeyLayout::Range,
         },
         acl: "read fast",
         summary: "Returns every attribute of an array as a map, or the values of the fields \
@@ -482,7 +525,7 @@ const TABLE: [CommandSpec; 17] = [
             access: Access::Overwrite,
             last: 0,
             step: 2,
-            numkeys: true,
+            layout: KeyLayout::AfterNumkeys,
         },
         acl: "write",
         summary: "Stores several arrays from .npy files, all or nothing, with NX / XX, a TTL \
@@ -509,7 +552,7 @@ const TABLE: [CommandSpec; 17] = [
             access: Access::Update,
             last: -2,
             step: 1,
-            numkeys: false,
+            layout: KeyLayout::Range,
         },
         acl: "write fast",
         summary: "Internal (replication and AOF loading only): sets the updated_at of arrays \

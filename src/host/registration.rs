@@ -6,7 +6,9 @@
 
 use crate::commands::args::{Arg, ArgKind};
 use crate::commands::guard;
-use crate::commands::table::{is_internal_at, Access, CommandSpec, COMMANDS, INTERNAL};
+use crate::commands::table::{
+    is_internal_at, key_positions, Access, CommandSpec, KeyLayout, COMMANDS, INTERNAL,
+};
 use redis_module::{raw, Context, ContextFlags, RedisError, RedisResult, RedisString, Status};
 use std::ffi::{c_char, c_int, CString};
 
@@ -23,7 +25,7 @@ extern "C" fn dispatch<const I: usize>(
     argc: c_int,
 ) -> c_int {
     if let Some(spec) = COMMANDS.get(I) {
-        if spec.keys.numkeys && is_keys_position_request(ctx) {
+        if spec.keys.layout.asks_the_command() && is_keys_position_request(ctx) {
             answer_key_positions(ctx, argv, argc, spec);
             return raw::REDISMODULE_OK as c_int;
         }
@@ -64,10 +66,9 @@ fn is_keys_position_request(ctx: *mut raw::RedisModuleCtx) -> bool {
     unsafe { raw::RedisModule_IsKeysPositionRequest.is_some_and(|f| f(ctx) != 0) }
 }
 
-/// Answers Redis' question "where are the keys?" for a `numkeys` command (`getkeys-api`): cluster
-/// routing and CROSSSLOT on Redis 7.0, ACL key patterns and `COMMAND GETKEYS`. The keys are
-/// `numkeys` (argument 1) arguments from 2 on, every `step`; an invalid `numkeys` reports none
-/// (the command itself then refuses it).
+/// Answers Redis' question "where are the keys?" for a command whose keys no range can say
+/// (`getkeys-api`): cluster routing and CROSSSLOT on Redis 7.0, ACL key patterns and
+/// `COMMAND GETKEYS`. `table::key_positions` finds them.
 fn answer_key_positions(
     ctx: *mut raw::RedisModuleCtx,
     argv: *mut *mut raw::RedisModuleString,
@@ -75,13 +76,7 @@ fn answer_key_positions(
     spec: &CommandSpec,
 ) {
     let borrowed = BorrowedArgs::new(argv, argc);
-    let args = borrowed.as_slice();
-    let numkeys = args
-        .get(1)
-        .and_then(|a| std::str::from_utf8(a.as_slice()).ok())
-        .and_then(|s| s.parse::<usize>().ok())
-        .unwrap_or(0);
-    let step = usize::try_from(spec.keys.step).unwrap_or(1).max(1);
+    let args: Vec<&[u8]> = borrowed.as_slice().iter().map(|a| a.as_slice()).collect();
     let flags = key_flags(spec.keys.access);
     // SAFETY: reading API function pointers filled in at load; `ctx` is a key-position request.
     let (with_flags, plain) = unsafe {
@@ -90,13 +85,7 @@ fn answer_key_positions(
             raw::RedisModule_KeyAtPos,
         )
     };
-    for i in 0..numkeys {
-        let Some(pos) = i.checked_mul(step).and_then(|p| p.checked_add(2)) else {
-            break;
-        };
-        if pos >= args.len() {
-            break;
-        }
+    for pos in key_positions(spec.keys, &args) {
         let Ok(pos) = c_int::try_from(pos) else {
             break;
         };
@@ -208,15 +197,15 @@ fn register(ctx: &Context, spec: &CommandSpec, entry: CommandFn) -> Result<(), &
     let mut c = CStrings::default();
     let name = c.get(spec.name);
     // Legacy key positions: first key 1; last absolute (1 for one key) or -1 for "to the end".
-    // A `numkeys` command has none (0, 0, 0) and answers key-position requests instead.
-    let (first_key, last_key, step) = if spec.keys.numkeys {
+    // A command whose keys no range says has none (0, 0, 0) and answers key-position requests.
+    let (first_key, last_key, step) = if spec.keys.layout.asks_the_command() {
         (0, 0, 0)
     } else if spec.keys.last < 0 {
         (1, spec.keys.last, spec.keys.step)
     } else {
         (1, 1 + spec.keys.last, spec.keys.step)
     };
-    let flags = if spec.keys.numkeys {
+    let flags = if spec.keys.layout.asks_the_command() {
         format!("{} getkeys-api", spec.flags)
     } else {
         spec.flags.to_string()
@@ -316,7 +305,7 @@ fn key_specs(spec: &CommandSpec) -> [raw::RedisModuleCommandKeySpec; 2] {
     first.flags = u64::from(key_flags(spec.keys.access));
     first.begin_search_type = raw::RedisModuleKeySpecBeginSearchType_REDISMODULE_KSPEC_BS_INDEX;
     first.bs.index.pos = 1;
-    if spec.keys.numkeys {
+    if spec.keys.layout == KeyLayout::AfterNumkeys {
         // `numkeys` at 1, the first key right after it. A KEYNUM spec counts `numkeys` in
         // arguments (its last key is first + numkeys - 1), so MSETEX's pairs (step 2) cannot be
         // said exactly: its spec is marked VARIABLE_FLAGS, which makes servers that read specs
@@ -337,6 +326,11 @@ fn key_specs(spec: &CommandSpec) -> [raw::RedisModuleCommandKeySpec; 2] {
             keystep: spec.keys.step,
             limit: 0,
         };
+        if spec.keys.layout == KeyLayout::BeforeFormat {
+            // "To the last argument" overshoots by a trailing FORMAT option: INCOMPLETE makes
+            // servers that read specs ask the command (getkeys-api) instead.
+            first.flags |= u64::from(raw::REDISMODULE_CMD_KEY_INCOMPLETE);
+        }
     }
     specs
 }

@@ -346,14 +346,14 @@ def info(key: KeyT) -> Cmd[Optional[Dict[str, Any]]]:
 
 
 def mget(keys: Sequence[KeyT], *, copy: bool = False) -> Cmd[List[Optional[ArrayT]]]:
-    """One array per key, None where a key is missing or holds another type."""
-    parse_one = _array(copy)
-
+    """One array per key, None where a key is missing or holds another type. The server replies each
+    array as stored (compressed); the client decodes each into a new, writable array (`copy` is
+    accepted for symmetry with `get`)."""
     def parse(reply: Any) -> List[Optional[ArrayT]]:
-        return [parse_one(item) for item in reply]
+        return [_decoded(item) for item in reply]
 
     keys = list(keys)
-    return Cmd(("NDARRAY.MGET", *keys), parse, route_keys=keys)
+    return Cmd(("NDARRAY.MGET", *keys, "FORMAT", "ENCODED"), parse, route_keys=keys)
 
 
 def mset(
