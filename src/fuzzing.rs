@@ -25,7 +25,7 @@
 use crate::array::npy::{decode_npy, encode_npy};
 use crate::array::{DType, NdArray, Shape};
 use crate::codec::Encoding;
-use crate::commands::parse::{parse_data, parse_dims, parse_read, parse_set, DataArg};
+use crate::commands::parse::{parse_data, parse_new_shape, parse_read, parse_set, DataArg};
 use crate::commands::steps::{
     append_new, append_rows, mset_value, reshape_to, SetData, SetValue, WriteSettings,
 };
@@ -52,7 +52,7 @@ fn settings() -> WriteSettings {
 pub fn set_args(data: &[u8]) {
     let args = split_args(data);
     let _ = parse_read(&args);
-    let _ = parse_dims(&args);
+    let _ = parse_new_shape(&args);
     // MSETEX's and STACK's options, and their numkeys, from the same arguments.
     let _ = crate::commands::parse::parse_msetex_options(&args);
     let _ = crate::commands::parse::parse_stack_options(&args);
@@ -233,7 +233,7 @@ fn assert_aof_rewrite_rebuilds(array: &NdArray) {
                     .expect("rewritten APPEND applies");
             }
             "NDARRAY.RESHAPE" => {
-                let dims = parse_dims(&args).expect("rewritten RESHAPE parses");
+                let dims = parse_new_shape(&args).expect("rewritten RESHAPE parses");
                 let target = rebuilt.as_mut().expect("RESHAPE after SET");
                 reshape_to(target, dims).expect("rewritten RESHAPE applies");
             }
@@ -322,7 +322,7 @@ mod tests {
             let name = file.file_name().unwrap().to_string_lossy();
             let accepted = match name.as_ref() {
                 "read_options" => parse_read(&args).is_ok(),
-                "dims" => parse_dims(&args).is_ok(),
+                "dims" => parse_new_shape(&args).is_ok(),
                 _ if name.starts_with("append_") => {
                     let data = parse_data(&args).unwrap();
                     let max = settings().max_array_bytes;

@@ -235,7 +235,7 @@ class EachInPipeline:
         return call
 
 
-MODES = ["resp2", "resp3", "decode", "decode-pipeline", "async", "async-resp2", "pipeline", "multi", "async-pipeline",
+MODES = ["resp2", "resp3", "decode", "decode-pipeline", "decode-multi", "async", "async-resp2", "pipeline", "multi", "async-pipeline",
          "cluster", "cluster-async", "cluster-pipeline"]
 
 
@@ -270,7 +270,7 @@ def make_nd(mode: str, request: pytest.FixtureRequest, loop: asyncio.AbstractEve
             protocol = 2 if mode == "resp2" else 3
             s = NDArray(redis.Redis(port=port, protocol=protocol, decode_responses=mode.startswith("decode")))
             nd = {"pipeline": EachInPipeline(s, False), "multi": EachInPipeline(s, True),
-                  "decode-pipeline": EachInPipeline(s, False)}.get(mode, s)
+                  "decode-pipeline": EachInPipeline(s, False), "decode-multi": EachInPipeline(s, True)}.get(mode, s)
     nd.raw = raw_client(mode, request)
     _clients[mode] = nd
     return nd

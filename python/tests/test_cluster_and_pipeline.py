@@ -87,17 +87,6 @@ def test_pipeline_errors_are_mapped_and_kept_in_place_without_raise_on_error(syn
         p.execute()
 
 
-def test_multi_with_decode_responses_refuses_binary_replies_up_front(server: Server, k: K) -> None:
-    nd = NDArray(redis.Redis(port=server.port, decode_responses=True))
-    p = nd.pipeline(transaction=True)
-    p.set(k("a"), np.zeros(2))
-    with pytest.raises(ValueError, match="transaction=False"):
-        p.get(k("a"))
-    assert p.execute() == [True]
-    q = nd.pipeline(transaction=False)
-    assert (q.get(k("a")).execute()[0] == 0).all()
-
-
 def test_async_pipeline_as_a_context_manager(server: Server, loop: asyncio.AbstractEventLoop, k: K) -> None:
     async def run() -> Any:
         nd = AsyncNDArray(redis.asyncio.Redis(port=server.port))

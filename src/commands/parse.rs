@@ -562,6 +562,27 @@ pub fn parse_read(args: &[&[u8]]) -> ParseResult<ReadRequest> {
     Ok(req)
 }
 
+/// RESHAPE's new shape: dims, one of which may be -1 (`None`: inferred from the array's size, as
+/// NumPy's `reshape(-1)`).
+pub fn parse_new_shape(args: &[&[u8]]) -> ParseResult<Vec<Option<u64>>> {
+    let dims: Vec<Option<u64>> = args
+        .iter()
+        .map(|a| {
+            if *a == b"-1" {
+                Ok(None)
+            } else {
+                parse_dim(a).map(Some)
+            }
+        })
+        .collect::<ParseResult<_>>()?;
+    if dims.iter().filter(|d| d.is_none()).count() > 1 {
+        return Err(ArrayError::shape(
+            "can only specify one unknown dimension (-1)",
+        ));
+    }
+    Ok(dims)
+}
+
 /// Where NDARRAY.MGET's keys end: before a trailing `FORMAT <format>` (any format's name, so that a
 /// format MGET does not reply is refused rather than read as two more keys), else at the end; at
 /// least one key stays. `args` holds the command name at 0.
@@ -587,11 +608,6 @@ pub fn parse_mget_format(options: &[&[u8]]) -> ParseResult<Format> {
             "NDARRAY.MGET replies FORMAT NPY (.npy files) or FORMAT ENCODED (the stored forms)",
         ),
     }
-}
-
-/// `dim [dim ...]` for RESHAPE (none: a 0-d array).
-pub fn parse_dims(args: &[&[u8]]) -> ParseResult<Vec<u64>> {
-    args.iter().map(|a| parse_dim(a)).collect()
 }
 
 /// Data for APPEND and SETSLICE: elements of the stored dtype (BLOB, VALUES) or a `.npy` file.
@@ -791,6 +807,9 @@ mod tests {
         assert!(parse_msetex_options(&[b"NX", b"XX"]).is_err());
         assert!(parse_msetex_options(&[b"EX", b"1", b"KEEPTTL"]).is_err());
         assert!(parse_msetex_options(&[b"k3"]).is_err());
+        assert_eq!(parse_new_shape(&[b"2", b"-1"]), Ok(vec![Some(2), None]));
+        assert!(parse_new_shape(&[b"-1", b"-1"]).is_err());
+        assert!(parse_new_shape(&[b"-2"]).is_err());
         let end = |args: &[&[u8]]| mget_keys_end(args);
         assert_eq!(end(&[b"mget", b"a", b"b"]), 3);
         assert_eq!(end(&[b"mget", b"a", b"FORMAT", b"encoded"]), 2);

@@ -335,8 +335,31 @@ pub enum WholeCopy {
 }
 
 /// RESHAPE: gives `array` the shape `dims`, which must hold the same number of elements.
-pub fn reshape_to(array: &mut NdArray, dims: Vec<u64>) -> Result<()> {
-    let shape = Shape::new(dims, array.dtype())?;
+/// RESHAPE: `dims` with at most one unknown (`None`, a -1), which NumPy's rule infers from the
+/// array's size.
+pub fn reshape_to(array: &mut NdArray, dims: Vec<Option<u64>>) -> Result<()> {
+    let size = array.shape().size();
+    let known = dims
+        .iter()
+        .flatten()
+        .try_fold(1u64, |product, &d| product.checked_mul(d));
+    let inferred = match known {
+        Some(known) if known != 0 && size % known == 0 => Some(size / known),
+        _ => None,
+    };
+    let resolved: Option<Vec<u64>> = dims.iter().map(|d| d.or(inferred)).collect();
+    let Some(resolved) = resolved else {
+        let text: Vec<String> = dims
+            .iter()
+            .map(|d| d.map_or("-1".to_string(), |d| d.to_string()))
+            .collect();
+        return Err(ArrayError::shape(format!(
+            "cannot reshape array of size {size} into shape ({})",
+            text.join(", ")
+        ))
+        .into());
+    };
+    let shape = Shape::new(resolved, array.dtype())?;
     Ok(array.reshape(shape)?)
 }
 

@@ -3,7 +3,7 @@
 
 use super::encoded::{self, Propagation};
 use super::meta::{replicate_stamp, stamp};
-use super::parse::{parse_data, parse_dims, parse_set, Condition, Ttl};
+use super::parse::{parse_data, parse_new_shape, parse_set, Condition, Ttl};
 use super::reply::{self, Ack};
 use super::steps::{
     append_new, append_rows, plan_slice_write, reshape_to, slice_write_work, write_slice, SetValue,
@@ -281,7 +281,7 @@ pub fn reshape(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     if args.len() < 2 {
         return Err(Error::Arity);
     }
-    let dims = parse_dims(&rest(args, 2))?;
+    let dims = parse_new_shape(&rest(args, 2))?;
     let name = arg(args, 1)?;
     let mut key = Key::open(ctx, name, true);
     let Some(array) = key.array_mut()? else {

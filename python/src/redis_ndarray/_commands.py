@@ -18,6 +18,7 @@ from typing import (
 
 import numpy as np
 from redis.client import NEVER_DECODE
+from redis.exceptions import DataError
 from redis.typing import EncodableT, KeyT
 
 from . import _codec, _npy
@@ -36,21 +37,20 @@ COMMAND_NAMES = (
     "NDARRAY.ATTRGET", "NDARRAY.ATTRDEL", "NDARRAY.PROBE",
 )
 
-# Commands whose reply is data (refused in a MULTI/EXEC pipeline of a decode_responses client,
-# where redis-py decodes the whole EXEC reply as text).
-BINARY_REPLIES = {"NDARRAY.GET", "NDARRAY.SLICE", "NDARRAY.MGET", "NDARRAY.STACK", "NDARRAY.INFO",
-                  "NDARRAY.ATTRGET"}
 
 
 class Cmd(Generic[T]):
     """One call: what to send, how to parse the reply, and the keys that route it in a cluster."""
 
-    __slots__ = ("args", "options", "route_keys", "none_if_missing")
+    __slots__ = ("args", "options", "route_keys", "none_if_missing", "local")
 
     def __init__(self, args: Tuple[EncodableT, ...], parse: Callable[[Any], T],
                  route_keys: Optional[Sequence[KeyT]] = None, none_if_missing: bool = False,
-                 options: Optional[Dict[str, Any]] = None) -> None:
+                 options: Optional[Dict[str, Any]] = None, local: Optional[Callable[[], T]] = None) -> None:
         self.args = args
+        # A call whose result is known without asking (an empty batch): run returns it; a pipeline
+        # queues a PING in its place, to keep the results in order.
+        self.local = local
         # (shared dicts are safe: redis-py receives them as **options, a copy)
         self.options: Dict[str, Any] = options if options is not None else {NEVER_DECODE: True, PARSE: parse}
         # Multi-key commands route themselves (by the first key's slot, after checking that every
@@ -58,6 +58,11 @@ class Cmd(Generic[T]):
         self.route_keys = route_keys
         # INFO of a missing key is an error reply; the client returns None for it.
         self.none_if_missing = none_if_missing
+
+
+def _known(value: T) -> Cmd[T]:
+    """A call answered without the server (an empty batch)."""
+    return Cmd(("PING",), lambda _reply: value, options={}, local=lambda: value)
 
 
 def name_of(cmd: "Cmd[Any]") -> str:
@@ -169,16 +174,25 @@ def _dims(shape: Union[int, Sequence[int]]) -> Tuple[int, ...]:
     return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
 
 
+def _whole(t: Any, what: str) -> int:
+    """An int argument (a TTL): a float or anything else is refused, never truncated (as redis-py)."""
+    if isinstance(t, (int, np.integer)) and not isinstance(t, bool):
+        return int(t)
+    raise DataError(f"{what} must be an int or a datetime.timedelta, got {type(t).__name__} {t!r}")
+
+
 def _seconds(t: Union[int, datetime.timedelta]) -> int:
-    return int(t.total_seconds()) if isinstance(t, datetime.timedelta) else int(t)
+    return int(t.total_seconds()) if isinstance(t, datetime.timedelta) else _whole(t, "ex")
 
 
 def _millis(t: Union[int, datetime.timedelta]) -> int:
-    return int(t.total_seconds() * 1000) if isinstance(t, datetime.timedelta) else int(t)
+    return int(t.total_seconds() * 1000) if isinstance(t, datetime.timedelta) else _whole(t, "px")
 
 
 def _unix(t: Union[int, datetime.datetime], scale: int) -> int:
-    return int(t.timestamp() * scale) if isinstance(t, datetime.datetime) else int(t)
+    if isinstance(t, datetime.datetime):
+        return int(t.timestamp() * scale)
+    return _whole(t, "exat" if scale == 1 else "pxat")
 
 
 def _write_options(
@@ -320,6 +334,7 @@ def setslice(key: KeyT, index: Any, values: Any) -> Cmd[bool]:
     sel, new_axes = selection(index)
     if new_axes is not None:
         raise IndexError("setslice does not take np.newaxis (None) indices")
+    _npy.refuse_masked(values)
     arr = np.asarray(values)
     if arr.size == 1 and arr.ndim <= 1:
         data: List[EncodableT] = ["VALUES", *_scalar_values(arr)]
@@ -353,6 +368,8 @@ def mget(keys: Sequence[KeyT], *, copy: bool = False) -> Cmd[List[Optional[Array
         return [_decoded(item) for item in reply]
 
     keys = list(keys)
+    if not keys:
+        return _known([])
     return Cmd(("NDARRAY.MGET", *keys, "FORMAT", "ENCODED"), parse, route_keys=keys)
 
 
@@ -367,6 +384,8 @@ def mset(
     False when `nx` (none may exist) or `xx` (all must exist) prevented it. `encode` as for `set`
     (each array decides for itself under "auto")."""
     _codec.check_mode(encode)
+    if not mapping:
+        return _known(True)
     arrays = [(key, _npy.prepare(a)) for key, a in mapping.items()]
     in_client = [_encodes_in_client(arr, encode, compress, dtype) for _, arr in arrays]
     # Encoded values take no storage options: when any value is encoded here and options were
@@ -391,6 +410,8 @@ def stack(
     the server into one reply. With `missing` (a fill value), missing keys become rows of it and the
     result is (array, positions filled); without it a missing key is a KeyError."""
     keys = list(keys)
+    if not keys:
+        raise ValueError("stack needs at least one key (as np.stack needs at least one array)")
     args: List[EncodableT] = ["NDARRAY.STACK", len(keys), *keys]
     if dtype is not None:
         args += ["AS", _npy.dtype_name(dtype)]

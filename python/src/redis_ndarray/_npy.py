@@ -94,8 +94,18 @@ def descr_of(dtype: "np.dtype[Any]") -> str:
     return "bfloat16" if dtype.name == "bfloat16" else dtype.str
 
 
+def refuse_masked(a: Any) -> None:
+    """A masked array would lose its mask (np.asarray drops it): refused, never silently unmasked."""
+    if isinstance(a, np.ma.MaskedArray):
+        raise ValueError(
+            "masked arrays are not stored: the server keeps no mask. Store a.filled(value), and the mask "
+            "(np.ma.getmaskarray(a)) as an array of its own if it matters"
+        )
+
+
 def prepare(a: Any) -> "np.ndarray[Any, Any]":
     """`a` as a C-contiguous little-endian array of a dtype the server stores."""
+    refuse_masked(a)
     arr = np.asarray(a)
     dtype_name(arr.dtype)  # raises ValueError for an unsupported dtype
     if arr.dtype.byteorder == ">":

@@ -8,8 +8,9 @@ methods with the same arguments, and only the result differs (a value, an awaita
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import (
-    Any, Callable, Coroutine, Dict, List, Mapping, MutableMapping, Optional, Sequence, TypeVar, Union,
+    Any, AsyncIterator, Callable, Coroutine, Iterator, Dict, List, Mapping, MutableMapping, Optional, Sequence, TypeVar, Union,
 )
 
 from typing import Concatenate, ParamSpec
@@ -23,18 +24,30 @@ from ._commands import Cmd
 from ._errors import CrossSlotKeysError, classify, code_of
 
 P = ParamSpec("P")
+
+# The module's type name, as TYPE and SCAN … TYPE know it.
+TYPE_NAME = "ndarray01"
 T = TypeVar("T")
 PipeT = TypeVar("PipeT", bound="_PipelineBase")
 
 AnyClient = Union[redis.Redis, "redis.RedisCluster", redis.asyncio.Redis, "redis.asyncio.RedisCluster"]
 
 
-def _name(method: Callable[..., Any], builder: Callable[..., Any]) -> None:
+def _name(method: Callable[..., Any], builder: Callable[..., Any], returns: Callable[[str], str]) -> None:
+    """Gives `method` the builder's name, docs and signature, `self` first and the result type the
+    front end returns (`returns` of the builder's `T` in `Cmd[T]`), so help() shows the call as
+    the user makes it."""
     name = builder.__name__.rstrip("_")
     method.__name__ = name
     method.__qualname__ = name
     method.__doc__ = builder.__doc__
-    method.__wrapped__ = builder  # type: ignore[attr-defined]  # inspect.signature shows the builder's
+    signature = inspect.signature(builder)
+    result = str(signature.return_annotation)
+    if result.startswith("Cmd[") and result.endswith("]"):
+        result = result[4:-1]
+    self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
+    method.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[self_param, *signature.parameters.values()], return_annotation=returns(result))
 
 
 def _is_missing(error: redis.ResponseError) -> bool:
@@ -46,6 +59,38 @@ def _callbacks_of(client: Any) -> MutableMapping[str, Any]:
     if callbacks is None:
         callbacks = client.response_callbacks
     return callbacks  # type: ignore[no-any-return]
+
+
+def _register_callbacks(client: Any) -> None:
+    callbacks = _callbacks_of(client)
+    for name in c.COMMAND_NAMES:
+        previous = callbacks.get(name)
+        if getattr(previous, "_redis_ndarray", False):
+            continue
+        parse = c.callback(previous)
+        parse._redis_ndarray = True  # type: ignore[attr-defined]
+        client.set_response_callback(name, parse)
+
+
+def _as_text(value: Any, encoding: str) -> Any:
+    """A raw command's binary result as a `decode_responses` client would have returned it."""
+    if isinstance(value, bytes):
+        return value.decode(encoding)
+    if isinstance(value, list):
+        return [_as_text(v, encoding) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_as_text(v, encoding) for v in value)
+    if isinstance(value, dict):
+        return {_as_text(k, encoding): _as_text(v, encoding) for k, v in value.items()}
+    if isinstance(value, set):
+        return {_as_text(v, encoding) for v in value}
+    return value
+
+
+def _encoding_of(client: Any) -> str:
+    get_encoder = getattr(client, "get_encoder", None)
+    encoder = get_encoder() if get_encoder is not None else getattr(client, "encoder", None)
+    return str(getattr(encoder, "encoding", "utf-8"))
 
 
 def _decodes_responses(client: Any) -> bool:
@@ -61,14 +106,26 @@ class _Base:
         self.client = client
         self.is_cluster = isinstance(client, (redis.RedisCluster, redis.asyncio.RedisCluster))
         self.decode_responses = _decodes_responses(client)
-        callbacks = _callbacks_of(client)
-        for name in c.COMMAND_NAMES:
-            previous = callbacks.get(name)
-            if getattr(previous, "_redis_ndarray", False):
-                continue
-            parse = c.callback(previous)
-            parse._redis_ndarray = True  # type: ignore[attr-defined]
-            client.set_response_callback(name, parse)
+        self._binary: Any = None
+        _register_callbacks(client)
+
+    def _binary_twin(self) -> Any:
+        """A client of the same server that does not decode replies (its own pool, made on first
+        use): MULTI/EXEC pipelines of a `decode_responses` client run on it, since redis-py decodes a
+        whole EXEC reply as text, arrays too."""
+        if self._binary is None:
+            pool = self.client.connection_pool
+            kwargs = {**pool.connection_kwargs, "decode_responses": False}
+            pool_class = type(pool)
+            twin_pool = pool_class(connection_class=pool.connection_class, **kwargs)
+            self._binary = type(self.client)(connection_pool=twin_pool)
+            _register_callbacks(self._binary)
+        return self._binary
+
+    def _pipeline_client(self, transaction: bool) -> Any:
+        if transaction and self.decode_responses and not self.is_cluster:
+            return self._binary_twin()
+        return self.client
 
     def _options(self, cmd: Cmd[Any]) -> Dict[str, Any]:
         if not (self.is_cluster and cmd.route_keys):
@@ -90,14 +147,14 @@ class _Base:
 def _sync(builder: Callable[P, Cmd[T]]) -> Callable[Concatenate["NDArray", P], T]:
     def method(self: NDArray, /, *args: P.args, **kwargs: P.kwargs) -> T:
         return self._run(builder(*args, **kwargs))
-    _name(method, builder)
+    _name(method, builder, lambda result: result)
     return method
 
 
 def _async(builder: Callable[P, Cmd[T]]) -> Callable[Concatenate["AsyncNDArray", P], Coroutine[Any, Any, T]]:
     async def method(self: AsyncNDArray, /, *args: P.args, **kwargs: P.kwargs) -> T:
         return await self._run(builder(*args, **kwargs))
-    _name(method, builder)
+    _name(method, builder, lambda result: f"Awaitable[{result}]")
     return method
 
 
@@ -105,7 +162,7 @@ def _queued(builder: Callable[P, Cmd[Any]]) -> Callable[Concatenate[PipeT, P], P
     def method(self: PipeT, /, *args: P.args, **kwargs: P.kwargs) -> PipeT:
         self._queue(builder(*args, **kwargs))
         return self
-    _name(method, builder)
+    _name(method, builder, lambda _result: "Pipeline (the result comes from execute())")
     return method
 
 
@@ -128,6 +185,8 @@ class NDArray(_Base):
         super().__init__(client)
 
     def _run(self, cmd: Cmd[T]) -> T:
+        if cmd.local is not None:
+            return cmd.local()
         try:
             return self.client.execute_command(  # type: ignore[no-any-return]
                 *cmd.args, **(self._options(cmd) if self.is_cluster else cmd.options))
@@ -152,12 +211,17 @@ class NDArray(_Base):
     del_attrs = _sync(c.del_attrs)
     probe = _sync(c.probe)
 
+    def scan_iter(self, match: Optional[str] = None, count: Optional[int] = None) -> Iterator[Any]:
+        """The keys that hold arrays (SCAN with the module's type), optionally matching a glob
+        pattern; on a cluster, every primary's."""
+        return self.client.scan_iter(match=match, count=count, _type=TYPE_NAME)  # type: ignore[no-any-return]
+
     def pipeline(self, transaction: Optional[bool] = None) -> Pipeline:
         """A pipeline with the same methods, queued; `execute()` returns the parsed results. A MULTI/EXEC
         transaction by default on a single server (as redis-py), not on a cluster."""
         if transaction is None:
             transaction = not self.is_cluster
-        return Pipeline(self, self.client.pipeline(transaction=transaction), transaction)
+        return Pipeline(self, self._pipeline_client(transaction).pipeline(transaction=transaction), transaction)
 
 
 class AsyncNDArray(_Base):
@@ -169,6 +233,8 @@ class AsyncNDArray(_Base):
         super().__init__(client)
 
     async def _run(self, cmd: Cmd[T]) -> T:
+        if cmd.local is not None:
+            return cmd.local()
         try:
             return await self.client.execute_command(*cmd.args, **self._options(cmd))  # type: ignore[no-any-return]
         except redis.ResponseError as e:
@@ -192,11 +258,16 @@ class AsyncNDArray(_Base):
     del_attrs = _async(c.del_attrs)
     probe = _async(c.probe)
 
+    def scan_iter(self, match: Optional[str] = None, count: Optional[int] = None) -> AsyncIterator[Any]:
+        """The keys that hold arrays (SCAN with the module's type), as an async iterator."""
+        return self.client.scan_iter(match=match, count=count, _type=TYPE_NAME)  # type: ignore[no-any-return]
+
     def pipeline(self, transaction: Optional[bool] = None) -> AsyncPipeline:
         """An async pipeline with the same methods, queued; `await p.execute()` returns the results."""
         if transaction is None:
             transaction = not self.is_cluster
-        return AsyncPipeline(self, self.client.pipeline(transaction=transaction), transaction)
+        return AsyncPipeline(self, self._pipeline_client(transaction).pipeline(transaction=transaction),
+                             transaction)
 
 
 class _PipelineBase:
@@ -212,12 +283,6 @@ class _PipelineBase:
         return len(self.inner)
 
     def _queue(self, cmd: Cmd[Any]) -> None:
-        if self.transaction and self.nd.decode_responses and cmd.args[0] in c.BINARY_REPLIES:
-            raise ValueError(
-                f"{c.name_of(cmd)} replies binary data, which redis-py cannot read inside MULTI/EXEC on a "
-                "client with decode_responses=True (it decodes the whole EXEC reply as text): use "
-                "pipeline(transaction=False), or a client without decode_responses"
-            )
         options = self.nd._options(cmd)
         self._ours[len(self.inner)] = cmd
         self.inner.execute_command(*cmd.args, **options)
@@ -229,6 +294,14 @@ class _PipelineBase:
 
     def _finish(self, results: List[Any], ours: Mapping[int, Cmd[Any]], raise_on_error: bool) -> List[Any]:
         first_error: Optional[BaseException] = None
+        if self.transaction and self.nd.decode_responses and not self.nd.is_cluster:
+            # Ran on the binary twin: raw commands' results decoded as the caller's client would.
+            encoding = _encoding_of(self.nd.client)
+            results = [r if i in ours or isinstance(r, Exception) else _as_text(r, encoding)
+                       for i, r in enumerate(results)]
+        for i, queued in ours.items():
+            if queued.local is not None and i < len(results):
+                results[i] = queued.local()
         for i, result in enumerate(results):
             if not isinstance(result, redis.ResponseError):
                 continue
