@@ -119,6 +119,22 @@ def main() -> None:
                        20000)
         rows.append(("nd.set, 512 B embedding", o, b, "execute_command SET ... BLOB tobytes()", 1.1))
 
+        o, b = compare(lambda: nd.get("emb"),
+                       lambda: np.frombuffer(raw.execute_command("NDARRAY.GET", "emb", "FORMAT", "BLOB"), np.float32),
+                       20000)
+        rows.append(("nd.get, 512 B embedding", o, b, "GET FORMAT BLOB + frombuffer", 1.1))
+
+        print("\nWhere to encode (issue 21): nd.set + nd.get of smooth float32 data, encode='client' vs "
+              "'server' (client-visible, loopback, median per call)")
+        print(f"{'bytes':>10} {'client':>10} {'server':>10} {'ratio':>7}")
+        for n in [4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 8 << 20]:
+            smooth = np.cumsum(rng.normal(size=n // 4)).astype(np.float32)
+            nd.set("w", smooth, encode="client")
+            here = lambda: (nd.set("w", smooth, encode="client"), nd.get("w"))  # noqa: E731
+            there = lambda: (nd.set("w", smooth, encode="server"), nd.get("w", dtype="float32"))  # noqa: E731
+            o, b = compare(here, there, max(20, min(2000, (64 << 20) // n)))
+            print(f"{n:>10} {o * 1e6:8.1f}us {b * 1e6:8.1f}us {o / b:6.2f}x")
+
         print(f"\nredis_ndarray client vs hand-written redis-py (client-visible, median per call, calls interleaved; "
               f"redis {raw.info('server')['redis_version']})")
         print(f"{'operation':34} {'ours':>10} {'baseline':>10} {'ratio':>7} {'target':>7}  baseline")
