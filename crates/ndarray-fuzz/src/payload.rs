@@ -1,13 +1,41 @@
 //! The `payload` target: `NDARRAY.PUTENCODED` payloads, and the pieces they travel to replicas in.
 
-use ndarray_core::array::Shape;
-use ndarray_core::persist;
+use ndarray_core::array::{NdArray, Shape};
+use ndarray_core::persist::{self, view};
+
+/// The largest array the client's decode is tried on (it allocates the whole array).
+const MAX_VIEW_BYTES: u64 = 64 << 20;
+
+/// The client's reader (`persist::view`, what the Python extension decodes replies with) agrees
+/// with the server's loader: it decodes exactly the payloads that load, to the same bytes.
+fn client_view_agrees(data: &[u8], loaded: Option<&NdArray>) {
+    let Ok(view) = view::view_payload(data) else {
+        assert!(loaded.is_none(), "the client refuses a payload the server loads");
+        return;
+    };
+    if view.nbytes() > MAX_VIEW_BYTES {
+        return;
+    }
+    let mut out = vec![0u8; view.nbytes() as usize];
+    let decoded = view.decode_into(&mut out);
+    match loaded {
+        Some(array) => {
+            decoded.expect("the client decodes what the server loads");
+            let mut raw = Vec::new();
+            array.read_all(&mut raw).expect("a loaded payload reads");
+            assert!(raw == out, "the client decodes other bytes than the server reads");
+        }
+        None => assert!(decoded.is_err(), "the client decodes a payload the server refuses"),
+    }
+}
 
 /// An `NDARRAY.PUTENCODED` payload, as any client may send one. Whatever loads must save to a
 /// canonical payload that loads back equal, read, and travel as replication pieces (appended chunk
 /// runs, then reshaped) to an equal array.
 pub fn payload(data: &[u8]) {
-    let Ok(array) = persist::from_payload(data) else {
+    let loaded = persist::from_payload(data);
+    client_view_agrees(data, loaded.as_ref().ok());
+    let Ok(array) = loaded else {
         return;
     };
     // Loading normalises fields that do not apply (a level or a shuffle without compression):

@@ -146,9 +146,11 @@ fn read_body<R: RdbRead, C>(
     // INFO and AOF rewrites report the same encoding whatever the payload claimed.
     let encoding = Encoding::new(compression, shuffle, dtype.itemsize());
     let chunk_bytes = r.get_u64()?;
+    // Whole items per chunk: what every reader of the chunks (a load, a client's view) assumes.
     let chunk_bytes = u32::try_from(chunk_bytes)
         .ok()
         .filter(|c| (MIN_CHUNK_BYTES..=MAX_CHUNK_BYTES).contains(c))
+        .filter(|c| (*c as usize).is_multiple_of(dtype.itemsize().max(1)))
         .ok_or_else(|| ArrayError::corrupt(format!("invalid chunk size {chunk_bytes}")))?;
     let nchunks = r.get_u64()?;
     let total = shape.size().saturating_mul(dtype.itemsize() as u64);
