@@ -471,25 +471,28 @@ def print_link(link, res, first):
         print(f"{ds['name']:20}{ds['nbytes'] / 1e6:6.2f} " + "".join(fmt(t[m], "10.2f") for m in METHODS)
               + f"  {t['ours'] / t['blosc2-Nt']:13.2f}{t['ours'] / t['blosc2-1t']:15.2f}{t['ours'] / t['raw']:9.2f}")
 
-    print("\n### where the time goes (medians): client-visible ms of the SET and of the GET; client CPU ms (all its")
-    print("    threads) during each; server CPU ms (from /proc) of all its threads / its main thread, SET + GET;")
-    print("    INFO commandstats usec per call (the command's own main-thread time) of the SET and of the GET")
-    print(f"{'data':20}{'method':>10}{'SET ms':>8}{'GET ms':>8}{'cCPU SET':>9}{'cCPU GET':>9}{'srv all':>9}"
-          f"{'srv main':>9}{'cmd SET us':>11}{'cmd GET us':>11}")
+    print("\n### where the time goes (medians), each for the SET and for the GET: client-visible ms; client CPU ms")
+    print("    (all its threads); server CPU ms from /proc, all its threads and its main thread; INFO commandstats")
+    print("    usec per call (the command's own main-thread time, without reading the request or writing the reply)")
+    print(f"{'':30}{'client-visible':>16}{'client CPU':>16}{'server CPU all':>16}{'server CPU main':>16}"
+          f"{'commandstats us':>16}")
+    print(f"{'data':20}{'method':>10}" + f"{'SET':>8}{'GET':>8}" * 5)
+
+    def ms(runs, field):
+        return med([None if r[field] is None else r[field] / 1e6 for r in runs])
+
     for ds in res["datasets"]:
         for m in METHODS:
             runs = ds["methods"][m]["runs"]
-            all_ms = med([None if r["srv_all_set_ns"] is None else (r["srv_all_set_ns"] + r["srv_all_get_ns"]) / 1e6
-                          for r in runs])
-            main_ms = med([None if r["srv_main_set_ns"] is None else (r["srv_main_set_ns"] + r["srv_main_get_ns"]) / 1e6
-                           for r in runs])
-            print(f"{ds['name']:20}{labels.get(m, m):>10}{fmt(col(ds, m, 'set_ms'), '8.2f')}{fmt(col(ds, m, 'get_ms'), '8.2f')}"
-                  f"{fmt(col(ds, m, 'client_cpu_set_ms'), '9.2f')}{fmt(col(ds, m, 'client_cpu_get_ms'), '9.2f')}"
-                  f"{fmt(all_ms, '9.2f')}{fmt(main_ms, '9.2f')}"
-                  f"{fmt(col(ds, m, 'cmd_set_us'), '11.0f')}{fmt(col(ds, m, 'cmd_get_us'), '11.0f')}")
+            cells = [col(ds, m, "set_ms"), col(ds, m, "get_ms"), col(ds, m, "client_cpu_set_ms"),
+                     col(ds, m, "client_cpu_get_ms"), ms(runs, "srv_all_set_ns"), ms(runs, "srv_all_get_ns"),
+                     ms(runs, "srv_main_set_ns"), ms(runs, "srv_main_get_ns")]
+            print(f"{ds['name']:20}{labels.get(m, m):>10}" + "".join(fmt(c, "8.2f") for c in cells)
+                  + f"{fmt(col(ds, m, 'cmd_set_us'), '8.0f')}{fmt(col(ds, m, 'cmd_get_us'), '8.0f')}")
 
     if first:
-        print("\n### bytes on the wire (payload of the SET sent / of the GET reply received, MB; the same on every link)")
+        print("\n### bytes on the wire: payload of the SET sent / of the GET reply received, MB (the same on every"
+              " link)")
         print(f"{'data':20}{'raw MB':>8}" + "".join(f"{labels.get(m, m):>16}" for m in METHODS if m != "blosc2-Nt")
               + f"{'ours/blosc2':>12}")
         for ds in res["datasets"]:
@@ -500,7 +503,8 @@ def print_link(link, res, first):
             print(f"{ds['name']:20}{ds['nbytes'] / 1e6:8.2f}{cells}{ratio:12.3f}")
         print("(blosc2 with all cores writes the same bytes as with one)")
 
-    print("\n### server CPU per stored MB of raw array, NDARRAY.SET: client-encoded (ours) vs server-encoded (ours-srv)")
+    print("\n### server CPU per stored MB of raw array, NDARRAY.SET: client-encoded (ours) vs server-encoded"
+          " (ours-srv)")
     print(f"{'data':20}{'main-thread us/MB (commandstats)':>34}{'srv/client':>11}{'all threads us/MB (/proc)':>28}"
           f"{'srv/client':>11}")
     print(f"{'':20}{'client-enc':>17}{'server-enc':>17}{'':11}{'client-enc':>14}{'server-enc':>14}")
@@ -530,7 +534,8 @@ def print_link(link, res, first):
 def print_payload(rows, link):
     print(f"\n### 8 MiB arrays: the client-encoded payload through NDARRAY.SET/GET vs plain SET/GET of the same bytes"
           f" ({link}; medians)")
-    print("    cmd us: INFO commandstats usec per call (main thread); srv main / all: server CPU ms per call from /proc")
+    print("    cmd us: INFO commandstats usec per call (main thread); srv main / all: server CPU ms per call"
+          " from /proc")
     print(f"{'array':28}{'payload MB':>11}  {'command':52}{'cmd us':>8}{'srv main':>9}{'srv all':>9}{'client ms':>10}")
     for row in rows:
         for op in row["ops"]:
@@ -547,7 +552,8 @@ def print_codec(rows, link, cores):
              .replace("blosc2-Nt", f"blosc2-{cores}t") for label in labels]
     print(f"{'data':20}{'payload MB':>11}" + "".join(f"{label:>14}" for label in short))
     for row in rows:
-        print(f"{row['name']:20}{row['payload'] / 1e6:11.2f}" + "".join(f"{row['ms'][label]:14.2f}" for label in labels))
+        print(f"{row['name']:20}{row['payload'] / 1e6:11.2f}"
+              + "".join(f"{row['ms'][label]:14.2f}" for label in labels))
 
 
 # ---------------------------------------------------------------- main
@@ -558,6 +564,7 @@ def main():
     p.add_argument("--rounds", type=int, default=None, help="timed rounds (default 15; 3 with --quick)")
     p.add_argument("--quick", action="store_true", help="a smoke run: 3 rounds, 3 data sets")
     p.add_argument("--payload-calls", type=int, default=None, help="calls per command in the 8 MiB table (0: skip)")
+    p.add_argument("--json", metavar="PATH", help="also write every run's figures, per link, to PATH")
     # client mode (run by the script itself, in the client namespace)
     p.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--link", help=argparse.SUPPRESS)
@@ -591,6 +598,7 @@ def main():
     cleanup = Cleanup()
     print(f"# network bench: {', '.join(links)}; {args.rounds} rounds; data: {', '.join(args.data)}", flush=True)
     payload_link = "loopback" if "loopback" in links else links[0] if links else None
+    everything = {}
     try:
         first, shaping = True, True
         for index, link in enumerate(links):
@@ -608,6 +616,10 @@ def main():
                 continue
             print_link(link, res, first)
             first = False
+            everything[link] = res
+            if args.json:
+                with open(args.json, "w") as f:
+                    json.dump(everything, f)
             cleanup.run()  # stop this link's server and remove its namespaces before the next link
     except KeyboardInterrupt:
         cleanup.run()

@@ -576,3 +576,64 @@ fn slices_decode_only_the_chunks_they_touch() {
         "a one-row write decodes at most 2 chunks"
     );
 }
+
+#[test]
+fn a_gather_of_random_rows_reads_and_writes_them_as_numpy_on_every_codec() {
+    let server = Server::start();
+    let mut con = server.conn();
+    let mut rng = Rng(22);
+    let (rows, cols) = (8192u64, 1024u64); // 32 MiB of uint32: a gather past one batch of chunks
+    for codec in ["zstd", "none"] {
+        let values = store_iota(&mut con, "a", &[rows, cols], codec);
+        let picks: Vec<i64> = (0..300)
+            .map(|_| rng.below(2 * rows) as i64 - rows as i64)
+            .collect();
+        let list: Vec<String> = picks.iter().map(i64::to_string).collect();
+        let selection = format!("[{}], 10:13", list.join(","));
+        let got: Vec<u8> = redis::cmd("NDARRAY.SLICE")
+            .arg("a")
+            .arg(&selection)
+            .arg("FORMAT")
+            .arg("BLOB")
+            .query(&mut con)
+            .unwrap();
+        let row = |p: i64| {
+            if p < 0 {
+                (rows as i64 + p) as u64
+            } else {
+                p as u64
+            }
+        };
+        let want: Vec<u32> = picks
+            .iter()
+            .flat_map(|&p| {
+                let values = &values;
+                (10..13).map(move |c| values[(row(p) * cols + c) as usize])
+            })
+            .collect();
+        assert_eq!(u32s(&got), want, "{codec}");
+        // Written back through the same list, repeats included: the last write wins.
+        let _: () = redis::cmd("NDARRAY.SETSLICE")
+            .arg("a")
+            .arg("[5, 7, 5], 0")
+            .arg("VALUES")
+            .arg(&[1, 2, 3])
+            .query(&mut con)
+            .unwrap();
+        let firsts: Vec<u8> = redis::cmd("NDARRAY.SLICE")
+            .arg("a")
+            .arg("[5, 7], 0")
+            .arg("FORMAT")
+            .arg("BLOB")
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(u32s(&firsts), [3, 2]);
+    }
+    let e = error_of(
+        redis::cmd("NDARRAY.SLICE")
+            .arg("a")
+            .arg("[1], [2]")
+            .query(&mut con),
+    );
+    assert!(e.starts_with("SELECTION one integer list"), "{e}");
+}

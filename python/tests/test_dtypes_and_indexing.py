@@ -137,11 +137,41 @@ def test_setslice_matches_numpy_assignment(stored: Any) -> None:
         assert (nd.get("{idx}:w") == a).all()
 
 
-def test_advanced_indices_are_index_errors_before_sending(stored: Any) -> None:
+GATHERS = [
+    [3, 0, 8], np.array([-1, 2, 2]), np.s_[[1, 1], ::2], np.s_[:, [7, 0, 3]], np.s_[..., [6, 0]],
+    np.s_[2, [1, 5], :], np.s_[:, 1, [0, 6, 6]], np.s_[[4], None, 1:3], np.array([], np.int64), np.s_[::-1, [2]],
+]
+
+
+@pytest.mark.parametrize("index", GATHERS, ids=str)
+def test_integer_lists_gather_as_numpy(stored: Any, index: Any) -> None:
+    nd, key, a = stored
+    expected = a[index]
+    got = nd.slice(key, index)
+    assert got.shape == expected.shape and (got == expected).all()
+
+
+def test_setslice_with_an_integer_list_matches_numpy_last_write_wins(stored: Any) -> None:
+    nd, _, _ = stored
+    a = np.zeros((6, 5), np.int32)
+    nd.set("{idx}:g", a)
+    for index, value in ((np.s_[[4, 0, 4]], np.arange(15, dtype=np.int32).reshape(3, 5)),
+                         (np.s_[:, [3, 1]], 7), (np.s_[[2, 5], 1:3], np.full((2, 2), 9, np.int32))):
+        nd.setslice("{idx}:g", index, value)
+        a[index] = value
+        assert (nd.get("{idx}:g") == a).all(), index
+
+
+def test_indices_the_server_does_not_take_are_index_errors_before_sending(stored: Any) -> None:
     nd, key, _ = stored
-    for bad in ([0, 1], np.array([1, 2]), True, (0, [1]), 1.5, "x"[:0] or object()):
+    for bad in (True, np.array([True, False] * 4 + [True]), np.zeros((2, 2), np.int64), [0.5, 1],
+                1.5, "x"[:0] or object()):
         with pytest.raises(IndexError):
             nd.slice(key, bad)
+    with pytest.raises(IndexError):  # two lists: NumPy would broadcast them together
+        nd.slice(key, np.s_[[0, 1], [1, 2]])
+    with pytest.raises(IndexError):  # an int apart from the list: NumPy would move the list's axis first
+        nd.slice(key, np.s_[[0, 1], :, 2])
 
 
 def test_selection_strings() -> None:
@@ -149,6 +179,8 @@ def test_selection_strings() -> None:
     assert selection(np.s_[..., 0])[0] == "..., 0"
     assert selection(np.s_[:])[0] == ":"
     assert selection("4000:4010")[0] == "4000:4010"
+    assert selection(np.s_[[3, -1], 2:])[0] == "[3,-1], 2:"
+    assert selection(np.array([7, 8]))[0] == "[7,8]"
 
 
 # ---- the .npy parser ----

@@ -344,7 +344,7 @@ pub fn reshape_to(array: &mut NdArray, dims: Vec<Option<u64>>) -> Result<()> {
         .flatten()
         .try_fold(1u64, |product, &d| product.checked_mul(d));
     let inferred = match known {
-        Some(known) if known != 0 && size % known == 0 => Some(size / known),
+        Some(known) if known != 0 && size.is_multiple_of(known) => Some(size / known),
         _ => None,
     };
     let resolved: Option<Vec<u64>> = dims.iter().map(|d| d.or(inferred)).collect();

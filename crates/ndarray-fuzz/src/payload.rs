@@ -10,7 +10,10 @@ const MAX_VIEW_BYTES: u64 = 64 << 20;
 /// with the server's loader: it decodes exactly the payloads that load, to the same bytes.
 fn client_view_agrees(data: &[u8], loaded: Option<&NdArray>) {
     let Ok(view) = view::view_payload(data) else {
-        assert!(loaded.is_none(), "the client refuses a payload the server loads");
+        assert!(
+            loaded.is_none(),
+            "the client refuses a payload the server loads"
+        );
         return;
     };
     if view.nbytes() > MAX_VIEW_BYTES {
@@ -23,9 +26,15 @@ fn client_view_agrees(data: &[u8], loaded: Option<&NdArray>) {
             decoded.expect("the client decodes what the server loads");
             let mut raw = Vec::new();
             array.read_all(&mut raw).expect("a loaded payload reads");
-            assert!(raw == out, "the client decodes other bytes than the server reads");
+            assert!(
+                raw == out,
+                "the client decodes other bytes than the server reads"
+            );
         }
-        None => assert!(decoded.is_err(), "the client decodes a payload the server refuses"),
+        None => assert!(
+            decoded.is_err(),
+            "the client decodes a payload the server refuses"
+        ),
     }
 }
 

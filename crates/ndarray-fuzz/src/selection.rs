@@ -178,12 +178,13 @@ pub(crate) fn selection_dim(b: u8) -> u64 {
 /// shape of the result, is the ranges' lengths.
 fn check_resolved_bounds(sel: &Selection, dims: &[u64]) {
     for (axis, (sel_axis, &len)) in sel.axes().iter().zip(dims).enumerate() {
-        let ends = match *sel_axis {
-            AxisSel::Index(i) => vec![i128::from(i)],
+        let ends = match sel_axis {
+            AxisSel::Index(i) => vec![i128::from(*i)],
+            AxisSel::List(indices) => indices.iter().map(|&i| i128::from(i)).collect(),
             AxisSel::Range { len: 0, .. } => vec![],
             AxisSel::Range { start, step, len } => vec![
-                i128::from(start),
-                i128::from(start) + i128::from(len - 1) * i128::from(step),
+                i128::from(*start),
+                i128::from(*start) + i128::from(len - 1) * i128::from(*step),
             ],
         };
         for i in ends {
@@ -198,6 +199,7 @@ fn check_resolved_bounds(sel: &Selection, dims: &[u64]) {
         .iter()
         .filter_map(|a| match a {
             AxisSel::Range { len, .. } => Some(*len),
+            AxisSel::List(indices) => Some(indices.len() as u64),
             AxisSel::Index(_) => None,
         })
         .collect();
@@ -213,10 +215,11 @@ fn reference_elements(sel: &Selection, dims: &[u64]) -> Vec<u64> {
     }
     let mut flat = vec![0u64];
     for (sel_axis, &len) in sel.axes().iter().zip(dims) {
-        let indices: Vec<u64> = match *sel_axis {
-            AxisSel::Index(i) => vec![i],
-            AxisSel::Range { start, step, len } => (0..len)
-                .map(|k| i128::from(start) + i128::from(k) * i128::from(step))
+        let indices: Vec<u64> = match sel_axis {
+            AxisSel::Index(i) => vec![*i],
+            AxisSel::List(indices) => indices.clone(),
+            AxisSel::Range { start, step, len } => (0..*len)
+                .map(|k| i128::from(*start) + i128::from(k) * i128::from(*step))
                 .map(|i| u64::try_from(i).expect("a resolved index is not negative"))
                 .collect(),
         };

@@ -1,10 +1,10 @@
-"""NumPy basic indices (`np.s_[...]`) as the server's selection strings.
+"""NumPy indices (`np.s_[...]`) as the server's selection strings.
 
 The server takes one comma-separated argument: integers, `start:stop:step` slices (any part may be
-omitted) and at most one `...`. `np.newaxis` (None) is basic indexing too, but the server has no
-syntax for it: it is left out of the request and the axis inserted into the reply (a view, no copy).
-Anything else (lists, arrays, booleans: NumPy's advanced indexing) is an IndexError, as the server
-only does basic indexing.
+omitted), at most one `...`, and at most one integer list (a gather, `[3, 17, 42]`, from a list or
+a 1-d integer array: NumPy's `a[[3, 17, 42]]`). `np.newaxis` (None) is basic indexing too, but the
+server has no syntax for it: it is left out of the request and the axis inserted into the reply (a
+view, no copy). Boolean masks and multi-dimensional index arrays are an IndexError.
 """
 
 from __future__ import annotations
@@ -31,7 +31,12 @@ def selection(index: Any) -> Tuple[str, NewAxes]:
             has_newaxis = True
             continue
         parts.append(_item(item))
-    return ", ".join(parts), ((items, sum(1 for i in items if isinstance(i, slice))) if has_newaxis else None)
+    kept = sum(1 for i in items if isinstance(i, slice) or _is_list(i))
+    return ", ".join(parts), ((items, kept) if has_newaxis else None)
+
+
+def _is_list(item: Any) -> bool:
+    return isinstance(item, (list, np.ndarray)) and np.ndim(item) == 1
 
 
 def _item(item: Any) -> str:
@@ -41,9 +46,26 @@ def _item(item: Any) -> str:
         start, stop, step = ("" if p is None else str(_integer(p)) for p in (item.start, item.stop, item.step))
         return f"{start}:{stop}" if item.step is None else f"{start}:{stop}:{step}"
     if isinstance(item, (bool, np.bool_)):
-        raise IndexError("boolean indices are advanced indexing: the server does basic indexing only "
-                         "(integers, slices, Ellipsis, np.newaxis)")
+        raise IndexError("boolean indices are not supported: the server takes integers, slices, Ellipsis, "
+                         "np.newaxis and one integer list")
+    if isinstance(item, (list, tuple, np.ndarray)):
+        return _integer_list(item)
     return str(_integer(item))
+
+
+def _integer_list(item: Any) -> str:
+    arr = np.asarray(item)
+    if arr.ndim == 0:
+        return str(_integer(arr.item()))
+    if arr.ndim != 1:
+        raise IndexError(f"only a 1-d integer list is supported as an index (got {arr.ndim} dimensions)")
+    if arr.size == 0:
+        return "[]"
+    if arr.dtype == np.bool_:
+        raise IndexError("boolean masks are not supported: pass np.flatnonzero(mask) as an integer list")
+    if arr.dtype.kind not in "iu":
+        raise IndexError(f"an index list must hold integers, got {arr.dtype}")
+    return "[" + ",".join(map(str, arr.tolist())) + "]"
 
 
 def _integer(value: Any) -> int:
@@ -74,7 +96,7 @@ def insert_new_axes(arr: "np.ndarray[Any, Any]", new_axes: NewAxes) -> "np.ndarr
             out.extend(shape[pos:pos + ellipsis_axes])
             pos += ellipsis_axes
             ellipsis_axes = 0
-        elif isinstance(item, slice):
+        elif isinstance(item, slice) or _is_list(item):
             out.append(shape[pos])
             pos += 1
     out.extend(shape[pos:])

@@ -6,6 +6,7 @@ pub mod cast;
 mod chunk_list;
 pub mod dtype;
 pub mod error;
+mod gather;
 pub mod input;
 pub mod ndarray;
 pub mod npy;

@@ -229,6 +229,17 @@ impl NdArray {
     /// Appends the selected elements (C order of the result) to `out`, decoding only the chunks
     /// that hold them, each once. Returns how many compressed chunks were decoded.
     pub fn read_selection(&self, sel: &Selection, out: &mut Vec<u8>) -> ArrayResult<usize> {
+        if sel.gathers() {
+            // Runs in any order: collected first, then each touched chunk decoded once.
+            let mut runs = Vec::new();
+            sel.for_each_run(&self.shape, self.dtype.itemsize(), |offset, len| {
+                runs.push((offset, len));
+                Ok(())
+            })?;
+            return self
+                .store
+                .gather(&runs, self.dtype.itemsize(), self.nbytes(), out);
+        }
         let mut reader = RunReader::new(&self.store, self.dtype.itemsize(), self.nbytes());
         sel.for_each_run(&self.shape, self.dtype.itemsize(), |offset, len| {
             reader.read(offset, len, out)

@@ -1,13 +1,16 @@
-//! NumPy basic indexing: parsing selections such as `"1:9:2, -1, ::3"` or `"..., 0"` and resolving
-//! them against a shape into the byte runs they cover. Redis-free.
+//! NumPy basic indexing, plus one integer list (a gather, NumPy's `a[[3, 17, 42]]`): parsing
+//! selections such as `"1:9:2, -1, ::3"`, `"..., 0"` or `"[3, -1, 3], :"` and resolving them
+//! against a shape into the byte runs they cover. Redis-free.
 
 use super::error::{ArrayError, ArrayResult};
 use super::shape::{element_count, Shape};
 
 /// One parsed item of a selection, before the shape is known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Item {
     Index(i128),
+    /// `[i, j, ...]`: these indices in this order (negative from the end, repeats allowed).
+    List(Vec<i128>),
     Slice {
         start: Option<i128>,
         stop: Option<i128>,
@@ -17,12 +20,36 @@ enum Item {
 }
 
 /// What a selection takes along one axis, resolved against its length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AxisSel {
     /// One index: the axis is dropped from the result.
     Index(u64),
     /// `len` indices `start, start + step, …` (step may be negative); the axis stays.
     Range { start: u64, step: i64, len: u64 },
+    /// These indices, in this order (a gather); the axis stays, as long as the list.
+    List(Vec<u64>),
+}
+
+impl AxisSel {
+    /// How many indices this axis contributes to the result's odometer (1 for an index).
+    fn count(&self) -> u64 {
+        match self {
+            AxisSel::Index(_) => 1,
+            AxisSel::Range { len, .. } => *len,
+            AxisSel::List(indices) => indices.len() as u64,
+        }
+    }
+
+    /// The `i`-th index this axis takes.
+    fn at(&self, i: u64) -> u64 {
+        match self {
+            AxisSel::Index(ix) => *ix,
+            AxisSel::Range { start, step, .. } => {
+                (i128::from(*start) + i128::from(i) * i128::from(*step)) as u64
+            }
+            AxisSel::List(indices) => indices.get(i as usize).copied().unwrap_or(0),
+        }
+    }
 }
 
 /// A selection resolved against a shape: one entry per axis of the array.
@@ -32,11 +59,39 @@ pub struct Selection {
     dims: Vec<u64>,
 }
 
-/// Longest selection string accepted (a 32-d selection is far shorter).
-const MAX_SELECTION_LEN: usize = 4096;
+/// Longest selection string accepted: room for a gather of about 100,000 indices.
+const MAX_SELECTION_LEN: usize = 1 << 20;
+
+/// Splits a selection at its top-level commas (not those inside a `[...]` list).
+fn split_items(text: &str) -> ArrayResult<Vec<&str>> {
+    let (mut items, mut depth, mut start) = (Vec::new(), 0usize, 0usize);
+    for (at, c) in text.char_indices() {
+        match c {
+            '[' if depth == 0 => depth = 1,
+            '[' => {
+                return Err(ArrayError::selection(
+                    "lists cannot nest: one integer list per axis",
+                ))
+            }
+            ']' if depth == 1 => depth = 0,
+            ']' => return Err(ArrayError::selection("unbalanced ']' in the selection")),
+            ',' if depth == 0 => {
+                items.push(text.get(start..at).unwrap_or_default().trim());
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    if depth != 0 {
+        return Err(ArrayError::selection("unclosed '[' in the selection"));
+    }
+    items.push(text.get(start..).unwrap_or_default().trim());
+    Ok(items)
+}
 
 /// Parses a selection string. Items are comma-separated: `i`, `start:stop[:step]` (parts
-/// optional), or `...`; spaces are allowed. An empty string selects everything.
+/// optional), `...`, or a list `[i, j, ...]`; spaces are allowed. An empty string selects
+/// everything.
 fn parse(text: &[u8]) -> ArrayResult<Vec<Item>> {
     if text.len() > MAX_SELECTION_LEN {
         return Err(ArrayError::selection(format!(
@@ -48,7 +103,7 @@ fn parse(text: &[u8]) -> ArrayResult<Vec<Item>> {
     if text.trim().is_empty() {
         return Ok(Vec::new());
     }
-    let items: Vec<&str> = text.split(',').map(str::trim).collect();
+    let items = split_items(text)?;
     // A trailing comma is allowed, as in Python ("3," is the tuple (3,)).
     let items = match items.split_last() {
         Some((last, rest)) if last.is_empty() && !rest.is_empty() => rest.to_vec(),
@@ -74,7 +129,6 @@ fn parse_item(item: &str, whole: &str) -> ArrayResult<Item> {
     if item.is_empty() {
         return Err(bad());
     }
-    let parts: Vec<&str> = item.split(':').map(str::trim).collect();
     let number = |s: &str| -> ArrayResult<Option<i128>> {
         if s.is_empty() {
             return Ok(None);
@@ -86,6 +140,17 @@ fn parse_item(item: &str, whole: &str) -> ArrayResult<Item> {
         }
         s.parse::<i128>().map(Some).map_err(|_| bad())
     };
+    if let Some(inner) = item.strip_prefix('[').and_then(|i| i.strip_suffix(']')) {
+        if inner.trim().is_empty() {
+            return Ok(Item::List(Vec::new()));
+        }
+        return inner
+            .split(',')
+            .map(|n| number(n.trim())?.ok_or_else(bad))
+            .collect::<ArrayResult<Vec<i128>>>()
+            .map(Item::List);
+    }
+    let parts: Vec<&str> = item.split(':').map(str::trim).collect();
     match parts.as_slice() {
         [single] => number(single)?.map(Item::Index).ok_or_else(bad),
         [start, stop] => Ok(Item::Slice {
@@ -108,12 +173,13 @@ impl Selection {
     pub fn resolve(text: &[u8], shape: &Shape) -> ArrayResult<Selection> {
         let items = parse(text)?;
         let ndim = shape.ndim();
-        let ellipses = items.iter().filter(|i| **i == Item::Ellipsis).count();
+        let ellipses = items.iter().filter(|i| matches!(i, Item::Ellipsis)).count();
         if ellipses > 1 {
             return Err(ArrayError::selection(
                 "an index can only have a single ellipsis ('...')",
             ));
         }
+        check_one_list(&items)?;
         let indexed = items.len() - ellipses;
         if indexed > ndim {
             return Err(ArrayError::OutOfBounds(format!(
@@ -122,7 +188,7 @@ impl Selection {
         }
         let mut full = Vec::with_capacity(ndim);
         for item in items {
-            if item == Item::Ellipsis {
+            if matches!(item, Item::Ellipsis) {
                 full.extend(std::iter::repeat_n(
                     Item::Slice {
                         start: None,
@@ -151,11 +217,16 @@ impl Selection {
         let dims = axes
             .iter()
             .filter_map(|a| match a {
-                AxisSel::Range { len, .. } => Some(*len),
                 AxisSel::Index(_) => None,
+                kept => Some(kept.count()),
             })
             .collect();
         Ok(Selection { axes, dims })
+    }
+
+    /// Whether an axis takes an integer list (a gather: runs in any order, repeats allowed).
+    pub fn gathers(&self) -> bool {
+        self.axes.iter().any(|a| matches!(a, AxisSel::List(_)))
     }
 
     /// The shape of the result (indexed axes dropped).
@@ -248,24 +319,14 @@ impl Selection {
         loop {
             let mut offset = last_offset;
             for ((axis, &i), &stride) in outer_axes.iter().zip(&counters).zip(outer_strides) {
-                let index = match *axis {
-                    AxisSel::Index(ix) => ix,
-                    AxisSel::Range { start, step, .. } => {
-                        (start as i128 + i as i128 * step as i128) as u64
-                    }
-                };
-                offset += index * stride;
+                offset += axis.at(i) * stride;
             }
             emit(offset)?;
             // Advance the odometer; done when it wraps.
             let mut carried = true;
             for (counter, axis) in counters.iter_mut().zip(outer_axes).rev() {
-                let len = match axis {
-                    AxisSel::Index(_) => 1,
-                    AxisSel::Range { len, .. } => *len,
-                };
                 *counter += 1;
-                if *counter < len {
+                if *counter < axis.count() {
                     carried = false;
                     break;
                 }
@@ -282,18 +343,55 @@ impl Selection {
     }
 }
 
+/// One integer list per selection, and next to the selection's integer indices if it has any:
+/// NumPy broadcasts several lists together, and moves the list's axis to the front of the result
+/// when integers stand apart from it; neither is implemented, so both are refused.
+fn check_one_list(items: &[Item]) -> ArrayResult<()> {
+    let lists = items.iter().filter(|i| matches!(i, Item::List(_))).count();
+    if lists > 1 {
+        return Err(ArrayError::selection(
+            "one integer list per selection (NumPy would broadcast several lists together)",
+        ));
+    }
+    if lists == 1 {
+        let advanced: Vec<usize> = items
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| matches!(i, Item::List(_) | Item::Index(_)))
+            .map(|(at, _)| at)
+            .collect();
+        let adjacent = advanced
+            .windows(2)
+            .all(|w| matches!(w, [a, b] if b - a == 1));
+        if !adjacent {
+            return Err(ArrayError::selection(
+                "an integer list with integer indices apart from it (NumPy would move the list's axis first): put them next to each other, or slice instead of indexing",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn resolve_index(i: i128, axis: usize, len: u64) -> ArrayResult<u64> {
+    let n = i128::from(len);
+    let j = if i < 0 { i + n } else { i };
+    if j < 0 || j >= n {
+        return Err(ArrayError::OutOfBounds(format!(
+            "index {i} is out of bounds for axis {axis} with size {len}"
+        )));
+    }
+    Ok(j as u64)
+}
+
 fn resolve_axis(item: Item, axis: usize, len: u64) -> ArrayResult<AxisSel> {
     let n = i128::from(len);
     match item {
-        Item::Index(i) => {
-            let j = if i < 0 { i + n } else { i };
-            if j < 0 || j >= n {
-                return Err(ArrayError::OutOfBounds(format!(
-                    "index {i} is out of bounds for axis {axis} with size {len}"
-                )));
-            }
-            Ok(AxisSel::Index(j as u64))
-        }
+        Item::Index(i) => resolve_index(i, axis, len).map(AxisSel::Index),
+        Item::List(indices) => indices
+            .into_iter()
+            .map(|i| resolve_index(i, axis, len))
+            .collect::<ArrayResult<Vec<u64>>>()
+            .map(AxisSel::List),
         Item::Slice { start, stop, step } => {
             let step = step.unwrap_or(1);
             if step == 0 {
@@ -396,6 +494,31 @@ mod tests {
         assert_eq!(sel("0,", &[2, 3]).unwrap().dims(), [3]);
         assert_eq!(flat("", &[]), [0]);
         assert_eq!(flat("...", &[]), [0]);
+    }
+
+    #[test]
+    fn integer_lists_gather_as_numpy() {
+        assert_eq!(flat("[3, 0, -1, 3]", &[5]), [3, 0, 4, 3]);
+        assert_eq!(flat("[2, 0], :", &[3, 4]), [8, 9, 10, 11, 0, 1, 2, 3]);
+        assert_eq!(flat(":, [3, 1]", &[3, 4]), [3, 1, 7, 5, 11, 9]);
+        assert_eq!(flat("[1, 2], 0", &[3, 4]), [4, 8]);
+        assert_eq!(flat("1, [0, 0]", &[3, 4]), [4, 4]);
+        assert_eq!(sel("[1, 1, 2], ::2", &[3, 4]).unwrap().dims(), [3, 2]);
+        assert_eq!(sel("[]", &[3, 4]).unwrap().dims(), [0, 4]);
+        assert!(sel("[1], :", &[3, 4]).unwrap().gathers());
+        for (text, want) in [
+            ("[1], [2]", "one integer list"),
+            ("[0], :, 1", "apart from it"),
+            ("[[1]]", "cannot nest"),
+            ("[1, 2", "unclosed"),
+            ("1]", "unbalanced"),
+            ("[5]", "index 5 is out of bounds for axis 0 with size 5"),
+            ("[1, a]", "invalid selection"),
+            ("[1,,2]", "invalid selection"),
+        ] {
+            let e = sel(text, &[5, 5, 5]).map(|_| ()).unwrap_err().to_string();
+            assert!(e.contains(want), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -465,7 +465,7 @@ impl ChunkStore {
 
     /// The chunks holding bytes `offset..offset + len` of an array of `total_bytes`, each with the
     /// part of it that is covered. Refuses a run that leaves the array.
-    fn spans(
+    pub(super) fn spans(
         &self,
         offset: u64,
         len: u64,
@@ -503,11 +503,11 @@ impl ChunkStore {
 }
 
 /// The part `lo..hi` of chunk `index` (whose raw length is `raw_len`) that a byte run covers.
-struct Span {
-    index: usize,
-    raw_len: usize,
-    lo: usize,
-    hi: usize,
+pub(super) struct Span {
+    pub(super) index: usize,
+    pub(super) raw_len: usize,
+    pub(super) lo: usize,
+    pub(super) hi: usize,
 }
 
 impl Span {
