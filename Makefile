@@ -78,7 +78,7 @@ lint: venv ## cargo fmt --check, clippy with warnings as errors, mypy --strict o
 fmt: ## Format the code
 	cd "$(ROOT)" && $(CARGO) fmt --all
 
-bench: build venv ## Run the benchmarks (benches/ndarray_bench.rs, then benches/server_load.rs: stalls, server time, small ops, lazy free; benches/shuffle_bench.rs: byte and bit shuffle per core; benches/compression.py: codecs on real data against blosc2; python/bench: the Python client against hand-written redis-py)
+bench: build venv ## Run the benchmarks (benches/ndarray_bench.rs, then benches/server_load.rs: stalls, server time, small ops, lazy free; benches/shuffle_bench.rs: byte and bit shuffle per core; benches/compression.py: codecs on real data against blosc2; benches/network.py: store + read back over loopback and, as root, 1 and 10 Gbit/s links (network namespaces + tc tbf) against blosc2; python/bench: the Python client against hand-written redis-py)
 	cd "$(ROOT)" && $(CARGO) bench --bench ndarray_bench
 	cd "$(ROOT)" && $(CARGO) bench --bench server_load
 	cd "$(ROOT)" && $(CARGO) bench --bench shuffle_bench
@@ -86,6 +86,7 @@ bench: build venv ## Run the benchmarks (benches/ndarray_bench.rs, then benches/
 	  { echo "Installing blosc2, scikit-learn, pillow and hiredis (redis-py's fast reply parser) into $(VENV) for benches/compression.py"; \
 	    "$(VENV)/bin/pip" install -q blosc2 scikit-learn pillow hiredis; }
 	cd "$(ROOT)" && "$(VENV)/bin/python" benches/compression.py
+	cd "$(ROOT)" && "$(VENV)/bin/python" benches/network.py
 	"$(VENV)/bin/python" "$(ROOT)/python/bench/bench_client.py"
 
 fuzz: ## Fuzz every target for FUZZ_SECONDS each (default 60; CI: FUZZ_SECONDS=30), installing cargo-fuzz if missing; fails on a crash

@@ -32,8 +32,8 @@ Ways to store + read back each array (one SET then one GET, timed together, clie
 Rounds are interleaved: each round runs every method once per data set, in an order that rotates
 from round to round; one untimed round first checks every result and records the payload sizes.
 Figures are medians. Server figures: `INFO commandstats` (usec per call: the command's own
-main-thread time, excluding reading the request and writing the reply), and the server's CPU time
-read from /proc (all threads: CLOCK_PROCESS_CPUTIME of its PID; main thread: its sum_exec_runtime).
+main-thread wall time, excluding reading the request and writing the reply), and the server's CPU
+time, all threads (the process CPU clock of its PID, read between commands).
 On the loopback link (or the first one run) two small tables follow: the main-thread time of
 `NDARRAY.SET … ENCODED` / `NDARRAY.GET … FORMAT ENCODED` of 8 MiB arrays against plain SET / GET of
 the same payload bytes, and the client's pieces timed apart (encode / decode, ours and blosc2's, and
@@ -73,32 +73,21 @@ QUICK_DATA = ["photos uint8", "photos float32", "embeddings float32"]
 # ---------------------------------------------------------------- the client (one link)
 
 class ServerCpu:
-    """The server's CPU time in ns, read from this machine's /proc (the namespaces share its PIDs):
-    (main thread, all threads); either is None where the kernel does not tell."""
+    """The server's CPU time in ns, all its threads: the process CPU clock of its PID (the namespaces
+    share this machine's PIDs), or None where the kernel refuses it. The kernel brings a thread's
+    count up to date when it sleeps or at a tick (HZ 250 here): read while the server is idle
+    (between commands) it is exact. A single thread's count from /proc (sched) is not used: it lags
+    by up to a tick whenever that thread is running, too coarse for commands of a few ms."""
 
     def __init__(self, pid):
         self.clock = ((~pid) << 3) | 2  # the process CPU clock of `pid` (Linux: CPUCLOCK_SCHED)
-        self.sched = f"/proc/{pid}/task/{pid}/sched"
         try:
             time.clock_gettime_ns(self.clock)
         except OSError:
             self.clock = None
-        if self.main() is None:
-            self.sched = None
-
-    def main(self):
-        try:
-            with open(self.sched) as f:
-                for line in f:
-                    if line.startswith("se.sum_exec_runtime"):
-                        return round(float(line.split(":")[1]) * 1e6)  # ms with ns digits
-        except (OSError, TypeError, ValueError):
-            pass
-        return None
 
     def read(self):
-        total = time.clock_gettime_ns(self.clock) if self.clock is not None else None
-        return (self.main() if self.sched else None, total)
+        return time.clock_gettime_ns(self.clock) if self.clock is not None else None
 
 
 def diff(after, before):
@@ -196,8 +185,7 @@ def client_main(args):
         return out, {
             "set_ms": (t1 - t0) * 1e3, "get_ms": (t3 - t2) * 1e3, "ms": (t1 - t0 + t3 - t2) * 1e3,
             "client_cpu_set_ms": (p1 - p0) / 1e6, "client_cpu_get_ms": (p2 - p1) / 1e6,
-            "srv_main_set_ns": diff(c1[0], c0[0]), "srv_main_get_ns": diff(c2[0], c1[0]),
-            "srv_all_set_ns": diff(c1[1], c0[1]), "srv_all_get_ns": diff(c2[1], c1[1]),
+            "srv_cpu_set_ns": diff(c1, c0), "srv_cpu_get_ns": diff(c2, c1),
             "cmd_set_us": usec_per_call(s0, s1, set_cmd), "cmd_get_us": usec_per_call(s0, s1, get_cmd),
         }
 
@@ -205,7 +193,7 @@ def client_main(args):
     result = {
         "redis_version": info.get("redis_version"), "blosc2": blosc2.__version__, "redis_py": redis.__version__,
         "hiredis": redis.utils.HIREDIS_AVAILABLE, "cores": ncores, "rounds": args.rounds,
-        "server_main_cpu": cpu.sched is not None, "server_all_cpu": cpu.clock is not None, "datasets": [],
+        "server_cpu": cpu.clock is not None, "datasets": [],
     }
     rows = {name: {"shape": list(a.shape), "dtype": a.dtype.name, "nbytes": a.nbytes,
                    "methods": {m: {"runs": []} for m in METHODS}} for name, a in data}
@@ -259,7 +247,7 @@ def payload_table(r, cpu, calls, data):
              ("NDARRAY.SET", "p:nd2", "float32", *a.shape, "BLOB", memoryview(a).cast("B"))),
             ("NDARRAY.GET k (.npy, server decodes)", "ndarray.get", ("NDARRAY.GET", "p:nd2")),
         ]
-        stats = {label: {"ms": [], "all_ns": [], "main_ns": [], "us": []} for label, _, _ in ops}
+        stats = {label: {"ms": [], "cpu_ns": [], "us": []} for label, _, _ in ops}
         for i in range(calls + 1):
             for label, command, cmd in ops:
                 s0, c0 = cmdstats(r), cpu.read()
@@ -273,8 +261,7 @@ def payload_table(r, cpu, calls, data):
                 st = stats[label]
                 st["ms"].append((t1 - t0) * 1e3)
                 st["us"].append(usec_per_call(s0, s1, command))
-                st["all_ns"].append(diff(c1[1], c0[1]))
-                st["main_ns"].append(diff(c1[0], c0[0]))
+                st["cpu_ns"].append(diff(c1, c0))
         rows.append({"name": name, "nbytes": a.nbytes, "payload": len(payload),
                      "ops": [{"label": label, **stats[label]} for label, _, _ in ops]})
     return rows
@@ -472,11 +459,10 @@ def print_link(link, res, first):
               + f"  {t['ours'] / t['blosc2-Nt']:13.2f}{t['ours'] / t['blosc2-1t']:15.2f}{t['ours'] / t['raw']:9.2f}")
 
     print("\n### where the time goes (medians), each for the SET and for the GET: client-visible ms; client CPU ms")
-    print("    (all its threads); server CPU ms from /proc, all its threads and its main thread; INFO commandstats")
-    print("    usec per call (the command's own main-thread time, without reading the request or writing the reply)")
-    print(f"{'':30}{'client-visible':>16}{'client CPU':>16}{'server CPU all':>16}{'server CPU main':>16}"
-          f"{'commandstats us':>16}")
-    print(f"{'data':20}{'method':>10}" + f"{'SET':>8}{'GET':>8}" * 5)
+    print("    (all its threads); server CPU ms (all its threads); INFO commandstats usec per call (the command's")
+    print("    own main-thread wall time, without reading the request or writing the reply)")
+    print(f"{'':30}{'client-visible':>16}{'client CPU':>16}{'server CPU':>16}{'commandstats us':>16}")
+    print(f"{'data':20}{'method':>10}" + f"{'SET':>8}{'GET':>8}" * 4)
 
     def ms(runs, field):
         return med([None if r[field] is None else r[field] / 1e6 for r in runs])
@@ -485,8 +471,7 @@ def print_link(link, res, first):
         for m in METHODS:
             runs = ds["methods"][m]["runs"]
             cells = [col(ds, m, "set_ms"), col(ds, m, "get_ms"), col(ds, m, "client_cpu_set_ms"),
-                     col(ds, m, "client_cpu_get_ms"), ms(runs, "srv_all_set_ns"), ms(runs, "srv_all_get_ns"),
-                     ms(runs, "srv_main_set_ns"), ms(runs, "srv_main_get_ns")]
+                     col(ds, m, "client_cpu_get_ms"), ms(runs, "srv_cpu_set_ns"), ms(runs, "srv_cpu_get_ns")]
             print(f"{ds['name']:20}{labels.get(m, m):>10}" + "".join(fmt(c, "8.2f") for c in cells)
                   + f"{fmt(col(ds, m, 'cmd_set_us'), '8.0f')}{fmt(col(ds, m, 'cmd_get_us'), '8.0f')}")
 
@@ -505,14 +490,14 @@ def print_link(link, res, first):
 
     print("\n### server CPU per stored MB of raw array, NDARRAY.SET: client-encoded (ours) vs server-encoded"
           " (ours-srv)")
-    print(f"{'data':20}{'main-thread us/MB (commandstats)':>34}{'srv/client':>11}{'all threads us/MB (/proc)':>28}"
+    print(f"{'data':20}{'main-thread us/MB (commandstats)':>34}{'srv/client':>11}{'CPU us/MB, all threads':>28}"
           f"{'srv/client':>11}")
     print(f"{'':20}{'client-enc':>17}{'server-enc':>17}{'':11}{'client-enc':>14}{'server-enc':>14}")
     for ds in res["datasets"]:
         mb = ds["nbytes"] / 1e6
         c_us, s_us = col(ds, "ours", "cmd_set_us"), col(ds, "ours-srv", "cmd_set_us")
-        c_all = med([r["srv_all_set_ns"] for r in ds["methods"]["ours"]["runs"]])
-        s_all = med([r["srv_all_set_ns"] for r in ds["methods"]["ours-srv"]["runs"]])
+        c_all = med([r["srv_cpu_set_ns"] for r in ds["methods"]["ours"]["runs"]])
+        s_all = med([r["srv_cpu_set_ns"] for r in ds["methods"]["ours-srv"]["runs"]])
         c_all = None if c_all is None else c_all / 1e3
         s_all = None if s_all is None else s_all / 1e3
         print(f"{ds['name']:20}{fmt(c_us and c_us / mb, '17.0f')}{fmt(s_us and s_us / mb, '17.0f')}"
@@ -534,14 +519,14 @@ def print_link(link, res, first):
 def print_payload(rows, link):
     print(f"\n### 8 MiB arrays: the client-encoded payload through NDARRAY.SET/GET vs plain SET/GET of the same bytes"
           f" ({link}; medians)")
-    print("    cmd us: INFO commandstats usec per call (main thread); srv main / all: server CPU ms per call"
-          " from /proc")
-    print(f"{'array':28}{'payload MB':>11}  {'command':52}{'cmd us':>8}{'srv main':>9}{'srv all':>9}{'client ms':>10}")
+    print("    cmd us: INFO commandstats usec per call (main-thread wall time); srv CPU: server CPU ms per call,"
+          " all threads")
+    print(f"{'array':28}{'payload MB':>11}  {'command':52}{'cmd us':>8}{'srv CPU':>9}{'client ms':>10}")
     for row in rows:
         for op in row["ops"]:
-            main, allc = med(op["main_ns"]), med(op["all_ns"])
+            cpu = med(op["cpu_ns"])
             print(f"{row['name']:28}{row['payload'] / 1e6:11.2f}  {op['label']:52}{fmt(med(op['us']), '8.0f')}"
-                  f"{fmt(main and main / 1e6, '9.2f')}{fmt(allc and allc / 1e6, '9.2f')}{med(op['ms']):10.2f}")
+                  f"{fmt(cpu and cpu / 1e6, '9.2f')}{med(op['ms']):10.2f}")
 
 
 def print_codec(rows, link, cores):
