@@ -3,17 +3,33 @@
 //! extension gives its thread this one.
 
 use ndarray_core::parallel::{set_thread_executor, Executor};
-use rayon::prelude::*;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 struct Pool;
 
 impl Executor for Pool {
+    /// The calling thread takes indices from a shared counter itself, and so does each pool thread
+    /// as it wakes: a call never waits for a pool thread to start (`into_par_iter` from a thread
+    /// outside the pool only waited, and the network bench saw encodes take one core's time after
+    /// an idle pause while the pool threads woke).
     fn for_each_index(&self, count: usize, f: &(dyn Fn(usize) + Sync)) {
-        (0..count).into_par_iter().for_each(|i| {
+        let next = AtomicUsize::new(0);
+        let work = || loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= count {
+                break;
+            }
             // A panicking job counts as done (the core checks that every piece reported its
             // result): it must not take the interpreter down.
             let _ = catch_unwind(AssertUnwindSafe(|| f(i)));
+        };
+        let helpers = rayon::current_num_threads().min(count.saturating_sub(1));
+        rayon::in_place_scope(|scope| {
+            for _ in 0..helpers {
+                scope.spawn(|_| work());
+            }
+            work();
         });
     }
 }

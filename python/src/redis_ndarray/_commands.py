@@ -241,6 +241,12 @@ def _scalar_values(value: Any) -> List[EncodableT]:
     return [repr(float(item))]  # bfloat16 and other extension scalars
 
 
+def _sendable(payload: bytes) -> EncodableT:
+    """A payload as an argument: from 64 KiB a memoryview, which redis-py (with hiredis) sends with a
+    send of its own instead of copying it into the packed command (a 5 MB SET: 2.8 -> 1.6 ms)."""
+    return memoryview(payload) if len(payload) >= 65536 else payload
+
+
 def _encodes_in_client(arr: ArrayT, encode: str, compress: Optional[str], dtype: Optional[DTypeArg]) -> bool:
     """Whether a write of `arr` is encoded here (see `set`'s `encode`)."""
     if _codec.check_mode(encode) == "server":
@@ -284,7 +290,7 @@ def set_(
         args += _write_options(None, None, None, None, ex, px, exat, pxat, keepttl, nx, xx)
         for field, value in (attrs or {}).items():
             args += ["ATTR", field, value]
-        args += ["ENCODED", _codec.encode(arr, compress, level, shuffle)]
+        args += ["ENCODED", _sendable(_codec.encode(arr, compress, level, shuffle))]
         return Cmd(tuple(args), _ok, options=_OK_OPTIONS)
     args = ["NDARRAY.SET", key, _npy.dtype_name(arr.dtype), *arr.shape]
     if (compress or level is not None or shuffle or dtype is not None or ex is not None or px is not None
@@ -395,7 +401,7 @@ def mset(
         in_client = [True] * len(arrays)
     args: List[EncodableT] = ["NDARRAY.MSETEX", len(arrays)]
     for (key, arr), here in zip(arrays, in_client):
-        args += [key, _codec.encode(arr, compress, level, shuffle) if here else _npy.to_npy(arr)]
+        args += [key, _sendable(_codec.encode(arr, compress, level, shuffle)) if here else _npy.to_npy(arr)]
     if any(in_client):
         args += _write_options(None, None, None, None, ex, px, exat, pxat, keepttl, nx, xx)
     else:

@@ -154,15 +154,13 @@ impl ChunkStore {
     /// where Redis calls it (RESTORE, the replication stream, an RDB) and cannot leave it, but a
     /// decompression bomb then holds it for a fraction of the time.
     fn check_chunks(&self, itemsize: usize, total_bytes: u64) -> ArrayResult<()> {
-        let check = |index: usize, codec: &mut ChunkCodec, scratch: &mut Vec<u8>| {
+        let check = |index: usize, codec: &mut ChunkCodec| {
             let (Some(chunk), raw_len) = (self.chunks.get(index), self.raw_len(index, total_bytes))
             else {
                 return Ok(());
             };
             if chunk.encoded {
-                scratch.clear();
-                scratch.resize(raw_len, 0);
-                codec.decode(chunk.bytes, scratch)?;
+                codec.check(chunk.bytes, raw_len)?;
             } else if chunk.bytes.len() != raw_len {
                 return Err(ArrayError::corrupt(format!(
                     "chunk {index} holds {} raw bytes, expected {raw_len}",
@@ -173,8 +171,8 @@ impl ChunkStore {
         };
         let count = self.chunks.len();
         if total_bytes < PARALLEL_MIN_BYTES as u64 {
-            let (mut codec, mut scratch) = (ChunkCodec::new(self.encoding, itemsize), Vec::new());
-            return (0..count).try_for_each(|i| check(i, &mut codec, &mut scratch));
+            let mut codec = ChunkCodec::new(self.encoding, itemsize);
+            return (0..count).try_for_each(|i| check(i, &mut codec));
         }
         let first_error: OnceLock<ArrayError> = OnceLock::new();
         // A job that panicked checked nothing: only chunks counted here passed.
@@ -182,7 +180,7 @@ impl ChunkStore {
         crate::parallel::for_each_index(count, &|i| {
             if first_error.get().is_none() {
                 let mut codec = ChunkCodec::new(self.encoding, itemsize);
-                match check(i, &mut codec, &mut Vec::new()) {
+                match check(i, &mut codec) {
                     Ok(()) => {
                         passed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }

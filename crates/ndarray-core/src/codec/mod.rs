@@ -348,6 +348,18 @@ impl ChunkCodec {
         Ok(Some(out))
     }
 
+    /// Checks that an encoded chunk decodes to exactly `raw_len` bytes, as a load must before it
+    /// keeps a chunk: the compressor alone (a filter's inverse is a permutation, which cannot
+    /// fail), into a scratch reused without zeroing (the decoders fill exactly its length or fail).
+    /// The inverse filter was 18% and zeroing 4% of a client's `SET … ENCODED` (perf).
+    pub fn check(&mut self, stored: &[u8], raw_len: usize) -> CodecResult<()> {
+        if self.scratch.len() < raw_len {
+            self.scratch.resize(raw_len, 0);
+        }
+        let out = self.scratch.get_mut(..raw_len).unwrap_or_default();
+        self.encoding.compression.codec().decompress(stored, out)
+    }
+
     /// Decodes an encoded chunk into `out`, whose length is the chunk's raw length.
     pub fn decode(&mut self, stored: &[u8], out: &mut [u8]) -> CodecResult<()> {
         CHUNKS_DECODED.fetch_add(1, Ordering::Relaxed);
