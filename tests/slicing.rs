@@ -422,8 +422,8 @@ fn selection_and_setslice_errors_change_nothing() {
             "SELECTION invalid selection",
         ),
         (
-            vec![b"NDARRAY.SLICE", b"e", b"[1]"],
-            "SELECTION invalid selection",
+            vec![b"NDARRAY.SLICE", b"e", b"[1], [2]"],
+            "SELECTION one integer list per selection",
         ),
         (
             vec![b"NDARRAY.SLICE", b"e", b"\xff"],

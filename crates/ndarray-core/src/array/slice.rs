@@ -115,12 +115,20 @@ fn parse(text: &[u8]) -> ArrayResult<Vec<Item>> {
         .collect()
 }
 
+/// At most 100 characters of `text` for an error (a selection may be 1 MiB long).
+fn shortened(text: &str) -> String {
+    match text.char_indices().nth(100) {
+        Some((at, _)) => format!("{}...", text.get(..at).unwrap_or_default()),
+        None => text.to_string(),
+    }
+}
+
 fn parse_item(item: &str, whole: &str) -> ArrayResult<Item> {
     let bad = || {
         ArrayError::selection(format!(
-            "invalid selection '{}': '{}' is not an index, a slice start:stop:step or '...'",
-            whole.escape_default(),
-            item.escape_default()
+            "invalid selection '{}': '{}' is not an index, a slice start:stop:step, '...' or a list [i, j, ...]",
+            shortened(whole).escape_default(),
+            shortened(item).escape_default()
         ))
     };
     if item == "..." {
