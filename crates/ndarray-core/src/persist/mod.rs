@@ -331,15 +331,20 @@ fn payload_into(out: &mut Vec<u8>, write: impl FnOnce(&mut PayloadWriter)) {
     *out = w.0;
 }
 
-/// The dtype and shape a payload declares, read without touching its chunks: what a write checks
-/// against its limits before the payload is loaded. Errors are the client's (`BADPAYLOAD`).
-pub fn payload_header(payload: &[u8]) -> ArrayResult<(DType, Shape)> {
+/// A client's payload past its magic, and the version it declares (faults are `BADPAYLOAD`).
+fn open_client_payload(payload: &[u8]) -> ArrayResult<(PayloadReader<'_>, i32)> {
     let body = payload
         .strip_prefix(PAYLOAD_MAGIC.as_slice())
         .ok_or_else(|| ArrayError::Payload("not an encoded array: it starts with NDAE".into()))?;
     let mut r = PayloadReader(body);
     let version = r.get_u64().map_err(client_fault)?;
-    let version = i32::try_from(version).unwrap_or(i32::MAX);
+    Ok((r, i32::try_from(version).unwrap_or(i32::MAX)))
+}
+
+/// The dtype and shape a payload declares, read without touching its chunks: what a write checks
+/// against its limits before the payload is loaded. Errors are the client's (`BADPAYLOAD`).
+pub fn payload_header(payload: &[u8]) -> ArrayResult<(DType, Shape)> {
+    let (mut r, version) = open_client_payload(payload)?;
     let (dtype, dims) = load_header(&mut r, version).map_err(client_fault)?;
     // A shape past NumPy's int64 rule is a limit (LIMIT), as for any write.
     Shape::new(dims, dtype).map(|shape| (dtype, shape))

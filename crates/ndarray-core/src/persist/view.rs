@@ -4,7 +4,7 @@
 //! itself, where [`super::from_payload`] would build a stored array (one copy of every chunk)
 //! and decode each chunk twice (once to check it, once to read it).
 
-use super::{client_fault, read_body, Body, PayloadReader, RdbRead, PAYLOAD_MAGIC};
+use super::{client_fault, open_client_payload, read_body, Body};
 use crate::array::ndarray::Meta;
 use crate::array::store::{decode_stored, ChunkRef, PARALLEL_MIN_BYTES};
 use crate::array::{ArrayError, ArrayResult, DType, Shape};
@@ -19,12 +19,7 @@ pub struct PayloadView<'a> {
 /// Reads `payload`'s header, chunk table, attributes and end marker, each checked as a write
 /// checks a client's payload (faults are `BADPAYLOAD`); nothing is decoded or copied.
 pub fn view_payload(payload: &[u8]) -> ArrayResult<PayloadView<'_>> {
-    let rest = payload
-        .strip_prefix(PAYLOAD_MAGIC.as_slice())
-        .ok_or_else(|| ArrayError::Payload("not an encoded array: it starts with NDAE".into()))?;
-    let mut r = PayloadReader(rest);
-    let version = r.get_u64().map_err(client_fault)?;
-    let version = i32::try_from(version).unwrap_or(i32::MAX);
+    let (mut r, version) = open_client_payload(payload)?;
     let body = read_body(&mut r, version, |r| r.get_slice(), |c| c.len()).map_err(client_fault)?;
     if !r.0.is_empty() {
         return Err(ArrayError::Payload(format!(
