@@ -109,6 +109,9 @@ fn level_settings() -> &'static [LevelSetting] {
 pub const DEFAULT_CHUNK_BYTES: i64 = crate::array::store::DEFAULT_CHUNK_BYTES as i64;
 pub const DEFAULT_MAX_ARRAY_BYTES: i64 = 512 * 1024 * 1024;
 static CHUNK_BYTES: AtomicI64 = AtomicI64::new(DEFAULT_CHUNK_BYTES);
+/// Raw bytes per independently decodable block of a compressed chunk (0: a chunk is one frame).
+pub const DEFAULT_BLOCK_BYTES: i64 = crate::codec::blocks::DEFAULT_BLOCK_BYTES as i64;
+static BLOCK_BYTES: AtomicI64 = AtomicI64::new(DEFAULT_BLOCK_BYTES);
 static MAX_ARRAY_BYTES: AtomicI64 = AtomicI64::new(DEFAULT_MAX_ARRAY_BYTES);
 /// The most array bytes one command may decode into its reply (MGET of many arrays included);
 /// 0 means max-array-bytes. Redis' output-buffer limits cannot bound it: the reply is built
@@ -132,12 +135,21 @@ struct IntSetting {
     load_time_only: bool,
 }
 
-static INT_SETTINGS: [IntSetting; 6] = [
+static INT_SETTINGS: [IntSetting; 7] = [
     IntSetting {
         name: "chunk-bytes",
         value: &CHUNK_BYTES,
         default: || DEFAULT_CHUNK_BYTES,
         min: MIN_CHUNK_BYTES as i64,
+        max: MAX_CHUNK_BYTES as i64,
+        load_time_only: false,
+    },
+    // 0, or from 1 KiB: a write raises a smaller one to 1 KiB and caps it at its chunk size.
+    IntSetting {
+        name: "block-bytes",
+        value: &BLOCK_BYTES,
+        default: || DEFAULT_BLOCK_BYTES,
+        min: 0,
         max: MAX_CHUNK_BYTES as i64,
         load_time_only: false,
     },
@@ -343,6 +355,10 @@ pub fn default_shuffle() -> Shuffle {
 
 pub fn chunk_bytes() -> usize {
     usize::try_from(CHUNK_BYTES.load(Ordering::Relaxed)).unwrap_or(DEFAULT_CHUNK_BYTES as usize)
+}
+
+pub fn block_bytes() -> u32 {
+    u32::try_from(BLOCK_BYTES.load(Ordering::Relaxed)).unwrap_or(DEFAULT_BLOCK_BYTES as u32)
 }
 
 pub fn max_array_bytes() -> u64 {

@@ -103,7 +103,7 @@ fn type_and_info_describe_the_value() {
         .query(&mut resp3)
         .unwrap();
     assert!(
-        matches!(v, Value::Map(ref m) if m.len() == 14),
+        matches!(v, Value::Map(ref m) if m.len() == 15),
         "RESP3 INFO is a map: {v:?}"
     );
 }

@@ -19,9 +19,36 @@ fn fixture_dir(version: u32) -> PathBuf {
 /// One fixture array: (key, dtype, dims, codec, raw bytes).
 type Fixture = (String, &'static str, Vec<u64>, &'static str, Vec<u8>);
 
-/// The arrays every fixture set holds. Deterministic, so the test can rebuild the expected contents.
-fn fixture_arrays() -> Vec<Fixture> {
+/// The arrays the fixture set of `version` holds. Deterministic, so the test can rebuild the
+/// expected contents. From version 3 (chunks in blocks), zstd arrays too: every dtype, and one of
+/// several chunks of several blocks each, some blocks stored raw.
+fn fixture_arrays(version: u32) -> Vec<Fixture> {
     let mut out = Vec::new();
+    if version >= 3 {
+        for (i, (dtype, itemsize)) in DTYPES.iter().enumerate() {
+            let data = valid_bytes(dtype, *itemsize, 12, 200 + i as u64);
+            out.push((format!("{dtype}-zstd"), *dtype, vec![3, 4], "zstd", data));
+        }
+        // 50,000 float32: 13 chunks of 16 KiB in blocks of 4 KiB; every third block noise.
+        let mut x = 7u32;
+        let values: Vec<f32> = (0..50_000)
+            .map(|i| {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                if (i / 1024) % 3 == 2 {
+                    f32::from_bits(x >> 2)
+                } else {
+                    (i as f32 * 0.01).sin()
+                }
+            })
+            .collect();
+        out.push((
+            "blocks-zstd".into(),
+            "float32",
+            vec![500, 100],
+            "zstd",
+            f32_bytes(&values),
+        ));
+    }
     for (i, (dtype, itemsize)) in DTYPES.iter().enumerate() {
         for codec in ["none", "lz4", "zlib"] {
             let data = valid_bytes(dtype, *itemsize, 12, 100 + i as u64);
@@ -68,9 +95,30 @@ fn fixture_meta(i: usize, key: &str) -> (AttrList, i64) {
 }
 
 fn check_arrays(con: &mut Connection, prefix: &str, version: u32) {
-    for (i, (key, dtype, dims, codec, data)) in fixture_arrays().into_iter().enumerate() {
+    for (i, (key, dtype, dims, codec, data)) in fixture_arrays(version).into_iter().enumerate() {
         let name = format!("{prefix}{key}");
         assert_eq!(get_blob(con, &name).as_deref(), Some(&data[..]), "{name}");
+        let matrix = match dims[..] {
+            [rows, cols] if rows > 0 => Some((rows, cols)),
+            _ => None,
+        };
+        if let Some((rows, cols)) = matrix {
+            // A row alone (decoding only what holds it, in every encoding version).
+            let row = data.len() / rows.max(1) as usize;
+            let got: Vec<u8> = redis::cmd("NDARRAY.SLICE")
+                .arg(&name)
+                .arg(format!("{}", rows / 2))
+                .arg("FORMAT")
+                .arg("BLOB")
+                .query(con)
+                .unwrap();
+            let at = (rows / 2) as usize * row;
+            assert_eq!(
+                got,
+                data.get(at..at + row).unwrap_or_default(),
+                "{name} row of {cols}"
+            );
+        }
         assert_eq!(info_str(con, &name, "dtype"), dtype, "{name}");
         assert_eq!(info_int(con, &name, "ndim"), dims.len() as i64, "{name}");
         assert_eq!(info_str(con, &name, "compression"), codec, "{name}");
@@ -100,6 +148,11 @@ fn encoding_v2_dump_payloads_restore_exactly() {
 }
 
 #[test]
+fn encoding_v3_dump_payloads_restore_exactly() {
+    dump_payloads_restore_exactly(3);
+}
+
+#[test]
 fn encoding_v1_rdb_file_loads_exactly() {
     rdb_file_loads_exactly(1);
 }
@@ -109,10 +162,15 @@ fn encoding_v2_rdb_file_loads_exactly() {
     rdb_file_loads_exactly(2);
 }
 
+#[test]
+fn encoding_v3_rdb_file_loads_exactly() {
+    rdb_file_loads_exactly(3);
+}
+
 fn dump_payloads_restore_exactly(version: u32) {
     let server = Server::start();
     let mut con = server.conn();
-    for (key, ..) in fixture_arrays() {
+    for (key, ..) in fixture_arrays(version) {
         let payload =
             std::fs::read(fixture_dir(version).join(format!("{key}.dump"))).expect("fixture");
         let _: () = redis::cmd("RESTORE")
@@ -139,20 +197,22 @@ fn rdb_file_loads_exactly(version: u32) {
 }
 
 /// The encoding version this module writes (see `src/persist.rs`).
-const CURRENT_VERSION: u32 = 2;
+const CURRENT_VERSION: u32 = 3;
 
 /// Writes the fixtures of the current encoding version. Run once when a version is released.
 #[test]
 #[ignore]
 fn write_fixtures() {
-    let mut server =
-        Server::start_with_module_args(&["chunk-bytes", "16384"], &["--appendonly", "yes"]);
+    let mut server = Server::start_with_module_args(
+        &["chunk-bytes", "16384", "block-bytes", "4096"],
+        &["--appendonly", "yes"],
+    );
     let mut con = server.conn();
     let dir = fixture_dir(CURRENT_VERSION);
     assert!(!dir.exists(), "fixtures are written once: {dir:?} exists");
     std::fs::create_dir_all(&dir).unwrap();
     let mut stamps = Vec::new();
-    let arrays = fixture_arrays();
+    let arrays = fixture_arrays(CURRENT_VERSION);
     for (i, (key, dtype, dims, codec, data)) in arrays.iter().enumerate() {
         let (attrs, at) = fixture_meta(i, key);
         let mut set = redis::cmd("NDARRAY.SET");
@@ -179,6 +239,7 @@ fn write_fixtures() {
         std::fs::write(dir.join(format!("{key}.dump")), dump).unwrap();
     }
     assert!(info_int(&mut con, "multi-chunk-lz4", "chunks") > 1);
+    assert_eq!(info_int(&mut con, "blocks-zstd", "block_bytes"), 4096);
     let _: () = redis::cmd("SAVE").query(&mut con).unwrap();
     server.kill();
     std::fs::copy(server.dir.join("dump.rdb"), dir.join("dump.rdb")).unwrap();

@@ -522,14 +522,18 @@ fn slices_decode_only_the_chunks_they_touch() {
         .arg(&data)
         .query(&mut con)
         .unwrap();
+    // Units decoded: whole chunks, and blocks (here each chunk is one block).
     let decoded = |con: &mut Connection| -> i64 {
         let info: String = redis::cmd("INFO").arg("ndarray").query(con).unwrap();
-        info.lines()
-            .find_map(|l| l.strip_prefix("ndarray_chunks_decoded:"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
+        let field = |name: &str| -> i64 {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .unwrap()
+                .trim()
+                .parse::<i64>()
+                .unwrap()
+        };
+        field("ndarray_chunks_decoded:") + field("ndarray_blocks_decoded:")
     };
     assert!(
         info_int(&mut con, "big", "stored_bytes") < 200_000,
@@ -636,4 +640,80 @@ fn a_gather_of_random_rows_reads_and_writes_them_as_numpy_on_every_codec() {
             .query(&mut con),
     );
     assert!(e.starts_with("SELECTION one integer list"), "{e}");
+}
+
+#[test]
+fn a_few_items_decode_one_block_of_their_chunk() {
+    // 64 KiB chunks in blocks of 4 KiB: 100,000 float32 make 7 chunks of 16 blocks.
+    let server =
+        Server::start_with_module_args(&["chunk-bytes", "65536", "block-bytes", "4096"], &[]);
+    let mut con = server.conn();
+    let values: Vec<f32> = (0..100_000).map(|i| (i as f32 * 0.001).sin()).collect();
+    let data = f32_bytes(&values);
+    let _: () = redis::cmd("NDARRAY.SET")
+        .arg("a")
+        .arg("float32")
+        .arg(1000)
+        .arg(100)
+        .arg("BLOB")
+        .arg(&data)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(info_int(&mut con, "a", "block_bytes"), 4096);
+    let counters = |con: &mut Connection| -> (i64, i64) {
+        let info: String = redis::cmd("INFO").arg("ndarray").query(con).unwrap();
+        let field = |name: &str| -> i64 {
+            let line = info.lines().find_map(|l| l.strip_prefix(name));
+            line.unwrap().trim().parse().unwrap()
+        };
+        (
+            field("ndarray_chunks_decoded:"),
+            field("ndarray_blocks_decoded:"),
+        )
+    };
+    let before = counters(&mut con);
+    let got: Vec<u8> = redis::cmd("NDARRAY.SLICE")
+        .arg("a")
+        .arg("523, 40:50")
+        .arg("FORMAT")
+        .arg("BLOB")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(got, &data[(52_340 * 4)..(52_350 * 4)]);
+    let after = counters(&mut con);
+    assert_eq!((after.0 - before.0, after.1 - before.1), (0, 1));
+    // A gather of 3 rows in 3 blocks decodes those 3 (a repeated row once).
+    let got: Vec<u8> = redis::cmd("NDARRAY.SLICE")
+        .arg("a")
+        .arg("[999, 0, 999, 5], 0:2")
+        .arg("FORMAT")
+        .arg("BLOB")
+        .query(&mut con)
+        .unwrap();
+    let want: Vec<u8> = [999usize, 0, 999, 5]
+        .iter()
+        .flat_map(|r| data[r * 400..r * 400 + 8].to_vec())
+        .collect();
+    assert_eq!(got, want);
+    let gathered = counters(&mut con);
+    assert_eq!(gathered.1 - after.1, 2, "rows 0 and 5 share a block");
+    // A write touching one block re-encodes it alone; the array reads back as NumPy would.
+    let _: () = redis::cmd("NDARRAY.SETSLICE")
+        .arg("a")
+        .arg("523, 40:42")
+        .arg("VALUES")
+        .arg("7.5")
+        .arg("-1")
+        .query(&mut con)
+        .unwrap();
+    let whole: Vec<u8> = redis::cmd("NDARRAY.GET")
+        .arg("a")
+        .arg("FORMAT")
+        .arg("BLOB")
+        .query(&mut con)
+        .unwrap();
+    let mut want = values.clone();
+    want[52_340] = 7.5;
+    want[52_341] = -1.0;
+    assert_eq!(whole, f32_bytes(&want));
 }

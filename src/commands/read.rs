@@ -100,6 +100,7 @@ pub fn info(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         ("shuffle", Field::Str(enc.shuffle.name().into())),
         ("chunks", int(array.store().chunk_count() as u64)),
         ("chunk_bytes", int(u64::from(array.store().chunk_bytes()))),
+        ("block_bytes", int(u64::from(enc.block_bytes))),
         ("updated_at", int(array.updated_at())),
         ("attrs", Field::Attrs(array.attrs())),
     ];

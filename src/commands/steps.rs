@@ -31,6 +31,8 @@ pub struct WriteSettings {
     pub shuffle: Shuffle,
     /// Requested chunk size (`ndarray.chunk-bytes`).
     pub chunk_bytes: usize,
+    /// Requested block size within compressed chunks (`ndarray.block-bytes`; 0: none).
+    pub block_bytes: u32,
     /// Largest array a write may make (`ndarray.max-array-bytes`).
     pub max_array_bytes: u64,
 }
@@ -43,6 +45,7 @@ impl WriteSettings {
             levels: config::default_levels(),
             shuffle: config::default_shuffle(),
             chunk_bytes: config::chunk_bytes(),
+            block_bytes: config::block_bytes(),
             max_array_bytes: config::max_array_bytes(),
         }
     }
@@ -169,7 +172,8 @@ impl<'a> SetValue<'a> {
     pub fn encode(self, settings: &WriteSettings) -> Result<NdArray> {
         let mut array = match self.data {
             SetData::Elements(elements, encoding) => {
-                let mut array = elements.into_array(encoding, settings.chunk_bytes)?;
+                let mut array =
+                    elements.into_array(encoding, settings.chunk_bytes, settings.block_bytes)?;
                 *array.attrs_mut() = self.attrs;
                 return Ok(array);
             }
@@ -208,7 +212,7 @@ pub fn append_new(data: DataArg, settings: &WriteSettings) -> Result<(NdArray, u
         return Err(ArrayError::shape("cannot create an appendable array from 0-d data").into());
     };
     let encoding = settings.default_encoding(elements.dtype.itemsize())?;
-    let array = elements.into_array(encoding, settings.chunk_bytes)?;
+    let array = elements.into_array(encoding, settings.chunk_bytes, settings.block_bytes)?;
     Ok((array, len0))
 }
 

@@ -4,6 +4,7 @@
 
 use crate::array::spare::KEPT_BYTES;
 use crate::budget::BUDGET;
+use crate::codec::blocks::BLOCKS_DECODED;
 use crate::codec::{CHUNKS_DECODED, CHUNKS_ENCODED, CHUNKS_TOO_SMALL};
 use crate::offload::{INSTALLS_DEFERRED, INSTALLS_REFUSED, INSTALLS_WAITING};
 use crate::workers::{BYTES_OFFLOADED, CHUNK_JOBS_HELPED, JOBS_DONE, JOBS_QUEUED, JOBS_RUNNING};
@@ -25,8 +26,9 @@ pub fn register(ctx: &Context) {
 }
 
 extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: c_int) {
-    let fields: [(&std::ffi::CStr, &AtomicU64); 15] = [
+    let fields: [(&std::ffi::CStr, &AtomicU64); 16] = [
         (c"chunks_decoded", &CHUNKS_DECODED),
+        (c"blocks_decoded", &BLOCKS_DECODED),
         (c"chunks_encoded", &CHUNKS_ENCODED),
         (c"chunks_too_small_to_compress", &CHUNKS_TOO_SMALL),
         (c"panics_caught", &PANICS_CAUGHT),

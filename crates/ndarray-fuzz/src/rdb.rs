@@ -10,11 +10,16 @@ use ndarray_core::persist;
 use std::borrow::Cow;
 
 /// An RDB payload in a simple byte format: u64 = 8 bytes LE, bytes = u32 LE length then the bytes,
-/// read as each encoding version (1: no metadata; 2: `updated_at` and attributes). Whatever loads
+/// read as each encoding version (1: no metadata; 2: `updated_at` and attributes; 3: the block
+/// size after the chunk size). Whatever loads
 /// must save and load back to an equal array, read, hold only elements a write would store, and
 /// have an AOF rewrite that carries exactly its elements.
 pub fn rdb(data: &[u8]) {
-    for version in [persist::ENCODING_V1, persist::ENCODING_V2] {
+    for version in [
+        persist::ENCODING_V1,
+        persist::ENCODING_V2,
+        persist::ENCODING_V3,
+    ] {
         let mut reader = ByteReader { rest: data };
         let Ok(array) = persist::load(&mut reader, version) else {
             continue;

@@ -48,6 +48,18 @@ fn f32_bytes(values: &[f32]) -> Vec<u8> {
 }
 
 /// Small sample arrays of several dtypes, shapes and encodings.
+/// `array` with each encoded chunk one frame, as encoding versions 1 and 2 stored them.
+fn in_frames(array: &NdArray) -> NdArray {
+    let mut raw = Vec::new();
+    array.read_all(&mut raw).unwrap();
+    let encoding = array.encoding().with_block_bytes(0, 1, 0);
+    let chunk = array.store().chunk_bytes() as usize;
+    let shape = array.shape().clone();
+    let mut framed = NdArray::encode(array.dtype(), shape, &raw, encoding, chunk).unwrap();
+    framed.set_meta(array.meta().clone());
+    framed
+}
+
 fn sample_arrays() -> Vec<(&'static str, NdArray)> {
     let smooth = f32_bytes(&(0..300).map(|i| (i / 10) as f32).collect::<Vec<_>>());
     let lz4 = Encoding::new(Compression::named("lz4", None).unwrap(), Shuffle::BYTE, 4);
@@ -443,21 +455,29 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     raw.extend_from_slice(b"raw data");
     add("chunk", "none_raw", raw);
 
-    // rdb: saved sample arrays; payload: the same arrays as PUTENCODED payloads; each also
-    // in encoding version 1 (the same without updated_at and nattrs, 16 bytes before the
-    // 8-byte end marker, for the arrays without attributes).
+    // rdb: saved sample arrays; payload: the same arrays as client payloads; each in every
+    // encoding version: 3 as saved (named v3_ for rdb), 2 the same in chunks of one frame without
+    // the block size, 1 also without updated_at and nattrs (16 bytes before the 8-byte end
+    // marker, for the arrays without attributes).
     for (name, array) in sample_arrays() {
-        let v2 = rdb_bytes(&array);
-        let payload = persist::to_payload(&array);
+        add("rdb", &format!("v3_{name}"), rdb_bytes(&array));
+        add("payload", name, persist::to_payload(&array));
+        let framed = in_frames(&array);
+        // dtype, ndim, the dims, compression, level, shuffle and chunk size come first.
+        let block_field = 8 * (6 + array.shape().ndim());
+        let cut = |b: &[u8], at: usize| [&b[..at], &b[at + 8..]].concat();
+        let v2 = cut(&rdb_bytes(&framed), block_field);
+        let mut payload_v2 = cut(&persist::to_payload(&framed), 12 + block_field);
+        payload_v2[4..12].copy_from_slice(&2u64.to_le_bytes());
         if array.attrs().is_empty() {
             let strip = |b: &[u8]| [&b[..b.len() - 24], &b[b.len() - 8..]].concat();
             add("rdb", &format!("v1_{name}"), strip(&v2));
-            let mut v1 = strip(&payload);
+            let mut v1 = strip(&payload_v2);
             v1[4..12].copy_from_slice(&1u64.to_le_bytes());
             add("payload", &format!("v1_{name}"), v1);
         }
         add("rdb", name, v2);
-        add("payload", name, payload);
+        add("payload", &format!("v2_{name}"), payload_v2);
     }
     seeds
 }
@@ -480,6 +500,8 @@ fn hand_written_seeds_take_the_accepting_paths() {
             "rdb" => {
                 let version = if name.starts_with("v1_") {
                     persist::ENCODING_V1
+                } else if name.starts_with("v3_") {
+                    persist::ENCODING_V3
                 } else {
                     persist::ENCODING_V2
                 };

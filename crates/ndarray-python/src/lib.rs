@@ -9,9 +9,10 @@ mod pool;
 use buffers::{Readable, Writable};
 use ndarray_core::array::store::{DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES};
 use ndarray_core::array::{ArrayError, DType, NdArray, Shape};
+use ndarray_core::codec::blocks::{DEFAULT_BLOCK_BYTES, MIN_BLOCK_BYTES};
 use ndarray_core::codec::registry;
 use ndarray_core::codec::request::{EncodingDefaults, EncodingRequest};
-use ndarray_core::codec::{CodecName, Shuffle};
+use ndarray_core::codec::{CodecName, Encoding, Shuffle};
 use ndarray_core::persist::{self, view};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -62,10 +63,11 @@ fn request(
 /// The payload of an array: `data` its C-order little-endian bytes (any buffer of bytes),
 /// `dtype` the server's name for its dtype, `shape` its dims. `compress`, `level` and `shuffle`
 /// as `NDARRAY.SET` takes them (`auto` included), the rest as the server's built-in defaults
-/// (zstd-1 with bit shuffle, 256 KiB chunks): the bytes equal what the server stores for the same
+/// (zstd-1 with bit shuffle, 256 KiB chunks in blocks of 32 KiB; `block_bytes=0` for chunks of
+/// one frame): the bytes equal what the server stores for the same
 /// array and options.
 #[pyfunction]
-#[pyo3(signature = (data, dtype, shape, compress=None, level=None, shuffle=None, chunk_bytes=None))]
+#[pyo3(signature = (data, dtype, shape, compress=None, level=None, shuffle=None, chunk_bytes=None, block_bytes=None))]
 #[allow(clippy::too_many_arguments)]
 fn encode<'py>(
     py: Python<'py>,
@@ -76,6 +78,7 @@ fn encode<'py>(
     level: Option<i32>,
     shuffle: Option<&str>,
     chunk_bytes: Option<u32>,
+    block_bytes: Option<u32>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let dtype = DType::parse(dtype.as_bytes()).map_err(value_error)?;
     let shape = Shape::new(shape, dtype).map_err(value_error)?;
@@ -88,11 +91,20 @@ fn encode<'py>(
             "chunk_bytes must be {MIN_CHUNK_BYTES} to {MAX_CHUNK_BYTES}, got {chunk_bytes}"
         )));
     }
+    let block_bytes = block_bytes.unwrap_or(DEFAULT_BLOCK_BYTES);
+    if block_bytes != 0 && !(MIN_BLOCK_BYTES..=MAX_CHUNK_BYTES).contains(&block_bytes) {
+        return Err(PyValueError::new_err(format!(
+            "block_bytes must be 0 or {MIN_BLOCK_BYTES} to {MAX_CHUNK_BYTES}, got {block_bytes}"
+        )));
+    }
     let data = Readable::new(data)?;
     let raw = data.bytes();
     let payload = py.detach(|| {
         pool::use_pool();
-        let encoding = choice.for_data(raw, dtype.itemsize());
+        let encoding = Encoding {
+            block_bytes,
+            ..choice.for_data(raw, dtype.itemsize())
+        };
         let array = NdArray::encode(dtype, shape, raw, encoding, chunk_bytes as usize)?;
         // Copy: the chunks into one payload (compressed bytes; `PyBytes::new` copies it once more).
         Ok::<_, ArrayError>(persist::to_payload(&array))
@@ -131,6 +143,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode, m)?)?;
     m.add_function(wrap_pyfunction!(decode, m)?)?;
     m.add("DEFAULT_CHUNK_BYTES", DEFAULT_CHUNK_BYTES)?;
+    m.add("DEFAULT_BLOCK_BYTES", DEFAULT_BLOCK_BYTES)?;
     m.add("ENCODING_VERSION", persist::ENCODING_VERSION)?;
     Ok(())
 }

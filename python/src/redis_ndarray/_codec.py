@@ -30,16 +30,17 @@ def check_mode(encode: str) -> str:
 
 def encode(
     array: Any, compress: Optional[str] = None, level: Optional[int] = None, shuffle: Optional[str] = None,
-    *, chunk_bytes: Optional[int] = None,
+    *, chunk_bytes: Optional[int] = None, block_bytes: Optional[int] = None,
 ) -> bytes:
     """The encoded form of `array` (any array-like of a dtype the server stores): the bytes the
     server would store for it with the same options. `compress` ("none", "lz4", "zlib", "zstd" or
     "auto"), `level` and `shuffle` ("none", "byte", "bit") as NDARRAY.SET takes them; what is left
-    out is the release's default (zstd level 1, bit shuffle, 256 KiB chunks), not the settings of
-    any server. Raises ValueError for a bad option or an unsupported dtype."""
+    out is the release's default (zstd level 1, bit shuffle, 256 KiB chunks in blocks of 32 KiB;
+    `block_bytes=0` for chunks of one frame), not the settings of any server. Raises ValueError for
+    a bad option or an unsupported dtype."""
     arr = _npy.prepare(array)
     return _core.encode(_npy.raw_bytes(arr), _npy.dtype_name(arr.dtype), arr.shape, compress, level, shuffle,
-                        chunk_bytes)
+                        chunk_bytes, block_bytes)
 
 
 def decode(payload: Union[bytes, bytearray, memoryview]) -> ArrayT:

@@ -1,25 +1,45 @@
 //! Reading byte runs in any order (a selection with an integer list: rows gathered by index,
-//! repeats allowed): each chunk they touch is decoded once, whatever the order of the runs, and
-//! the compressed ones of a batch as separate jobs of the thread's executor.
+//! repeats allowed): each unit they touch (a block of an encoded chunk, or a chunk of one frame)
+//! is decoded once, whatever the order of the runs, and those of a batch as separate jobs of the
+//! thread's executor.
 
 use super::error::{ArrayError, ArrayResult};
-use super::store::{decode_stored, ChunkStore};
+use super::store::{ChunkStore, Unit};
+use crate::codec;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-/// Raw bytes of the chunks one batch decodes at once: bounds the memory a big gather holds.
+/// Raw bytes of the units one batch decodes at once: bounds the memory a big gather holds.
 const BATCH_BYTES: usize = 16 << 20;
 
-/// Where one piece of a run goes: bytes `lo..hi` of its chunk, to `at` in the output.
+/// Where one piece of a run goes: bytes `lo..hi` of its unit (of its chunk, when the chunk is
+/// raw), to `at` in the output.
 struct Piece {
     lo: usize,
     hi: usize,
     at: usize,
 }
 
+/// What the pieces of one (chunk, block) come from.
+struct Source {
+    chunk: usize,
+    /// The unit to decode; `None` for a raw chunk, read in place.
+    unit: Option<Unit>,
+    /// Raw length of the chunk.
+    raw_len: usize,
+    pieces: Vec<Piece>,
+}
+
+impl Source {
+    /// Bytes a decode of it holds.
+    fn decoded_len(&self) -> usize {
+        self.unit.as_ref().map_or(0, |u| u.range.len())
+    }
+}
+
 impl ChunkStore {
-    /// Appends the bytes of `runs` (offset, length), in order, to `out`. Returns how many
-    /// compressed chunks were decoded (each touched one, once).
+    /// Appends the bytes of `runs` (offset, length), in order, to `out`. Returns how many units
+    /// were decoded (each touched one, once).
     pub fn gather(
         &self,
         runs: &[(u64, u64)],
@@ -27,36 +47,45 @@ impl ChunkStore {
         total_bytes: u64,
         out: &mut Vec<u8>,
     ) -> ArrayResult<usize> {
-        let mut by_chunk: BTreeMap<usize, (usize, Vec<Piece>)> = BTreeMap::new();
+        let mut sources: BTreeMap<(usize, usize), Source> = BTreeMap::new();
         let mut len = 0usize;
+        let mut piece_to = |key: (usize, usize), unit: Option<Unit>, raw_len, lo, hi| {
+            let source = sources.entry(key).or_insert(Source {
+                chunk: key.0,
+                unit,
+                raw_len,
+                pieces: Vec::new(),
+            });
+            source.pieces.push(Piece { lo, hi, at: len });
+            len = len.saturating_add(hi - lo);
+        };
         for &(offset, run) in runs {
             for span in self.spans(offset, run, total_bytes)? {
-                let entry = by_chunk
-                    .entry(span.index)
-                    .or_insert((span.raw_len, Vec::new()));
-                entry.1.push(Piece {
-                    lo: span.lo,
-                    hi: span.hi,
-                    at: len,
-                });
-                len = len.saturating_add(span.hi - span.lo);
+                if !self.chunk(span.index).is_some_and(|c| c.encoded) {
+                    piece_to((span.index, 0), None, span.raw_len, span.lo, span.hi);
+                    continue;
+                }
+                for (unit, part) in self.units_of(&span) {
+                    let (lo, hi) = (part.start - unit.range.start, part.end - unit.range.start);
+                    piece_to((span.index, unit.block), Some(unit), span.raw_len, lo, hi);
+                }
             }
         }
         let start = out.len();
         out.resize(start.saturating_add(len), 0);
         let target = out.get_mut(start..).unwrap_or_default();
-        let chunks: Vec<(usize, (usize, Vec<Piece>))> = by_chunk.into_iter().collect();
+        let sources: Vec<Source> = sources.into_values().collect();
         let mut decoded = 0;
-        let mut rest = chunks.as_slice();
+        let mut rest = sources.as_slice();
         while !rest.is_empty() {
-            // The next batch: chunks up to BATCH_BYTES of raw bytes (at least one).
+            // The next batch: units up to BATCH_BYTES of raw bytes (at least one).
             let mut take = 0;
             let mut bytes = 0usize;
-            while let Some((_, (raw_len, _))) = rest.get(take) {
-                if take > 0 && bytes.saturating_add(*raw_len) > BATCH_BYTES {
+            while let Some(source) = rest.get(take) {
+                if take > 0 && bytes.saturating_add(source.decoded_len()) > BATCH_BYTES {
                     break;
                 }
-                bytes = bytes.saturating_add(*raw_len);
+                bytes = bytes.saturating_add(source.decoded_len());
                 take += 1;
             }
             let (batch, later) = rest.split_at(take);
@@ -66,50 +95,58 @@ impl ChunkStore {
         Ok(decoded)
     }
 
-    /// Decodes the compressed chunks of `batch` (in parallel) and copies every piece into `target`.
+    /// Decodes the units of `batch` (in parallel) and copies every piece into `target`.
     fn copy_batch(
         &self,
-        batch: &[(usize, (usize, Vec<Piece>))],
+        batch: &[Source],
         itemsize: usize,
         target: &mut [u8],
     ) -> ArrayResult<usize> {
-        let slots: Vec<OnceLock<ArrayResult<Vec<u8>>>> =
-            batch.iter().map(|_| OnceLock::new()).collect();
-        let encoded = |index: usize| self.chunk(index).is_some_and(|c| c.encoded);
+        // Each unit decompressed (not unfiltered: only the pieces taken are) as one job.
+        type Held = ArrayResult<(Vec<u8>, bool)>;
+        let slots: Vec<OnceLock<Held>> = batch.iter().map(|_| OnceLock::new()).collect();
         crate::parallel::for_each_index(batch.len(), &|i| {
-            let (Some((index, (raw_len, _))), Some(slot)) = (batch.get(i), slots.get(i)) else {
+            let (Some(source), Some(slot)) = (batch.get(i), slots.get(i)) else {
                 return;
             };
-            if let Some(chunk) = self.chunk(*index).filter(|c| c.encoded) {
-                let mut raw = vec![0u8; *raw_len];
-                let result = decode_stored(self.encoding(), itemsize, chunk, *index, &mut raw);
-                let _ = slot.set(result.map(|()| raw));
+            if let (Some(unit), Some(chunk)) = (&source.unit, self.chunk(source.chunk)) {
+                let mut bytes = Vec::new();
+                let encoding = self.encoding();
+                let result = codec::decompress_chunk_block(
+                    encoding,
+                    chunk.bytes,
+                    source.raw_len,
+                    unit.block,
+                    &mut bytes,
+                );
+                let _ = slot.set(result.map(|filtered| (bytes, filtered)).map_err(Into::into));
             }
         });
         let mut decoded = 0;
-        for ((index, (_, pieces)), slot) in batch.iter().zip(slots) {
-            let chunk = self
-                .chunk(*index)
-                .ok_or_else(|| ArrayError::corrupt(format!("chunk {index} is missing")))?;
-            let decoded_bytes;
-            let bytes: &[u8] = if encoded(*index) {
-                decoded_bytes = slot.into_inner().unwrap_or_else(|| {
-                    Err(ArrayError::corrupt(format!(
-                        "chunk {index} was not decoded"
-                    )))
-                })?;
-                decoded += 1;
-                &decoded_bytes
-            } else {
-                chunk.bytes
-            };
-            for piece in pieces {
-                let from = bytes.get(piece.lo..piece.hi);
-                let to = target.get_mut(piece.at..piece.at + (piece.hi - piece.lo));
-                match (from, to) {
-                    (Some(from), Some(to)) => to.copy_from_slice(from),
-                    _ => return Err(ArrayError::corrupt(format!("chunk {index} is short"))),
+        for (source, slot) in batch.iter().zip(slots) {
+            let missing = || ArrayError::corrupt(format!("chunk {} was not read", source.chunk));
+            let held;
+            let (bytes, filtered): (&[u8], bool) = match &source.unit {
+                Some(_) => {
+                    held = slot.into_inner().unwrap_or_else(|| Err(missing()))?;
+                    decoded += 1;
+                    (&held.0, held.1)
                 }
+                None => (self.chunk(source.chunk).ok_or_else(missing)?.bytes, false),
+            };
+            for piece in &source.pieces {
+                let to = target
+                    .get_mut(piece.at..piece.at + (piece.hi - piece.lo))
+                    .ok_or_else(|| ArrayError::corrupt("a gather reaches past its output"))?;
+                let encoding = self.encoding();
+                codec::take_from_block(
+                    encoding,
+                    itemsize,
+                    bytes,
+                    filtered,
+                    piece.lo..piece.hi,
+                    to,
+                )?;
             }
         }
         Ok(decoded)

@@ -8,7 +8,7 @@ use super::ndarray::{check_len, NdArray};
 use super::npy::decode_npy;
 use super::shape::Shape;
 use super::values::parse_values;
-use crate::codec::EncodingChoice;
+use crate::codec::{Encoding, EncodingChoice};
 use std::borrow::Cow;
 
 /// Data a write command received.
@@ -112,10 +112,20 @@ impl<'a> Elements<'a> {
         self.data.len() as u64
     }
 
-    /// Stores the elements as a chunked array (the one copy out of the argument bytes).
+    /// Stores the elements as a chunked array (the one copy out of the argument bytes), its
+    /// compressed chunks in blocks of `block_bytes` (0: each chunk one frame).
     /// Encodes the elements; `COMPRESS auto` picks the encoding from a sample of them here.
-    pub fn into_array(self, encoding: EncodingChoice, chunk_bytes: usize) -> ArrayResult<NdArray> {
+    pub fn into_array(
+        self,
+        encoding: EncodingChoice,
+        chunk_bytes: usize,
+        block_bytes: u32,
+    ) -> ArrayResult<NdArray> {
         let encoding = encoding.for_data(&self.data, self.dtype.itemsize());
+        let encoding = Encoding {
+            block_bytes,
+            ..encoding
+        };
         NdArray::encode(self.dtype, self.shape, &self.data, encoding, chunk_bytes)
     }
 

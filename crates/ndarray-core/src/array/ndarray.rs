@@ -55,9 +55,11 @@ impl NdArray {
         chunk_bytes: usize,
     ) -> ArrayResult<Self> {
         check_len(dtype, &shape, raw.len())?;
-        let encoding = Encoding::new(encoding.compression, encoding.shuffle, dtype.itemsize());
         let chunk_bytes =
             aligned_chunk_bytes(chunk_bytes.max(MIN_CHUNK_BYTES as usize), dtype.itemsize());
+        // Normalised for this dtype, its blocks within the chunk: what a load of it rebuilds.
+        let encoding = Encoding::new(encoding.compression, encoding.shuffle, dtype.itemsize())
+            .with_block_bytes(encoding.block_bytes, dtype.itemsize(), chunk_bytes);
         let store = ChunkStore::encode(raw, encoding, dtype.itemsize(), chunk_bytes)?;
         let mut array = NdArray {
             dtype,

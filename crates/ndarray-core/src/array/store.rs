@@ -4,7 +4,7 @@
 use super::chunk_list::{ChunkList, Slab};
 pub use super::chunk_list::{ChunkRef, NPY_ROOM};
 use super::error::{ArrayError, ArrayResult};
-use crate::codec::{ChunkCodec, Encoding};
+use crate::codec::{self, ChunkCodec, Encoding};
 use std::ops::Range;
 use std::sync::{Mutex, OnceLock};
 
@@ -508,30 +508,110 @@ pub(super) struct Span {
     pub(super) hi: usize,
 }
 
-impl Span {
-    fn is_whole(&self) -> bool {
-        self.lo == 0 && self.hi == self.raw_len
+/// The unit a read decodes at once: one block of an encoded chunk (see `codec::blocks`), the whole
+/// chunk when it is one frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Unit {
+    pub(super) chunk: usize,
+    pub(super) block: usize,
+    /// Its raw bytes within the chunk.
+    pub(super) range: Range<usize>,
+}
+
+impl ChunkStore {
+    /// The units of an encoded chunk that `span` covers, each with the part `lo..hi` of the chunk
+    /// it holds.
+    pub(super) fn units_of<'s>(
+        &'s self,
+        span: &'s Span,
+    ) -> impl Iterator<Item = (Unit, Range<usize>)> + 's {
+        let mut pos = span.lo;
+        std::iter::from_fn(move || {
+            if pos >= span.hi {
+                return None;
+            }
+            let block = codec::block_holding(self.encoding, pos);
+            let range = codec::block_range(self.encoding, span.raw_len, block);
+            let end = span.hi.min(range.end).max(pos + 1);
+            let part = pos..end;
+            pos = end;
+            let unit = Unit {
+                chunk: span.index,
+                block,
+                range,
+            };
+            Some((unit, part))
+        })
+    }
+
+    /// Decodes `unit` of an encoded chunk of `raw_len` bytes into `out` (the unit's raw length).
+    pub(super) fn decode_unit(
+        &self,
+        unit: &Unit,
+        itemsize: usize,
+        raw_len: usize,
+        out: &mut [u8],
+    ) -> ArrayResult<()> {
+        let index = unit.chunk;
+        let stored = self
+            .chunks
+            .get(index)
+            .ok_or_else(|| ArrayError::corrupt(format!("chunk {index} is missing")))?;
+        codec::decode_chunk_block(
+            self.encoding,
+            itemsize,
+            stored.bytes,
+            raw_len,
+            unit.block,
+            out,
+        )
+        .map_err(ArrayError::from)
     }
 }
 
-/// Reads arbitrary byte runs of a store, decoding each compressed chunk at most once while
-/// consecutive runs stay inside it (row, column and strided selections all do).
+/// Reads arbitrary byte runs of a store, decompressing each unit (a block, or a chunk of one frame)
+/// at most once while consecutive runs stay inside it (row, column and strided selections all
+/// do), and unfiltering only the items each run takes.
 pub struct RunReader<'a> {
     store: &'a ChunkStore,
-    codec: ChunkCodec,
+    itemsize: usize,
     total_bytes: u64,
-    cached: Option<(usize, Vec<u8>)>,
-    /// Compressed chunks decoded so far (exposed for benchmarks and tests).
+    /// The unit last decompressed, its bytes, and whether they still need the inverse filter.
+    held: Option<(Unit, Vec<u8>, bool)>,
+    /// The buffer a first unit is decompressed into: this thread's, kept between commands, since
+    /// a fresh one cost a tiny slice a memset of a whole block.
+    spare: Vec<u8>,
+    /// Units decompressed so far (exposed for benchmarks and tests).
     pub decoded: usize,
+}
+
+/// Largest buffer a thread keeps for its next reader (a chunk of one frame may be 64 MiB).
+const KEPT_BUFFER_BYTES: usize = 1 << 20;
+
+thread_local! {
+    static READER_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+impl Drop for RunReader<'_> {
+    fn drop(&mut self) {
+        let buffer = match self.held.take() {
+            Some((_, bytes, _)) => bytes,
+            None => std::mem::take(&mut self.spare),
+        };
+        if buffer.capacity() <= KEPT_BUFFER_BYTES {
+            READER_BUFFER.set(buffer);
+        }
+    }
 }
 
 impl<'a> RunReader<'a> {
     pub fn new(store: &'a ChunkStore, itemsize: usize, total_bytes: u64) -> Self {
         RunReader {
             store,
-            codec: ChunkCodec::new(store.encoding, itemsize),
+            itemsize,
             total_bytes,
-            cached: None,
+            held: None,
+            spare: READER_BUFFER.take(),
             decoded: 0,
         }
     }
@@ -544,44 +624,83 @@ impl<'a> RunReader<'a> {
                 .store
                 .chunk(index)
                 .ok_or_else(|| ArrayError::corrupt(format!("chunk {index} is missing")))?;
-            let cached = self.cached.as_ref().is_some_and(|(i, _)| *i == index);
             if !stored.encoded {
                 let piece = stored
                     .bytes
                     .get(span.lo..span.hi)
                     .ok_or_else(|| ArrayError::corrupt(format!("chunk {index} is short")))?;
                 out.extend_from_slice(piece);
-            } else if span.is_whole() && !cached {
-                // A whole chunk not in the cache: decode straight into the output.
-                self.store
-                    .decode_chunk(index, span.raw_len, &mut self.codec, out)?;
-                self.decoded += 1;
-            } else {
-                if !cached {
-                    let mut buf = self.cached.take().map(|(_, b)| b).unwrap_or_default();
-                    buf.clear();
-                    self.store
-                        .decode_chunk(index, span.raw_len, &mut self.codec, &mut buf)?;
-                    self.decoded += 1;
-                    self.cached = Some((index, buf));
+                continue;
+            }
+            for (unit, part) in self.store.units_of(&span) {
+                let start = out.len();
+                out.resize(start + part.len(), 0);
+                let target = out.get_mut(start..).unwrap_or_default();
+                let result = self.read_unit(unit, part, span.raw_len, stored.bytes, target);
+                if result.is_err() {
+                    out.truncate(start);
                 }
-                if let Some((_, buf)) = &self.cached {
-                    out.extend_from_slice(buf.get(span.lo..span.hi).unwrap_or_default());
-                }
+                result?;
             }
         }
         Ok(())
     }
+
+    /// Bytes `part` of an encoded chunk (of `raw_len` bytes, stored as `stored`), which `unit`
+    /// holds, into `out`.
+    fn read_unit(
+        &mut self,
+        unit: Unit,
+        part: Range<usize>,
+        raw_len: usize,
+        stored: &[u8],
+        out: &mut [u8],
+    ) -> ArrayResult<()> {
+        let encoding = self.store.encoding;
+        let held = self.held.as_ref().is_some_and(|(u, _, _)| *u == unit);
+        if part == unit.range && !held {
+            // A whole unit not held: decode straight into the output.
+            self.decoded += 1;
+            return self.store.decode_unit(&unit, self.itemsize, raw_len, out);
+        }
+        if !held {
+            let mut bytes = match self.held.take() {
+                Some((_, bytes, _)) => bytes,
+                None => std::mem::take(&mut self.spare),
+            };
+            let filtered =
+                codec::decompress_chunk_block(encoding, stored, raw_len, unit.block, &mut bytes)?;
+            self.decoded += 1;
+            self.held = Some((unit, bytes, filtered));
+        }
+        let Some((unit, bytes, filtered)) = &self.held else {
+            return Err(ArrayError::corrupt("internal error: no block held"));
+        };
+        let within = part.start - unit.range.start..part.end - unit.range.start;
+        codec::take_from_block(encoding, self.itemsize, bytes, *filtered, within, out)?;
+        Ok(())
+    }
 }
 
-/// Collects writes to byte runs of a store without changing it: touched chunks are decoded once,
-/// patched, and re-encoded by [`RunWriter::finish`]; the caller then swaps them in with
+/// Collects writes to byte runs of a store without changing it: the touched blocks of encoded
+/// chunks (whole chunks where they are raw or one frame) are decoded once, patched, and
+/// re-encoded by [`RunWriter::finish`]; the caller then swaps the chunks in with
 /// [`ChunkStore::replace_chunks`], so a failed write changes nothing.
 pub struct RunWriter<'a> {
     store: &'a ChunkStore,
     codec: ChunkCodec,
+    itemsize: usize,
     total_bytes: u64,
-    touched: std::collections::BTreeMap<usize, Vec<u8>>,
+    touched: std::collections::BTreeMap<usize, Touched>,
+}
+
+/// What a write holds of one chunk: the whole of it raw, or some of its blocks.
+enum Touched {
+    Whole(Vec<u8>),
+    Blocks {
+        raw_len: usize,
+        blocks: std::collections::BTreeMap<usize, Vec<u8>>,
+    },
 }
 
 impl<'a> RunWriter<'a> {
@@ -589,6 +708,7 @@ impl<'a> RunWriter<'a> {
         RunWriter {
             store,
             codec: ChunkCodec::new(store.encoding, itemsize),
+            itemsize,
             total_bytes,
             touched: Default::default(),
         }
@@ -597,36 +717,101 @@ impl<'a> RunWriter<'a> {
     /// Overwrites bytes `offset..offset + data.len()` of the array.
     pub fn write(&mut self, offset: u64, data: &[u8]) -> ArrayResult<()> {
         let mut rest = data;
-        for span in self
-            .store
-            .spans(offset, data.len() as u64, self.total_bytes)?
-        {
-            if !self.touched.contains_key(&span.index) {
-                let mut buf = Vec::with_capacity(span.raw_len);
-                self.store
-                    .decode_chunk(span.index, span.raw_len, &mut self.codec, &mut buf)?;
-                self.touched.insert(span.index, buf);
-            }
+        let store = self.store;
+        for span in store.spans(offset, data.len() as u64, self.total_bytes)? {
             let (piece, tail) = rest.split_at(rest.len().min(span.hi - span.lo));
-            if let Some(target) = self
-                .touched
-                .get_mut(&span.index)
-                .and_then(|b| b.get_mut(span.lo..span.hi))
-            {
-                target.copy_from_slice(piece);
-            }
             rest = tail;
+            let in_blocks = store.encoding.block_bytes != 0
+                && store.chunk(span.index).is_some_and(|c| c.encoded);
+            if !in_blocks {
+                self.write_whole(&span, piece)?;
+                continue;
+            }
+            let mut piece = piece;
+            for (unit, part) in store.units_of(&span) {
+                let (here, later) = piece.split_at(piece.len().min(part.len()));
+                piece = later;
+                let touched = self.touched.entry(span.index).or_insert(Touched::Blocks {
+                    raw_len: span.raw_len,
+                    blocks: Default::default(),
+                });
+                let Touched::Blocks { blocks, .. } = touched else {
+                    continue;
+                };
+                if let std::collections::btree_map::Entry::Vacant(slot) = blocks.entry(unit.block) {
+                    let mut raw = vec![0u8; unit.range.len()];
+                    store.decode_unit(&unit, self.itemsize, span.raw_len, &mut raw)?;
+                    slot.insert(raw);
+                }
+                let lo = part.start - unit.range.start;
+                if let Some(target) = blocks
+                    .get_mut(&unit.block)
+                    .and_then(|b| b.get_mut(lo..lo + here.len()))
+                {
+                    target.copy_from_slice(here);
+                }
+            }
         }
         Ok(())
     }
 
-    /// Re-encodes every touched chunk: (chunk index, new chunk).
+    /// Writes `piece` at `span` of a chunk held whole (raw, or one frame).
+    fn write_whole(&mut self, span: &Span, piece: &[u8]) -> ArrayResult<()> {
+        if !self.touched.contains_key(&span.index) {
+            let mut buf = Vec::with_capacity(span.raw_len);
+            self.store
+                .decode_chunk(span.index, span.raw_len, &mut self.codec, &mut buf)?;
+            self.touched.insert(span.index, Touched::Whole(buf));
+        }
+        if let Some(Touched::Whole(buf)) = self.touched.get_mut(&span.index) {
+            if let Some(target) = buf.get_mut(span.lo..span.hi) {
+                target.copy_from_slice(piece);
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-encodes every touched chunk: (chunk index, new chunk). A chunk in blocks re-encodes
+    /// only the blocks it touched; the others are copied as stored.
     pub fn finish(mut self) -> ArrayResult<Vec<(usize, Chunk)>> {
         let touched = std::mem::take(&mut self.touched);
-        touched
-            .into_iter()
-            .map(|(index, raw)| Ok((index, encode_chunk(&raw, &mut self.codec)?)))
-            .collect()
+        let mut out = Vec::with_capacity(touched.len());
+        for (index, held) in touched {
+            let chunk = match held {
+                Touched::Whole(raw) => encode_chunk(&raw, &mut self.codec)?,
+                Touched::Blocks { raw_len, blocks } => self.splice(index, raw_len, &blocks)?,
+            };
+            out.push((index, chunk));
+        }
+        Ok(out)
+    }
+
+    /// Chunk `index` with `fresh` blocks in place of its own; stored raw instead when that is
+    /// not bigger (every encoded chunk is smaller than its raw bytes, as a fresh encode keeps it).
+    fn splice(
+        &mut self,
+        index: usize,
+        raw_len: usize,
+        fresh: &std::collections::BTreeMap<usize, Vec<u8>>,
+    ) -> ArrayResult<Chunk> {
+        let stored = self
+            .store
+            .chunk(index)
+            .ok_or_else(|| ArrayError::corrupt(format!("chunk {index} is missing")))?;
+        let encoding = self.store.encoding;
+        let bytes = codec::blocks::splice(encoding, self.itemsize, stored.bytes, raw_len, fresh)?;
+        if bytes.len() < raw_len {
+            return Ok(Chunk {
+                bytes: bytes.into_boxed_slice(),
+                encoded: true,
+            });
+        }
+        let mut raw = vec![0u8; raw_len];
+        self.codec.decode(&bytes, &mut raw)?;
+        Ok(Chunk {
+            bytes: raw.into_boxed_slice(),
+            encoded: false,
+        })
     }
 }
 
@@ -770,6 +955,71 @@ mod tests {
         assert!(store
             .read_range(0..raw.len() as u64 + 1, 4, raw.len() as u64, &mut out)
             .is_err());
+    }
+
+    fn zstd_blocks(block: u32) -> Encoding {
+        let zstd = Compression::named("zstd", Some(1)).unwrap();
+        Encoding::new(zstd, Shuffle::BIT, 4).with_block_bytes(block, 4, 65536)
+    }
+
+    #[test]
+    fn reads_decode_only_the_blocks_they_touch() {
+        let raw = ramp(40_000); // 160,000 bytes: chunks of 65,536 in blocks of 4,096
+        let total = raw.len() as u64;
+        let store = ChunkStore::encode(&raw, zstd_blocks(4096), 4, 65536).unwrap();
+        assert!(store.chunk_refs().iter().all(|c| c.encoded));
+        let mut out = Vec::new();
+        // 10 items inside one block; then a run across a block and a chunk boundary.
+        assert_eq!(
+            store
+                .read_range(70_000..70_040, 4, total, &mut out)
+                .unwrap(),
+            1
+        );
+        assert_eq!(out, &raw[70_000..70_040]);
+        out.clear();
+        assert_eq!(
+            store
+                .read_range(65_000..66_000, 4, total, &mut out)
+                .unwrap(),
+            2
+        );
+        assert_eq!(out, &raw[65_000..66_000]);
+        out.clear();
+        assert_eq!(store.read_range(0..total, 4, total, &mut out).unwrap(), 40);
+        assert_eq!(out, raw);
+        let runs = [(70_000, 40), (4, 8), (70_040, 4), (159_996, 4)];
+        out.clear();
+        assert_eq!(store.gather(&runs, 4, total, &mut out).unwrap(), 3);
+        let want: Vec<u8> = runs
+            .iter()
+            .flat_map(|&(o, n)| raw[o as usize..(o + n) as usize].to_vec())
+            .collect();
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn writes_re_encode_only_the_blocks_they_touch() {
+        let raw = ramp(40_000);
+        let total = raw.len() as u64;
+        let mut store = ChunkStore::encode(&raw, zstd_blocks(4096), 4, 65536).unwrap();
+        let mut patched = raw.clone();
+        patched[70_000..70_008].copy_from_slice(&[9; 8]);
+        patched[100..104].copy_from_slice(&[7; 4]);
+        let mut writer = RunWriter::new(&store, 4, total);
+        writer.write(70_000, &[9; 8]).unwrap();
+        writer.write(100, &[7; 4]).unwrap();
+        let before = codec::blocks::BLOCKS_DECODED.load(std::sync::atomic::Ordering::Relaxed);
+        let chunks = writer.finish().unwrap();
+        assert_eq!(chunks.len(), 2);
+        store.replace_chunks(chunks);
+        // Exactly what a fresh encode of the new bytes stores: each block is encoded alone.
+        assert_eq!(
+            store,
+            ChunkStore::encode(&patched, zstd_blocks(4096), 4, 65536).unwrap()
+        );
+        let after = codec::blocks::BLOCKS_DECODED.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(after, before, "finishing decodes nothing more");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! bytes, and `NDARRAY.PROBE` measures a table of encodings on a sample so that users can choose
 //! with real numbers. Both run the same trials ([`trial`]).
 
-use super::{decode_into, encode_into, registry, CodecResult, Compression, Encoding, Shuffle};
+use super::{decode_frame, encode_frame, registry, CodecResult, Compression, Encoding, Shuffle};
 use std::time::Instant;
 
 /// What `auto` looks at: up to this many bytes of the array, in [`AUTO_PIECES`] pieces spread
@@ -48,17 +48,10 @@ pub fn trial(
     let (mut encode_seconds, mut decode_seconds) = (f64::MAX, f64::MAX);
     for _ in 0..repeats.max(1) {
         let start = Instant::now();
-        encode_into(
-            encoding.compression,
-            encoding.shuffle,
-            itemsize,
-            sample,
-            &mut scratch,
-            &mut stored,
-        )?;
+        encode_frame(encoding, itemsize, sample, &mut scratch, &mut stored)?;
         encode_seconds = encode_seconds.min(start.elapsed().as_secs_f64());
         let start = Instant::now();
-        decode_into(encoding, itemsize, &stored, &mut scratch, &mut back)?;
+        decode_frame(encoding, itemsize, &stored, &mut scratch, &mut back)?;
         decode_seconds = decode_seconds.min(start.elapsed().as_secs_f64());
     }
     if back != sample {

@@ -180,6 +180,49 @@ fn bitunshuffle_with<K: Kernels>(shuffled: &[u8], itemsize: usize, out: &mut [u8
     copy_rest(shuffled, out, l.whole);
 }
 
+/// Items `first..` of one bit-shuffled buffer (as many as `out` holds whole), back in item order,
+/// without unshuffling the rest: for each group of 8 items and each byte `k` of an item, byte `g`
+/// of bit rows `8k..8k + 8` is one 8x8 bit matrix, whose transpose is byte `k` of the 8 items.
+/// Items after the transposed part are copied as they are. Items past the end leave `out`
+/// unfinished.
+pub fn bitunshuffle_items(shuffled: &[u8], itemsize: usize, first: usize, out: &mut [u8]) {
+    let itemsize = itemsize.max(1);
+    let layout = Layout::of(shuffled.len(), itemsize);
+    let (transposed, row) = layout.map_or((0, 0), |l| (l.items, l.row));
+    let count = out.len() / itemsize;
+    let mut i = first;
+    while i < first + count {
+        let at = (i - first) * itemsize;
+        if i >= transposed {
+            let from = shuffled.get(i * itemsize..(first + count) * itemsize);
+            if let (Some(from), Some(to)) = (from, out.get_mut(at..)) {
+                to.copy_from_slice(from);
+            }
+            return;
+        }
+        // Items i..end of group g: each byte k of them is one transposed 8x8 matrix.
+        let group = i / 8;
+        let end = (8 * group + 8).min(first + count).min(transposed);
+        for k in 0..itemsize {
+            let mut matrix = [0u8; 8];
+            for (j, bits) in matrix.iter_mut().enumerate() {
+                *bits = shuffled
+                    .get((8 * k + j) * row + group)
+                    .copied()
+                    .unwrap_or(0);
+            }
+            let bytes = transpose8x8(u64::from_le_bytes(matrix)).to_le_bytes();
+            for item in i..end {
+                let lane = bytes.get(item % 8).copied().unwrap_or(0);
+                if let Some(byte) = out.get_mut((item - first) * itemsize + k) {
+                    *byte = lane;
+                }
+            }
+        }
+        i = end;
+    }
+}
+
 /// Runs `f` on a zeroed scratch tile of `len` bytes: on the stack when it fits in [`TILE_BYTES`]
 /// (always, for item sizes up to `TILE_BYTES / 8`), on the heap otherwise.
 fn with_tile(len: usize, f: impl FnOnce(&mut [u8])) {
@@ -477,6 +520,25 @@ pub(crate) mod portable {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn any_items_unshuffle_alone_as_the_whole_buffer_does() {
+        for itemsize in [1, 2, 3, 4, 8, 12, 16] {
+            // 1,003 items: 1,000 transposed, 3 after them.
+            let raw: Vec<u8> = (0..itemsize * 1003).map(|i| (i * 37 % 251) as u8).collect();
+            let mut shuffled = vec![0; raw.len()];
+            super::bitshuffle(&raw, itemsize, &mut shuffled);
+            for (first, count) in [(0, 1), (0, 1003), (13, 10), (996, 7), (1002, 1)] {
+                let mut out = vec![0; count * itemsize];
+                super::bitunshuffle_items(&shuffled, itemsize, first, &mut out);
+                assert_eq!(
+                    out,
+                    raw[first * itemsize..][..count * itemsize],
+                    "{itemsize}"
+                );
+            }
+        }
+    }
+
     use super::*;
 
     type Filter = fn(&[u8], usize, &mut [u8]);

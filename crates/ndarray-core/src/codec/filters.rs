@@ -22,6 +22,15 @@ impl Filter for NoFilter {
     fn inverse(&self, filtered: &[u8], _itemsize: usize, out: &mut [u8]) {
         copy(filtered, out);
     }
+    fn inverse_items(&self, filtered: &[u8], itemsize: usize, first: usize, out: &mut [u8]) {
+        let start = first.saturating_mul(itemsize);
+        if let Some(from) = start
+            .checked_add(out.len())
+            .and_then(|end| filtered.get(start..end))
+        {
+            out.copy_from_slice(from);
+        }
+    }
 }
 
 fn copy(from: &[u8], to: &mut [u8]) {
@@ -48,6 +57,9 @@ impl Filter for ByteShuffle {
     }
     fn inverse(&self, filtered: &[u8], itemsize: usize, out: &mut [u8]) {
         shuffle::unshuffle(filtered, itemsize, out);
+    }
+    fn inverse_items(&self, filtered: &[u8], itemsize: usize, first: usize, out: &mut [u8]) {
+        shuffle::unshuffle_items(filtered, itemsize, first, out);
     }
 }
 
@@ -95,6 +107,20 @@ impl Filter for BitShuffle {
             bitshuffle::bitunshuffle(src, itemsize, dst);
         }
     }
+    fn inverse_items(&self, filtered: &[u8], itemsize: usize, first: usize, out: &mut [u8]) {
+        // Each bit-shuffle block is a layout of its own: take the items block by block.
+        let itemsize = itemsize.max(1);
+        let per_block = bit_block_len(itemsize) / itemsize;
+        for (item, piece) in (first..).zip(out.chunks_mut(itemsize)) {
+            let (block, within) = (item / per_block, item % per_block);
+            let start = block.saturating_mul(per_block * itemsize);
+            let src = filtered.get(start..).unwrap_or_default();
+            let src = src
+                .get(..src.len().min(per_block * itemsize))
+                .unwrap_or_default();
+            bitshuffle::bitunshuffle_items(src, itemsize, within, piece);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -130,5 +156,15 @@ mod tests {
         let mut back = vec![0; raw.len()];
         BitShuffle.inverse(&out, 4, &mut back);
         assert_eq!(back, raw);
+        // Any items, across blocks too, come back alone.
+        for (first, count) in [(0, 3), (8190, 5), (16380, 11)] {
+            for filter in [&BitShuffle as &dyn Filter, &ByteShuffle, &NoFilter] {
+                let mut filtered = vec![0; raw.len()];
+                filter.forward(&raw, 4, &mut filtered);
+                let mut some = vec![0; count * 4];
+                filter.inverse_items(&filtered, 4, first, &mut some);
+                assert_eq!(some, raw[first * 4..][..count * 4], "{}", filter.name());
+            }
+        }
     }
 }

@@ -78,6 +78,20 @@ fn unshuffle_with<K: Kernels>(shuffled: &[u8], itemsize: usize, out: &mut [u8]) 
     copy_tail(shuffled, out, whole);
 }
 
+/// Items `first..` of a byte-shuffled buffer (as many as `out` holds whole), back in item order:
+/// what a read of a few items unshuffles instead of the whole buffer. Item `i`'s byte `k` is at
+/// `k * n + i` for `n` whole items. Items past the end leave `out` unfinished.
+pub fn unshuffle_items(shuffled: &[u8], itemsize: usize, first: usize, out: &mut [u8]) {
+    let (items, _) = split(shuffled.len(), itemsize);
+    for (i, item) in (first..items).zip(out.chunks_exact_mut(itemsize.max(1))) {
+        for (k, byte) in item.iter_mut().enumerate() {
+            if let Some(b) = shuffled.get(k * items + i) {
+                *byte = *b;
+            }
+        }
+    }
+}
+
 /// A trailing partial item is copied through unchanged.
 fn copy_tail(input: &[u8], out: &mut [u8], whole: usize) {
     if let (Some(from), Some(to)) = (input.get(whole..), out.get_mut(whole..)) {
@@ -549,6 +563,24 @@ mod tests {
         let mut back = [0; 9];
         unshuffle(&out, 4, &mut back);
         assert_eq!(back, raw);
+    }
+
+    #[test]
+    fn any_items_unshuffle_alone_as_the_whole_buffer_does() {
+        for itemsize in [1, 2, 3, 4, 8, 16] {
+            let raw: Vec<u8> = (0..itemsize * 1001).map(|i| (i * 31 % 253) as u8).collect();
+            let mut shuffled = vec![0; raw.len()];
+            shuffle(&raw, itemsize, &mut shuffled);
+            for (first, count) in [(0, 1), (0, 1001), (500, 17), (1000, 1)] {
+                let mut out = vec![0; count * itemsize];
+                unshuffle_items(&shuffled, itemsize, first, &mut out);
+                assert_eq!(
+                    out,
+                    raw[first * itemsize..][..count * itemsize],
+                    "{itemsize}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -11,6 +11,10 @@
 //! A version-1 value loads with `updated_at` 0 ("unknown": the primary recorded no time, and the
 //! loader does not invent one) and no attributes.
 //!
+//! Encoding version 3 adds `block_bytes` after `chunk_bytes`: when it is not 0, every encoded
+//! chunk is an index and independently decodable blocks of that many raw bytes (see
+//! `codec::blocks`); 0 (and every version-1 or 2 value) means each encoded chunk is one frame.
+//!
 //! The end marker means a payload cut short (even with a recomputed checksum) never loads.
 
 pub mod view;
@@ -22,16 +26,19 @@ use crate::array::store::{
     expected_chunk_count, Chunk, ChunkRef, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES,
 };
 use crate::array::{ArrayError, ArrayResult, DType, NdArray, Shape};
+use crate::codec::blocks::MIN_BLOCK_BYTES;
 use crate::codec::{Compression, Encoding, Shuffle};
 
 /// The encoding version Redis stores beside every NDARRAY value. Bump it when the layout changes,
 /// and keep loading every older one (tests/fixtures hold a payload of each).
-pub const ENCODING_VERSION: i32 = ENCODING_V2;
+pub const ENCODING_VERSION: i32 = ENCODING_V3;
 
 /// The first release's encoding: no attributes, no `updated_at`.
 pub const ENCODING_V1: i32 = 1;
 /// Attributes and `updated_at` after the chunks.
 pub const ENCODING_V2: i32 = 2;
+/// `block_bytes` after `chunk_bytes`: encoded chunks in independently decodable blocks.
+pub const ENCODING_V3: i32 = 3;
 
 /// "ndarray!" in ASCII: closes every encoded value.
 pub const END_MARKER: u64 = 0x6e64_6172_7261_7921;
@@ -79,6 +86,7 @@ fn save_parts(
     w.put_u64(level);
     w.put_u64(encoding.shuffle.code());
     w.put_u64(u64::from(chunk_bytes));
+    w.put_u64(u64::from(encoding.block_bytes));
     w.put_u64(chunks.len() as u64);
     for chunk in chunks {
         w.put_u64(u64::from(chunk.encoded));
@@ -152,6 +160,10 @@ fn read_body<R: RdbRead, C>(
         .filter(|c| (MIN_CHUNK_BYTES..=MAX_CHUNK_BYTES).contains(c))
         .filter(|c| (*c as usize).is_multiple_of(dtype.itemsize().max(1)))
         .ok_or_else(|| ArrayError::corrupt(format!("invalid chunk size {chunk_bytes}")))?;
+    let encoding = match version {
+        ENCODING_V1 | ENCODING_V2 => encoding.with_block_bytes(0, dtype.itemsize(), chunk_bytes),
+        _ => with_stored_blocks(encoding, r.get_u64()?, dtype.itemsize(), chunk_bytes)?,
+    };
     let nchunks = r.get_u64()?;
     let total = shape.size().saturating_mul(dtype.itemsize() as u64);
     let expected = expected_chunk_count(total, chunk_bytes);
@@ -200,6 +212,24 @@ fn read_body<R: RdbRead, C>(
         chunks,
         meta,
     })
+}
+
+/// `encoding` with the block size a version-3 value declares: 0, or whole items of at least
+/// `MIN_BLOCK_BYTES` and at most `MAX_CHUNK_BYTES`.
+fn with_stored_blocks(
+    encoding: Encoding,
+    block_bytes: u64,
+    itemsize: usize,
+    chunk_bytes: u32,
+) -> ArrayResult<Encoding> {
+    let valid = u32::try_from(block_bytes).ok().filter(|b| {
+        *b == 0
+            || ((MIN_BLOCK_BYTES..=MAX_CHUNK_BYTES).contains(b)
+                && (*b as usize).is_multiple_of(itemsize.max(1)))
+    });
+    let block_bytes =
+        valid.ok_or_else(|| ArrayError::corrupt(format!("invalid block size {block_bytes}")))?;
+    Ok(encoding.with_block_bytes(block_bytes, itemsize, chunk_bytes))
 }
 
 /// The fields before the encoding: the version (given: RDB keeps it beside the value), dtype and
@@ -386,10 +416,11 @@ pub fn payload_len(array: &NdArray) -> usize {
         .iter()
         .map(|(k, v)| 16 + k.len() + v.len())
         .sum();
-    // magic; version, dtype, ndim, dims, compression, level, shuffle, chunk size, count;
+    // magic; version, dtype, ndim, dims, compression, level, shuffle, chunk size, block size,
+    // count;
     // flag and length per chunk; updated_at, attribute count; end marker.
     PAYLOAD_MAGIC.len()
-        + 8 * (8 + array.shape().dims().len())
+        + 8 * (9 + array.shape().dims().len())
         + 16 * chunks
         + array.store().stored_bytes()
         + 16
@@ -431,7 +462,7 @@ pub fn replication_pieces(array: &NdArray, piece_bytes: usize) -> Pieces {
     // What a payload adds to its chunks: the header fields (at most 9 + MAX_NDIM integers, plus
     // the magic and version) and a flag and a length per chunk.
     let header = PAYLOAD_MAGIC.len()
-        + 8 * (12 + MAX_NDIM)
+        + 8 * (13 + MAX_NDIM)
         + array.attrs().heap_bytes()
         + 16 * array.attrs().len();
     let cost = |c: &ChunkRef| c.bytes.len() + 16;
@@ -498,15 +529,16 @@ mod tests {
     fn the_encoded_form_is_the_documented_byte_layout() {
         let mut doc = b"NDAE".to_vec();
         let mut u = |v: u64| doc.extend_from_slice(&v.to_le_bytes());
-        // version, int16, ndim, dim, none, level, no shuffle, chunk size, one chunk, raw
-        for v in [2, 2, 1, 3, 0, 0, 0, 4096, 1, 0, 6] {
+        // version, int16, ndim, dim, none, level, no shuffle, chunk size, no blocks, one chunk,
+        // raw, its length
+        for v in [3, 2, 1, 3, 0, 0, 0, 4096, 0, 1, 0, 6] {
             u(v);
         }
         doc.extend_from_slice(&[1, 0, 2, 0, 3, 0]);
         for v in [0, 0, 0x6e64_6172_7261_7921] {
             doc.extend_from_slice(&u64::to_le_bytes(v));
         }
-        assert_eq!(doc.len(), 122);
+        assert_eq!(doc.len(), 130);
         let shape = Shape::new(vec![3], DType::Int16).unwrap();
         let array = NdArray::encode(
             DType::Int16,
@@ -532,7 +564,7 @@ mod tests {
         huge[28..36].copy_from_slice(&u64::MAX.to_le_bytes());
         assert_eq!(payload_header(&huge).unwrap_err().code(), "LIMIT");
         let mut cut = doc.clone();
-        cut.truncate(100);
+        cut.truncate(108);
         assert_eq!(from_client_payload(&cut).unwrap_err().code(), "BADPAYLOAD");
         assert_eq!(from_payload(&cut).unwrap_err().code(), "CORRUPT");
     }
@@ -576,15 +608,24 @@ mod tests {
     }
 
     fn sample() -> NdArray {
+        sample_in_blocks(Encoding::new(
+            Compression::named("zlib", Some(3)).unwrap(),
+            Shuffle::BYTE,
+            4,
+        ))
+    }
+
+    /// The sample with each encoded chunk one frame, as versions 1 and 2 stored them.
+    fn sample_in_frames() -> NdArray {
+        let sample = sample();
+        sample_in_blocks(sample.encoding().with_block_bytes(0, 4, 4096))
+    }
+
+    fn sample_in_blocks(enc: Encoding) -> NdArray {
         let raw: Vec<u8> = (0..3000u32)
             .flat_map(|i| (i as f32).sqrt().to_le_bytes())
             .collect();
         let shape = Shape::new(vec![30, 100], DType::Float32).unwrap();
-        let enc = Encoding::new(
-            Compression::named("zlib", Some(3)).unwrap(),
-            Shuffle::BYTE,
-            4,
-        );
         let mut a = NdArray::encode(DType::Float32, shape, &raw, enc, 4096).unwrap();
         a.attrs_mut()
             .set_all([(&b"model"[..], &b"v3"[..]), (b"src", b"\x00\xff")])
@@ -595,12 +636,14 @@ mod tests {
 
     #[test]
     fn version_1_values_load_with_no_attributes_and_unknown_time() {
-        let a = sample();
+        let a = sample_in_frames();
         let mut m = Mem::default();
         save(&a, &mut m);
-        // A version-1 value is the same without updated_at, nattrs and the two attributes.
+        // A version-1 value is the same without the block size (item 8), updated_at, nattrs and
+        // the two attributes.
         let n = m.items.len();
         let mut items = m.items[..n - 7].to_vec();
+        assert_eq!(items.remove(8), Item::U(0));
         items.push(Item::U(END_MARKER));
         let loaded = load(&mut Mem { items, pos: 0 }, ENCODING_V1).unwrap();
         assert_eq!(loaded.updated_at(), 0);
@@ -673,10 +716,10 @@ mod tests {
             items: m.items.clone(),
             pos: 0,
         };
-        assert!(load(&mut again, 3)
+        assert!(load(&mut again, 4)
             .unwrap_err()
             .to_string()
-            .contains("unknown NDARRAY encoding version 3"));
+            .contains("unknown NDARRAY encoding version 4"));
     }
 
     #[test]
@@ -684,8 +727,8 @@ mod tests {
         let mut m = Mem::default();
         save(&sample(), &mut m);
         // Positions for shape (30, 100): dtype 0, ndim 1, dims 2-3, compression 4, level 5,
-        // shuffle 6, chunk_bytes 7, nchunks 8, first chunk flag 9.
-        let bad: [(usize, u64); 11] = [
+        // shuffle 6, chunk_bytes 7, block_bytes 8, nchunks 9, first chunk flag 10.
+        let bad: [(usize, u64); 14] = [
             (0, 99),
             (1, 33),
             (2, 1 << 62),
@@ -695,8 +738,11 @@ mod tests {
             (6, 3),
             (7, 0),
             (7, 4094),
-            (8, 5),
-            (9, 2),
+            (8, 1020),
+            (8, 4098),
+            (8, (64 << 20) + 4),
+            (9, 5),
+            (10, 2),
         ];
         for (field, value) in bad {
             let mut items = m.items.clone();

@@ -162,7 +162,10 @@ mod tests {
                 let mut out = vec![0xAAu8; raw.len()];
                 view.decode_into(&mut out).unwrap();
                 assert_eq!(out, raw, "{encoding:?} n={n}");
-                assert_eq!(view.encoding(), encoding);
+                assert_eq!(
+                    view.encoding(),
+                    encoding.with_block_bytes(32768, 4, 16 << 10)
+                );
             }
         }
     }
@@ -181,8 +184,8 @@ mod tests {
             Some("BADPAYLOAD")
         );
         // The first chunk's zstd frame magic broken (after the header, the chunk's flag and
-        // length): the table still reads, the decode refuses it.
-        let first_chunk = 4 + 8 * 9 + 16;
+        // length, and its one-block index): the table still reads, the decode refuses it.
+        let first_chunk = 4 + 8 * 10 + 16 + 4;
         payload[first_chunk] ^= 0xFF;
         let view = view_payload(&payload).unwrap();
         let error = view.decode_into(&mut vec![0; raw.len()]).unwrap_err();
