@@ -752,3 +752,40 @@ fn a_big_write_nobody_replicates_reaches_a_replica_that_attaches_later() {
     }
     assert_eq!(get_blob(&mut r, "late").unwrap(), data);
 }
+
+#[test]
+fn a_read_is_offloaded_by_the_blocks_it_decodes_not_by_its_reply() {
+    let pool = Server::start_with_module_args(&["threads", "2"], &[]);
+    let inline = Server::start_with_module_args(&["threads", "0"], &[]);
+    let (mut p, mut i) = (pool.conn(), inline.conn());
+    // 2 MiB of float32 rows of 1024 (4 KiB): a 32 KiB block holds 8 rows.
+    let smooth = smooth_f32(2 * MIB / 4);
+    for con in [&mut p, &mut i] {
+        assert_eq!(set_blob(con, "a", &[512, 1024], &smooth, &[]), Value::Okay);
+    }
+    let slice = |con: &mut Connection, sel: &str| -> Vec<u8> {
+        redis::cmd("NDARRAY.SLICE")
+            .arg("a")
+            .arg(sel)
+            .arg("FORMAT")
+            .arg("BLOB")
+            .query(con)
+            .unwrap()
+    };
+    // Ten elements decode one block: inline.
+    let before = stat(&mut p, "jobs_done");
+    assert_eq!(slice(&mut p, "7, 100:110"), slice(&mut i, "7, 100:110"));
+    assert_eq!(stat(&mut p, "jobs_done"), before);
+    // 64 rows in 64 blocks: a 256 KiB reply, 2 MiB to decode (over offload-bytes' 1 MiB): a job.
+    let rows: Vec<String> = (0..64).map(|r| ((r * 8 + 3) % 512).to_string()).collect();
+    let gather = format!("[{}], :", rows.join(","));
+    let got = slice(&mut p, &gather);
+    assert_eq!(got.len(), 64 * 4096);
+    assert_eq!(got, slice(&mut i, &gather));
+    wait_for_idle_pool(&mut p);
+    assert_eq!(
+        stat(&mut p, "jobs_done"),
+        before + 1,
+        "the gather ran on a worker"
+    );
+}

@@ -45,7 +45,8 @@ pub fn slice(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         return Ok(RedisValue::Null);
     };
     let sel = Selection::resolve(arg(args, 2)?.as_slice(), array.shape())?;
-    let bytes = sel.size().saturating_mul(array.dtype().itemsize() as u64);
+    // The decoding it may take, not the size of the reply, decides where it runs.
+    let bytes = array.read_work(&sel);
     if offload::should_offload(ctx, bytes) {
         let snapshot = array.clone();
         return offload::run(ctx, bytes, move |job| {

@@ -228,6 +228,28 @@ impl NdArray {
         Ok(out)
     }
 
+    /// At most how many raw bytes a read of `sel` decodes: the selected bytes, plus for a
+    /// compressed array one decoded unit (a block, or a chunk stored as one frame) per run of
+    /// contiguous bytes; never more than the whole array. Computed without visiting the runs: what
+    /// decides whether a read runs on a worker (a gather of 256 rows returns 64 KiB but may decode
+    /// 256 blocks).
+    pub fn read_work(&self, sel: &Selection) -> u64 {
+        let itemsize = self.dtype.itemsize();
+        let selected = sel.size().saturating_mul(itemsize as u64);
+        let encoding = self.store.encoding();
+        if encoding.compression.is_none() {
+            return selected;
+        }
+        let unit = match encoding.block_bytes {
+            0 => self.store.chunk_bytes(),
+            block => block,
+        };
+        let decoded = sel
+            .runs_bound(&self.shape, itemsize)
+            .saturating_mul(u64::from(unit));
+        selected.saturating_add(decoded).min(self.nbytes())
+    }
+
     /// Appends the selected elements (C order of the result) to `out`, decoding only the chunks
     /// that hold them, each once. Returns how many compressed chunks were decoded.
     pub fn read_selection(&self, sel: &Selection, out: &mut Vec<u8>) -> ArrayResult<usize> {
@@ -457,6 +479,51 @@ mod tests {
 
     fn shape(d: &[u64]) -> Shape {
         Shape::new(d.to_vec(), DType::Float32).unwrap()
+    }
+
+    #[test]
+    fn read_work_counts_a_block_per_run_of_a_compressed_array() {
+        let rows = 4096u64;
+        let raw: Vec<u8> = (0..rows * 64)
+            .flat_map(|i| ((i % 977) as f32).to_le_bytes())
+            .collect();
+        let zstd = Compression::named("zstd", Some(1)).unwrap();
+        let blocked = Encoding::new(zstd, Shuffle::BIT, 4);
+        let block = u64::from(blocked.block_bytes);
+        let whole = blocked.with_block_bytes(0, 4, 256 << 10);
+        for (encoding, unit) in [
+            (Encoding::RAW, 0),
+            (blocked, block),
+            (whole, u64::from(256u32 << 10)),
+        ] {
+            let a = NdArray::encode(
+                DType::Float32,
+                shape(&[rows, 64]),
+                &raw,
+                encoding,
+                256 << 10,
+            )
+            .unwrap();
+            let s = |text: &str| Selection::resolve(text.as_bytes(), a.shape()).unwrap();
+            // Ten elements: one run.
+            assert_eq!(a.read_work(&s("5, 0:10")), 40 + unit);
+            // 256 rows gathered: a run each, whatever the reply's size.
+            let rows_256 = (0..256).map(|i| (i * 13).to_string()).collect::<Vec<_>>();
+            let gather = s(&format!("[{}], :", rows_256.join(",")));
+            assert_eq!(
+                a.read_work(&gather),
+                (256 * 256 + 256 * unit).min(a.nbytes())
+            );
+            // Never more than the whole array.
+            assert_eq!(
+                a.read_work(&s(":, ::2")),
+                if unit == 0 {
+                    a.nbytes() / 2
+                } else {
+                    a.nbytes()
+                }
+            );
+        }
     }
 
     #[test]

@@ -251,17 +251,21 @@ impl Selection {
         element_count(&self.dims)
     }
 
-    /// Calls `visit(offset, len)` for each run of contiguous element bytes the selection covers, in
-    /// the C order of the result. Adjacent runs are merged. `shape` is the array's shape.
-    pub fn for_each_run(
-        &self,
-        shape: &Shape,
-        itemsize: usize,
-        mut visit: impl FnMut(u64, u64) -> ArrayResult<()>,
-    ) -> ArrayResult<()> {
+    /// At most how many runs [`Selection::for_each_run`] visits (before adjacent ones merge),
+    /// without visiting them: what a read of a compressed array may decode one block for each.
+    pub fn runs_bound(&self, shape: &Shape, itemsize: usize) -> u64 {
         if self.size() == 0 {
-            return Ok(());
+            return 0;
         }
+        self.run_layout(shape, itemsize)
+            .outer_axes
+            .iter()
+            .fold(1u64, |runs, axis| runs.saturating_mul(axis.count()))
+    }
+
+    /// How the selection splits into runs: an odometer over `outer_axes` (byte strides
+    /// `outer_strides`), each position a run of `block` bytes starting `last_offset` further on.
+    fn run_layout(&self, shape: &Shape, itemsize: usize) -> RunLayout<'_> {
         let dims = shape.dims();
         // Byte strides of the array, C order.
         let mut strides = vec![0u64; dims.len()];
@@ -309,7 +313,33 @@ impl Selection {
             }
             _ => (outer_axes, block, 0),
         };
-        let outer_strides = strides.get(..outer_axes.len()).unwrap_or_default();
+        strides.truncate(outer_axes.len());
+        RunLayout {
+            outer_axes,
+            outer_strides: strides,
+            block,
+            last_offset,
+        }
+    }
+
+    /// Calls `visit(offset, len)` for each run of contiguous element bytes the selection covers, in
+    /// the C order of the result. Adjacent runs are merged. `shape` is the array's shape.
+    pub fn for_each_run(
+        &self,
+        shape: &Shape,
+        itemsize: usize,
+        mut visit: impl FnMut(u64, u64) -> ArrayResult<()>,
+    ) -> ArrayResult<()> {
+        if self.size() == 0 {
+            return Ok(());
+        }
+        let RunLayout {
+            outer_axes,
+            outer_strides,
+            block,
+            last_offset,
+        } = self.run_layout(shape, itemsize);
+        let outer_strides = outer_strides.as_slice();
         let mut pending: Option<(u64, u64)> = None;
         let mut emit = |offset: u64| -> ArrayResult<()> {
             match pending {
@@ -349,6 +379,14 @@ impl Selection {
         }
         Ok(())
     }
+}
+
+/// See [`Selection::run_layout`].
+struct RunLayout<'a> {
+    outer_axes: &'a [AxisSel],
+    outer_strides: Vec<u64>,
+    block: u64,
+    last_offset: u64,
 }
 
 /// One integer list per selection, and next to the selection's integer indices if it has any:
@@ -539,6 +577,41 @@ mod tests {
         })
         .unwrap();
         assert_eq!(runs, [(20, 40)]);
+    }
+
+    #[test]
+    fn runs_bound_counts_the_runs_a_visit_makes_at_most() {
+        for (text, dims) in [
+            ("1:3", &[4u64, 5][..]),
+            ("::2", &[6, 5]),
+            ("[3, 0, 3], :", &[4, 5]),
+            ("1, 2:4", &[4, 5]),
+            (":, ::2", &[4, 5]),
+            ("..., 1", &[3, 4, 5]),
+            ("2:2", &[4, 5]),
+            ("3", &[4]),
+        ] {
+            let s = sel(text, dims).unwrap();
+            let mut unmerged = 0u64;
+            s.for_each_run(&shape(dims), 4, |_, _| {
+                unmerged += 1;
+                Ok(())
+            })
+            .unwrap();
+            let bound = s.runs_bound(&shape(dims), 4);
+            assert!(unmerged <= bound, "{text}: {unmerged} runs, bound {bound}");
+            // Exact before merging: a run per odometer position.
+            let expect = match text {
+                "1:3" | "3" => 1,
+                "::2" => 3,
+                "[3, 0, 3], :" => 3,
+                "1, 2:4" => 1,
+                ":, ::2" => 12,
+                "..., 1" => 12,
+                _ => 0,
+            };
+            assert_eq!(bound, expect, "{text}");
+        }
     }
 
     #[test]
