@@ -9,7 +9,7 @@ use redis_module::configuration::{
     ConfigurationFlags, ConfigurationValue,
 };
 use redis_module::{Context, RedisError, RedisString, Status};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 /// A setting that names one entry of a list (a codec, a filter): `CONFIG SET` accepts any case,
@@ -53,6 +53,29 @@ impl<T: Choice> ChoiceSetting<T> {
     }
 }
 
+/// Counts changes of the choice settings: a thread's copy of them (see [`choices`]) is good while
+/// it matches. Bumped after the value changes, so a copy taken with an older count holds either
+/// value and is replaced at the next read.
+static CHOICE_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// The compression and shuffle settings, from this thread's copy unless they changed since it was
+/// taken (locking both on every write showed in every small SET's profile).
+fn choices() -> (Option<CodecName>, Option<Shuffle>) {
+    type Copy = (u64, Option<CodecName>, Option<Shuffle>);
+    thread_local! {
+        static LAST: std::cell::Cell<Option<Copy>> = const { std::cell::Cell::new(None) };
+    }
+    let generation = CHOICE_GENERATION.load(Ordering::Acquire);
+    if let Some((taken, compression, shuffle)) = LAST.get() {
+        if taken == generation {
+            return (compression, shuffle);
+        }
+    }
+    let (compression, shuffle) = (COMPRESSION.get(), SHUFFLE.get());
+    LAST.set(Some((generation, compression, shuffle)));
+    (compression, shuffle)
+}
+
 impl<T: Choice> ConfigurationValue<RedisString> for ChoiceSetting<T> {
     fn get(&self, _ctx: &ConfigurationContext) -> RedisString {
         RedisString::create(None, self.get().map_or("", T::name))
@@ -68,6 +91,7 @@ impl<T: Choice> ConfigurationValue<RedisString> for ChoiceSetting<T> {
         if let Ok(mut guard) = self.0.lock() {
             *guard = choice;
         }
+        CHOICE_GENERATION.fetch_add(1, Ordering::Release);
         Ok(())
     }
 }
@@ -306,6 +330,7 @@ fn register_choice<T: Choice>(
     if let (Some(choice), Ok(mut guard)) = (given.and_then(T::parse), setting.0.lock()) {
         *guard = choice;
     }
+    CHOICE_GENERATION.fetch_add(1, Ordering::Release);
     let default = setting.get().map_or("", T::name);
     register_string_configuration(
         ctx,
@@ -319,7 +344,7 @@ fn register_choice<T: Choice>(
 
 /// The compression NDARRAY.SET uses when the command names none (a codec, or auto).
 pub fn default_compression() -> CodecName {
-    COMPRESSION.get().unwrap_or(DEFAULT_COMPRESSION)
+    choices().0.unwrap_or(DEFAULT_COMPRESSION)
 }
 
 /// The level each codec uses when a write names it without LEVEL.
@@ -350,7 +375,7 @@ pub fn default_levels() -> DefaultLevels {
 }
 
 pub fn default_shuffle() -> Shuffle {
-    SHUFFLE.get().unwrap_or(DEFAULT_SHUFFLE)
+    choices().1.unwrap_or(DEFAULT_SHUFFLE)
 }
 
 pub fn chunk_bytes() -> usize {

@@ -29,7 +29,9 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     let req = parse_set(&raw_args)?;
     let settings = WriteSettings::current();
     let mut value = SetValue::prepare(req.input, req.cast, req.store, &settings)?;
-    value.attrs = Attrs::from_pairs(req.attrs.iter().copied())?;
+    if !req.attrs.is_empty() {
+        value.attrs = Attrs::from_pairs(req.attrs.iter().copied())?;
+    }
     let name = arg(args, 1)?;
     let (condition, ttl) = (req.condition, req.ttl);
     let bytes = value.nbytes();
