@@ -78,9 +78,12 @@ lint: venv ## cargo fmt --check, clippy with warnings as errors, mypy --strict o
 fmt: ## Format the code
 	cd "$(ROOT)" && $(CARGO) fmt --all
 
-bench: build venv ## Run the benchmarks (benches/ndarray_bench.rs, then benches/server_load.rs: stalls, server time, small ops, lazy free; benches/shuffle_bench.rs: byte and bit shuffle per core; benches/compression.py: codecs on real data against blosc2; benches/network.py: store + read back over loopback and, as root, 1 and 10 Gbit/s links (network namespaces + tc tbf) against blosc2; python/bench: the Python client against hand-written redis-py)
+bench: build venv ## Run the benchmarks (benches/ndarray_bench.rs, then benches/server_load.rs: stalls, server time, small ops (beside a module-API floor and, from redis-stack, RedisTimeSeries and RedisBloom), lazy free; benches/small_ops_instructions.sh: instructions per small command (callgrind); benches/random_access.rs: 10-element slices of arrays up to 1 GiB and 256-row gathers against GETRANGE; benches/shuffle_bench.rs: byte and bit shuffle per core; benches/compression.py: codecs on real data against blosc2; benches/network.py: store + read back over loopback and, as root, 1 and 10 Gbit/s links (network namespaces + tc tbf) against blosc2; python/bench: the Python client against hand-written redis-py)
 	cd "$(ROOT)" && $(CARGO) bench --bench ndarray_bench
 	cd "$(ROOT)" && $(CARGO) bench --bench server_load
+	@if command -v valgrind >/dev/null; then "$(ROOT)/benches/small_ops_instructions.sh"; \
+	  else echo "Skipping benches/small_ops_instructions.sh: no valgrind (apt-get install valgrind)"; fi
+	cd "$(ROOT)" && $(CARGO) bench --bench random_access
 	cd "$(ROOT)" && $(CARGO) bench --bench shuffle_bench
 	@"$(VENV)/bin/python" -c 'import blosc2, sklearn, PIL, hiredis' 2>/dev/null || \
 	  { echo "Installing blosc2, scikit-learn, pillow and hiredis (redis-py's fast reply parser) into $(VENV) for benches/compression.py"; \

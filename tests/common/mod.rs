@@ -198,6 +198,7 @@ pub struct ServerBuilder {
     load_module: bool,
     module_args: Vec<String>,
     args: Vec<String>,
+    binary: Option<String>,
 }
 
 impl Default for ServerBuilder {
@@ -207,6 +208,7 @@ impl Default for ServerBuilder {
             load_module: true,
             module_args: Vec::new(),
             args: Vec::new(),
+            binary: None,
         }
     }
 }
@@ -245,6 +247,12 @@ impl ServerBuilder {
     pub fn module(mut self, path: impl Into<PathBuf>) -> Self {
         self.module = Some(path.into());
         self.load_module = true;
+        self
+    }
+
+    /// Runs this redis-server binary instead of [`redis_server_bin`] (a bench comparing servers).
+    pub fn binary(mut self, path: impl Into<String>) -> Self {
+        self.binary = Some(path.into());
         self
     }
 
@@ -596,7 +604,7 @@ impl Server {
         let stdio_path = self.dir.join(STDIO_FILE);
         let (log_offset, stdio_offset) = (file_len(&log_path), file_len(&stdio_path));
         let argv = self.config.command_line(&self.dir, self.port);
-        let bin = redis_server_bin();
+        let bin = self.config.binary.clone().unwrap_or_else(redis_server_bin);
 
         let stdio = fs::OpenOptions::new()
             .create(true)
