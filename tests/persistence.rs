@@ -289,8 +289,10 @@ fn memory_usage_counts_the_heap_and_ttls_apply() {
         (512..1024).contains(&small),
         "MEMORY USAGE of a 512-byte embedding: {small}"
     );
+    // At least the elements; at most the allocator's next size class above them (5 MiB: the room
+    // for a .npy header in front of the elements takes the block past 4 MiB).
     assert!(
-        (4 << 20..(4 << 20) + 4096).contains(&big),
+        (4 << 20..(5 << 20) + 4096).contains(&big),
         "MEMORY USAGE of 4 MiB: {big}"
     );
     let _: () = redis::cmd("PEXPIRE")

@@ -3,6 +3,7 @@
 //! applies. Redis-free.
 
 use super::error::{ArrayError, ArrayResult};
+use super::heap::Allocation;
 
 /// Longest field name, in bytes (names are 1 to this many bytes).
 pub const MAX_NAME_BYTES: usize = 256;
@@ -141,11 +142,26 @@ impl Attrs {
         removed
     }
 
-    /// Heap bytes owned, for MEMORY USAGE.
+    /// The allocations holding the attributes (the thin box and the packed bytes), for MEMORY
+    /// USAGE.
+    pub fn allocations(&self, visit: &mut dyn FnMut(Allocation)) {
+        if let Some(packed) = &self.packed {
+            // The outer box's block holds the inner box (a pointer and a length).
+            let outer: *const Box<[u8]> = &**packed;
+            if let Some(a) = Allocation::at(outer, std::mem::size_of::<Box<[u8]>>()) {
+                visit(a);
+            }
+            if let Some(a) = Allocation::at(packed.as_ptr(), packed.len()) {
+                visit(a);
+            }
+        }
+    }
+
+    /// Heap bytes asked for by the attributes.
     pub fn heap_bytes(&self) -> usize {
-        self.packed
-            .as_ref()
-            .map_or(0, |p| std::mem::size_of::<Box<[u8]>>() + p.len())
+        let mut bytes = 0;
+        self.allocations(&mut |a| bytes += a.requested);
+        bytes
     }
 }
 

@@ -10,6 +10,7 @@
 //!
 //! Readers see every layout the same way, as [`ChunkRef`]s.
 
+use super::heap::Allocation;
 use super::store::Chunk;
 use std::sync::Arc;
 
@@ -208,21 +209,35 @@ impl ChunkList {
         (0..self.len()).filter_map(|i| self.get(i))
     }
 
-    /// Heap bytes of the layout (for a slab, its whole buffer).
-    pub fn heap_bytes(&self) -> usize {
+    /// The allocations of the layout (for a slab, its whole buffer; a shared chunk's block and
+    /// bytes for every list that shares it).
+    pub fn allocations(&self, visit: &mut dyn FnMut(Allocation)) {
         match self {
-            ChunkList::One(chunk) => chunk.bytes.len(),
+            ChunkList::One(chunk) => chunk.allocations(visit),
             ChunkList::Many(chunks) => {
-                // Each chunk's `Arc` allocation holds two counts and the chunk.
-                let per_chunk = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<Chunk>();
-                chunks.capacity() * std::mem::size_of::<Arc<Chunk>>()
-                    + chunks
-                        .iter()
-                        .map(|c| per_chunk + c.bytes.len())
-                        .sum::<usize>()
+                let list = chunks.capacity() * std::mem::size_of::<Arc<Chunk>>();
+                if let Some(a) = Allocation::at(chunks.as_ptr(), list) {
+                    visit(a);
+                }
+                for chunk in chunks {
+                    visit(Allocation::shared::<Chunk>());
+                    chunk.allocations(visit);
+                }
             }
-            ChunkList::Slab(slab) => slab.buf.capacity(),
+            ChunkList::Slab(slab) => {
+                if let Some(a) = Allocation::at(slab.buf.as_ptr(), slab.buf.capacity()) {
+                    visit(a);
+                }
+            }
         }
+    }
+
+    /// Heap bytes asked for by the layout.
+    #[cfg(test)]
+    pub fn heap_bytes(&self) -> usize {
+        let mut bytes = 0;
+        self.allocations(&mut |a| bytes += a.requested);
+        bytes
     }
 
     /// The chunks, owned: a chunk a snapshot still shares is copied.

@@ -7,6 +7,7 @@ mod chunk_list;
 pub mod dtype;
 pub mod error;
 mod gather;
+pub mod heap;
 pub mod input;
 pub mod ndarray;
 pub mod npy;

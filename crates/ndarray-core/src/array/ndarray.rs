@@ -3,6 +3,7 @@
 use super::attrs::Attrs;
 use super::dtype::DType;
 use super::error::{ArrayError, ArrayResult};
+use super::heap::Allocation;
 use super::shape::{element_count, Shape};
 use super::slice::Selection;
 use super::store::{aligned_chunk_bytes, Chunk, ChunkStore, RunReader, RunWriter, MIN_CHUNK_BYTES};
@@ -448,15 +449,24 @@ impl NdArray {
         Ok(())
     }
 
-    /// Heap bytes owned by this value, for MEMORY USAGE.
+    /// The allocations this value owns besides itself (the host sizes its own box): its dims,
+    /// its store's shared block and chunks, its attributes. For MEMORY USAGE.
+    pub fn allocations(&self, visit: &mut dyn FnMut(Allocation)) {
+        let dims = self.shape.dims();
+        if let Some(a) = Allocation::at(dims.as_ptr(), std::mem::size_of_val(dims)) {
+            visit(a);
+        }
+        visit(Allocation::shared::<ChunkStore>());
+        self.store.allocations(visit);
+        self.meta.attrs.allocations(visit);
+    }
+
+    /// Bytes this value asked the heap for, its own box included (what [`Self::allocations`]
+    /// lists, before the allocator's rounding).
     pub fn heap_bytes(&self) -> usize {
-        // The store's Arc header (two counts) lives beside it.
-        std::mem::size_of::<Self>()
-            + self.shape.ndim() * 8
-            + 2 * std::mem::size_of::<usize>()
-            + std::mem::size_of::<ChunkStore>()
-            + self.store.heap_bytes()
-            + self.meta.attrs.heap_bytes()
+        let mut bytes = std::mem::size_of::<Self>();
+        self.allocations(&mut |a| bytes += a.requested);
+        bytes
     }
 }
 

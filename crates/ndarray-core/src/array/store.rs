@@ -4,6 +4,7 @@
 use super::chunk_list::{ChunkList, Slab};
 pub use super::chunk_list::{ChunkRef, NPY_ROOM};
 use super::error::{ArrayError, ArrayResult};
+use super::heap::Allocation;
 use crate::codec::{self, ChunkCodec, Encoding};
 use std::ops::Range;
 use std::sync::{Mutex, OnceLock};
@@ -13,6 +14,15 @@ use std::sync::{Mutex, OnceLock};
 pub struct Chunk {
     pub bytes: Box<[u8]>,
     pub encoded: bool,
+}
+
+impl Chunk {
+    /// The allocation of its bytes (for MEMORY USAGE).
+    pub fn allocations(&self, visit: &mut dyn FnMut(Allocation)) {
+        if let Some(a) = Allocation::at(self.bytes.as_ptr(), self.bytes.len()) {
+            visit(a);
+        }
+    }
 }
 
 /// Chunks of `chunk_bytes` raw bytes each (the last one may be shorter). `chunk_bytes` is a whole
@@ -288,9 +298,9 @@ impl ChunkStore {
         self.chunks.iter().map(|c| c.bytes.len()).sum()
     }
 
-    /// Heap bytes owned by the store (for MEMORY USAGE).
-    pub fn heap_bytes(&self) -> usize {
-        self.chunks.heap_bytes()
+    /// The allocations of the store's chunks (for MEMORY USAGE).
+    pub fn allocations(&self, visit: &mut dyn FnMut(Allocation)) {
+        self.chunks.allocations(visit);
     }
 
     /// Raw length of chunk `index` of an array of `total_bytes`.
