@@ -23,9 +23,9 @@ mod util;
 
 use common::Server;
 use redis::{Connection, ConnectionLike, Value};
-use std::thread;
+
 use std::time::{Duration, Instant};
-use support::{fmt_duration, fmt_int, git_version, info_field, query, section, utc_now};
+use support::{fmt_duration, fmt_int, info_field, query, section};
 use util::Rng;
 
 /// The data: the smooth field of server_load (sin(r/37)·cos(c/53) over rows of `FIELD_COLS` float32),
@@ -399,43 +399,14 @@ impl Timings {
 fn print_header(wanted: &[String]) {
     let server = Server::start();
     let mut con = server.conn();
-    let cpus = thread::available_parallelism().map_or(0, |n| n.get());
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .map(|text| {
-            text.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_else(|_| "unknown".into());
-    let sections = if wanted.is_empty() {
-        "all".to_string()
-    } else {
-        wanted.join(" ")
-    };
-    println!("redis-ndarray random-access benchmark");
-    println!("=====================================");
-    println!("date:       {}", utc_now());
-    println!(
-        "redis:      {} ({})",
-        info_field(&mut con, "server", "redis_version"),
-        common::redis_server_bin()
-    );
-    let source = if std::env::var_os("NDARRAY_MODULE").is_some() {
-        "from $NDARRAY_MODULE; this checkout is at git"
-    } else {
-        "git"
-    };
-    println!(
-        "module:     {} ({source} {})",
-        common::module_path().display(),
-        git_version()
-    );
-    println!("machine:    {cpus} CPUs shared by clients and server; load average at start {load}");
-    println!("sections:   {sections}");
-    println!(
-        "reproduce:  make bench   (= make build && cargo bench --bench random_access [-- SECTION ...];\n            \
-         sections: tiny-slice, gather)"
+    support::print_run_header(
+        "redis-ndarray random-access benchmark",
+        &mut con,
+        &common::redis_server_bin(),
+        &common::module_path(),
+        "random_access",
+        "tiny-slice, gather",
+        wanted,
     );
     println!(
         "method:     each section starts a fresh server (max-array-bytes and proto-max-bulk-len 2 GiB); every \

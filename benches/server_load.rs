@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
-use support::{fmt_duration, fmt_int, git_version, info_field, query, section, utc_now};
+use support::{fmt_duration, fmt_int, info_field, query, section};
 use util::Rng;
 
 /// The big array of sections 1 and 2: a 4096×4096 float32 field (64 MiB); section 2 uses its first half.
@@ -316,44 +316,14 @@ fn percentile(samples: &[Duration], q: f64) -> Duration {
 fn print_header(wanted: &[String]) {
     let server = Server::start();
     let mut con = server.conn();
-    let cpus = thread::available_parallelism().map_or(0, |n| n.get());
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .map(|text| {
-            text.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_else(|_| "unknown".into());
-    let sections = if wanted.is_empty() {
-        "all".to_string()
-    } else {
-        wanted.join(" ")
-    };
-    println!("redis-ndarray server-load benchmark");
-    println!("===================================");
-    println!("date:       {}", utc_now());
-    println!(
-        "redis:      {} ({})",
-        info_field(&mut con, "server", "redis_version"),
-        common::redis_server_bin()
-    );
-    let source = if std::env::var_os("NDARRAY_MODULE").is_some() {
-        "from $NDARRAY_MODULE; this checkout is at git"
-    } else {
-        "git"
-    };
-    println!(
-        "module:     {} ({source} {})",
-        common::module_path().display(),
-        git_version()
-    );
-    println!("machine:    {cpus} CPUs shared by clients and server; load average at start {load}");
-    println!("sections:   {sections}");
-    println!(
-        "reproduce:  make bench   (= make build && cargo bench --bench server_load [-- SECTION ...];\n            \
-         sections: stall, server-time, small-ops, lazy-free, offload-threshold, fairness,\n            \
-         write-under-read)"
+    support::print_run_header(
+        "redis-ndarray server-load benchmark",
+        &mut con,
+        &common::redis_server_bin(),
+        &common::module_path(),
+        "server_load",
+        "stall, server-time, small-ops, lazy-free, offload-threshold, fairness,\n            write-under-read",
+        wanted,
     );
     println!(
         "method:     each section starts a fresh server; every figure is measured in the same run as its\n            \

@@ -1353,92 +1353,58 @@ fn memory_usage_accounts_for_used_memory_as_a_strings_does() {
     let server = Server::start();
     let mut con = server.conn();
     let mut rng = Rng(23);
-    let mut bytes = |n: usize| -> Vec<u8> { (0..n).map(|_| rng.next() as u8).collect() };
-    let words = |parts: &[&[u8]]| -> Vec<Vec<u8>> { parts.iter().map(|p| p.to_vec()).collect() };
     let keys = 2000;
+    // `keys` commands: the words of `template` (the key's place left empty, `{i}` the command's
+    // number), then the payload `tail` makes, if any.
+    let mut commands = |template: &str, tail: &mut dyn FnMut(&mut Rng) -> Vec<u8>| {
+        (0..keys)
+            .map(|i| {
+                let mut words: Vec<Vec<u8>> = template
+                    .split(' ')
+                    .map(|w| {
+                        w.replace("{i}", &i.to_string())
+                            .replace("_", "")
+                            .into_bytes()
+                    })
+                    .collect();
+                let payload = tail(&mut rng);
+                if !payload.is_empty() {
+                    words.push(payload);
+                }
+                words
+            })
+            .collect::<Vec<_>>()
+    };
+    let random = |n: usize| move |rng: &mut Rng| (0..n).map(|_| rng.next() as u8).collect();
     let strings: Vec<f64> = [512, 3000, 5]
-        .iter()
-        .map(|&size| {
-            let commands: Vec<_> = (0..keys)
-                .map(|_| words(&[b"SET", b"", &bytes(size)]))
-                .collect();
-            uncounted_per_key(&mut con, &commands)
-        })
+        .into_iter()
+        .map(|size| uncounted_per_key(&mut con, &commands("SET _", &mut random(size))))
         .collect();
     let worst_string = strings.iter().copied().fold(f64::MIN, f64::max);
-    let arrays: Vec<(&str, Vec<Vec<Vec<u8>>>)> = vec![
+    let arrays = [
         (
             "512-byte embedding",
-            (0..keys)
-                .map(|_| {
-                    words(&[
-                        b"NDARRAY.SET",
-                        b"",
-                        b"float32",
-                        b"128",
-                        b"BLOB",
-                        &bytes(512),
-                    ])
-                })
-                .collect(),
+            commands("NDARRAY.SET _ float32 128 BLOB", &mut random(512)),
         ),
         (
             "embedding with attributes",
-            (0..keys)
-                .map(|i| {
-                    let version = i.to_string();
-                    words(&[
-                        b"NDARRAY.SET",
-                        b"",
-                        b"float32",
-                        b"128",
-                        b"ATTR",
-                        b"model",
-                        b"m1",
-                        b"ATTR",
-                        b"v",
-                        version.as_bytes(),
-                        b"BLOB",
-                        &bytes(512),
-                    ])
-                })
-                .collect(),
+            commands(
+                "NDARRAY.SET _ float32 128 ATTR model m1 ATTR v {i} BLOB",
+                &mut random(512),
+            ),
         ),
         (
             "3000 bytes uncompressed",
-            (0..keys)
-                .map(|_| {
-                    words(&[
-                        b"NDARRAY.SET",
-                        b"",
-                        b"float32",
-                        b"750",
-                        b"COMPRESS",
-                        b"none",
-                        b"BLOB",
-                        &bytes(3000),
-                    ])
-                })
-                .collect(),
+            commands(
+                "NDARRAY.SET _ float32 750 COMPRESS none BLOB",
+                &mut random(3000),
+            ),
         ),
         (
             "5 bytes",
-            (0..keys)
-                .map(|_| {
-                    words(&[
-                        b"NDARRAY.SET",
-                        b"",
-                        b"uint8",
-                        b"5",
-                        b"VALUES",
-                        b"1",
-                        b"2",
-                        b"3",
-                        b"4",
-                        b"5",
-                    ])
-                })
-                .collect(),
+            commands("NDARRAY.SET _ uint8 5 VALUES 1 2 3 4 5", &mut |_| {
+                Vec::new()
+            }),
         ),
     ];
     for (label, commands) in &arrays {
@@ -1460,16 +1426,18 @@ fn memory_usage_accounts_for_used_memory_as_a_strings_does() {
                         .to_le_bytes()
                 })
                 .collect();
-            words(&[
-                b"NDARRAY.SET",
-                b"",
-                b"float32",
-                b"65536",
-                b"COMPRESS",
-                b"zstd",
-                b"BLOB",
-                &raw,
-            ])
+            let words = [
+                "NDARRAY.SET",
+                "",
+                "float32",
+                "65536",
+                "COMPRESS",
+                "zstd",
+                "BLOB",
+            ];
+            let mut command: Vec<Vec<u8>> = words.iter().map(|w| w.as_bytes().to_vec()).collect();
+            command.push(raw);
+            command
         })
         .collect();
     let uncounted = uncounted_per_key(&mut con, &compressed);

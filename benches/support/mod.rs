@@ -87,3 +87,53 @@ pub fn fmt_int(n: u64) -> String {
     }
     out
 }
+
+/// The lines every sectioned bench opens with: title, date, server, module, machine, the sections
+/// run and how to reproduce them. `sections` lists the bench's section names, already wrapped.
+pub fn print_run_header(
+    title: &str,
+    con: &mut Connection,
+    server_bin: &str,
+    module: &std::path::Path,
+    bench: &str,
+    sections: &str,
+    wanted: &[String],
+) {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|_| "unknown".into());
+    let run = if wanted.is_empty() {
+        "all".to_string()
+    } else {
+        wanted.join(" ")
+    };
+    println!("{title}");
+    println!("{}", "=".repeat(title.len()));
+    println!("date:       {}", utc_now());
+    println!(
+        "redis:      {} ({server_bin})",
+        info_field(con, "server", "redis_version")
+    );
+    let source = if std::env::var_os("NDARRAY_MODULE").is_some() {
+        "from $NDARRAY_MODULE; this checkout is at git"
+    } else {
+        "git"
+    };
+    println!(
+        "module:     {} ({source} {})",
+        module.display(),
+        git_version()
+    );
+    println!("machine:    {cpus} CPUs shared by clients and server; load average at start {load}");
+    println!("sections:   {run}");
+    println!(
+        "reproduce:  make bench   (= make build && cargo bench --bench {bench} [-- SECTION ...];\n            \
+         sections: {sections})"
+    );
+}
