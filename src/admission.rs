@@ -14,6 +14,8 @@
 //!    any role change since the command was admitted: `UNBLOCKED`, the error Redis itself gives
 //!    blocked clients when the role changes (the client already has it; nothing is installed);
 //! 3. in a cluster, the slot has moved: `MOVED` / `ASK` / `TRYAGAIN` as a native write would get;
+//!    and `TRYAGAIN` if a slot export (Valkey 9's `CLUSTER MIGRATESLOTS`) started since the command
+//!    came: what an install replicates would not reach the target (`migration.rs`);
 //! 4. over `maxmemory` with nothing to evict: `OOM`;
 //! 5. the last RDB save or AOF write failed (`MISCONF`), or fewer good replicas than
 //!    `min-replicas-to-write` are connected (`NOREPLICAS`): Redis refuses writes then too.
@@ -45,6 +47,8 @@ pub enum Verdict {
 pub struct Admission {
     keys: Vec<Vec<u8>>,
     role_epoch: u64,
+    /// Slot exports started before the command came (`migration.rs`).
+    export_epoch: u64,
     /// In a cluster: the keys' slot was importing into this node (not yet its own) when the
     /// command came, so the client had sent `ASKING` (Redis would have redirected it otherwise).
     asked: bool,
@@ -61,6 +65,7 @@ impl Admission {
         Admission {
             keys,
             role_epoch: ROLE_EPOCH.load(Ordering::Relaxed),
+            export_epoch: crate::migration::epoch(),
             asked,
         }
     }
@@ -81,6 +86,11 @@ impl Admission {
             );
         }
         if flags.contains(ContextFlags::CLUSTER) {
+            if crate::migration::exporting() || self.export_epoch != crate::migration::epoch() {
+                return refuse(
+                    "TRYAGAIN a slot migration started while this write was prepared; retry it",
+                );
+            }
             if let Some(refusal) = self.slot_refusal(ctx) {
                 return Verdict::Refuse(refusal);
             }

@@ -29,6 +29,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod host;
+mod migration;
 mod offload;
 mod panic;
 mod propagation;
@@ -37,7 +38,7 @@ mod workers;
 
 use host::datatype::NDARRAY_TYPE;
 use host::{registration, server_events, stats};
-use redis_module::{redis_module, Context, ModuleOptions, RedisString, Status};
+use redis_module::{redis_module, Context, RedisString, Status};
 
 // Inside Redis, allocate through Redis (so INFO memory and maxmemory see our bytes). Unit tests and
 // fuzz targets run without a server, so they use the system allocator.
@@ -52,11 +53,13 @@ const ALLOCATOR: Allocator = std::alloc::System;
 
 fn init(ctx: &Context, args: &[RedisString]) -> Status {
     // A short read while loading (e.g. a truncated RESTORE payload) must be an error we can
-    // report, not a crash inside Redis.
-    ctx.set_module_options(ModuleOptions::HANDLE_IO_ERRORS);
+    // report, not a crash inside Redis; Valkey 9 may migrate slots atomically.
+    let slot_migrations = host::server::set_module_options(ctx);
     host::blocking::note_main_thread();
     stats::register(ctx);
-    server_events::subscribe(ctx);
+    if !server_events::subscribe(ctx, slot_migrations) {
+        return Status::Err;
+    }
     if registration::register_commands(ctx) == Status::Err {
         return Status::Err;
     }

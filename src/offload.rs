@@ -19,6 +19,12 @@ use std::sync::Mutex;
 
 pub use crate::host::held::{HeldStrings, ValuesOnArgs};
 
+/// [`should_offload`] for a write: never while a slot export runs (`migration.rs`), whose stream
+/// only carries what commands replicate themselves.
+pub fn should_offload_write(ctx: &Context, bytes: u64) -> bool {
+    should_offload(ctx, bytes) && !crate::migration::exporting()
+}
+
 /// Whether a command whose codec work covers `bytes` raw bytes runs it on a worker: the pool
 /// runs, the work is at least `offload-bytes`, and the client may block. Inside MULTI/EXEC, Lua
 /// and functions, `RM_Call`, on the replication link and while loading, Redis does not let a

@@ -16,6 +16,8 @@
 //!   were ever missed in a way we did not foresee: for at most one tick.
 //!
 //! A write that skips its STAMP here reaches no one, so no replica or AOF ever misses a time.
+//! A slot export (Valkey 9's `CLUSTER MIGRATESLOTS`) streams what commands replicate too: while
+//! one runs, writes replicate everything.
 
 use redis_module::{Context, ContextFlags};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,13 +28,17 @@ static REPLICATION_STREAM: AtomicBool = AtomicBool::new(true);
 
 /// Whether a write replicated now would reach a replica, the backlog or the AOF.
 pub fn consumed(ctx: &Context) -> bool {
-    REPLICATION_STREAM.load(Ordering::Relaxed) || ctx.get_flags().contains(ContextFlags::AOF)
+    REPLICATION_STREAM.load(Ordering::Relaxed)
+        || crate::migration::exporting()
+        || ctx.get_flags().contains(ContextFlags::AOF)
 }
 
 /// The same, read from the server's state now (not cached): for a big write, where this costs
 /// nothing next to the encode.
 pub fn consumed_now(ctx: &Context) -> bool {
-    ctx.get_flags().contains(ContextFlags::AOF) || replication_stream_now(ctx)
+    ctx.get_flags().contains(ContextFlags::AOF)
+        || crate::migration::exporting()
+        || replication_stream_now(ctx)
 }
 
 /// Whether this server keeps a replication backlog or has replicas, from `INFO replication`

@@ -308,33 +308,6 @@ fn shutdown_waiting_for_a_lagging_replica_during_a_write_still_saves_every_ackno
     assert!(!exists(&mut con, "k"));
 }
 
-/// The three-node cluster's node ids, and the index of the node owning `key`'s slot.
-fn owner_of(nodes: &[Server], key: &str) -> (u16, Vec<String>, usize) {
-    let mut con = nodes[0].conn();
-    let slot: u16 = redis::cmd("CLUSTER")
-        .arg("KEYSLOT")
-        .arg(key)
-        .query(&mut con)
-        .unwrap();
-    let ids: Vec<String> = nodes
-        .iter()
-        .map(|n| {
-            redis::cmd("CLUSTER")
-                .arg("MYID")
-                .query(&mut n.conn())
-                .unwrap()
-        })
-        .collect();
-    let owner = nodes
-        .iter()
-        .position(|n| {
-            let here: RedisResult<i64> = redis::cmd("EXISTS").arg(key).query(&mut n.conn());
-            here.is_ok() // the others answer MOVED
-        })
-        .expect("an owner");
-    (slot, ids, owner)
-}
-
 fn setslot(node: &Server, slot: u16, state: &str, id: &str) {
     let _: () = redis::cmd("CLUSTER")
         .arg("SETSLOT")
@@ -348,7 +321,7 @@ fn setslot(node: &Server, slot: u16, state: &str, id: &str) {
 #[test]
 fn a_slot_moved_during_a_write_gets_moved_and_installs_nothing() {
     let (nodes, _cluster) = common::start_cluster();
-    let (slot, ids, a) = owner_of(&nodes, "k");
+    let (slot, ids, a) = common::slot_owner(&nodes, "k");
     let b = (a + 1) % nodes.len();
     let writer = start(&nodes[a], slow_set("k"));
     setslot(&nodes[b], slot, "IMPORTING", &ids[a]);
@@ -376,7 +349,7 @@ fn a_slot_moved_during_a_write_gets_moved_and_installs_nothing() {
 #[test]
 fn a_slot_migrating_during_a_write_of_a_new_key_gets_ask() {
     let (nodes, _cluster) = common::start_cluster();
-    let (slot, ids, a) = owner_of(&nodes, "k");
+    let (slot, ids, a) = common::slot_owner(&nodes, "k");
     let b = (a + 1) % nodes.len();
     let writer = start(&nodes[a], slow_set("k"));
     setslot(&nodes[b], slot, "IMPORTING", &ids[a]);
@@ -412,4 +385,66 @@ fn a_write_that_would_now_exceed_maxmemory_gets_oom_and_installs_nothing() {
     assert_eq!(ndarray_stat(&mut admin, "installs_refused"), 1);
     assert!(!exists(&mut admin, "k"));
     assert_alive(&mut server);
+}
+
+/// Valkey 9: a slot export (`CLUSTER MIGRATESLOTS`) starts while a write of a key in the slot runs
+/// on a worker, and the worker is done while the export still streams the slot. What the install
+/// would replicate, outside any command, carries no slot and never reaches the target: before,
+/// the client got `OK` and the target never had the write. Now the write gets `TRYAGAIN` and
+/// installs nothing, and the slot's other keys all move. (Other servers have no atomic slot
+/// migration: nothing to test there.)
+#[test]
+fn a_slot_export_started_during_a_write_gets_tryagain_and_installs_nothing() {
+    let (nodes, _cluster) = common::start_cluster();
+    if !has_atomic_slot_migration(&mut nodes[0].conn()) {
+        eprintln!("skipped: this server has no CLUSTER MIGRATESLOTS");
+        return;
+    }
+    let (slot, ids, a) = common::slot_owner(&nodes, "k");
+    let b = (a + 1) % nodes.len();
+    let mut source = nodes[a].conn();
+    // 320 MiB in the slot: the export streams it for seconds, longer than the write's worker.
+    let piece = noise(8 * MIB, 3);
+    let kept: Vec<String> = (0..40).map(|i| format!("{{k}}kept{i}")).collect();
+    for key in &kept {
+        let _: () = redis::cmd("NDARRAY.SET")
+            .arg(key)
+            .arg("uint8")
+            .arg(piece.len())
+            .arg("COMPRESS")
+            .arg("none")
+            .arg("BLOB")
+            .arg(&piece)
+            .query(&mut source)
+            .unwrap();
+    }
+    let writer = start(&nodes[a], slow_set("k"));
+    migrate_slot(&mut source, slot, &ids[b]);
+    let reply = writer.join().unwrap();
+    let (state, message) = wait_for_slot_migration(&mut source, slot);
+    assert_eq!(state, "success", "{message}");
+    let mut target = nodes[b].conn();
+    if reply.is_ok() {
+        assert!(
+            exists(&mut target, "k"),
+            "an acknowledged write is not on the slot's new owner"
+        );
+    }
+    let e = error_of(reply);
+    assert!(e.starts_with("TRYAGAIN"), "{e}");
+    assert!(!exists(&mut target, "k"));
+    wait_for_stat(&mut source, "installs_refused", 1);
+    for key in &kept {
+        assert_eq!(
+            get_blob(&mut target, key).as_deref(),
+            Some(&piece[..]),
+            "{key}"
+        );
+    }
+    let left: i64 = redis::cmd("CLUSTER")
+        .arg("COUNTKEYSINSLOT")
+        .arg(slot)
+        .query(&mut source)
+        .unwrap();
+    assert_eq!(left, 0);
 }

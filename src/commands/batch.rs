@@ -229,7 +229,7 @@ fn write_batch(
     batch: Batch,
 ) -> Result<RedisValue> {
     let bytes: u64 = values.iter().map(|v| v.nbytes()).sum();
-    if offload::should_offload(ctx, bytes) {
+    if offload::should_offload_write(ctx, bytes) {
         // The worker reads the `.npy` arguments in place (no copy): they stay retained with it.
         let on_args = offload::ValuesOnArgs::new(args, values);
         let names: Vec<Vec<u8>> = pairs.iter().map(|(n, _)| n.as_slice().to_vec()).collect();

@@ -35,7 +35,7 @@ pub fn set(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     let name = arg(args, 1)?;
     let (condition, ttl) = (req.condition, req.ttl);
     let bytes = value.nbytes();
-    if offload::should_offload(ctx, bytes) {
+    if offload::should_offload_write(ctx, bytes) {
         // The worker reads the argument bytes in place (no copy): they stay retained with it.
         let on_args = offload::ValuesOnArgs::new(args, vec![value]);
         let name = name.as_slice().to_vec();
@@ -207,7 +207,7 @@ pub fn setslice(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     };
     let selection = arg(args, 2)?.as_slice();
     let work = slice_write_work(array, selection)?;
-    if offload::should_offload(ctx, work) {
+    if offload::should_offload_write(ctx, work) {
         let snapshot = array.clone();
         // Copy 1 of the data (its argument's bytes), for the worker and for replication.
         let command: Vec<Vec<u8>> = args.iter().map(|a| a.as_slice().to_vec()).collect();

@@ -129,3 +129,44 @@ pub fn load_configs(ctx: &Context) -> Status {
         _ => Status::Ok,
     }
 }
+
+/// Valkey's module option declaring that the module handles atomic slot migration (`CLUSTER
+/// MIGRATESLOTS`, valkey#2593): without it Valkey 9 refuses to migrate any slot while the module
+/// is loaded. No Redis defines it (the bit may come to mean something else there), so it is set
+/// only on Valkey 9 or later.
+const VALKEY_HANDLE_ATOMIC_SLOT_MIGRATION: c_int = 1 << 5;
+
+/// Sets the module's options: short reads while loading are errors we report (a truncated
+/// RESTORE payload), and, on Valkey 9+, atomic slot migration is handled. Returns whether it is
+/// (then the slot-migration event must be followed: `server_events.rs`).
+pub fn set_module_options(ctx: &Context) -> bool {
+    let mut options = raw::REDISMODULE_OPTIONS_HANDLE_IO_ERRORS as c_int;
+    let migrations = valkey_major(ctx).is_some_and(|major| major >= 9);
+    if migrations {
+        options |= VALKEY_HANDLE_ATOMIC_SLOT_MIGRATION;
+    }
+    // SAFETY: called from OnLoad with the module context.
+    if let Some(set) = unsafe { raw::RedisModule_SetModuleOptions } {
+        unsafe { set(ctx.ctx, options) };
+    }
+    migrations
+}
+
+/// The major version of a Valkey server (`server_name:valkey` in `INFO server`), None on Redis.
+fn valkey_major(ctx: &Context) -> Option<u32> {
+    let info = match ctx.call("INFO", &["server"]) {
+        Ok(redis_module::RedisValue::SimpleString(text)) => text,
+        Ok(redis_module::RedisValue::BulkString(text)) => text,
+        Ok(redis_module::RedisValue::StringBuffer(bytes)) => String::from_utf8_lossy(&bytes).into(),
+        _ => return None,
+    };
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|line| line.strip_prefix(name))
+            .map(str::trim)
+    };
+    if field("server_name:") != Some("valkey") {
+        return None;
+    }
+    field("valkey_version:")?.split('.').next()?.parse().ok()
+}

@@ -1,18 +1,28 @@
 //! The server events the module follows, in one place (Redis keeps one callback per event and
 //! module): fork, cron, role and replica changes keep `propagation.rs`' cache right; a role change
 //! also tells `admission.rs` (offloaded writes admitted before it are not installed); the cron
-//! also frees the big buffer `array::spare` may keep.
+//! also frees the big buffer `array::spare` may keep; Valkey 9's slot exports tell `migration.rs`.
 
 use crate::admission;
 use crate::array::spare;
+use crate::migration;
 use crate::propagation;
 use redis_module::{raw, Context, ContextFlags};
 use std::ffi::{c_int, c_void};
 
-/// Subscribes to the events, then reads the replication state once. Called from `OnLoad`. If a
-/// subscription fails, the replication cache stays "a stream may exist" (every write replicates
-/// its time) and a kept buffer is still reused, just freed later.
-pub fn subscribe(ctx: &Context) {
+/// Valkey 9's atomic slot migration event and its subevents (valkeymodule.h): this node started,
+/// aborted or completed exporting slots.
+const VALKEY_EVENT_ATOMIC_SLOT_MIGRATION: u64 = 19;
+const VALKEY_SUBEVENT_EXPORT_STARTED: u64 = 1;
+const VALKEY_SUBEVENT_EXPORT_ABORTED: u64 = 3;
+const VALKEY_SUBEVENT_EXPORT_COMPLETED: u64 = 5;
+
+/// Subscribes to the events, then reads the replication state once. Called from `OnLoad`;
+/// `slot_migrations`: the server migrates slots atomically (Valkey 9+), whose event is followed
+/// too. If a subscription fails, the replication cache stays "a stream may exist" (every write
+/// replicates its time) and a kept buffer is still reused, just freed later; if the slot-migration
+/// one fails, the module refuses to load (it declared that it handles migrations).
+pub fn subscribe(ctx: &Context, slot_migrations: bool) -> bool {
     let events: [(u64, raw::RedisModuleEventCallback); 4] = [
         (raw::REDISMODULE_EVENT_FORK_CHILD, Some(on_fork)),
         (raw::REDISMODULE_EVENT_CRON_LOOP, Some(on_cron)),
@@ -27,8 +37,21 @@ pub fn subscribe(ctx: &Context) {
     ];
     // SAFETY: reading the API table Redis filled in when the module loaded.
     let Some(subscribe) = (unsafe { raw::RedisModule_SubscribeToServerEvent }) else {
-        return;
+        return !slot_migrations;
     };
+    if slot_migrations {
+        let event = raw::RedisModuleEvent {
+            id: VALKEY_EVENT_ATOMIC_SLOT_MIGRATION,
+            dataver: 1,
+        };
+        // SAFETY: as below.
+        if unsafe { subscribe(ctx.ctx, event, Some(on_slot_migration)) }
+            != raw::REDISMODULE_OK as c_int
+        {
+            ctx.log_warning("ndarray: cannot follow slot migrations");
+            return false;
+        }
+    }
     let mut all = true;
     for (id, callback) in events {
         let event = raw::RedisModuleEvent { id, dataver: 1 };
@@ -39,6 +62,22 @@ pub fn subscribe(ctx: &Context) {
         propagation::refresh(ctx);
     } else {
         ctx.log_warning("ndarray: cannot follow server events; every write replicates its time");
+    }
+    true
+}
+
+extern "C" fn on_slot_migration(
+    _ctx: *mut raw::RedisModuleCtx,
+    _event: raw::RedisModuleEvent,
+    subevent: u64,
+    _data: *mut c_void,
+) {
+    match subevent {
+        VALKEY_SUBEVENT_EXPORT_STARTED => migration::export_started(),
+        VALKEY_SUBEVENT_EXPORT_ABORTED | VALKEY_SUBEVENT_EXPORT_COMPLETED => {
+            migration::export_ended()
+        }
+        _ => {}
     }
 }
 

@@ -800,3 +800,31 @@ pub fn start_cluster() -> (Vec<Server>, redis::cluster::ClusterConnection) {
     let con = client.get_connection().unwrap();
     (nodes, con)
 }
+
+/// In a cluster of `nodes`: the hash slot of `key`, every node's id, and the index of the node
+/// that owns the slot.
+pub fn slot_owner(nodes: &[Server], key: &str) -> (u16, Vec<String>, usize) {
+    let mut con = nodes[0].conn();
+    let slot: u16 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg(key)
+        .query(&mut con)
+        .unwrap();
+    let ids: Vec<String> = nodes
+        .iter()
+        .map(|n| {
+            redis::cmd("CLUSTER")
+                .arg("MYID")
+                .query(&mut n.conn())
+                .unwrap()
+        })
+        .collect();
+    let owner = nodes
+        .iter()
+        .position(|n| {
+            let here: redis::RedisResult<i64> = redis::cmd("EXISTS").arg(key).query(&mut n.conn());
+            here.is_ok() // the others answer MOVED
+        })
+        .expect("an owner");
+    (slot, ids, owner)
+}

@@ -293,3 +293,59 @@ pub fn wait_for_rewrite(con: &mut Connection) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Whether the server migrates slots atomically (`CLUSTER MIGRATESLOTS`: Valkey 9 or later).
+pub fn has_atomic_slot_migration(con: &mut Connection) -> bool {
+    let info: String = redis::cmd("INFO").arg("server").query(con).unwrap();
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+    };
+    field("server_name:") == Some("valkey")
+        && field("valkey_version:")
+            .and_then(|v| v.split('.').next()?.parse::<u32>().ok())
+            .is_some_and(|major| major >= 9)
+}
+
+/// Starts `CLUSTER MIGRATESLOTS` of `slot` from the node of `source` to the node `target_id`.
+pub fn migrate_slot(source: &mut Connection, slot: u16, target_id: &str) {
+    let _: () = redis::cmd("CLUSTER")
+        .arg("MIGRATESLOTS")
+        .arg("SLOTSRANGE")
+        .arg(slot)
+        .arg(slot)
+        .arg("NODE")
+        .arg(target_id)
+        .query(source)
+        .unwrap();
+}
+
+/// Waits (at most 120 s) until the newest migration of `slot` that `con`'s node knows ends, and
+/// returns its state (`success`, `failed`, `cancelled`) and message.
+pub fn wait_for_slot_migration(con: &mut Connection, slot: u16) -> (String, String) {
+    let range = format!("{slot}-{slot}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let jobs: Vec<HashMap<String, Value>> = redis::cmd("CLUSTER")
+            .arg("GETSLOTMIGRATIONS")
+            .query(con)
+            .unwrap();
+        let text = |job: &HashMap<String, Value>, field: &str| match job.get(field) {
+            Some(Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+            Some(Value::SimpleString(s)) => s.clone(),
+            _ => String::new(),
+        };
+        if let Some(job) = jobs.iter().rev().find(|j| text(j, "slot_ranges") == range) {
+            let state = text(job, "state");
+            if ["success", "failed", "cancelled"].contains(&state.as_str()) {
+                return (state, text(job, "message"));
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the migration of slot {slot} did not end: {jobs:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
