@@ -112,27 +112,62 @@ def server() -> Iterator[Server]:
         s.stop()
 
 
+def _join_cluster(nodes: List[Server], replicas: List[Server]) -> None:
+    """Gives the primaries a third of the slots each, meets every node, makes each replica follow
+    its primary, and waits until the cluster is ok and every replica is in sync."""
+    for n in nodes + replicas:
+        n.wait()
+    bounds = [(0, 5460), (5461, 10922), (10923, 16383)]
+    for n, (lo, hi) in zip(nodes, bounds):
+        redis.Redis(port=n.port).execute_command("CLUSTER ADDSLOTSRANGE", lo, hi)
+    first = redis.Redis(port=nodes[0].port)
+    for n in nodes[1:] + replicas:
+        first.execute_command("CLUSTER MEET", "127.0.0.1", n.port)
+    deadline = time.monotonic() + 30
+    ids = [redis.Redis(port=n.port).execute_command("CLUSTER MYID") for n in nodes]
+    pending = list(zip(replicas, ids))
+    while True:
+        states = [redis.Redis(port=n.port).cluster("INFO") for n in nodes + replicas]
+        if pending:
+            try:
+                replica, primary_id = pending[0]
+                redis.Redis(port=replica.port).execute_command("CLUSTER REPLICATE", primary_id)
+                pending.pop(0)
+            except redis.ResponseError:
+                pass  # the replica does not know the primary yet
+        synced = all(redis.Redis(port=n.port).info("replication").get("master_link_status") == "up"
+                     for n in replicas)
+        # Every node's CLUSTER SLOTS lists each range's replica (what clients route reads by).
+        listed = not replicas or all(
+            len(entry) >= 4
+            for n in nodes + replicas
+            for entry in redis.Redis(port=n.port).execute_command("CLUSTER SLOTS")
+        ) if synced else False
+        if not pending and synced and listed and all(str(s.get("cluster_state")) == "ok" for s in states):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("cluster did not reach cluster_state:ok with its replicas in 30 s")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def cluster_with_replicas() -> Iterator[List[Server]]:
+    """Three primaries with a replica each: the primaries first, then their replicas."""
+    nodes = [Server("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf") for _ in range(6)]
+    try:
+        _join_cluster(nodes[:3], nodes[3:])
+        yield nodes
+    finally:
+        for n in nodes:
+            n.stop()
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[List[Server]]:
     """Three primaries, slots split in three, joined with CLUSTER MEET (no redis-cli needed)."""
     nodes = [Server("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf") for _ in range(3)]
     try:
-        for n in nodes:
-            n.wait()
-        bounds = [(0, 5460), (5461, 10922), (10923, 16383)]
-        for n, (lo, hi) in zip(nodes, bounds):
-            redis.Redis(port=n.port).execute_command("CLUSTER ADDSLOTSRANGE", lo, hi)
-        first = redis.Redis(port=nodes[0].port)
-        for n in nodes[1:]:
-            first.execute_command("CLUSTER MEET", "127.0.0.1", n.port)
-        deadline = time.monotonic() + 20
-        while True:
-            states = [redis.Redis(port=n.port).cluster("INFO") for n in nodes]
-            if all(str(s.get("cluster_state")) == "ok" for s in states):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("cluster did not reach cluster_state:ok in 20 s")
-            time.sleep(0.1)
+        _join_cluster(nodes, [])
         yield nodes
     finally:
         for n in nodes:

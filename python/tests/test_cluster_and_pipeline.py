@@ -104,3 +104,89 @@ def test_wrapping_a_client_leaves_its_raw_replies_alone(server: Server, k: K) ->
     r.execute_command("NDARRAY.SET", k("a"), "float32", 2, "VALUES", 1, 2)
     assert r.execute_command("NDARRAY.GET", k("a"), "FORMAT", "BLOB") == np.float32([1, 2]).tobytes()
     assert r.execute_command("NDARRAY.GET", k("a"))[:6] == b"\x93NUMPY"
+
+
+def test_read_commands_are_those_the_module_flags_readonly(server: Server) -> None:
+    from redis_ndarray import _commands
+    r = redis.Redis(port=server.port)
+    flagged = set()
+    for name in _commands.COMMAND_NAMES:
+        info = r.execute_command("COMMAND", "INFO", name)  # redis-py: {name: {"flags": [...], ...}}
+        flags = {f.decode() if isinstance(f, bytes) else f for f in info[name.lower()]["flags"]}
+        if "readonly" in flags:
+            flagged.add(name)
+    assert flagged == set(_commands.READ_COMMANDS)
+
+
+def _read_calls(nodes: List[Server]) -> List[int]:
+    """Calls of the module's read commands on each node since its last CONFIG RESETSTAT."""
+    from redis_ndarray import _commands
+    reads = {f"cmdstat_{name.lower()}" for name in _commands.READ_COMMANDS}
+    return [sum(int(v["calls"]) for k, v in redis.Redis(port=n.port).info("commandstats").items() if k in reads)
+            for n in nodes]
+
+
+def _wait_for_replicas(primaries: List[Server], replicas: List[Server]) -> None:
+    import time
+    deadline = time.monotonic() + 10
+    for p, rep in zip(primaries, replicas):
+        want = redis.Redis(port=p.port).info("replication")["master_repl_offset"]
+        while redis.Redis(port=rep.port).info("replication").get("slave_repl_offset", -1) < want:
+            assert time.monotonic() < deadline, "a replica did not catch up"
+            time.sleep(0.01)
+
+
+@pytest.mark.parametrize("mode", ["sync", "pipeline", "async"])
+def test_reads_go_to_replicas_when_the_cluster_client_reads_from_replicas(
+        cluster_with_replicas: List[Server], mode: str, loop: asyncio.AbstractEventLoop) -> None:
+    from redis.cluster import LoadBalancingStrategy
+    primaries, replicas = cluster_with_replicas[:3], cluster_with_replicas[3:]
+    startup = [ClusterNode("127.0.0.1", n.port) for n in primaries]
+    writer = NDArray(redis.RedisCluster(startup_nodes=startup))
+    keys = [f"{{{tag}}}:{mode}" for tag in "abcdef"]  # tags on every shard
+    for i, key in enumerate(keys):
+        writer.set(key, np.arange(8, dtype=np.float32) + i, attrs={"i": str(i)})
+    _wait_for_replicas(primaries, replicas)
+    for n in cluster_with_replicas:
+        redis.Redis(port=n.port).config_resetstat()
+    strategy = LoadBalancingStrategy.ROUND_ROBIN_REPLICAS
+
+    def reads(nd: Any) -> List[Any]:
+        out = []
+        for key in keys:
+            out += [nd.get(key), nd.slice(key, np.s_[2:4]), nd.info(key), nd.attrs(key), nd.mget([key]),
+                    nd.stack([key])]
+        return out
+
+    if mode == "async":
+        async def run() -> List[Any]:
+            rc = redis.asyncio.RedisCluster(
+                startup_nodes=[redis.asyncio.cluster.ClusterNode("127.0.0.1", n.port) for n in primaries],
+                load_balancing_strategy=strategy)
+            nd = AsyncNDArray(rc)
+            out = []
+            for key in keys:
+                out += [await nd.get(key), await nd.slice(key, np.s_[2:4]), await nd.info(key),
+                        await nd.attrs(key), await nd.mget([key]), await nd.stack([key])]
+            await rc.aclose()
+            return out
+        results = loop.run_until_complete(run())
+    else:
+        nd = NDArray(redis.RedisCluster(startup_nodes=startup, load_balancing_strategy=strategy))
+        if mode == "pipeline":
+            p = nd.pipeline()
+            reads(p)
+            results = p.execute()
+        else:
+            results = reads(nd)
+    for i, key in enumerate(keys):
+        got, part, info, attrs, batch, stacked = results[6 * i: 6 * i + 6]
+        want = np.arange(8, dtype=np.float32) + i
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(part, want[2:4])
+        assert info["shape"] == (8,) or list(info["shape"]) == [8]
+        assert attrs == {"i": str(i).encode()}
+        np.testing.assert_array_equal(batch[0], want)
+        np.testing.assert_array_equal(stacked, want[None])
+    assert _read_calls(primaries) == [0, 0, 0], _read_calls(replicas)
+    assert sum(_read_calls(replicas)) == 6 * len(keys)

@@ -37,6 +37,14 @@ COMMAND_NAMES = (
     "NDARRAY.ATTRGET", "NDARRAY.ATTRDEL", "NDARRAY.PROBE",
 )
 
+# The commands the module flags `readonly` (a test checks this against COMMAND INFO): on a cluster
+# client that reads from replicas (`read_from_replicas`, `load_balancing_strategy`), they go where
+# redis-py sends its own reads. redis-py knows only its built-in commands as reads.
+READ_COMMANDS = frozenset({
+    "NDARRAY.GET", "NDARRAY.SLICE", "NDARRAY.INFO", "NDARRAY.MGET", "NDARRAY.STACK", "NDARRAY.ATTRGET",
+    "NDARRAY.PROBE",
+})
+
 
 
 class Cmd(Generic[T]):

@@ -127,10 +127,23 @@ class _Base:
             return self._binary_twin()
         return self.client
 
+    def _reads_from_replicas(self) -> bool:
+        """Whether the cluster client sends reads to replicas (as redis-py decides for its own)."""
+        return bool(getattr(self.client, "read_from_replicas", False)
+                    or getattr(self.client, "load_balancing_strategy", None) is not None)
+
     def _options(self, cmd: Cmd[Any]) -> Dict[str, Any]:
-        if not (self.is_cluster and cmd.route_keys):
+        """redis-py's options for `cmd`; on a cluster, the node it goes to: multi-key commands by
+        their first key's slot (after checking every key has it), reads to a replica when the
+        client reads from replicas (redis-py would send a module's reads to the primary)."""
+        if not self.is_cluster:
             return cmd.options
-        keys = cmd.route_keys
+        read = c.name_of(cmd).upper() in c.READ_COMMANDS and self._reads_from_replicas()
+        keys: Sequence[Any] | None = cmd.route_keys
+        if not keys:
+            if not (read and len(cmd.args) > 1):
+                return cmd.options
+            keys = [cmd.args[1]]  # every single-key command has its key first
         slot = self.client.keyslot(keys[0])
         for key in keys[1:]:
             if self.client.keyslot(key) != slot:
@@ -139,7 +152,18 @@ class _Base:
                     "keys read or written together must share a hash tag, e.g. '{user:42}:emb' and "
                     "'{user:42}:meta' (only the part in braces is hashed)"
                 )
-        return {**cmd.options, "target_nodes": self.client.get_node_from_key(keys[0])}
+        if read:
+            try:
+                node = self.client.nodes_manager.get_node_from_slot(
+                    slot, True, getattr(self.client, "load_balancing_strategy", None))
+            except redis.exceptions.SlotNotCoveredError:
+                # No slot map yet (an async cluster client's pipeline before its first command):
+                # redis-py routes it, to the primary.
+                return cmd.options if not cmd.route_keys else {
+                    **cmd.options, "target_nodes": self.client.get_node_from_key(keys[0])}
+        else:
+            node = self.client.get_node_from_key(keys[0])
+        return {**cmd.options, "target_nodes": node}
 
 
 # ---- method factories: one builder, one method per front end ----
@@ -235,6 +259,8 @@ class AsyncNDArray(_Base):
     async def _run(self, cmd: Cmd[T]) -> T:
         if cmd.local is not None:
             return cmd.local()
+        if self.is_cluster and not self.client.nodes_manager.slots_cache:
+            await self.client.initialize()  # the slot map routes our commands (see _options)
         try:
             return await self.client.execute_command(*cmd.args, **self._options(cmd))  # type: ignore[no-any-return]
         except redis.ResponseError as e:
