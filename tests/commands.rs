@@ -860,7 +860,9 @@ fn uncompressed_arrays_of_several_chunks_reply_right_through_every_change() {
         .arg("big")
         .query(&mut con)
         .unwrap();
-    assert!((1 << 18..(1 << 18) + 4096).contains(&usage), "{usage}");
+    // The elements and at most the allocator's next size class (320 KiB: the room for a .npy
+    // header takes the buffer past 256 KiB).
+    assert!((1 << 18..(5 << 16) + 4096).contains(&usage), "{usage}");
 }
 
 /// Reads the stored form back with the core's own loader.

@@ -21,6 +21,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Compressed blocks decoded since the server started (`INFO ndarray`: `blocks_decoded`).
 pub static BLOCKS_DECODED: AtomicU64 = AtomicU64::new(0);
 
+#[cfg(test)]
+thread_local! {
+    /// Blocks this thread decoded: what a unit test asserts on (the global count also moves with
+    /// the tests running beside it).
+    pub static BLOCKS_DECODED_HERE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts one block decoded.
+pub(crate) fn count_block_decoded() {
+    BLOCKS_DECODED.fetch_add(1, Ordering::Relaxed);
+    #[cfg(test)]
+    BLOCKS_DECODED_HERE.with(|n| n.set(n.get() + 1));
+}
+
 /// Smallest block an encoding may declare: bounds the index and the per-block work of a hostile
 /// payload (a block costs at least one index word and one frame).
 pub const MIN_BLOCK_BYTES: u32 = 1024;
@@ -216,7 +230,7 @@ pub fn decode_block(
         out.copy_from_slice(block.bytes);
         return Ok(());
     }
-    BLOCKS_DECODED.fetch_add(1, Ordering::Relaxed);
+    count_block_decoded();
     decode_frame(encoding, itemsize, block.bytes, scratch, out)
 }
 

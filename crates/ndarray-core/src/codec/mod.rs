@@ -589,7 +589,7 @@ pub fn decompress_chunk_block(
         into.copy_from_slice(block.bytes);
         return Ok(false);
     }
-    blocks::BLOCKS_DECODED.fetch_add(1, Ordering::Relaxed);
+    blocks::count_block_decoded();
     decompress_frame(encoding, block.bytes, into)?;
     Ok(filtered)
 }
