@@ -5,6 +5,7 @@ and that wrapping a client leaves its raw replies alone."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any, Callable, List
 
 import numpy as np
@@ -31,15 +32,71 @@ def getkeys_calls(nodes: List[Server]) -> int:
     return total
 
 
-def test_multi_key_calls_across_slots_raise_with_the_hash_tag_advice(cluster: List[Server]) -> None:
+def test_atomic_multi_key_calls_across_slots_raise_with_the_hash_tag_advice(cluster: List[Server]) -> None:
     nd = cluster_nd(cluster)
     with pytest.raises(CrossSlotKeysError, match="hash tag") as e:
-        nd.mget(["user:1", "user:2", "user:3"])
+        nd.mget(["user:1", "user:2", "user:3"], atomic=True)
     assert isinstance(e.value, ValueError)
     with pytest.raises(CrossSlotKeysError):
-        nd.mset({"a": np.zeros(1), "b": np.zeros(1)})
+        nd.mset({"a": np.zeros(1), "b": np.zeros(1)}, atomic=True)
     with pytest.raises(CrossSlotKeysError):
-        nd.stack(["a", "b"])
+        nd.stack(["a", "b"], atomic=True)
+
+
+@pytest.mark.parametrize("mode", ["cluster", "cluster-async", "cluster-pipeline"])
+def test_batches_across_slots_are_cut_per_slot_and_put_back_in_order(
+        cluster: List[Server], mode: str, request: pytest.FixtureRequest, loop: asyncio.AbstractEventLoop) -> None:
+    from conftest import make_nd
+    nd = make_nd(mode, request, loop)
+    run = uuid.uuid4().hex[:8]
+    keys = [f"span:{run}:{i}" for i in range(40)]  # every node's slots
+    nodes_hit = {cluster_nd(cluster).client.get_node_from_key(k).name for k in keys}
+    assert len(nodes_hit) == 3
+    rows = {k: np.arange(16, dtype=np.float32) + i for i, k in enumerate(keys)}
+    before = getkeys_calls(cluster)
+    assert nd.mset(rows) is True
+    missing = f"span:{run}:missing"
+    got = nd.mget([*keys[:20], missing, *keys[20:]])
+    assert got[20] is None
+    for k, a in zip(keys, got[:20] + got[21:]):
+        np.testing.assert_array_equal(a, rows[k])
+    np.testing.assert_array_equal(nd.stack(keys), np.stack([rows[k] for k in keys]))
+    stacked, filled = nd.stack([keys[3], missing, *keys[10:30]], missing=-1)
+    assert filled == [1]
+    np.testing.assert_array_equal(stacked[1], np.full(16, -1, np.float32))
+    np.testing.assert_array_equal(stacked[2:], np.stack([rows[k] for k in keys[10:30]]))
+    with pytest.raises(KeyError):
+        nd.stack([keys[0], missing, keys[1]])
+    # Per slot, NX holds: the slots whose key exists refuse, the result says so.
+    fresh = f"span:{run}:fresh"
+    assert nd.mset({keys[0]: np.zeros(16), fresh: np.ones(16)}, nx=True) is False
+    np.testing.assert_array_equal(nd.mget([keys[0]])[0], rows[keys[0]])
+    assert getkeys_calls(cluster) == before
+
+
+def test_a_batch_follows_a_slot_that_moved_since_the_client_read_the_slot_map(cluster: List[Server]) -> None:
+    nd = cluster_nd(cluster)
+    run = uuid.uuid4().hex[:8]
+    keys = [f"moving:{run}:{i}" for i in range(12)]
+    rows = {k: np.full(4, i, dtype=np.int32) for i, k in enumerate(keys)}
+    assert nd.mset(rows) is True
+    # Move the first key's slot (with its key) to another node behind the client's back.
+    client = nd.client
+    slot = client.keyslot(keys[0])
+    source = client.get_node_from_key(keys[0])
+    target = next(n for n in client.get_primaries() if n.name != source.name)
+    src, dst = redis.Redis(port=source.port), redis.Redis(port=target.port)
+    src_id, dst_id = src.execute_command("CLUSTER MYID"), dst.execute_command("CLUSTER MYID")
+    dst.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", src_id)
+    src.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", dst_id)
+    for key in src.execute_command("CLUSTER GETKEYSINSLOT", slot, 100):
+        src.execute_command("MIGRATE", "127.0.0.1", target.port, key, 0, 5000)
+    for node in client.get_primaries():
+        redis.Redis(port=node.port).execute_command("CLUSTER SETSLOT", slot, "NODE", dst_id)
+    got = nd.mget(keys)
+    for k, a in zip(keys, got):
+        np.testing.assert_array_equal(a, rows[k])
+    np.testing.assert_array_equal(nd.stack(keys), np.stack([rows[k] for k in keys]))
 
 
 def test_multi_key_calls_route_by_the_first_key_without_command_getkeys(cluster: List[Server]) -> None:
@@ -61,7 +118,8 @@ def test_async_cluster_routes_multi_key_calls(cluster: List[Server], loop: async
         await nd.set("{z}:1", np.ones(2))
         assert (await nd.mget(["{z}:1", "{z}:2"]))[1] is None
         with pytest.raises(CrossSlotKeysError):
-            await nd.mget(["x1", "x2", "x3", "x4"])
+            await nd.mget(["x1", "x2", "x3", "x4"], atomic=True)
+        assert await nd.mget(["x1", "x2", "x3", "x4"]) == [None] * 4
         await rc.aclose()
     loop.run_until_complete(run())
 

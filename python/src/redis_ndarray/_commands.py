@@ -50,11 +50,12 @@ READ_COMMANDS = frozenset({
 class Cmd(Generic[T]):
     """One call: what to send, how to parse the reply, and the keys that route it in a cluster."""
 
-    __slots__ = ("args", "options", "route_keys", "none_if_missing", "local")
+    __slots__ = ("args", "options", "route_keys", "none_if_missing", "local", "split")
 
     def __init__(self, args: Tuple[EncodableT, ...], parse: Callable[[Any], T],
                  route_keys: Optional[Sequence[KeyT]] = None, none_if_missing: bool = False,
-                 options: Optional[Dict[str, Any]] = None, local: Optional[Callable[[], T]] = None) -> None:
+                 options: Optional[Dict[str, Any]] = None, local: Optional[Callable[[], T]] = None,
+                 split: Optional["Splitter[T]"] = None) -> None:
         self.args = args
         # A call whose result is known without asking (an empty batch): run returns it; a pipeline
         # queues a PING in its place, to keep the results in order.
@@ -66,6 +67,25 @@ class Cmd(Generic[T]):
         self.route_keys = route_keys
         # INFO of a missing key is an error reply; the client returns None for it.
         self.none_if_missing = none_if_missing
+        # A batch whose keys may span cluster slots: how to cut it into one call per slot and put
+        # the results back together (None: it must be sent whole).
+        self.split = split
+
+
+class Split(Generic[T]):
+    """A batch cut into one call per cluster slot: the calls, and how their results (in the same
+    order) become the batch's result."""
+
+    __slots__ = ("parts", "merge")
+
+    def __init__(self, parts: List["Cmd[Any]"], merge: Callable[[List[Any]], T]) -> None:
+        self.parts = parts
+        self.merge = merge
+
+
+# Given the positions of a batch's keys grouped by slot (each group in the caller's order), the
+# batch cut along them.
+Splitter = Callable[[List[List[int]]], Split[T]]
 
 
 def _known(value: T) -> Cmd[T]:
@@ -374,17 +394,30 @@ def info(key: KeyT) -> Cmd[Optional[Dict[str, Any]]]:
     return Cmd(("NDARRAY.INFO", key), _info, none_if_missing=True)
 
 
-def mget(keys: Sequence[KeyT], *, copy: bool = False) -> Cmd[List[Optional[ArrayT]]]:
+def mget(keys: Sequence[KeyT], *, copy: bool = False, atomic: bool = False) -> Cmd[List[Optional[ArrayT]]]:
     """One array per key, None where a key is missing or holds another type. The server replies each
     array as stored (compressed); the client decodes each into a new, writable array (`copy` is
-    accepted for symmetry with `get`)."""
+    accepted for symmetry with `get`). On a cluster, keys of several slots are read with one call
+    per slot, sent to their nodes together (each call reads its slot at one moment, not the whole
+    batch); `atomic=True` sends one call and refuses keys of several slots (CrossSlotKeysError)."""
     def parse(reply: Any) -> List[Optional[ArrayT]]:
         return [_decoded(item) for item in reply]
 
     keys = list(keys)
     if not keys:
         return _known([])
-    return Cmd(("NDARRAY.MGET", *keys, "FORMAT", "ENCODED"), parse, route_keys=keys)
+
+    def split(groups: List[List[int]]) -> Split[List[Optional[ArrayT]]]:
+        def merge(results: List[Any]) -> List[Optional[ArrayT]]:
+            out: List[Optional[ArrayT]] = [None] * len(keys)
+            for group, arrays in zip(groups, results):
+                for i, array in zip(group, arrays):
+                    out[i] = array
+            return out
+        return Split([mget([keys[i] for i in group], atomic=True) for group in groups], merge)
+
+    return Cmd(("NDARRAY.MGET", *keys, "FORMAT", "ENCODED"), parse, route_keys=keys,
+               split=None if atomic else split)
 
 
 def mset(
@@ -392,11 +425,14 @@ def mset(
     shuffle: Optional[str] = None, dtype: Optional[DTypeArg] = None,
     ex: Union[int, datetime.timedelta, None] = None, px: Union[int, datetime.timedelta, None] = None,
     exat: Union[int, datetime.datetime, None] = None, pxat: Union[int, datetime.datetime, None] = None,
-    keepttl: bool = False, nx: bool = False, xx: bool = False, encode: str = "auto",
+    keepttl: bool = False, nx: bool = False, xx: bool = False, encode: str = "auto", atomic: bool = False,
 ) -> Cmd[bool]:
     """Stores every array of `mapping`, all or nothing, with the same options for all (NDARRAY.MSETEX);
     False when `nx` (none may exist) or `xx` (all must exist) prevented it. `encode` as for `set`
-    (each array decides for itself under "auto")."""
+    (each array decides for itself under "auto"). On a cluster, keys of several slots are written
+    with one call per slot, sent together: all or nothing (and `nx`/`xx`) hold per slot, and the
+    result is False if any slot's write was prevented; `atomic=True` sends one call and refuses keys
+    of several slots (CrossSlotKeysError)."""
     _codec.check_mode(encode)
     if not mapping:
         return _known(True)
@@ -414,30 +450,74 @@ def mset(
         args += _write_options(None, None, None, None, ex, px, exat, pxat, keepttl, nx, xx)
     else:
         args += _write_options(compress, level, shuffle, dtype, ex, px, exat, pxat, keepttl, nx, xx)
-    return Cmd(tuple(args), _ok, route_keys=list(mapping))
+
+    def split(groups: List[List[int]]) -> Split[bool]:
+        items = list(mapping.items())
+        parts = [mset({items[i][0]: items[i][1] for i in group}, compress=compress, level=level,
+                      shuffle=shuffle, dtype=dtype, ex=ex, px=px, exat=exat, pxat=pxat, keepttl=keepttl,
+                      nx=nx, xx=xx, encode=encode, atomic=True) for group in groups]
+        return Split(parts, all)
+
+    return Cmd(tuple(args), _ok, route_keys=list(mapping), split=None if atomic else split)
 
 
 def stack(
     keys: Sequence[KeyT], dtype: Optional[DTypeArg] = None, *, missing: Any = None, copy: bool = False,
+    atomic: bool = False,
 ) -> Cmd[Union[ArrayT, Tuple[ArrayT, List[int]]]]:
     """The arrays of `keys` stacked into one of shape (len(keys), *shape), like np.stack, built by
     the server into one reply. With `missing` (a fill value), missing keys become rows of it and the
-    result is (array, positions filled); without it a missing key is a KeyError."""
+    result is (array, positions filled); without it a missing key is a KeyError. On a cluster, keys
+    of several slots are stacked by one call per slot, sent together, and the parts put back in the
+    caller's order (each part reads its slot at one moment); `atomic=True` sends one call and
+    refuses keys of several slots (CrossSlotKeysError)."""
     keys = list(keys)
     if not keys:
         raise ValueError("stack needs at least one key (as np.stack needs at least one array)")
     args: List[EncodableT] = ["NDARRAY.STACK", len(keys), *keys]
     if dtype is not None:
         args += ["AS", _npy.dtype_name(dtype)]
+
+    def split(groups: List[List[int]]) -> Split[Any]:
+        parts = [stack([keys[i] for i in group], dtype, missing=missing, atomic=True) for group in groups]
+        for part in parts:
+            # A slot whose keys are all missing has no array to take a shape from: its part is None
+            # and its rows are filled once another slot's part gives the dtype and shape.
+            part.none_if_missing = missing is not None
+
+        def merge(results: List[Any]) -> Any:
+            arrays = [r if missing is None or r is None else r[0] for r in results]
+            present = [a for a in arrays if a is not None]
+            if not present:
+                raise KeyError("stack: every key is missing: filling needs at least one existing "
+                               "array to take the dtype and shape from")
+            first = present[0]
+            if any(a.shape[1:] != first.shape[1:] or a.dtype != first.dtype for a in present):
+                shapes = sorted({(str(a.dtype), a.shape[1:]) for a in present})
+                raise ValueError(f"stack: the arrays differ in dtype or shape across slots: {shapes}")
+            out = np.empty((len(keys), *first.shape[1:]), dtype=first.dtype)
+            filled: List[int] = []
+            for group, array, result in zip(groups, arrays, results):
+                if array is None:
+                    out[group] = missing
+                    filled += group
+                else:
+                    out[group] = array
+                    if missing is not None:
+                        filled += [group[j] for j in result[1]]
+            return out if missing is None else (out, sorted(filled))
+        return Split(parts, merge)
+
+    splitter = None if atomic else split
     if missing is None:
-        return Cmd(tuple(args), _array(copy), route_keys=keys)  # type: ignore[arg-type]
+        return Cmd(tuple(args), _array(copy), route_keys=keys, split=splitter)
     args += ["MISSING", "FILL", *_scalar_values(missing)]
 
     def parse(reply: Any) -> Tuple[ArrayT, List[int]]:
         data, filled = reply
         return _npy.from_npy(data, copy), [int(i) for i in filled]
 
-    return Cmd(tuple(args), parse, route_keys=keys)
+    return Cmd(tuple(args), parse, route_keys=keys, split=splitter)
 
 
 def attrs(key: KeyT) -> Cmd[Optional[Dict[str, bytes]]]:

@@ -7,6 +7,7 @@ methods with the same arguments, and only the result differs (a value, an awaita
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 from typing import (
@@ -52,6 +53,12 @@ def _name(method: Callable[..., Any], builder: Callable[..., Any], returns: Call
 
 def _is_missing(error: redis.ResponseError) -> bool:
     return code_of(error) == "NOKEY"
+
+
+def _is_redirect(error: BaseException) -> bool:
+    """A cluster's answer that the slot is (being) served elsewhere: worth sending again."""
+    return isinstance(error, (redis.exceptions.MovedError, redis.exceptions.AskError,
+                              redis.exceptions.TryAgainError, redis.exceptions.ClusterDownError))
 
 
 def _callbacks_of(client: Any) -> MutableMapping[str, Any]:
@@ -126,6 +133,18 @@ class _Base:
         if transaction and self.decode_responses and not self.is_cluster:
             return self._binary_twin()
         return self.client
+
+    def _split(self, cmd: Cmd[Any]) -> Optional[c.Split[Any]]:
+        """On a cluster, a batch whose keys span slots cut into one call per slot (None: send it
+        whole). Slots keep the order of their first key; keys keep the caller's order in each."""
+        if not (self.is_cluster and cmd.split is not None and cmd.route_keys):
+            return None
+        groups: Dict[int, List[int]] = {}
+        for i, key in enumerate(cmd.route_keys):
+            groups.setdefault(self.client.keyslot(key), []).append(i)
+        if len(groups) < 2:
+            return None
+        return cmd.split(list(groups.values()))
 
     def _reads_from_replicas(self) -> bool:
         """Whether the cluster client sends reads to replicas (as redis-py decides for its own)."""
@@ -211,6 +230,9 @@ class NDArray(_Base):
     def _run(self, cmd: Cmd[T]) -> T:
         if cmd.local is not None:
             return cmd.local()
+        split = self._split(cmd)
+        if split is not None:
+            return split.merge(self._run_parts(split.parts))  # type: ignore[no-any-return]
         try:
             return self.client.execute_command(  # type: ignore[no-any-return]
                 *cmd.args, **(self._options(cmd) if self.is_cluster else cmd.options))
@@ -218,6 +240,30 @@ class NDArray(_Base):
             if cmd.none_if_missing and _is_missing(e):
                 return None  # type: ignore[return-value]
             raise classify(e) from None
+
+    def _run_parts(self, parts: List[Cmd[Any]]) -> List[Any]:
+        """The calls of a split batch, sent together (a cluster pipeline: one round trip per node,
+        the nodes in parallel). A call redirected meanwhile (its slot moved: MOVED, ASK, TRYAGAIN)
+        is sent again through redis-py's own routing, which follows redirections."""
+        pipe = self.client.pipeline(transaction=False)
+        for part in parts:
+            pipe.execute_command(*part.args, **self._options(part))
+        results = pipe.execute(raise_on_error=False)
+        for i, (part, result) in enumerate(zip(parts, results)):
+            if isinstance(result, Exception) and _is_redirect(result):
+                try:
+                    results[i] = self.client.execute_command(*part.args, **part.options)
+                except redis.ResponseError as e:
+                    if not (part.none_if_missing and _is_missing(e)):
+                        raise classify(e) from None
+                    results[i] = None
+            elif isinstance(result, redis.ResponseError) and part.none_if_missing and _is_missing(result):
+                results[i] = None
+            elif isinstance(result, redis.ResponseError):
+                raise classify(result)
+            elif isinstance(result, Exception):
+                raise result
+        return results  # type: ignore[no-any-return]
 
     set = _sync(c.set_)
     get = _sync(c.get)
@@ -261,12 +307,36 @@ class AsyncNDArray(_Base):
             return cmd.local()
         if self.is_cluster and not self.client.nodes_manager.slots_cache:
             await self.client.initialize()  # the slot map routes our commands (see _options)
+        split = self._split(cmd)
+        if split is not None:
+            return split.merge(await self._run_parts(split.parts))  # type: ignore[no-any-return]
         try:
             return await self.client.execute_command(*cmd.args, **self._options(cmd))  # type: ignore[no-any-return]
         except redis.ResponseError as e:
             if cmd.none_if_missing and _is_missing(e):
                 return None  # type: ignore[return-value]
             raise classify(e) from None
+
+    async def _run_parts(self, parts: List[Cmd[Any]]) -> List[Any]:
+        """As `NDArray._run_parts`, the calls awaited together (asyncio.gather)."""
+        results = await asyncio.gather(
+            *(self.client.execute_command(*part.args, **self._options(part)) for part in parts),
+            return_exceptions=True)
+        for i, (part, result) in enumerate(zip(parts, results)):
+            if isinstance(result, Exception) and _is_redirect(result):
+                try:
+                    results[i] = await self.client.execute_command(*part.args, **part.options)
+                except redis.ResponseError as e:
+                    if not (part.none_if_missing and _is_missing(e)):
+                        raise classify(e) from None
+                    results[i] = None
+            elif isinstance(result, redis.ResponseError) and part.none_if_missing and _is_missing(result):
+                results[i] = None
+            elif isinstance(result, redis.ResponseError):
+                raise classify(result)
+            elif isinstance(result, BaseException):
+                raise result
+        return list(results)
 
     set = _async(c.set_)
     get = _async(c.get)
@@ -304,21 +374,54 @@ class _PipelineBase:
         self.inner = inner  # the redis-py pipeline: plain commands can be queued on it too
         self.transaction = transaction
         self._ours: Dict[int, Cmd[Any]] = {}
+        self._splits: Dict[int, c.Split[Any]] = {}
 
     def __len__(self) -> int:
         return len(self.inner)
 
     def _queue(self, cmd: Cmd[Any]) -> None:
+        split = self.nd._split(cmd)
+        if split is not None:
+            # A batch spanning slots: its calls are queued in its place and merged back at execute().
+            self._splits[len(self.inner)] = split
+            for part in split.parts:
+                self._queue(part)
+            return
         options = self.nd._options(cmd)
         self._ours[len(self.inner)] = cmd
         self.inner.execute_command(*cmd.args, **options)
+
+    def _merge_splits(self, results: List[Any], splits: Mapping[int, c.Split[Any]]) -> List[Any]:
+        """One result per call made: each split batch's part results merged (or its first error)."""
+        if not splits:
+            return results
+        out: List[Any] = []
+        i = 0
+        while i < len(results):
+            split = splits.get(i)
+            if split is None:
+                out.append(results[i])
+                i += 1
+                continue
+            parts = results[i:i + len(split.parts)]
+            error = next((r for r in parts if isinstance(r, Exception)), None)
+            if error is None:
+                try:
+                    out.append(split.merge(parts))
+                except Exception as e:  # e.g. arrays that do not stack
+                    out.append(e)
+            else:
+                out.append(error)
+            i += len(split.parts)
+        return out
 
     def execute_command(self: PipeT, *args: Any, **options: Any) -> PipeT:
         """Queues a raw command (its result is returned as redis-py returns it)."""
         self.inner.execute_command(*args, **options)
         return self
 
-    def _finish(self, results: List[Any], ours: Mapping[int, Cmd[Any]], raise_on_error: bool) -> List[Any]:
+    def _finish(self, results: List[Any], ours: Mapping[int, Cmd[Any]], splits: Mapping[int, c.Split[Any]],
+                raise_on_error: bool) -> List[Any]:
         first_error: Optional[BaseException] = None
         if self.transaction and self.nd.decode_responses and not self.nd.is_cluster:
             # Ran on the binary twin: raw commands' results decoded as the caller's client would.
@@ -339,8 +442,11 @@ class _PipelineBase:
                 result = results[i] = classify(result)
             if first_error is None:
                 first_error = result
-        if raise_on_error and first_error is not None:
-            raise first_error
+        results = self._merge_splits(results, splits)
+        if raise_on_error:
+            error = first_error or next((r for r in results if isinstance(r, Exception)), None)
+            if error is not None:
+                raise error
         return results
 
     set = _queued(c.set_)
@@ -366,10 +472,12 @@ class Pipeline(_PipelineBase):
 
     def execute(self, raise_on_error: bool = True) -> List[Any]:
         ours, self._ours = self._ours, {}
-        return self._finish(self.inner.execute(raise_on_error=False), ours, raise_on_error)
+        splits, self._splits = self._splits, {}
+        return self._finish(self.inner.execute(raise_on_error=False), ours, splits, raise_on_error)
 
     def reset(self) -> None:
         self._ours = {}
+        self._splits = {}
         self.inner.reset()
 
     def __enter__(self) -> Pipeline:
@@ -384,10 +492,12 @@ class AsyncPipeline(_PipelineBase):
 
     async def execute(self, raise_on_error: bool = True) -> List[Any]:
         ours, self._ours = self._ours, {}
-        return self._finish(await self.inner.execute(raise_on_error=False), ours, raise_on_error)
+        splits, self._splits = self._splits, {}
+        return self._finish(await self.inner.execute(raise_on_error=False), ours, splits, raise_on_error)
 
     async def reset(self) -> None:
         self._ours = {}
+        self._splits = {}
         result = self.inner.reset()
         if hasattr(result, "__await__"):
             await result
