@@ -33,13 +33,24 @@ MODULE = os.environ.get("NDARRAY_MODULE") or os.path.join(ROOT, "target/release/
 REDIS_SERVER = os.environ.get("REDIS_SERVER") or "redis-server"
 
 
-def start_server() -> tuple[subprocess.Popen[bytes], int, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def start_server(*extra: str) -> tuple[subprocess.Popen[bytes], int, str]:
+    """A redis-server with the module on a free port (whose cluster bus port, +10000, is free too),
+    with `extra` arguments: (process, port, directory)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port > 55535:
+            continue
+        with socket.socket() as bus:
+            try:
+                bus.bind(("127.0.0.1", port + 10000))
+                break
+            except OSError:
+                continue
     d = tempfile.mkdtemp(prefix="ndarray-bench-")
     proc = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", d, "--loadmodule", MODULE],
+                             "--appendonly", "no", "--dir", d, *extra, "--loadmodule", MODULE],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     for _ in range(200):
         try:
