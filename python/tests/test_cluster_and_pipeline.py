@@ -74,14 +74,18 @@ def test_batches_across_slots_are_cut_per_slot_and_put_back_in_order(
     assert getkeys_calls(cluster) == before
 
 
-def test_a_batch_follows_a_slot_that_moved_since_the_client_read_the_slot_map(cluster: List[Server]) -> None:
-    nd = cluster_nd(cluster)
+@pytest.mark.parametrize("mode", ["cluster", "cluster-async", "cluster-pipeline"])
+def test_a_batch_follows_a_slot_that_moved_since_the_client_read_the_slot_map(
+        cluster: List[Server], mode: str, request: pytest.FixtureRequest, loop: asyncio.AbstractEventLoop) -> None:
+    from conftest import make_nd
+    nd = make_nd(mode, request, loop)
+    nd.mget(["warm:a", "warm:b"])  # the client has read the slot map
     run = uuid.uuid4().hex[:8]
     keys = [f"moving:{run}:{i}" for i in range(12)]
     rows = {k: np.full(4, i, dtype=np.int32) for i, k in enumerate(keys)}
     assert nd.mset(rows) is True
     # Move the first key's slot (with its key) to another node behind the client's back.
-    client = nd.client
+    client = cluster_nd(cluster).client
     slot = client.keyslot(keys[0])
     source = client.get_node_from_key(keys[0])
     target = next(n for n in client.get_primaries() if n.name != source.name)
