@@ -55,6 +55,25 @@ def _is_missing(error: redis.ResponseError) -> bool:
     return code_of(error) == "NOKEY"
 
 
+def _none_if_missing(cmd: Cmd[Any], error: redis.ResponseError) -> Any:
+    """None for a missing key's error where the call allows it; the mapped error otherwise."""
+    if cmd.none_if_missing and _is_missing(error):
+        return None
+    raise classify(error) from None
+
+
+def _part_outcome(part: Cmd[Any], result: Any) -> tuple[bool, Any]:
+    """A split batch's call as its pipeline returned it: (send it again?, its value); raises its
+    error (mapped) unless it was redirected or is a missing key the call allows."""
+    if isinstance(result, BaseException) and _is_redirect(result):
+        return True, None
+    if isinstance(result, redis.ResponseError):
+        return False, _none_if_missing(part, result)
+    if isinstance(result, BaseException):
+        raise result
+    return False, result
+
+
 def _is_redirect(error: BaseException) -> bool:
     """A cluster's answer that the slot is (being) served elsewhere: worth sending again."""
     return isinstance(error, (redis.exceptions.MovedError, redis.exceptions.AskError,
@@ -250,19 +269,12 @@ class NDArray(_Base):
             pipe.execute_command(*part.args, **self._options(part))
         results = pipe.execute(raise_on_error=False)
         for i, (part, result) in enumerate(zip(parts, results)):
-            if isinstance(result, Exception) and _is_redirect(result):
+            again, results[i] = _part_outcome(part, result)
+            if again:
                 try:
                     results[i] = self.client.execute_command(*part.args, **part.options)
                 except redis.ResponseError as e:
-                    if not (part.none_if_missing and _is_missing(e)):
-                        raise classify(e) from None
-                    results[i] = None
-            elif isinstance(result, redis.ResponseError) and part.none_if_missing and _is_missing(result):
-                results[i] = None
-            elif isinstance(result, redis.ResponseError):
-                raise classify(result)
-            elif isinstance(result, Exception):
-                raise result
+                    results[i] = _none_if_missing(part, e)
         return results  # type: ignore[no-any-return]
 
     set = _sync(c.set_)
@@ -322,21 +334,15 @@ class AsyncNDArray(_Base):
         results = await asyncio.gather(
             *(self.client.execute_command(*part.args, **self._options(part)) for part in parts),
             return_exceptions=True)
+        out = list(results)
         for i, (part, result) in enumerate(zip(parts, results)):
-            if isinstance(result, Exception) and _is_redirect(result):
+            again, out[i] = _part_outcome(part, result)
+            if again:
                 try:
-                    results[i] = await self.client.execute_command(*part.args, **part.options)
+                    out[i] = await self.client.execute_command(*part.args, **part.options)
                 except redis.ResponseError as e:
-                    if not (part.none_if_missing and _is_missing(e)):
-                        raise classify(e) from None
-                    results[i] = None
-            elif isinstance(result, redis.ResponseError) and part.none_if_missing and _is_missing(result):
-                results[i] = None
-            elif isinstance(result, redis.ResponseError):
-                raise classify(result)
-            elif isinstance(result, BaseException):
-                raise result
-        return list(results)
+                    out[i] = _none_if_missing(part, e)
+        return out
 
     set = _async(c.set_)
     get = _async(c.get)
