@@ -38,27 +38,6 @@ fn set_blob(
         .query(con)
 }
 
-fn keys_in_slot(con: &mut Connection, slot: u16) -> i64 {
-    redis::cmd("CLUSTER")
-        .arg("COUNTKEYSINSLOT")
-        .arg(slot)
-        .query(con)
-        .unwrap()
-}
-
-fn digest(con: &mut Connection, key: &str) -> Value {
-    redis::cmd("DEBUG")
-        .arg("DIGEST-VALUE")
-        .arg(key)
-        .query(con)
-        .unwrap()
-}
-
-fn info_field(con: &mut Connection, key: &str, field: &str) -> Value {
-    let info: HashMap<String, Value> = redis::cmd("NDARRAY.INFO").arg(key).query(con).unwrap();
-    info.get(field).cloned().unwrap_or(Value::Nil)
-}
-
 /// Arrays of every kind in the slot of `tag`: small, compressed and bigger than
 /// proto-max-bulk-len (lowered to 1 MiB on every node afterwards, so the snapshot must carry them
 /// in pieces), uncompressed, with attributes and a TTL. Returns their names.
@@ -116,13 +95,13 @@ fn migrating_a_slot_under_writes_keeps_every_acknowledged_write() {
     // The snapshot must carry arrays bigger than proto-max-bulk-len in pieces (the writer's 2 MiB
     // arguments still fit on the source).
     config_set_all(&nodes[b..=b], "proto-max-bulk-len", "1mb");
-    let before: Vec<(Value, Value, Value)> = kept
+    let before: Vec<(String, Value, Value)> = kept
         .iter()
         .map(|k| {
             (
                 digest(&mut source, k),
-                info_field(&mut source, k, "updated_at"),
-                info_field(&mut source, k, "dtype"),
+                info(&mut source, k)["updated_at"].clone(),
+                info(&mut source, k)["dtype"].clone(),
             )
         })
         .collect();
@@ -212,12 +191,8 @@ fn migrating_a_slot_under_writes_keeps_every_acknowledged_write() {
     }
     for (key, (digest_before, updated_at, dtype)) in kept.iter().zip(&before) {
         assert_eq!(&digest(&mut target, key), digest_before, "{key}");
-        assert_eq!(
-            &info_field(&mut target, key, "updated_at"),
-            updated_at,
-            "{key}"
-        );
-        assert_eq!(&info_field(&mut target, key, "dtype"), dtype, "{key}");
+        assert_eq!(&info(&mut target, key)["updated_at"], updated_at, "{key}");
+        assert_eq!(&info(&mut target, key)["dtype"], dtype, "{key}");
     }
     let model_attr: Value = redis::cmd("NDARRAY.ATTRGET")
         .arg(format!("{{{tag}}}attrs"))
@@ -251,7 +226,7 @@ fn a_cancelled_migration_leaves_the_source_as_it_was() {
     let (slot, a, b, ids) = slot_and_nodes(&nodes, tag);
     let mut source = nodes[a].conn();
     let kept = fill_slot(&mut source, tag);
-    let before: Vec<Value> = kept.iter().map(|k| digest(&mut source, k)).collect();
+    let before: Vec<String> = kept.iter().map(|k| digest(&mut source, k)).collect();
     migrate_slot(&mut source, slot, &ids[b]);
     let _: () = redis::cmd("CLUSTER")
         .arg("CANCELSLOTMIGRATIONS")

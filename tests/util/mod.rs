@@ -294,6 +294,15 @@ pub fn wait_for_rewrite(con: &mut Connection) {
     }
 }
 
+/// Keys this node holds in `slot` (`CLUSTER COUNTKEYSINSLOT`).
+pub fn keys_in_slot(con: &mut Connection, slot: u16) -> i64 {
+    redis::cmd("CLUSTER")
+        .arg("COUNTKEYSINSLOT")
+        .arg(slot)
+        .query(con)
+        .unwrap()
+}
+
 /// Whether the server migrates slots atomically (`CLUSTER MIGRATESLOTS`: Valkey 9 or later).
 pub fn has_atomic_slot_migration(con: &mut Connection) -> bool {
     let info: String = redis::cmd("INFO").arg("server").query(con).unwrap();
