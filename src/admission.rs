@@ -22,6 +22,7 @@
 
 use crate::error::Error;
 use crate::host::datatype::Key;
+use crate::host::server;
 use redis_module::{Context, ContextFlags, RedisString, RedisValue};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -147,7 +148,7 @@ impl Admission {
 /// Redis' refusals of writes that depend on the server's health (its `writeCommandsDeniedBy
 /// DiskError` and `min-replicas-to-write` checks), read from `INFO` as a client would see them.
 fn health_refusal(ctx: &Context) -> Option<&'static str> {
-    let info = call_text(ctx, "INFO", &["persistence", "replication"])?;
+    let info = server::call_text(ctx, "INFO", &["persistence", "replication"])?;
     let field = |name: &str| {
         info.lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
@@ -185,16 +186,6 @@ fn health_refusal(ctx: &Context) -> Option<&'static str> {
     (good < wanted).then_some("NOREPLICAS Not enough good replicas to write.")
 }
 
-/// The text of a command's reply (INFO, CLUSTER NODES).
-fn call_text(ctx: &Context, command: &str, args: &[&str]) -> Option<String> {
-    match ctx.call(command, args).ok()? {
-        RedisValue::SimpleString(s) | RedisValue::BulkString(s) => Some(s),
-        RedisValue::StringBuffer(b) => String::from_utf8(b).ok(),
-        RedisValue::BulkRedisString(s) => s.try_as_str().ok().map(str::to_string),
-        _ => None,
-    }
-}
-
 fn refuse(message: &str) -> Verdict {
     Verdict::Refuse(Error::Refused(message.into()))
 }
@@ -213,7 +204,7 @@ struct SlotOwner {
 
 impl SlotOwner {
     fn read(ctx: &Context, slot: u16) -> Option<SlotOwner> {
-        let nodes = call_text(ctx, "CLUSTER", &["NODES"])?;
+        let nodes = server::call_text(ctx, "CLUSTER", &["NODES"])?;
         Some(SlotOwner::parse(&nodes, slot))
     }
 

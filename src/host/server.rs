@@ -1,7 +1,7 @@
 //! Calls into the server that are neither replies nor blocking: its clock, keyspace events,
 //! replication of commands the module writes itself, `INFO` fields, and the module's settings.
 
-use redis_module::{raw, Context, NotifyEvent, RedisString, Status};
+use redis_module::{raw, Context, NotifyEvent, RedisString, RedisValue, Status};
 use std::ffi::{c_int, c_longlong, CStr};
 
 /// The server's clock in Unix milliseconds (the cached time inside a command, as Redis' own
@@ -154,12 +154,7 @@ pub fn set_module_options(ctx: &Context) -> bool {
 
 /// The major version of a Valkey server (`server_name:valkey` in `INFO server`), None on Redis.
 fn valkey_major(ctx: &Context) -> Option<u32> {
-    let info = match ctx.call("INFO", &["server"]) {
-        Ok(redis_module::RedisValue::SimpleString(text)) => text,
-        Ok(redis_module::RedisValue::BulkString(text)) => text,
-        Ok(redis_module::RedisValue::StringBuffer(bytes)) => String::from_utf8_lossy(&bytes).into(),
-        _ => return None,
-    };
+    let info = call_text(ctx, "INFO", &["server"])?;
     let field = |name: &str| {
         info.lines()
             .find_map(|line| line.strip_prefix(name))
@@ -169,4 +164,14 @@ fn valkey_major(ctx: &Context) -> Option<u32> {
         return None;
     }
     field("valkey_version:")?.split('.').next()?.parse().ok()
+}
+
+/// The text of a command's reply (INFO, CLUSTER NODES), whichever string form it came in.
+pub fn call_text(ctx: &Context, command: &str, args: &[&str]) -> Option<String> {
+    match ctx.call(command, args).ok()? {
+        RedisValue::SimpleString(s) | RedisValue::BulkString(s) => Some(s),
+        RedisValue::StringBuffer(b) => String::from_utf8(b).ok(),
+        RedisValue::BulkRedisString(s) => s.try_as_str().ok().map(str::to_string),
+        _ => None,
+    }
 }
