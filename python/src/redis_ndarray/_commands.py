@@ -76,11 +76,13 @@ class Split(Generic[T]):
     """A batch cut into one call per cluster slot: the calls, and how their results (in the same
     order) become the batch's result."""
 
-    __slots__ = ("parts", "merge")
+    __slots__ = ("parts", "merge", "slots")
 
     def __init__(self, parts: List["Cmd[Any]"], merge: Callable[[List[Any]], T]) -> None:
         self.parts = parts
         self.merge = merge
+        # Each part's slot, known when the batch was cut (set by the client).
+        self.slots: List[int] = []
 
 
 # Given the positions of a batch's keys grouped by slot (each group in the caller's order), the

@@ -163,17 +163,20 @@ class _Base:
             groups.setdefault(self.client.keyslot(key), []).append(i)
         if len(groups) < 2:
             return None
-        return cmd.split(list(groups.values()))
+        split = cmd.split(list(groups.values()))
+        split.slots = list(groups)
+        return split
 
     def _reads_from_replicas(self) -> bool:
         """Whether the cluster client sends reads to replicas (as redis-py decides for its own)."""
         return bool(getattr(self.client, "read_from_replicas", False)
                     or getattr(self.client, "load_balancing_strategy", None) is not None)
 
-    def _options(self, cmd: Cmd[Any]) -> Dict[str, Any]:
+    def _options(self, cmd: Cmd[Any], slot: Optional[int] = None) -> Dict[str, Any]:
         """redis-py's options for `cmd`; on a cluster, the node it goes to: multi-key commands by
-        their first key's slot (after checking every key has it), reads to a replica when the
-        client reads from replicas (redis-py would send a module's reads to the primary)."""
+        their first key's slot (after checking every key has it; `slot` when the caller knows it,
+        as for a split batch's parts), reads to a replica when the client reads from replicas
+        (redis-py would send a module's reads to the primary)."""
         if not self.is_cluster:
             return cmd.options
         read = c.name_of(cmd).upper() in c.READ_COMMANDS and self._reads_from_replicas()
@@ -182,8 +185,10 @@ class _Base:
             if not (read and len(cmd.args) > 1):
                 return cmd.options
             keys = [cmd.args[1]]  # every single-key command has its key first
-        slot = self.client.keyslot(keys[0])
-        for key in keys[1:]:
+        known = slot is not None
+        if slot is None:
+            slot = self.client.keyslot(keys[0])
+        for key in () if known else keys[1:]:
             if self.client.keyslot(key) != slot:
                 raise CrossSlotKeysError(
                     f"{c.name_of(cmd)}: keys {keys[0]!r} and {key!r} hash to different cluster slots; "
@@ -200,7 +205,7 @@ class _Base:
                 return cmd.options if not cmd.route_keys else {
                     **cmd.options, "target_nodes": self.client.get_node_from_key(keys[0])}
         else:
-            node = self.client.get_node_from_key(keys[0])
+            node = self.client.nodes_manager.get_node_from_slot(slot)
         return {**cmd.options, "target_nodes": node}
 
 
@@ -251,7 +256,7 @@ class NDArray(_Base):
             return cmd.local()
         split = self._split(cmd)
         if split is not None:
-            return split.merge(self._run_parts(split.parts))  # type: ignore[no-any-return]
+            return split.merge(self._run_parts(split))  # type: ignore[no-any-return]
         try:
             return self.client.execute_command(  # type: ignore[no-any-return]
                 *cmd.args, **(self._options(cmd) if self.is_cluster else cmd.options))
@@ -260,15 +265,15 @@ class NDArray(_Base):
                 return None  # type: ignore[return-value]
             raise classify(e) from None
 
-    def _run_parts(self, parts: List[Cmd[Any]]) -> List[Any]:
+    def _run_parts(self, split: c.Split[Any]) -> List[Any]:
         """The calls of a split batch, sent together (a cluster pipeline: one round trip per node,
         the nodes in parallel). A call redirected meanwhile (its slot moved: MOVED, ASK, TRYAGAIN)
         is sent again through redis-py's own routing, which follows redirections."""
         pipe = self.client.pipeline(transaction=False)
-        for part in parts:
-            pipe.execute_command(*part.args, **self._options(part))
+        for part, slot in zip(split.parts, split.slots):
+            pipe.execute_command(*part.args, **self._options(part, slot))
         results = pipe.execute(raise_on_error=False)
-        for i, (part, result) in enumerate(zip(parts, results)):
+        for i, (part, result) in enumerate(zip(split.parts, results)):
             again, results[i] = _part_outcome(part, result)
             if again:
                 try:
@@ -321,7 +326,7 @@ class AsyncNDArray(_Base):
             await self.client.initialize()  # the slot map routes our commands (see _options)
         split = self._split(cmd)
         if split is not None:
-            return split.merge(await self._run_parts(split.parts))  # type: ignore[no-any-return]
+            return split.merge(await self._run_parts(split))  # type: ignore[no-any-return]
         try:
             return await self.client.execute_command(*cmd.args, **self._options(cmd))  # type: ignore[no-any-return]
         except redis.ResponseError as e:
@@ -329,13 +334,14 @@ class AsyncNDArray(_Base):
                 return None  # type: ignore[return-value]
             raise classify(e) from None
 
-    async def _run_parts(self, parts: List[Cmd[Any]]) -> List[Any]:
+    async def _run_parts(self, split: c.Split[Any]) -> List[Any]:
         """As `NDArray._run_parts`, the calls awaited together (asyncio.gather)."""
         results = await asyncio.gather(
-            *(self.client.execute_command(*part.args, **self._options(part)) for part in parts),
+            *(self.client.execute_command(*part.args, **self._options(part, slot))
+              for part, slot in zip(split.parts, split.slots)),
             return_exceptions=True)
         out = list(results)
-        for i, (part, result) in enumerate(zip(parts, results)):
+        for i, (part, result) in enumerate(zip(split.parts, results)):
             again, out[i] = _part_outcome(part, result)
             if again:
                 try:
@@ -385,15 +391,15 @@ class _PipelineBase:
     def __len__(self) -> int:
         return len(self.inner)
 
-    def _queue(self, cmd: Cmd[Any]) -> None:
-        split = self.nd._split(cmd)
+    def _queue(self, cmd: Cmd[Any], slot: Optional[int] = None) -> None:
+        split = None if slot is not None else self.nd._split(cmd)
         if split is not None:
             # A batch spanning slots: its calls are queued in its place and merged back at execute().
             self._splits[len(self.inner)] = split
-            for part in split.parts:
-                self._queue(part)
+            for part, part_slot in zip(split.parts, split.slots):
+                self._queue(part, part_slot)
             return
-        options = self.nd._options(cmd)
+        options = self.nd._options(cmd, slot)
         self._ours[len(self.inner)] = cmd
         self.inner.execute_command(*cmd.args, **options)
 
