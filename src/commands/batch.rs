@@ -4,7 +4,7 @@ use super::encoded::{self, Propagation, Replication};
 use super::meta;
 use super::parse::{
     mget_keys_end, parse_mget_format, parse_msetex_options, parse_numkeys, parse_stack_options,
-    Condition, Format, MsetexOptions, Ttl,
+    Condition, Format, MsetexOptions, ReadRequest, Ttl,
 };
 use super::reply::Ack;
 use super::steps::{mset_elements, msetex_elements, BatchMemo, SetValue, WriteSettings};
@@ -12,6 +12,7 @@ use super::write::store_with_ttl;
 use super::{arg, notify, reply, rest};
 use crate::array::cast::{cast_into, check_cast};
 use crate::array::npy::write_npy_header;
+use crate::array::reduce::{reduce_stacked, ReduceOp};
 use crate::array::values::parse_values;
 use crate::array::{ArrayError, DType, NdArray, Shape};
 use crate::error::{Error, Result};
@@ -376,9 +377,11 @@ pub fn stack(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     let options = parse_stack_options(&option_args)?;
     let keys: Vec<Key> = names.iter().map(|n| Key::open(ctx, n, false)).collect();
     let mut arrays: Vec<Option<&NdArray>> = Vec::with_capacity(keys.len());
-    for (key, name) in keys.iter().zip(&names) {
+    let mut skipped = Vec::new();
+    for (i, (key, name)) in keys.iter().zip(&names).enumerate() {
         // WRONGTYPE stays an error, with or without MISSING.
         match key.array()? {
+            None if options.skip => skipped.push(i),
             None if options.fill.is_none() => {
                 return Err(Error::no_key(format!(
                     "no such key '{}'",
@@ -389,9 +392,11 @@ pub fn stack(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         }
     }
     let Some(first) = arrays.iter().find_map(|a| *a) else {
-        return Err(Error::no_key(
-            "every key is missing: MISSING FILL needs at least one existing array to take the dtype and shape from",
-        ));
+        return Err(Error::no_key(if options.skip {
+            "need at least one array to stack: every key is missing"
+        } else {
+            "every key is missing: MISSING FILL needs at least one existing array to take the dtype and shape from"
+        }));
     };
     for (array, name) in arrays.iter().zip(&names) {
         let Some(array) = array else { continue };
@@ -436,6 +441,8 @@ pub fn stack(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         format: options.format,
         fill,
         row_items: first.shape().size(),
+        reduce: options.reduce,
+        skipped: options.skip.then_some(skipped),
     };
     let bytes = arrays.iter().flatten().map(|a| a.nbytes()).sum();
     if offload::should_offload(ctx, bytes) {
@@ -457,12 +464,19 @@ struct StackPlan {
     format: Format,
     fill: Option<Vec<u8>>,
     row_items: u64,
+    /// `REDUCE op`: reply the reduction over the stacked axis.
+    reduce: Option<ReduceOp>,
+    /// `MISSING SKIP`: the positions of the keys left out.
+    skipped: Option<Vec<usize>>,
 }
 
 impl StackPlan {
     /// Builds the whole reply in a buffer first, so an error (a corrupt chunk) replies an error
     /// and never half an array.
     fn reply(&self, ctx: &Context, arrays: &[Option<&NdArray>]) -> Result<RedisValue> {
+        if let Some(op) = self.reduce {
+            return self.reply_reduced(ctx, op, arrays);
+        }
         let nbytes = self
             .shape
             .nbytes_within(self.to, crate::config::max_array_bytes())?;
@@ -494,16 +508,78 @@ impl StackPlan {
                     }
                 }
             }
-            if self.fill.is_some() {
-                host::array(ctx, 2);
-                reply::bytes(ctx, buf);
-                host::array(ctx, filled.len());
-                for i in filled {
-                    host::integer(ctx, i64::try_from(i).unwrap_or(i64::MAX));
-                }
-                return Ok(RedisValue::NoReply);
-            }
-            Ok(reply::bytes(ctx, buf))
+            let positions = match &self.skipped {
+                Some(skipped) => skipped,
+                None if self.fill.is_some() => &filled,
+                None => return Ok(reply::bytes(ctx, buf)),
+            };
+            host::array(ctx, 2);
+            reply::bytes(ctx, buf);
+            reply_positions(ctx, positions);
+            Ok(RedisValue::NoReply)
         })
+    }
+
+    /// `STACK … REDUCE op`: `np.stack(rows).<op>(axis=0)` without building the stack, each row
+    /// decoded (and converted, with AS) by a job; with MISSING FILL or SKIP, the reply is the
+    /// result and the positions filled or skipped.
+    fn reply_reduced(
+        &self,
+        ctx: &Context,
+        op: ReduceOp,
+        arrays: &[Option<&NdArray>],
+    ) -> Result<RedisValue> {
+        let row_dims = self.shape.dims().get(1..).unwrap_or_default();
+        let read = |i: u64, out: &mut Vec<u8>| -> std::result::Result<(), ArrayError> {
+            match (arrays.get(i as usize).copied().flatten(), &self.fill) {
+                (Some(a), _) if self.to == self.from => a.read_all(out),
+                (Some(a), _) => {
+                    // One extra copy for a cast: the stored elements, decoded, then converted.
+                    let mut raw = Vec::new();
+                    a.read_all(&mut raw)?;
+                    cast_into(self.from, self.to, &raw, out);
+                    Ok(())
+                }
+                (None, Some(fill)) => {
+                    for _ in 0..self.row_items {
+                        out.extend_from_slice(fill);
+                    }
+                    Ok(())
+                }
+                (None, None) => Err(ArrayError::invalid("a key went missing while stacking")),
+            }
+        };
+        let result = reduce_stacked(op, self.to, row_dims, arrays.len() as u64, &read)?;
+        let req = ReadRequest {
+            format: self.format,
+            cast: None,
+        };
+        let filled: Vec<usize> = match (&self.skipped, &self.fill) {
+            (Some(skipped), _) => skipped.clone(),
+            (None, Some(_)) => (0..arrays.len())
+                .filter(|&i| arrays.get(i).is_some_and(Option::is_none))
+                .collect(),
+            (None, None) => {
+                return reply::converted(ctx, result.dtype, &result.dims, req, |out| {
+                    out.extend_from_slice(&result.data);
+                    Ok(())
+                })
+            }
+        };
+        host::array(ctx, 2);
+        reply::converted(ctx, result.dtype, &result.dims, req, |out| {
+            out.extend_from_slice(&result.data);
+            Ok(())
+        })?;
+        reply_positions(ctx, &filled);
+        Ok(RedisValue::NoReply)
+    }
+}
+
+/// The positions of the keys a STACK filled or skipped, as an array of integers.
+fn reply_positions(ctx: &Context, positions: &[usize]) {
+    host::array(ctx, positions.len());
+    for &i in positions {
+        host::integer(ctx, i64::try_from(i).unwrap_or(i64::MAX));
     }
 }

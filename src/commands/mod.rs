@@ -2,6 +2,7 @@
 
 pub mod args;
 mod batch;
+mod compute;
 mod encoded;
 mod meta;
 pub mod parse;

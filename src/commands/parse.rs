@@ -4,6 +4,7 @@
 
 use super::table::{data_usage, usage};
 use crate::array::input::Input;
+use crate::array::reduce::ReduceOp;
 use crate::array::{ArrayError, DType};
 use crate::codec::{registry, CodecName, Shuffle};
 
@@ -241,7 +242,15 @@ pub struct StackOptions<'a> {
     pub cast: Option<DType>,
     /// `MISSING FILL value`: the value (in the stacked dtype) of the rows of missing keys.
     pub fill: Option<&'a [u8]>,
+    /// `MISSING SKIP`: missing keys are left out (their positions replied).
+    pub skip: bool,
+    /// `REDUCE op`: the reduction over the stacked axis instead of the stack.
+    pub reduce: Option<ReduceOp>,
 }
+
+/// What `STACK … REDUCE` computes over the stacked axis.
+pub const STACK_REDUCTIONS: [ReduceOp; 4] =
+    [ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Min, ReduceOp::Max];
 
 /// `[AS dtype] [FORMAT NPY|BLOB] [MISSING FILL value]`, any order.
 pub fn parse_stack_options<'a>(args: &'a [&'a [u8]]) -> ParseResult<StackOptions<'a>> {
@@ -263,20 +272,29 @@ pub fn parse_stack_options<'a>(args: &'a [&'a [u8]]) -> ParseResult<StackOptions
                 }
             };
         } else if is(arg, "MISSING") {
-            let how = value_of(&mut it, "MISSING", "FILL value")?;
-            if !is(how, "FILL") {
+            let how = value_of(&mut it, "MISSING", "FILL value or SKIP")?;
+            if is(how, "SKIP") {
+                opts.skip = true;
+            } else if is(how, "FILL") {
+                opts.fill = Some(value_of(&mut it, "MISSING FILL", "a value")?);
+            } else {
                 return invalid(format!(
-                    "unknown MISSING policy '{}' (expected MISSING FILL value)",
+                    "unknown MISSING policy '{}' (expected MISSING FILL value or MISSING SKIP)",
                     text(how)
                 ));
             }
-            opts.fill = Some(value_of(&mut it, "MISSING FILL", "a value")?);
+        } else if is(arg, "REDUCE") {
+            let op = value_of(&mut it, "REDUCE", "sum, mean, min or max")?;
+            opts.reduce = Some(ReduceOp::parse_among(op, &STACK_REDUCTIONS)?);
         } else {
             return invalid(format!(
-                "unknown option '{}' (expected AS, FORMAT or MISSING FILL; numkeys must count the keys)",
+                "unknown option '{}' (expected AS, FORMAT, MISSING FILL, MISSING SKIP or REDUCE; numkeys must count the keys)",
                 text(arg)
             ));
         }
+    }
+    if opts.skip && opts.fill.is_some() {
+        return invalid("MISSING FILL and MISSING SKIP exclude each other");
     }
     Ok(opts)
 }
@@ -586,6 +604,139 @@ pub fn parse_read(args: &[&[u8]]) -> ParseResult<ReadRequest> {
         return invalid("AS does not apply to FORMAT ENCODED: the stored form is replied as it is");
     }
     Ok(req)
+}
+
+/// NDARRAY.REDUCE's options after its op.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReduceOptions<'a> {
+    /// `AXIS axis [axis ...]` (none: every axis).
+    pub axes: Option<Vec<i64>>,
+    pub keepdims: bool,
+    pub select: Option<&'a [u8]>,
+    /// `AS dtype`: NumPy's `dtype=`.
+    pub dtype: Option<DType>,
+    pub format: Format,
+}
+
+/// `[AXIS axis [axis ...]] [KEEPDIMS] [SELECT selection] [AS dtype] [FORMAT NPY|BLOB|VALUES]`,
+/// any order; AXIS takes the integers that follow it.
+pub fn parse_reduce_options<'a>(args: &'a [&'a [u8]]) -> ParseResult<ReduceOptions<'a>> {
+    let mut it = args.iter().peekable();
+    let mut opts = ReduceOptions::default();
+    while let Some(arg) = it.next() {
+        if is(arg, "AXIS") {
+            let mut axes = Vec::new();
+            while let Some(axis) = it
+                .peek()
+                .and_then(|a| std::str::from_utf8(a).ok()?.parse::<i64>().ok())
+            {
+                axes.push(axis);
+                it.next();
+            }
+            if axes.is_empty() {
+                return invalid(
+                    "AXIS needs at least one axis (an integer; negative counts from the end)",
+                );
+            }
+            opts.axes.get_or_insert_with(Vec::new).extend(axes);
+        } else if is(arg, "KEEPDIMS") {
+            opts.keepdims = true;
+        } else if is(arg, "SELECT") {
+            opts.select = Some(value_of(&mut it, "SELECT", "a selection")?);
+        } else if is(arg, "AS") {
+            opts.dtype = Some(DType::parse(value_of(&mut it, "AS", "a dtype")?)?);
+        } else if is(arg, "FORMAT") {
+            let v = value_of(&mut it, "FORMAT", "NPY, BLOB or VALUES")?;
+            opts.format = match v {
+                v if is(v, "NPY") => Format::Npy,
+                v if is(v, "BLOB") => Format::Blob,
+                v if is(v, "VALUES") => Format::Values,
+                v => {
+                    return invalid(format!(
+                        "unknown format '{}' (expected NPY, BLOB or VALUES)",
+                        text(v)
+                    ))
+                }
+            };
+        } else {
+            return invalid(format!(
+                "unknown option '{}' (expected AXIS, KEEPDIMS, SELECT, AS or FORMAT)",
+                text(arg)
+            ));
+        }
+    }
+    Ok(opts)
+}
+
+/// NDARRAY.APPLY's operand, as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyOperand<'a> {
+    Values(Vec<&'a [u8]>),
+    Npy(&'a [u8]),
+    Encoded(&'a [u8]),
+}
+
+/// NDARRAY.APPLY's arguments after its ufunc.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyArgs<'a> {
+    pub select: Option<&'a [u8]>,
+    /// `RETURN`: reply the new array as GET would.
+    pub return_array: bool,
+    pub operand: ApplyOperand<'a>,
+}
+
+/// `[SELECT selection] [RETURN] <VALUES x [x ...] | NPY bytes | ENCODED payload>`: options in
+/// any order, then the operand, last (VALUES takes every argument after it).
+pub fn parse_apply<'a>(args: &'a [&'a [u8]]) -> ParseResult<ApplyArgs<'a>> {
+    let mut it = args.iter().peekable();
+    let (mut select, mut return_array) = (None, false);
+    let usage = "expected VALUES x [x ...], NPY bytes or ENCODED payload, last";
+    while let Some(arg) = it.next() {
+        if is(arg, "SELECT") {
+            select = Some(value_of(&mut it, "SELECT", "a selection")?);
+        } else if is(arg, "RETURN") {
+            return_array = true;
+        } else if is(arg, "VALUES") {
+            let values: Vec<&[u8]> = it.copied().collect();
+            if values.is_empty() {
+                return invalid("VALUES needs at least one value");
+            }
+            let operand = ApplyOperand::Values(values);
+            return Ok(ApplyArgs {
+                select,
+                return_array,
+                operand,
+            });
+        } else if is(arg, "NPY") || is(arg, "ENCODED") {
+            let data = value_of(
+                &mut it,
+                if is(arg, "NPY") { "NPY" } else { "ENCODED" },
+                "the data",
+            )?;
+            if let Some(extra) = it.next() {
+                return invalid(format!(
+                    "unexpected argument '{}' after the operand ({usage})",
+                    text(extra)
+                ));
+            }
+            let operand = if is(arg, "NPY") {
+                ApplyOperand::Npy(data)
+            } else {
+                ApplyOperand::Encoded(data)
+            };
+            return Ok(ApplyArgs {
+                select,
+                return_array,
+                operand,
+            });
+        } else {
+            return invalid(format!(
+                "unknown option '{}' (expected SELECT or RETURN, then the operand: {usage})",
+                text(arg)
+            ));
+        }
+    }
+    invalid(format!("missing operand: {usage}"))
 }
 
 /// RESHAPE's new shape: dims, one of which may be -1 (`None`: inferred from the array's size, as

@@ -245,7 +245,7 @@ fn rows_for<'a>(array: &NdArray, data: DataArg<'a>, max: u64) -> Result<Cow<'a, 
         DataArg::Npy(file) => {
             let elements: Elements<'a> = Input::Npy(file).decode(max)?;
             let elements = elements
-                .cast(dtype, max)
+                .cast_same_kind(dtype, max)
                 .map_err(|e| e.context("npy data"))?;
             let dims = elements.shape.dims();
             let fits = dims == row_dims || dims.get(1..) == Some(row_dims);
@@ -319,7 +319,7 @@ pub fn plan_slice_write(
                 ))
                 .into());
             }
-            npy.cast(dtype, max)
+            npy.cast_same_kind(dtype, max)
                 .map_err(|e| e.context("npy data"))?
                 .data
         }

@@ -4,7 +4,7 @@
 //! command is the one [`CommandSpec::syntax`] renders, and a test checks that it is.
 
 use super::args::{block, command_syntax, integer, key, one_of, string, token, unix_time, Arg};
-use super::{batch, encoded, meta, probe, read, write};
+use super::{batch, compute, encoded, meta, probe, read, write};
 use crate::error::Result;
 use redis_module::{Context, RedisString, RedisValue};
 
@@ -145,6 +145,8 @@ pub fn data_usage() -> String {
 const FIRST_RELEASE: &str = "0.1.0";
 /// The version that introduced attributes, `updated_at`, MSETEX and STACK's numkeys (issue 11).
 const FEATURES_RELEASE: &str = "0.2.0";
+/// The version that introduced REDUCE, APPLY and STACK's REDUCE and MISSING SKIP (issue 24).
+const COMPUTE_RELEASE: &str = "0.3.0";
 
 // ---- argument pieces shared by several commands ----
 
@@ -280,9 +282,9 @@ pub const fn is_internal_at(index: usize) -> bool {
     false
 }
 
-pub static COMMANDS: [CommandSpec; 17] = TABLE;
+pub static COMMANDS: [CommandSpec; 19] = TABLE;
 
-const TABLE: [CommandSpec; 17] = [
+const TABLE: [CommandSpec; 19] = [
     CommandSpec {
         name: "ndarray.set",
         handler: write::set,
@@ -426,7 +428,9 @@ const TABLE: [CommandSpec; 17] = [
         },
         acl: "read",
         summary: "Stacks arrays of the same dtype and shape into one array of shape \
-                  (n, *shape), like np.stack; MISSING FILL fills the rows of missing keys.",
+                  (n, *shape), like np.stack; MISSING FILL fills the rows of missing keys, \
+                  MISSING SKIP leaves them out; REDUCE replies the sum, mean, min or max over \
+                  the stacked axis instead.",
         complexity: "O(N) where N is the total size of the arrays in bytes.",
         since: FIRST_RELEASE,
         args: &[
@@ -436,7 +440,18 @@ const TABLE: [CommandSpec; 17] = [
             one_of("format", &[token("NPY"), token("BLOB")])
                 .with_token("FORMAT")
                 .optional(),
-            string("value").with_token("MISSING FILL").optional(),
+            one_of(
+                "missing",
+                &[string("value").with_token("FILL"), token("SKIP")],
+            )
+            .with_token("MISSING")
+            .optional(),
+            one_of(
+                "op",
+                &[token("sum"), token("mean"), token("min"), token("max")],
+            )
+            .with_token("REDUCE")
+            .optional(),
         ],
     },
     CommandSpec {
@@ -561,6 +576,81 @@ const TABLE: [CommandSpec; 17] = [
         complexity: "O(N) where N is the number of keys.",
         since: FEATURES_RELEASE,
         args: &[key("key").multiple(), integer("unix-ms")],
+    },
+    CommandSpec {
+        name: "ndarray.reduce",
+        handler: compute::reduce,
+        flags: "readonly",
+        arity: -3,
+        keys: ONE_KEY_READ,
+        acl: "read",
+        summary: "Reduces the array (or a selection of it) over axes with NumPy's sum, prod, \
+                  mean, min, max, var, std, argmin, argmax, count_nonzero, any or all, in the \
+                  server.",
+        complexity: "O(N) where N is the size in bytes of the chunks the selection touches.",
+        since: COMPUTE_RELEASE,
+        args: &[
+            key("key"),
+            one_of(
+                "op",
+                &[
+                    token("sum"),
+                    token("prod"),
+                    token("mean"),
+                    token("min"),
+                    token("max"),
+                    token("var"),
+                    token("std"),
+                    token("argmin"),
+                    token("argmax"),
+                    token("count_nonzero"),
+                    token("any"),
+                    token("all"),
+                ],
+            ),
+            integer("axis").multiple().with_token("AXIS").optional(),
+            token("KEEPDIMS").optional(),
+            string("selection").with_token("SELECT").optional(),
+            string("dtype").with_token("AS").optional(),
+            FORMAT,
+        ],
+    },
+    CommandSpec {
+        name: "ndarray.apply",
+        handler: compute::apply,
+        flags: "write deny-oom",
+        arity: -5,
+        keys: ONE_KEY_UPDATE,
+        acl: "write",
+        summary: "Applies a NumPy ufunc (add, subtract, multiply, divide, minimum, maximum) of \
+                  the array (or a selection of it) and an operand in place, atomically, with \
+                  NumPy's broadcasting and same_kind casting.",
+        complexity: "O(N) where N is the size in bytes of the chunks the selection touches.",
+        since: COMPUTE_RELEASE,
+        args: &[
+            key("key"),
+            one_of(
+                "ufunc",
+                &[
+                    token("add"),
+                    token("subtract"),
+                    token("multiply"),
+                    token("divide"),
+                    token("minimum"),
+                    token("maximum"),
+                ],
+            ),
+            string("selection").with_token("SELECT").optional(),
+            token("RETURN").optional(),
+            one_of(
+                "operand",
+                &[
+                    string("value").with_token("VALUES").multiple(),
+                    string("npy").with_token("NPY"),
+                    string("payload").with_token("ENCODED"),
+                ],
+            ),
+        ],
     },
 ];
 

@@ -161,7 +161,7 @@ impl Drop for BorrowedArgs {
 }
 
 /// One entry point per row of `COMMANDS`, in the same order (checked at compile time).
-static DISPATCH: [CommandFn; 17] = [
+static DISPATCH: [CommandFn; 19] = [
     dispatch::<0>,
     dispatch::<1>,
     dispatch::<2>,
@@ -179,6 +179,8 @@ static DISPATCH: [CommandFn; 17] = [
     dispatch::<14>,
     dispatch::<15>,
     dispatch::<16>,
+    dispatch::<17>,
+    dispatch::<18>,
 ];
 const _: () = assert!(DISPATCH.len() == COMMANDS.len());
 

@@ -40,8 +40,41 @@ pub fn check_cast(from: DType, to: DType) -> ArrayResult<()> {
     )))
 }
 
+/// NumPy's `same_kind` rule, for writes into an existing array (APPEND, SETSLICE, APPLY): a safe
+/// cast, or one within the order bool < unsigned < signed < float < complex (float64 to float32
+/// and int64 to int8 are allowed, wrapping or rounding as NumPy does; float to int is not).
+/// bfloat16 is a float here, as ml_dtypes registers it.
+pub fn can_cast_same_kind(from: DType, to: DType) -> bool {
+    let order = |d: DType| match d.kind() {
+        Kind::Bool => 0,
+        Kind::Unsigned => 1,
+        Kind::Signed => 2,
+        Kind::Float => 4,
+        Kind::Complex => 5,
+    };
+    order(from) <= order(to)
+}
+
+/// How NumPy names a dtype in its messages (`dtype('float32')`).
+pub fn numpy_repr(d: DType) -> String {
+    format!("dtype('{}')", d.name())
+}
+
+/// Refuses a write that [`can_cast_same_kind`] does not allow, with NumPy's own message.
+pub fn check_same_kind(from: DType, to: DType) -> ArrayResult<()> {
+    if can_cast_same_kind(from, to) {
+        return Ok(());
+    }
+    Err(ArrayError::dtype(format!(
+        "Cannot cast array data from {} to {} according to the rule 'same_kind'",
+        numpy_repr(from),
+        numpy_repr(to)
+    )))
+}
+
 /// Converts little-endian elements of `from` to `to`, appending to `out`. The cast must have been
-/// checked; `src` holds whole elements.
+/// checked ([`check_cast`] or [`check_same_kind`]); `src` holds whole elements. Integers narrow
+/// by wrapping, floats round to nearest even, as NumPy's casts do.
 pub fn cast_into(from: DType, to: DType, src: &[u8], out: &mut Vec<u8>) {
     if from == to {
         out.extend_from_slice(src);
@@ -49,6 +82,10 @@ pub fn cast_into(from: DType, to: DType, src: &[u8], out: &mut Vec<u8>) {
     }
     let count = src.len() / from.itemsize();
     out.reserve(count.saturating_mul(to.itemsize()));
+    if to.kind() == Kind::Complex {
+        cast_to_complex(from, to, src, out);
+        return;
+    }
     for item in src.chunks_exact(from.itemsize()) {
         match to.kind() {
             Kind::Float => match from.kind() {
@@ -67,6 +104,34 @@ pub fn cast_into(from: DType, to: DType, src: &[u8], out: &mut Vec<u8>) {
                 write_int(to, v, out);
             }
         }
+    }
+}
+
+/// Any element to a complex dtype: the real part converted as to the part's float dtype, the
+/// imaginary part from a complex source or 0.
+fn cast_to_complex(from: DType, to: DType, src: &[u8], out: &mut Vec<u8>) {
+    let part = if to == DType::Complex64 {
+        DType::Float32
+    } else {
+        DType::Float64
+    };
+    let zero = if part == DType::Float32 {
+        &[0u8; 4][..]
+    } else {
+        &[0u8; 8][..]
+    };
+    if from.kind() == Kind::Complex {
+        let from_part = if from == DType::Complex64 {
+            DType::Float32
+        } else {
+            DType::Float64
+        };
+        cast_into(from_part, part, src, out);
+        return;
+    }
+    for item in src.chunks_exact(from.itemsize()) {
+        cast_into(from, part, item, out);
+        out.extend_from_slice(zero);
     }
 }
 
@@ -108,6 +173,51 @@ mod tests {
         assert!(
             e.contains("cannot cast float32 to int8") && e.contains("float16"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn same_kind_follows_numpys_kind_order() {
+        assert!(can_cast_same_kind(DType::Float64, DType::Float32));
+        assert!(can_cast_same_kind(DType::Int64, DType::Int8));
+        assert!(can_cast_same_kind(DType::UInt64, DType::Int8));
+        assert!(can_cast_same_kind(DType::Bool, DType::UInt8));
+        assert!(can_cast_same_kind(DType::Complex128, DType::Complex64));
+        assert!(can_cast_same_kind(DType::Float64, DType::Complex64));
+        assert!(can_cast_same_kind(DType::Int64, DType::BFloat16));
+        assert!(!can_cast_same_kind(DType::Int8, DType::UInt64));
+        assert!(!can_cast_same_kind(DType::Float32, DType::Int64));
+        assert!(!can_cast_same_kind(DType::Complex64, DType::Float64));
+        assert!(!can_cast_same_kind(DType::Int8, DType::Bool));
+        let e = check_same_kind(DType::Float64, DType::Int32).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Cannot cast array data from dtype('float64') to dtype('int32') according to the rule 'same_kind'"
+        );
+    }
+
+    #[test]
+    fn narrowing_ints_wrap_and_reals_become_complex() {
+        let src: Vec<u8> = [300i64, -1].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut out = Vec::new();
+        cast_into(DType::Int64, DType::Int8, &src, &mut out);
+        assert_eq!(out, [44u8, 255]);
+        out.clear();
+        cast_into(DType::Int64, DType::Complex64, &src, &mut out);
+        let expect: Vec<u8> = [300f32, 0.0, -1.0, 0.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        assert_eq!(out, expect);
+        out.clear();
+        let c: Vec<u8> = [1.5f64, -2.5]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        cast_into(DType::Complex128, DType::Complex64, &c, &mut out);
+        assert_eq!(
+            out,
+            [1.5f32.to_le_bytes(), (-2.5f32).to_le_bytes()].concat()
         );
     }
 

@@ -1,7 +1,7 @@
 //! Array data as clients send it (BLOB, VALUES, NPY or ENCODED) decoded into elements, plus `AS`
 //! casts.
 
-use super::cast::{cast_into, check_cast};
+use super::cast::{cast_into, check_cast, check_same_kind};
 use super::dtype::DType;
 use super::error::{ArrayError, ArrayResult};
 use super::ndarray::{check_len, NdArray};
@@ -131,10 +131,26 @@ impl<'a> Elements<'a> {
 
     /// Converts to `to` (an allowed `AS` cast), checking the output size against `max_bytes`.
     pub fn cast(self, to: DType, max_bytes: u64) -> ArrayResult<Elements<'a>> {
+        if to != self.dtype {
+            check_cast(self.dtype, to)?;
+        }
+        self.convert(to, max_bytes)
+    }
+
+    /// Converts to `to` for a write into an existing array of that dtype: NumPy's `same_kind`
+    /// rule ([`check_same_kind`]), the output size checked against `max_bytes`.
+    pub fn cast_same_kind(self, to: DType, max_bytes: u64) -> ArrayResult<Elements<'a>> {
+        if to != self.dtype {
+            check_same_kind(self.dtype, to)?;
+        }
+        self.convert(to, max_bytes)
+    }
+
+    /// The conversion itself, once a rule allowed it.
+    fn convert(self, to: DType, max_bytes: u64) -> ArrayResult<Elements<'a>> {
         if to == self.dtype {
             return Ok(self);
         }
-        check_cast(self.dtype, to)?;
         let shape = Shape::new(self.shape.dims().to_vec(), to)?;
         let nbytes = shape.nbytes_within(to, max_bytes)?;
         let mut out = Vec::with_capacity(nbytes);

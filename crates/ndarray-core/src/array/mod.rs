@@ -11,10 +11,12 @@ pub mod heap;
 pub mod input;
 pub mod ndarray;
 pub mod npy;
+pub mod reduce;
 pub mod shape;
 pub mod slice;
 pub mod spare;
 pub mod store;
+pub mod ufunc;
 pub mod values;
 
 pub use dtype::DType;

@@ -322,6 +322,66 @@ impl Selection {
         }
     }
 
+    /// Cuts the selection into pieces of at most about `target` elements whose results, one after
+    /// the other, are the selection's result in C order (what a reduction runs as independent
+    /// jobs). The cut depends only on the selection and `target`, never on threads, so a reduction
+    /// merges the same pieces in the same order everywhere.
+    pub fn pieces(&self, target: u64) -> Pieces<'_> {
+        let counts: Vec<u64> = self.axes.iter().map(AxisSel::count).collect();
+        // The outermost axis whose trailing axes hold at most `target` elements is cut; the axes
+        // before it are taken one index at a time.
+        let mut split = counts.len();
+        let mut inner = 1u64;
+        while let Some(prev) = split.checked_sub(1) {
+            let count = counts.get(prev).copied().unwrap_or(1);
+            if inner.saturating_mul(count) > target {
+                break;
+            }
+            inner = inner.saturating_mul(count);
+            split = prev;
+        }
+        // `split` now heads the run of trailing axes that fits; the axis before it is cut.
+        let cut = split.checked_sub(1);
+        let (prefix, per_piece, subs) = match cut.and_then(|c| counts.get(c).map(|n| (c, *n))) {
+            Some((c, n)) => {
+                let per_piece = (target / inner.max(1)).max(1);
+                let prefix = counts
+                    .get(..c)
+                    .unwrap_or_default()
+                    .iter()
+                    .fold(1u64, |p, n| p.saturating_mul(*n));
+                (prefix, per_piece, n.div_ceil(per_piece))
+            }
+            None => (1, 1, 1),
+        };
+        let count = if self.size() == 0 {
+            0
+        } else {
+            prefix.saturating_mul(subs)
+        };
+        Pieces {
+            sel: self,
+            counts,
+            cut,
+            per_piece,
+            subs,
+            inner,
+            count,
+        }
+    }
+
+    /// A selection of the same array from resolved axes.
+    fn from_axes(axes: Vec<AxisSel>) -> Selection {
+        let dims = axes
+            .iter()
+            .filter_map(|a| match a {
+                AxisSel::Index(_) => None,
+                kept => Some(kept.count()),
+            })
+            .collect();
+        Selection { axes, dims }
+    }
+
     /// Calls `visit(offset, len)` for each run of contiguous element bytes the selection covers, in
     /// the C order of the result. Adjacent runs are merged. `shape` is the array's shape.
     pub fn for_each_run(
@@ -378,6 +438,66 @@ impl Selection {
             visit(start, len)?;
         }
         Ok(())
+    }
+}
+
+/// The pieces of [`Selection::pieces`]: piece `i` is a selection of the array and where its
+/// elements start in the whole selection's C order.
+pub struct Pieces<'a> {
+    sel: &'a Selection,
+    counts: Vec<u64>,
+    /// The axis cut into ranges of `per_piece` indices (`subs` of them); none: one piece.
+    cut: Option<usize>,
+    per_piece: u64,
+    subs: u64,
+    /// Elements per index of the cut axis.
+    inner: u64,
+    count: u64,
+}
+
+impl Pieces<'_> {
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Piece `i` (below [`Pieces::count`]) and the position of its first element.
+    pub fn piece(&self, i: u64) -> (u64, Selection) {
+        let Some(cut) = self.cut else {
+            return (0, self.sel.clone());
+        };
+        let (mut prefix, sub) = (i / self.subs.max(1), i % self.subs.max(1));
+        let mut axes = self.sel.axes.clone();
+        // The axes before the cut, one index each: the odometer digits of `prefix`.
+        for (axis, count) in axes.iter_mut().zip(&self.counts).take(cut).rev() {
+            let digit = prefix % (*count).max(1);
+            prefix /= (*count).max(1);
+            *axis = AxisSel::Index(axis.at(digit));
+        }
+        let total = self.counts.get(cut).copied().unwrap_or(1);
+        let first = sub.saturating_mul(self.per_piece);
+        let len = self.per_piece.min(total.saturating_sub(first));
+        if let Some(axis) = axes.get_mut(cut) {
+            *axis = match axis {
+                AxisSel::Index(ix) => AxisSel::Index(*ix),
+                AxisSel::Range { start, step, .. } => AxisSel::Range {
+                    start: (i128::from(*start) + i128::from(first) * i128::from(*step)) as u64,
+                    step: *step,
+                    len,
+                },
+                AxisSel::List(indices) => AxisSel::List(
+                    indices
+                        .get(first as usize..(first + len) as usize)
+                        .unwrap_or_default()
+                        .to_vec(),
+                ),
+            };
+        }
+        let before = i / self.subs.max(1);
+        let start = before
+            .saturating_mul(total)
+            .saturating_add(first)
+            .saturating_mul(self.inner);
+        (start, Selection::from_axes(axes))
     }
 }
 

@@ -1,0 +1,1242 @@
+//! Reductions (`NDARRAY.REDUCE`, `STACK … REDUCE`): NumPy's sum, prod, mean, min, max, var, std,
+//! argmin, argmax, count_nonzero, any and all over chosen axes of a selection, with NumPy's result
+//! dtypes. The selection is cut into pieces ([`Selection::pieces`]) that decode and reduce as
+//! independent jobs of this thread's executor, then merge in piece order: the answer does not
+//! depend on how many threads ran it (a replica and a worker agree with an inline run).
+//!
+//! Floats are accumulated in float64 (pairwise along contiguous runs), more accurate than NumPy's
+//! own float32 sums; integer sums and products wrap as NumPy's do.
+
+use super::cast::check_same_kind;
+use super::dtype::{DType, Kind};
+use super::error::{ArrayError, ArrayResult};
+use super::ndarray::NdArray;
+use super::slice::Selection;
+use super::values::{read_float, read_int, read_uint, write_float, write_int};
+use crate::parallel;
+use std::sync::Mutex;
+
+/// A reduction NumPy names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReduceOp {
+    Sum,
+    Prod,
+    Mean,
+    Min,
+    Max,
+    Var,
+    Std,
+    ArgMin,
+    ArgMax,
+    CountNonzero,
+    Any,
+    All,
+}
+
+impl ReduceOp {
+    pub const ALL: [ReduceOp; 12] = [
+        ReduceOp::Sum,
+        ReduceOp::Prod,
+        ReduceOp::Mean,
+        ReduceOp::Min,
+        ReduceOp::Max,
+        ReduceOp::Var,
+        ReduceOp::Std,
+        ReduceOp::ArgMin,
+        ReduceOp::ArgMax,
+        ReduceOp::CountNonzero,
+        ReduceOp::Any,
+        ReduceOp::All,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            ReduceOp::Sum => "sum",
+            ReduceOp::Prod => "prod",
+            ReduceOp::Mean => "mean",
+            ReduceOp::Min => "min",
+            ReduceOp::Max => "max",
+            ReduceOp::Var => "var",
+            ReduceOp::Std => "std",
+            ReduceOp::ArgMin => "argmin",
+            ReduceOp::ArgMax => "argmax",
+            ReduceOp::CountNonzero => "count_nonzero",
+            ReduceOp::Any => "any",
+            ReduceOp::All => "all",
+        }
+    }
+
+    /// The op named `name` (case-insensitive) among `allowed`.
+    pub fn parse_among(name: &[u8], allowed: &[ReduceOp]) -> ArrayResult<ReduceOp> {
+        allowed
+            .iter()
+            .copied()
+            .find(|op| op.name().as_bytes().eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                ArrayError::invalid(format!(
+                    "unknown op '{}' (expected one of: {})",
+                    name.escape_ascii(),
+                    allowed
+                        .iter()
+                        .map(|op| op.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })
+    }
+
+    pub fn parse(name: &[u8]) -> ArrayResult<ReduceOp> {
+        Self::parse_among(name, &Self::ALL)
+    }
+
+    /// Whether the op takes NumPy's `dtype=` (our `AS`).
+    pub const fn takes_dtype(self) -> bool {
+        matches!(
+            self,
+            ReduceOp::Sum | ReduceOp::Prod | ReduceOp::Mean | ReduceOp::Var | ReduceOp::Std
+        )
+    }
+
+    /// Whether a reduction over no element is an error (NumPy: no identity).
+    const fn needs_elements(self) -> bool {
+        matches!(
+            self,
+            ReduceOp::Min | ReduceOp::Max | ReduceOp::ArgMin | ReduceOp::ArgMax
+        )
+    }
+
+    /// The dtype of the result for elements of `input`, with NumPy's `dtype=` if given.
+    pub fn result_dtype(self, input: DType, requested: Option<DType>) -> ArrayResult<DType> {
+        if let Some(to) = requested {
+            if !self.takes_dtype() {
+                return Err(ArrayError::invalid(format!(
+                    "{} takes no AS dtype (NumPy's {} has no dtype= argument)",
+                    self.name(),
+                    self.name()
+                )));
+            }
+            check_same_kind(input, to)?;
+            let inexact = matches!(to.kind(), Kind::Float | Kind::Complex);
+            if !inexact && matches!(self, ReduceOp::Mean | ReduceOp::Var | ReduceOp::Std) {
+                return Err(ArrayError::dtype(format!(
+                    "{} AS {}: mean, var and std take a float or complex dtype",
+                    self.name(),
+                    to.name()
+                )));
+            }
+            return Ok(match (self, to) {
+                (ReduceOp::Var | ReduceOp::Std, DType::Complex64) => DType::Float32,
+                (ReduceOp::Var | ReduceOp::Std, DType::Complex128) => DType::Float64,
+                _ => to,
+            });
+        }
+        Ok(match self {
+            ReduceOp::Sum | ReduceOp::Prod => match input.kind() {
+                Kind::Bool | Kind::Signed => DType::Int64,
+                Kind::Unsigned => DType::UInt64,
+                _ => input,
+            },
+            ReduceOp::Mean => match input.kind() {
+                Kind::Bool | Kind::Signed | Kind::Unsigned => DType::Float64,
+                _ => input,
+            },
+            ReduceOp::Var | ReduceOp::Std => match input {
+                DType::Complex64 => DType::Float32,
+                DType::Complex128 => DType::Float64,
+                d if matches!(d.kind(), Kind::Float) => d,
+                _ => DType::Float64,
+            },
+            ReduceOp::Min | ReduceOp::Max => input,
+            ReduceOp::ArgMin | ReduceOp::ArgMax | ReduceOp::CountNonzero => DType::Int64,
+            ReduceOp::Any | ReduceOp::All => DType::Bool,
+        })
+    }
+}
+
+/// What to reduce: the op, the axes of the selection's result (`None`: all), NumPy's
+/// `keepdims`, and `dtype=`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReduceSpec {
+    pub op: ReduceOp,
+    pub axes: Option<Vec<i64>>,
+    pub keepdims: bool,
+    pub dtype: Option<DType>,
+}
+
+/// A reduction's result: a small array, ready to reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reduced {
+    pub dtype: DType,
+    pub dims: Vec<u64>,
+    pub data: Vec<u8>,
+}
+
+/// Elements per piece: 1 MiB of float32, small enough to keep every core busy on a 64 MiB array
+/// and to bound each job's buffer.
+const PIECE_ELEMENTS: u64 = 1 << 18;
+/// Pieces run together before their partial results merge (bounds partial results in memory).
+const PIECES_PER_WAVE: u64 = 16;
+
+impl NdArray {
+    /// NumPy's `np.<op>(a[sel], axis=…, keepdims=…, dtype=…)`.
+    pub fn reduce(&self, sel: &Selection, spec: &ReduceSpec) -> ArrayResult<Reduced> {
+        let layout = Layout::new(sel.dims(), spec)?;
+        let input = self.dtype();
+        let dtype = spec.op.result_dtype(input, spec.dtype)?;
+        if spec.op.needs_elements() && layout.reduced_len == 0 {
+            return Err(empty_error(spec.op));
+        }
+        let domain = Domain::of(spec.op, input, dtype);
+        let pieces = sel.pieces(PIECE_ELEMENTS);
+        let source = |i: u64, buf: &mut Vec<u8>| -> ArrayResult<u64> {
+            let (start, piece) = pieces.piece(i);
+            self.read_selection(&piece, buf)?;
+            Ok(start)
+        };
+        let data = run_reduction(
+            domain,
+            spec.op,
+            input,
+            dtype,
+            &layout,
+            pieces.count(),
+            &source,
+        )?;
+        Ok(Reduced {
+            dtype,
+            dims: layout.result_dims,
+            data,
+        })
+    }
+}
+
+/// Reduces `count` equal arrays of `dtype` and shape `dims` along a new first axis, as
+/// `np.stack(arrays).<op>(axis=0)`: `read(i, buf)` appends the elements of array `i`.
+pub fn reduce_stacked(
+    op: ReduceOp,
+    dtype: DType,
+    dims: &[u64],
+    count: u64,
+    read: &(dyn Fn(u64, &mut Vec<u8>) -> ArrayResult<()> + Sync),
+) -> ArrayResult<Reduced> {
+    let mut stacked = Vec::with_capacity(dims.len() + 1);
+    stacked.push(count);
+    stacked.extend_from_slice(dims);
+    let spec = ReduceSpec {
+        op,
+        axes: Some(vec![0]),
+        keepdims: false,
+        dtype: None,
+    };
+    let layout = Layout::new(&stacked, &spec)?;
+    let result = op.result_dtype(dtype, None)?;
+    if op.needs_elements() && layout.reduced_len == 0 {
+        return Err(empty_error(op));
+    }
+    let size: u64 = dims.iter().product();
+    let source = |i: u64, buf: &mut Vec<u8>| -> ArrayResult<u64> {
+        read(i, buf)?;
+        Ok(i.saturating_mul(size))
+    };
+    let data = run_reduction(
+        Domain::of(op, dtype, result),
+        op,
+        dtype,
+        result,
+        &layout,
+        count,
+        &source,
+    )?;
+    Ok(Reduced {
+        dtype: result,
+        dims: layout.result_dims,
+        data,
+    })
+}
+
+fn empty_error(op: ReduceOp) -> ArrayError {
+    match op {
+        ReduceOp::ArgMin | ReduceOp::ArgMax => {
+            ArrayError::value(format!("attempt to get {} of an empty sequence", op.name()))
+        }
+        _ => ArrayError::value(format!(
+            "zero-size array to reduction operation {} which has no identity",
+            if op == ReduceOp::Min {
+                "minimum"
+            } else {
+                "maximum"
+            }
+        )),
+    }
+}
+
+/// The reduction's geometry over the selection's result: its dims with size-1 axes dropped and
+/// neighbours of the same kind (reduced or kept) merged, as NumPy's iterator coalesces them.
+#[derive(Debug, Clone)]
+struct Layout {
+    /// Coalesced dims, C order, and whether each is reduced.
+    dims: Vec<u64>,
+    reduced: Vec<bool>,
+    /// Elements reduced into each result element.
+    reduced_len: u64,
+    /// Elements of the result, and its dims as NumPy shows them.
+    result_len: u64,
+    result_dims: Vec<u64>,
+    /// argmin/argmax along one axis (not all): the coalesced axis it is, if not dropped.
+    arg_axis: Option<usize>,
+    /// argmin/argmax over all axes: indices are flat positions.
+    arg_flat: bool,
+}
+
+impl Layout {
+    fn new(dims: &[u64], spec: &ReduceSpec) -> ArrayResult<Layout> {
+        let ndim = dims.len();
+        let mut marked = vec![spec.axes.is_none(); ndim];
+        if let Some(axes) = &spec.axes {
+            for &axis in axes {
+                let n = i64::try_from(ndim).unwrap_or(i64::MAX);
+                let resolved = if axis < 0 { axis + n } else { axis };
+                let slot = usize::try_from(resolved)
+                    .ok()
+                    .filter(|_| resolved < n)
+                    .and_then(|r| marked.get_mut(r))
+                    .ok_or_else(|| {
+                        ArrayError::OutOfBounds(format!(
+                            "axis {axis} is out of bounds for array of dimension {ndim}"
+                        ))
+                    })?;
+                if *slot {
+                    return Err(ArrayError::invalid("duplicate value in 'axis'"));
+                }
+                *slot = true;
+            }
+        }
+        let arg = matches!(spec.op, ReduceOp::ArgMin | ReduceOp::ArgMax);
+        if arg && spec.axes.as_ref().is_some_and(|a| a.len() > 1) {
+            return Err(ArrayError::invalid(format!(
+                "{} takes one AXIS at most (NumPy's {} reduces a single axis or all)",
+                spec.op.name(),
+                spec.op.name()
+            )));
+        }
+        let (mut reduced_len, mut result_len) = (1u64, 1u64);
+        let mut result_dims = Vec::with_capacity(ndim);
+        for (&d, &r) in dims.iter().zip(&marked) {
+            if r {
+                reduced_len = reduced_len.saturating_mul(d);
+                if spec.keepdims {
+                    result_dims.push(1);
+                }
+            } else {
+                result_len = result_len.saturating_mul(d);
+                result_dims.push(d);
+            }
+        }
+        // Coalesce: an empty selection keeps its dims (nothing is walked); otherwise size-1 axes
+        // go and neighbours of one kind merge.
+        let (mut cdims, mut creduced): (Vec<u64>, Vec<bool>) = (Vec::new(), Vec::new());
+        let mut arg_axis = None;
+        for (&d, &r) in dims.iter().zip(&marked) {
+            if d == 1 {
+                continue;
+            }
+            match (cdims.last_mut(), creduced.last()) {
+                (Some(last), Some(&lr)) if lr == r && !(arg && r) => {
+                    *last = last.saturating_mul(d);
+                }
+                _ => {
+                    cdims.push(d);
+                    creduced.push(r);
+                }
+            }
+            if arg && r {
+                arg_axis = Some(cdims.len() - 1);
+            }
+        }
+        let arg_flat = arg && spec.axes.is_none();
+        if arg_flat {
+            // All axes, flat indices: one reduced axis.
+            cdims = vec![reduced_len];
+            creduced = vec![true];
+            arg_axis = Some(0);
+        }
+        if cdims.is_empty() {
+            cdims.push(1);
+            creduced.push(true);
+        }
+        Ok(Layout {
+            dims: cdims,
+            reduced: creduced,
+            reduced_len,
+            result_len,
+            result_dims,
+            arg_axis,
+            arg_flat,
+        })
+    }
+
+    /// Calls `visit(segment)` for each stretch of `len` elements starting at flat position
+    /// `start` that stays within one row of the last coalesced axis.
+    fn walk(&self, start: u64, len: u64, visit: &mut dyn FnMut(Segment)) {
+        let row = self.dims.last().copied().unwrap_or(1).max(1);
+        let last_reduced = self.reduced.last().copied().unwrap_or(true);
+        let (mut at, end) = (start, start.saturating_add(len));
+        while at < end {
+            let within = at % row;
+            let n = (row - within).min(end - at);
+            // Result index and the arg axis' coordinate of the row's element `within`.
+            let (mut rest, mut out, mut out_stride, mut arg) = (at, 0u64, 1u64, 0u64);
+            for (axis, (&d, &r)) in self.dims.iter().zip(&self.reduced).enumerate().rev() {
+                let coord = rest % d.max(1);
+                rest /= d.max(1);
+                if !r {
+                    out += coord * out_stride;
+                    out_stride = out_stride.saturating_mul(d);
+                }
+                if Some(axis) == self.arg_axis {
+                    arg = coord;
+                }
+            }
+            visit(Segment {
+                offset: at - start,
+                len: n,
+                out,
+                spread: !last_reduced,
+                arg: if self.arg_flat { at } else { arg },
+            });
+            at += n;
+        }
+    }
+}
+
+/// A stretch of elements within one row: they go to result `out` (all of them), or, when
+/// `spread`, to results `out, out + 1, …`. `arg` is the arg axis' coordinate of the first element
+/// (it counts up along the stretch unless `spread`).
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    offset: u64,
+    len: u64,
+    out: u64,
+    spread: bool,
+    arg: u64,
+}
+
+/// The numbers a reduction computes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Domain {
+    Int,
+    UInt,
+    Float,
+    Complex,
+}
+
+impl Domain {
+    fn of(op: ReduceOp, input: DType, result: DType) -> Domain {
+        let by_kind = |d: DType| match d.kind() {
+            Kind::Bool | Kind::Signed => Domain::Int,
+            Kind::Unsigned => Domain::UInt,
+            Kind::Float => Domain::Float,
+            Kind::Complex => Domain::Complex,
+        };
+        match op {
+            ReduceOp::Sum | ReduceOp::Prod => by_kind(result),
+            ReduceOp::Mean | ReduceOp::Var | ReduceOp::Std => {
+                if input.kind() == Kind::Complex || result.kind() == Kind::Complex {
+                    Domain::Complex
+                } else {
+                    Domain::Float
+                }
+            }
+            _ => by_kind(input),
+        }
+    }
+}
+
+/// Reads pieces with `source(i, buf)` (it appends piece `i`'s elements and returns the flat
+/// position of its first), reduces each as a job, merges them in order, and writes the result.
+fn run_reduction(
+    domain: Domain,
+    op: ReduceOp,
+    input: DType,
+    result: DType,
+    layout: &Layout,
+    pieces: u64,
+    source: &(dyn Fn(u64, &mut Vec<u8>) -> ArrayResult<u64> + Sync),
+) -> ArrayResult<Vec<u8>> {
+    match domain {
+        Domain::Int => drive::<i64>(op, input, result, layout, pieces, source),
+        Domain::UInt => drive::<u64>(op, input, result, layout, pieces, source),
+        Domain::Float => drive::<f64>(op, input, result, layout, pieces, source),
+        Domain::Complex => drive::<C64>(op, input, result, layout, pieces, source),
+    }
+}
+
+fn drive<V: Number>(
+    op: ReduceOp,
+    input: DType,
+    result: DType,
+    layout: &Layout,
+    pieces: u64,
+    source: &(dyn Fn(u64, &mut Vec<u8>) -> ArrayResult<u64> + Sync),
+) -> ArrayResult<Vec<u8>> {
+    let len = usize::try_from(layout.result_len)
+        .map_err(|_| ArrayError::TooLarge("result too large".into()))?;
+    let mut total: Vec<Acc<V>> = vec![Acc::identity(op); len];
+    let itemsize = input.itemsize();
+    let mut wave_start = 0u64;
+    while wave_start < pieces {
+        let wave = PIECES_PER_WAVE.min(pieces - wave_start);
+        let slots: Vec<Mutex<Option<ArrayResult<Partial<V>>>>> =
+            (0..wave).map(|_| Mutex::new(None)).collect();
+        parallel::for_each_index(wave as usize, &|j| {
+            let i = wave_start + j as u64;
+            let outcome = reduce_piece::<V>(op, input, itemsize, layout, i, source);
+            if let Some(Ok(mut slot)) = slots.get(j).map(Mutex::lock) {
+                *slot = Some(outcome);
+            }
+        });
+        for slot in slots {
+            let partial = slot
+                .into_inner()
+                .ok()
+                .flatten()
+                .ok_or_else(|| ArrayError::corrupt("a reduction job did not finish"))??;
+            let target = total
+                .get_mut(partial.first..)
+                .unwrap_or_default()
+                .iter_mut();
+            for (into, from) in target.zip(partial.accs) {
+                into.merge(op, from);
+            }
+        }
+        wave_start += wave;
+    }
+    let mut out = Vec::with_capacity(len.saturating_mul(result.itemsize()));
+    for acc in total {
+        acc.finish(op, result, layout.reduced_len, &mut out);
+    }
+    Ok(out)
+}
+
+/// The accumulators of one piece, for results `first..first + accs.len()`.
+struct Partial<V: Number> {
+    first: usize,
+    accs: Vec<Acc<V>>,
+}
+
+fn reduce_piece<V: Number>(
+    op: ReduceOp,
+    input: DType,
+    itemsize: usize,
+    layout: &Layout,
+    i: u64,
+    source: &(dyn Fn(u64, &mut Vec<u8>) -> ArrayResult<u64> + Sync),
+) -> ArrayResult<Partial<V>> {
+    let mut bytes = Vec::new();
+    let start = source(i, &mut bytes)?;
+    let count = (bytes.len() / itemsize.max(1)) as u64;
+    // The results this piece touches: a contiguous range (see `Layout::walk`).
+    let (mut lo, mut hi) = (u64::MAX, 0u64);
+    layout.walk(start, count, &mut |s| {
+        let last = if s.spread { s.out + s.len - 1 } else { s.out };
+        lo = lo.min(s.out);
+        hi = hi.max(last);
+    });
+    if lo > hi {
+        return Ok(Partial {
+            first: 0,
+            accs: Vec::new(),
+        });
+    }
+    let mut accs = vec![Acc::<V>::identity(op); (hi - lo + 1) as usize];
+    let mut values: Vec<V> = Vec::new();
+    let mut failed = None;
+    layout.walk(start, count, &mut |s| {
+        let from = s.offset as usize * itemsize;
+        let Some(raw) = bytes.get(from..from + s.len as usize * itemsize) else {
+            failed = Some(ArrayError::corrupt("a piece read short"));
+            return;
+        };
+        values.clear();
+        V::load(input, raw, &mut values);
+        let at = (s.out - lo) as usize;
+        if s.spread {
+            let arg = s.arg as i64;
+            for (acc, &x) in accs
+                .get_mut(at..)
+                .unwrap_or_default()
+                .iter_mut()
+                .zip(&values)
+            {
+                acc.feed(op, x, arg);
+            }
+        } else if let Some(acc) = accs.get_mut(at) {
+            acc.feed_run(op, &values, s.arg as i64);
+        }
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(Partial {
+            first: lo as usize,
+            accs,
+        }),
+    }
+}
+
+/// A complex number in float64.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct C64 {
+    pub re: f64,
+    pub im: f64,
+}
+
+/// The numbers of a [`Domain`]: how elements load into them and compare.
+trait Number: Copy + Send + Sync + Default + PartialEq + 'static {
+    fn load(dtype: DType, raw: &[u8], out: &mut Vec<Self>);
+    fn zero() -> Self;
+    fn one() -> Self;
+    fn add(self, other: Self) -> Self;
+    fn mul(self, other: Self) -> Self;
+    fn is_nan(self) -> bool;
+    fn is_nonzero(self) -> bool;
+    /// NumPy's `<`, lexicographic for complex.
+    fn less(self, other: Self) -> bool;
+    /// Sum of a run (pairwise for floats).
+    fn sum_run(run: &[Self]) -> Self {
+        run.iter().fold(Self::zero(), |a, &b| a.add(b))
+    }
+    fn to_c64(self) -> C64;
+    fn write(self, dtype: DType, out: &mut Vec<u8>);
+}
+
+impl Number for i64 {
+    fn load(dtype: DType, raw: &[u8], out: &mut Vec<i64>) {
+        let size = dtype.itemsize();
+        match dtype.kind() {
+            Kind::Bool => out.extend(raw.iter().map(|b| i64::from(*b != 0))),
+            Kind::Signed => out.extend(raw.chunks_exact(size).map(|c| read_int(dtype, c))),
+            Kind::Unsigned => {
+                out.extend(raw.chunks_exact(size).map(|c| read_uint(dtype, c) as i64))
+            }
+            _ => {}
+        }
+    }
+    fn zero() -> i64 {
+        0
+    }
+    fn one() -> i64 {
+        1
+    }
+    fn add(self, o: i64) -> i64 {
+        self.wrapping_add(o)
+    }
+    fn mul(self, o: i64) -> i64 {
+        self.wrapping_mul(o)
+    }
+    fn is_nan(self) -> bool {
+        false
+    }
+    fn is_nonzero(self) -> bool {
+        self != 0
+    }
+    fn less(self, o: i64) -> bool {
+        self < o
+    }
+    fn to_c64(self) -> C64 {
+        C64 {
+            re: self as f64,
+            im: 0.0,
+        }
+    }
+    fn write(self, dtype: DType, out: &mut Vec<u8>) {
+        match dtype.kind() {
+            Kind::Bool => out.push(u8::from(self != 0)),
+            Kind::Float | Kind::Complex => (self as f64).write(dtype, out),
+            _ => write_int(dtype, i128::from(self), out),
+        }
+    }
+}
+
+impl Number for u64 {
+    fn load(dtype: DType, raw: &[u8], out: &mut Vec<u64>) {
+        let size = dtype.itemsize();
+        match dtype.kind() {
+            Kind::Bool => out.extend(raw.iter().map(|b| u64::from(*b != 0))),
+            Kind::Unsigned => out.extend(raw.chunks_exact(size).map(|c| read_uint(dtype, c))),
+            Kind::Signed => out.extend(raw.chunks_exact(size).map(|c| read_int(dtype, c) as u64)),
+            _ => {}
+        }
+    }
+    fn zero() -> u64 {
+        0
+    }
+    fn one() -> u64 {
+        1
+    }
+    fn add(self, o: u64) -> u64 {
+        self.wrapping_add(o)
+    }
+    fn mul(self, o: u64) -> u64 {
+        self.wrapping_mul(o)
+    }
+    fn is_nan(self) -> bool {
+        false
+    }
+    fn is_nonzero(self) -> bool {
+        self != 0
+    }
+    fn less(self, o: u64) -> bool {
+        self < o
+    }
+    fn to_c64(self) -> C64 {
+        C64 {
+            re: self as f64,
+            im: 0.0,
+        }
+    }
+    fn write(self, dtype: DType, out: &mut Vec<u8>) {
+        match dtype.kind() {
+            Kind::Float | Kind::Complex => (self as f64).write(dtype, out),
+            _ => write_int(dtype, i128::from(self), out),
+        }
+    }
+}
+
+/// Pairwise summation below this many elements is a plain loop (NumPy's block is 128).
+const PAIRWISE_BLOCK: usize = 128;
+
+fn pairwise(run: &[f64]) -> f64 {
+    if run.len() <= PAIRWISE_BLOCK {
+        // Eight lanes, as NumPy's unrolled loop, then added in a fixed order.
+        let mut lanes = [0.0f64; 8];
+        let mut chunks = run.chunks_exact(8);
+        for chunk in &mut chunks {
+            for (lane, x) in lanes.iter_mut().zip(chunk) {
+                *lane += *x;
+            }
+        }
+        let [a, b, c, d, e, f, g, h] = lanes;
+        let mut sum = ((a + b) + (c + d)) + ((e + f) + (g + h));
+        for x in chunks.remainder() {
+            sum += *x;
+        }
+        return sum;
+    }
+    let half = (run.len() / 2 / 8) * 8;
+    let (left, right) = run.split_at(half.max(8));
+    pairwise(left) + pairwise(right)
+}
+
+impl Number for f64 {
+    fn load(dtype: DType, raw: &[u8], out: &mut Vec<f64>) {
+        let size = dtype.itemsize();
+        match (dtype, dtype.kind()) {
+            (DType::Float32, _) => out.extend(
+                raw.chunks_exact(4)
+                    .map(|c| f64::from(f32::from_le_bytes(c.try_into().unwrap_or([0; 4])))),
+            ),
+            (DType::Float64, _) => out.extend(
+                raw.chunks_exact(8)
+                    .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8]))),
+            ),
+            (_, Kind::Bool) => out.extend(raw.iter().map(|b| f64::from(u8::from(*b != 0)))),
+            (_, Kind::Signed) => {
+                out.extend(raw.chunks_exact(size).map(|c| read_int(dtype, c) as f64))
+            }
+            (_, Kind::Unsigned) => {
+                out.extend(raw.chunks_exact(size).map(|c| read_uint(dtype, c) as f64))
+            }
+            (_, Kind::Float) => out.extend(raw.chunks_exact(size).map(|c| read_float(dtype, c))),
+            // The real part (a complex input reduces in the complex domain; not reached).
+            (_, Kind::Complex) => out.extend(
+                raw.chunks_exact(size)
+                    .map(|c| read_float(part_dtype(dtype), c.get(..size / 2).unwrap_or_default())),
+            ),
+        }
+    }
+    fn zero() -> f64 {
+        0.0
+    }
+    fn one() -> f64 {
+        1.0
+    }
+    fn add(self, o: f64) -> f64 {
+        self + o
+    }
+    fn mul(self, o: f64) -> f64 {
+        self * o
+    }
+    fn is_nan(self) -> bool {
+        self.is_nan()
+    }
+    fn is_nonzero(self) -> bool {
+        self != 0.0
+    }
+    fn less(self, o: f64) -> bool {
+        self < o
+    }
+    fn sum_run(run: &[f64]) -> f64 {
+        pairwise(run)
+    }
+    fn to_c64(self) -> C64 {
+        C64 { re: self, im: 0.0 }
+    }
+    fn write(self, dtype: DType, out: &mut Vec<u8>) {
+        match dtype.kind() {
+            Kind::Complex => C64 { re: self, im: 0.0 }.write(dtype, out),
+            Kind::Bool => out.push(u8::from(self != 0.0)),
+            Kind::Signed | Kind::Unsigned => write_int(dtype, self as i128, out),
+            Kind::Float => write_float(dtype, self, out),
+        }
+    }
+}
+
+/// The float dtype of a complex dtype's parts.
+fn part_dtype(dtype: DType) -> DType {
+    if dtype == DType::Complex64 {
+        DType::Float32
+    } else {
+        DType::Float64
+    }
+}
+
+impl Number for C64 {
+    fn load(dtype: DType, raw: &[u8], out: &mut Vec<C64>) {
+        if dtype.kind() == Kind::Complex {
+            let (size, part) = (dtype.itemsize(), part_dtype(dtype));
+            out.extend(raw.chunks_exact(size).map(|c| {
+                let (re, im) = c.split_at(size / 2);
+                C64 {
+                    re: read_float(part, re),
+                    im: read_float(part, im),
+                }
+            }));
+        } else {
+            let mut reals = Vec::new();
+            f64::load(dtype, raw, &mut reals);
+            out.extend(reals.into_iter().map(|re| C64 { re, im: 0.0 }));
+        }
+    }
+    fn zero() -> C64 {
+        C64::default()
+    }
+    fn one() -> C64 {
+        C64 { re: 1.0, im: 0.0 }
+    }
+    fn add(self, o: C64) -> C64 {
+        C64 {
+            re: self.re + o.re,
+            im: self.im + o.im,
+        }
+    }
+    fn mul(self, o: C64) -> C64 {
+        C64 {
+            re: self.re * o.re - self.im * o.im,
+            im: self.re * o.im + self.im * o.re,
+        }
+    }
+    fn is_nan(self) -> bool {
+        self.re.is_nan() || self.im.is_nan()
+    }
+    fn is_nonzero(self) -> bool {
+        self.re != 0.0 || self.im != 0.0
+    }
+    fn less(self, o: C64) -> bool {
+        self.re < o.re || (self.re == o.re && self.im < o.im)
+    }
+    fn sum_run(run: &[C64]) -> C64 {
+        let re: Vec<f64> = run.iter().map(|c| c.re).collect();
+        let im: Vec<f64> = run.iter().map(|c| c.im).collect();
+        C64 {
+            re: pairwise(&re),
+            im: pairwise(&im),
+        }
+    }
+    fn to_c64(self) -> C64 {
+        self
+    }
+    fn write(self, dtype: DType, out: &mut Vec<u8>) {
+        match dtype.kind() {
+            Kind::Complex => {
+                let part = part_dtype(dtype);
+                write_float(part, self.re, out);
+                write_float(part, self.im, out);
+            }
+            _ => self.re.write(dtype, out),
+        }
+    }
+}
+
+/// One result element's running state.
+#[derive(Debug, Clone, Copy)]
+enum Acc<V: Number> {
+    /// sum, prod, mean (the running sum or product).
+    Total(V),
+    /// var, std: count, mean and sum of squared deviations (Chan et al.'s parallel form).
+    Moments { n: u64, mean: C64, m2: f64 },
+    /// min, max (None: nothing seen yet).
+    Extreme(Option<V>),
+    /// argmin, argmax: the best value and its index.
+    Arg(Option<(V, i64)>),
+    /// count_nonzero.
+    Count(i64),
+    /// any, all.
+    Truth(bool),
+}
+
+impl<V: Number> Acc<V> {
+    fn identity(op: ReduceOp) -> Self {
+        match op {
+            ReduceOp::Sum | ReduceOp::Mean => Acc::Total(V::zero()),
+            ReduceOp::Prod => Acc::Total(V::one()),
+            ReduceOp::Var | ReduceOp::Std => Acc::Moments {
+                n: 0,
+                mean: C64::default(),
+                m2: 0.0,
+            },
+            ReduceOp::Min | ReduceOp::Max => Acc::Extreme(None),
+            ReduceOp::ArgMin | ReduceOp::ArgMax => Acc::Arg(None),
+            ReduceOp::CountNonzero => Acc::Count(0),
+            ReduceOp::Any => Acc::Truth(false),
+            ReduceOp::All => Acc::Truth(true),
+        }
+    }
+
+    /// Whether `x` replaces `best` for min (`want_less`) or max: NumPy's NaN-propagating rule,
+    /// the first NaN winning.
+    fn better(x: V, best: V, want_less: bool) -> bool {
+        if best.is_nan() {
+            return false;
+        }
+        if x.is_nan() {
+            return true;
+        }
+        if want_less {
+            x.less(best)
+        } else {
+            best.less(x)
+        }
+    }
+
+    fn feed(&mut self, op: ReduceOp, x: V, index: i64) {
+        match self {
+            Acc::Total(t) => {
+                *t = if op == ReduceOp::Prod {
+                    t.mul(x)
+                } else {
+                    t.add(x)
+                }
+            }
+            Acc::Moments { n, mean, m2 } => {
+                let x = x.to_c64();
+                *n += 1;
+                let (dr, di) = (x.re - mean.re, x.im - mean.im);
+                mean.re += dr / *n as f64;
+                mean.im += di / *n as f64;
+                *m2 += dr * (x.re - mean.re) + di * (x.im - mean.im);
+            }
+            Acc::Extreme(best) => {
+                let replace = match best {
+                    None => true,
+                    Some(b) => Self::better(x, *b, op == ReduceOp::Min),
+                };
+                if replace {
+                    *best = Some(x);
+                }
+            }
+            Acc::Arg(best) => {
+                let replace = match best {
+                    None => true,
+                    Some((b, _)) => Self::better(x, *b, op == ReduceOp::ArgMin),
+                };
+                if replace {
+                    *best = Some((x, index));
+                }
+            }
+            Acc::Count(c) => *c += i64::from(x.is_nonzero()),
+            Acc::Truth(t) => {
+                *t = if op == ReduceOp::Any {
+                    *t || x.is_nonzero()
+                } else {
+                    *t && x.is_nonzero()
+                }
+            }
+        }
+    }
+
+    /// Feeds a run of elements whose indices count up from `first_index`.
+    fn feed_run(&mut self, op: ReduceOp, run: &[V], first_index: i64) {
+        match (op, &mut *self) {
+            (ReduceOp::Sum | ReduceOp::Mean, Acc::Total(t)) => *t = t.add(V::sum_run(run)),
+            (ReduceOp::Var | ReduceOp::Std, Acc::Moments { .. }) => {
+                // The run's own moments, two-pass, then merged.
+                let n = run.len() as u64;
+                if n == 0 {
+                    return;
+                }
+                let sum = V::sum_run(run).to_c64();
+                let mean = C64 {
+                    re: sum.re / n as f64,
+                    im: sum.im / n as f64,
+                };
+                let squares: Vec<f64> = run
+                    .iter()
+                    .map(|x| {
+                        let x = x.to_c64();
+                        let (dr, di) = (x.re - mean.re, x.im - mean.im);
+                        dr * dr + di * di
+                    })
+                    .collect();
+                let m2 = pairwise(&squares);
+                self.merge(op, Acc::Moments { n, mean, m2 });
+            }
+            _ => {
+                for (k, &x) in run.iter().enumerate() {
+                    self.feed(op, x, first_index + k as i64);
+                }
+            }
+        }
+    }
+
+    /// Folds `later` (the same result element, from elements after this one's) into this one.
+    fn merge(&mut self, op: ReduceOp, later: Self) {
+        match (&mut *self, later) {
+            (Acc::Total(t), Acc::Total(u)) => {
+                *t = if op == ReduceOp::Prod {
+                    t.mul(u)
+                } else {
+                    t.add(u)
+                }
+            }
+            (
+                Acc::Moments { n, mean, m2 },
+                Acc::Moments {
+                    n: nb,
+                    mean: mb,
+                    m2: m2b,
+                },
+            ) => {
+                if nb == 0 {
+                    return;
+                }
+                if *n == 0 {
+                    (*n, *mean, *m2) = (nb, mb, m2b);
+                    return;
+                }
+                let total = *n + nb;
+                let (dr, di) = (mb.re - mean.re, mb.im - mean.im);
+                let weight = nb as f64 / total as f64;
+                *m2 += m2b + (dr * dr + di * di) * (*n as f64) * weight;
+                mean.re += dr * weight;
+                mean.im += di * weight;
+                *n = total;
+            }
+            (Acc::Extreme(_), Acc::Extreme(Some(x))) => self.feed(op, x, 0),
+            (Acc::Arg(_), Acc::Arg(Some((x, i)))) => self.feed(op, x, i),
+            (Acc::Count(c), Acc::Count(d)) => *c += d,
+            (Acc::Truth(t), Acc::Truth(u)) => {
+                *t = if op == ReduceOp::Any {
+                    *t || u
+                } else {
+                    *t && u
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Writes the result element as `dtype`; `count` elements were reduced into it.
+    fn finish(self, op: ReduceOp, dtype: DType, count: u64, out: &mut Vec<u8>) {
+        match self {
+            Acc::Total(t) if op == ReduceOp::Mean => {
+                let t = t.to_c64();
+                let n = count as f64;
+                C64 {
+                    re: t.re / n,
+                    im: t.im / n,
+                }
+                .write(dtype, out)
+            }
+            Acc::Total(t) => t.write(dtype, out),
+            Acc::Moments { n, m2, .. } => {
+                let var = m2 / n as f64;
+                let v = if op == ReduceOp::Std { var.sqrt() } else { var };
+                v.write(dtype, out)
+            }
+            Acc::Extreme(best) => best.unwrap_or_default().write(dtype, out),
+            Acc::Arg(best) => write_int(dtype, i128::from(best.map_or(0, |(_, i)| i)), out),
+            Acc::Count(c) => write_int(dtype, i128::from(c), out),
+            Acc::Truth(t) => out.push(u8::from(t)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::array::Shape;
+    use crate::codec::{Compression, Encoding, Shuffle};
+
+    fn array_f64(dims: &[u64], values: &[f64]) -> NdArray {
+        let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let enc = Encoding::new(Compression::named("lz4", None).unwrap(), Shuffle::BYTE, 8);
+        let shape = Shape::new(dims.to_vec(), DType::Float64).unwrap();
+        NdArray::encode(DType::Float64, shape, &raw, enc, 4096).unwrap()
+    }
+
+    fn f64s(r: &Reduced) -> Vec<f64> {
+        r.data
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    }
+
+    fn spec(op: ReduceOp, axes: Option<Vec<i64>>) -> ReduceSpec {
+        ReduceSpec {
+            op,
+            axes,
+            keepdims: false,
+            dtype: None,
+        }
+    }
+
+    /// A plain reference: the sum over `axes` of a C-ordered (a, b, c) array.
+    fn reference_sum(dims: [usize; 3], v: &[f64], axes: &[usize]) -> Vec<f64> {
+        let kept: Vec<usize> = (0..3).filter(|a| !axes.contains(a)).collect();
+        let out_dims: Vec<usize> = kept.iter().map(|&a| dims[a]).collect();
+        let mut out = vec![0.0; out_dims.iter().product()];
+        for i in 0..dims[0] {
+            for j in 0..dims[1] {
+                for k in 0..dims[2] {
+                    let c = [i, j, k];
+                    let mut o = 0;
+                    for (n, &a) in kept.iter().enumerate() {
+                        o = o * out_dims[n] + c[a];
+                    }
+                    out[o] += v[(i * dims[1] + j) * dims[2] + k];
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn sums_over_every_axis_combination_match_a_plain_loop_across_pieces() {
+        let dims = [37usize, 5, 300];
+        let v: Vec<f64> = (0..dims.iter().product::<usize>())
+            .map(|i| ((i * 7919) % 1000) as f64 / 8.0)
+            .collect();
+        let a = array_f64(&[37, 5, 300], &v);
+        let sel = Selection::resolve(b"...", a.shape()).unwrap();
+        for axes in [
+            vec![0],
+            vec![1],
+            vec![2],
+            vec![0, 1],
+            vec![0, 2],
+            vec![1, 2],
+            vec![0, 1, 2],
+        ] {
+            let got = a
+                .reduce(
+                    &sel,
+                    &spec(
+                        ReduceOp::Sum,
+                        Some(axes.iter().map(|&x| x as i64).collect()),
+                    ),
+                )
+                .unwrap();
+            assert_eq!(f64s(&got), reference_sum(dims, &v, &axes), "axes {axes:?}");
+        }
+        let all = a.reduce(&sel, &spec(ReduceOp::Sum, None)).unwrap();
+        assert!(all.dims.is_empty());
+        assert_eq!(f64s(&all), [v.iter().sum::<f64>()]);
+        // Pieces cut the selection in C order, whatever the target size.
+        let small = sel.pieces(1000);
+        assert!(small.count() > 10);
+        let mut start_expected = 0;
+        for i in 0..small.count() {
+            let (start, piece) = small.piece(i);
+            assert_eq!(start, start_expected);
+            start_expected += piece.size();
+        }
+        assert_eq!(start_expected, sel.size());
+    }
+
+    #[test]
+    fn arg_moments_and_empty_reductions_follow_numpy() {
+        let a = array_f64(&[2, 3], &[3.0, 1.0, 2.0, 0.5, 9.0, 0.5]);
+        let sel = Selection::resolve(b":", a.shape()).unwrap();
+        let flat = a.reduce(&sel, &spec(ReduceOp::ArgMin, None)).unwrap();
+        assert_eq!(flat.data, 3i64.to_le_bytes());
+        let rows = a
+            .reduce(&sel, &spec(ReduceOp::ArgMax, Some(vec![-1])))
+            .unwrap();
+        assert_eq!(rows.data, [0i64.to_le_bytes(), 1i64.to_le_bytes()].concat());
+        let cols = a
+            .reduce(&sel, &spec(ReduceOp::ArgMin, Some(vec![0])))
+            .unwrap();
+        assert_eq!(cols.data, [1i64, 0, 1].map(i64::to_le_bytes).concat());
+        let var = a.reduce(&sel, &spec(ReduceOp::Var, Some(vec![1]))).unwrap();
+        let v = f64s(&var);
+        assert!((v[0] - 2.0 / 3.0).abs() < 1e-12 && (v[1] - 289.0 / 18.0).abs() < 1e-12);
+        let mut keep = spec(ReduceOp::Mean, Some(vec![0]));
+        keep.keepdims = true;
+        assert_eq!(a.reduce(&sel, &keep).unwrap().dims, [1, 3]);
+        let empty = Selection::resolve(b"0:0", a.shape()).unwrap();
+        let e = a.reduce(&empty, &spec(ReduceOp::Min, None)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "zero-size array to reduction operation minimum which has no identity"
+        );
+        let s = a.reduce(&empty, &spec(ReduceOp::Sum, None)).unwrap();
+        assert_eq!(f64s(&s), [0.0]);
+        let m = a.reduce(&empty, &spec(ReduceOp::Mean, None)).unwrap();
+        assert!(f64s(&m)[0].is_nan());
+        assert!(a.reduce(&sel, &spec(ReduceOp::Sum, Some(vec![2]))).is_err());
+        assert!(a
+            .reduce(&sel, &spec(ReduceOp::Sum, Some(vec![1, -1])))
+            .is_err());
+        assert!(a
+            .reduce(&sel, &spec(ReduceOp::ArgMin, Some(vec![0, 1])))
+            .is_err());
+    }
+
+    #[test]
+    fn result_dtypes_are_numpys() {
+        assert_eq!(
+            ReduceOp::Sum.result_dtype(DType::Int8, None),
+            Ok(DType::Int64)
+        );
+        assert_eq!(
+            ReduceOp::Sum.result_dtype(DType::UInt8, None),
+            Ok(DType::UInt64)
+        );
+        assert_eq!(
+            ReduceOp::Mean.result_dtype(DType::Int8, None),
+            Ok(DType::Float64)
+        );
+        assert_eq!(
+            ReduceOp::Var.result_dtype(DType::Complex64, None),
+            Ok(DType::Float32)
+        );
+        assert_eq!(
+            ReduceOp::Max.result_dtype(DType::Float16, None),
+            Ok(DType::Float16)
+        );
+        assert_eq!(
+            ReduceOp::Any.result_dtype(DType::Float16, None),
+            Ok(DType::Bool)
+        );
+        assert_eq!(
+            ReduceOp::Sum.result_dtype(DType::Int8, Some(DType::Int32)),
+            Ok(DType::Int32)
+        );
+        assert!(ReduceOp::Sum
+            .result_dtype(DType::Float32, Some(DType::Int32))
+            .is_err());
+        assert!(ReduceOp::Max
+            .result_dtype(DType::Float32, Some(DType::Float64))
+            .is_err());
+    }
+}
