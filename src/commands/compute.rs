@@ -143,8 +143,9 @@ fn plan_apply(array: &NdArray, ufunc: Ufunc, args: &ApplyArgs, max: u64) -> Resu
     // The operand, decoded where it comes as a file (a copy of its elements).
     let decoded;
     let operand = match &args.operand {
-        ApplyOperand::Values(values) if values.len() == per_element => {
-            Operand::Weak(weak_scalar(dtype.values_per_element(), values)?)
+        // One value (a Python int, float, bool or complex literal), or `re im` on a complex array.
+        ApplyOperand::Values(values) if values.len() == 1 || values.len() == per_element => {
+            Operand::Weak(weak_scalar(values)?)
         }
         ApplyOperand::Values(values) => {
             let wanted = usize::try_from(sel.size().saturating_mul(per_element as u64))
@@ -195,20 +196,22 @@ fn plan_apply(array: &NdArray, ufunc: Ufunc, args: &ApplyArgs, max: u64) -> Resu
     Ok(PlannedApply { new_bytes, write })
 }
 
-/// A scalar `VALUES` operand: one number, or `re im` for a complex array.
-fn weak_scalar(per_element: u64, values: &[&[u8]]) -> Result<WeakScalar> {
+/// A scalar `VALUES` operand: one Python literal, or `re im` (a complex array's two parts).
+fn weak_scalar(values: &[&[u8]]) -> Result<WeakScalar> {
+    let real = |t: &[u8]| -> Result<f64> {
+        match WeakScalar::parse(t)? {
+            WeakScalar::Int(i) => Ok(i as f64),
+            WeakScalar::Float(f) => Ok(f),
+            WeakScalar::Bool(b) => Ok(f64::from(u8::from(b))),
+            WeakScalar::Complex(..) => Err(ArrayError::value(
+                "re im are two real numbers (or give one complex literal)",
+            )
+            .into()),
+        }
+    };
     match values {
         [one] => Ok(WeakScalar::parse(one)?),
-        [re, im] if per_element == 2 => {
-            let part = |t: &[u8]| match WeakScalar::parse(t)? {
-                WeakScalar::Int(i) => Ok(i as f64),
-                WeakScalar::Float(f) => Ok(f),
-                WeakScalar::Bool(b) => Ok(f64::from(u8::from(b))),
-                WeakScalar::Complex(r, _) => Ok(r),
-            };
-            let (re, im): (f64, f64) = (part(re)?, part(im).map_err(|e: ArrayError| e)?);
-            Ok(WeakScalar::Complex(re, im))
-        }
+        [re, im] => Ok(WeakScalar::Complex(real(re)?, real(im)?)),
         _ => Err(
             ArrayError::value("a scalar operand is one value (re im for a complex array)").into(),
         ),

@@ -87,9 +87,39 @@ impl WeakScalar {
         if let Ok(i) = s.parse::<i128>() {
             return Ok(WeakScalar::Int(i));
         }
+        let refused = || ArrayError::value(format!("could not convert string to a number: '{s}'"));
+        if let Some(body) = s.strip_suffix(['j', 'J']) {
+            // Python's complex literal: `2j`, `1+2j`, `-1.5e3-0.5j`.
+            let split = body
+                .char_indices()
+                .skip(1)
+                .filter(|&(i, c)| {
+                    matches!(c, '+' | '-')
+                        && !matches!(
+                            body.get(..i).and_then(|b| b.chars().last()),
+                            Some('e' | 'E')
+                        )
+                })
+                .map(|(i, _)| i)
+                .last();
+            let (re, im) = match split {
+                Some(i) => (body.get(..i).unwrap_or(""), body.get(i..).unwrap_or("")),
+                None => ("0", body),
+            };
+            let im = if matches!(im, "" | "+" | "-") {
+                format!("{im}1")
+            } else {
+                im.to_string()
+            };
+            let (re, im) = (re.parse::<f64>(), im.parse::<f64>());
+            return match (re, im) {
+                (Ok(re), Ok(im)) => Ok(WeakScalar::Complex(re, im)),
+                _ => Err(refused()),
+            };
+        }
         s.parse::<f64>()
             .map(WeakScalar::Float)
-            .map_err(|_| ArrayError::value(format!("could not convert string to a number: '{s}'")))
+            .map_err(|_| refused())
     }
 }
 
@@ -116,9 +146,8 @@ pub fn promote(a: DType, b: DType) -> DType {
         (Kind::Bool, _) => b,
         (_, Kind::Bool) => a,
         (Kind::Complex, _) | (_, Kind::Complex) => {
-            let wide = |d: DType| {
-                matches!(d, Complex128 | Float64 | Int32 | Int64 | UInt32 | UInt64)
-            };
+            let wide =
+                |d: DType| matches!(d, Complex128 | Float64 | Int32 | Int64 | UInt32 | UInt64);
             if wide(a) || wide(b) {
                 Complex128
             } else {
@@ -556,6 +585,28 @@ mod tests {
 
     fn f32s(v: &[f32]) -> Vec<u8> {
         v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn python_literals_parse_as_python_reads_them() {
+        assert_eq!(WeakScalar::parse(b"3"), Ok(WeakScalar::Int(3)));
+        assert_eq!(WeakScalar::parse(b"3.0"), Ok(WeakScalar::Float(3.0)));
+        assert_eq!(WeakScalar::parse(b"1e3"), Ok(WeakScalar::Float(1000.0)));
+        assert_eq!(
+            WeakScalar::parse(b"1+2j"),
+            Ok(WeakScalar::Complex(1.0, 2.0))
+        );
+        assert_eq!(
+            WeakScalar::parse(b"-2.5j"),
+            Ok(WeakScalar::Complex(0.0, -2.5))
+        );
+        assert_eq!(
+            WeakScalar::parse(b"1e-3-1e+2j"),
+            Ok(WeakScalar::Complex(1e-3, -100.0))
+        );
+        assert_eq!(WeakScalar::parse(b"j"), Ok(WeakScalar::Complex(0.0, 1.0)));
+        assert!(WeakScalar::parse(b"x").is_err());
+        assert!(WeakScalar::parse(b"1+xj").is_err());
     }
 
     #[test]
