@@ -724,6 +724,15 @@ mod tests {
         assert_eq!(mset.as_deref(), Some("NDARRAY.MSET key npy [key npy ...]"));
     }
 
+    #[test]
+    fn the_readme_shows_every_commands_syntax_as_the_table_renders_it() {
+        let readme = include_str!("../../README.md");
+        for c in &COMMANDS {
+            let block = format!("```text\n{}\n", c.syntax());
+            assert!(readme.contains(&block), "README lacks:\n{block}");
+        }
+    }
+
     /// The tokens a `one_of` argument of NDARRAY.SET named `name` documents.
     fn set_choices(name: &str) -> Vec<&'static str> {
         let set = COMMANDS.iter().find(|c| c.name == "ndarray.set");
