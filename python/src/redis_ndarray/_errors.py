@@ -35,6 +35,11 @@ class DTypeShapeError(NDArrayError, ValueError):
     fit."""
 
 
+class DTypeError(DTypeShapeError, TypeError):
+    """DTYPE: an unsupported dtype, or a cast NumPy's rules refuse (NumPy raises TypeError there:
+    `Cannot cast ufunc 'add' output from dtype('float64') to dtype('int32') ...`)."""
+
+
 class NoSuchKeyError(NDArrayError, KeyError):
     """NOKEY: the command needs an existing array."""
 
@@ -67,7 +72,7 @@ CODES: dict[str, type[NDArrayError]] = {
     "NOKEY": NoSuchKeyError,
     "BOUNDS": SelectionError,
     "SELECTION": SelectionError,
-    "DTYPE": DTypeShapeError,
+    "DTYPE": DTypeError,
     "SHAPE": DTypeShapeError,
     "BADNPY": DTypeShapeError,
     "BADPAYLOAD": DTypeShapeError,

@@ -7,7 +7,9 @@
 
 use std::borrow::Cow;
 
-use super::dtype::{parse_descr, ByteOrder, DType, Kind};
+use super::dtype::{
+    numpy_name_of_unsupported, parse_descr, supported_names, ByteOrder, DType, Kind,
+};
 use super::error::{ArrayError, ArrayResult};
 use super::shape::Shape;
 
@@ -425,38 +427,34 @@ fn parse_dim(word: &str) -> ArrayResult<u64> {
     })
 }
 
-/// Maps a descr string to a dtype and its byte order, explaining refusals.
+/// Maps a descr string to a dtype and its byte order, explaining refusals. `np.load` reads a
+/// string descr with `np.dtype(descr)`, so every spelling of it names the same type here: what
+/// `np.save` writes ('<f4', '|b1'), and what a header written by hand may hold ('float64', 'd',
+/// '?', '>f8'); plus 'bfloat16', which np.load reads once ml_dtypes is imported.
 fn dtype_of_descr(descr: &str) -> ArrayResult<(DType, ByteOrder)> {
-    let code = descr.strip_prefix(['<', '>', '|', '=']).unwrap_or(descr);
-    // Only the forms np.save writes reach `parse_descr`: a type string of a lowercase kind letter
-    // and a size ('<f4', '|b1'), or 'bfloat16'. `parse_descr` is case-insensitive and knows
-    // user-facing aliases, which would misread NumPy's '<U2' (a string) as uint16.
-    let mut chars = code.chars();
-    let type_string = chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && !chars.as_str().is_empty()
-        && chars.all(|c| c.is_ascii_digit());
-    if type_string || descr == "bfloat16" {
-        if let Some(found) = parse_descr(descr.as_bytes()) {
-            return Ok(found);
-        }
+    if let Some(found) = parse_descr(descr.as_bytes()) {
+        return Ok(found);
     }
-    if code
-        .strip_prefix('O')
-        .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
-    {
+    let numpy = numpy_name_of_unsupported(descr);
+    if numpy == Some("object") {
         return Err(ArrayError::dtype(format!(
             "npy descr '{descr}': object arrays are not supported"
         )));
     }
+    let code = descr.strip_prefix(['<', '>', '|', '=']).unwrap_or(descr);
     // ml_dtypes' bfloat16 saved by np.save: the type is lost, only the size survives.
     let hint = if code == "V2" {
         " ('V2' is how np.save writes ml_dtypes bfloat16; a 'bfloat16' descr is accepted)"
     } else {
         ""
     };
+    let numpy = numpy
+        .filter(|_| hint.is_empty())
+        .map(|numpy| format!("it is NumPy's {numpy}; "))
+        .unwrap_or_default();
     Err(ArrayError::dtype(format!(
-        "npy descr '{descr}' is not a supported dtype{hint} (supported: {})",
-        DType::ALL.map(DType::name).join(", ")
+        "npy descr '{descr}' is not a supported dtype{hint} ({numpy}supported: {})",
+        supported_names()
     )))
 }
 
@@ -1016,6 +1014,45 @@ mod tests {
     }
 
     #[test]
+    fn every_descr_np_load_reads_as_a_supported_dtype_is_read_the_same() {
+        // np.load reads a string descr with np.dtype(descr): names, type codes and sizes alike.
+        for (descr, dtype) in [
+            ("float64", DType::Float64),
+            ("float", DType::Float64),
+            ("double", DType::Float64),
+            ("d", DType::Float64),
+            ("=f8", DType::Float64),
+            ("|f8", DType::Float64),
+            ("f", DType::Float32),
+            ("single", DType::Float32),
+            ("e", DType::Float16),
+            ("?", DType::Bool),
+            ("|?", DType::Bool),
+            ("bool", DType::Bool),
+            ("b1", DType::Bool),
+            ("b", DType::Int8),
+            ("B", DType::UInt8),
+            ("q", DType::Int64),
+            ("Q", DType::UInt64),
+            ("uint8", DType::UInt8),
+            ("F", DType::Complex64),
+            ("complex", DType::Complex128),
+        ] {
+            let n = dtype.itemsize();
+            let data: Vec<u8> = (0..2 * n).map(|i| u8::from(i % n == 0)).collect();
+            let file = npy(&dict(descr, false, "(2,)"), &data);
+            let decoded = decode_npy(&file, NO_LIMIT).unwrap_or_else(|e| panic!("{descr}: {e}"));
+            assert_eq!(decoded.dtype, dtype, "{descr}");
+            assert_eq!(decoded.data.as_ref(), data.as_slice(), "{descr}");
+        }
+        // Big-endian codes are swapped, as '>f8' always was.
+        let file = npy(&dict(">d", false, "(1,)"), &1.5f64.to_be_bytes());
+        let decoded = decode_npy(&file, NO_LIMIT).unwrap();
+        assert_eq!(decoded.dtype, DType::Float64);
+        assert_eq!(decoded.data.as_ref(), 1.5f64.to_le_bytes());
+    }
+
+    #[test]
     fn unsupported_descrs_are_refused_by_name() {
         let structured = "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': ()}";
         assert_invalid(
@@ -1026,15 +1063,19 @@ mod tests {
             &npy(&dict("|O", false, "()"), &[0; 8]),
             "object arrays are not supported",
         );
-        // '<U2' (a 2-char string) must not be read as '<u2' (uint16), whatever case parse_descr folds.
+        // '<U2' (a 2-char string) must not be read as '<u2' (uint16): type codes keep their case.
         for descr in [
-            "<U2", "<U5", "<V2", "<M8[ns]", "|S3", ">f16", "<F4", "<f", "", "float", "uint8",
-            " <f4",
+            "<U2", "<U5", "<V2", "<M8[ns]", "|S3", ">f16", "<F4", "<B1", "", " <f4", "<f4 ",
+            "float_", "<float32",
         ] {
             let file = npy(&dict(descr, false, "()"), &[0; 4]);
             assert_invalid(&file, &format!("descr '{descr}' is not a supported dtype"));
             assert_invalid(&file, "bool, int8, int16, int32, int64, uint8");
         }
+        assert_invalid(
+            &npy(&dict("<U2", false, "()"), &[0; 8]),
+            "descr '<U2' is not a supported dtype (it is NumPy's str; supported: bool,",
+        );
         assert_invalid(
             &npy(&dict("<V2", false, "()"), &[0; 2]),
             "ml_dtypes bfloat16",

@@ -150,10 +150,26 @@ pub fn parse_values<'a>(
     }
     let mut out = Vec::with_capacity(expected / per_element * dtype.itemsize());
     for (i, arg) in args.enumerate() {
-        push_value(dtype, arg, &mut out)
-            .map_err(|e| ArrayError::value(format!("value {i}: {e}")))?;
+        if let Err(e) = push_value(dtype, arg, &mut out) {
+            return Err(refusal(dtype, arg)
+                .unwrap_or_else(|| ArrayError::value(e))
+                .context(format_args!("value {i}")));
+        }
     }
     Ok(out)
+}
+
+/// A float literal into an int or bool array: NumPy's `same_kind` refusal (a Python float is a
+/// float64), with its message; `None` for any other bad value.
+fn refusal(dtype: DType, arg: &[u8]) -> Option<ArrayError> {
+    let text = std::str::from_utf8(arg).ok()?.trim();
+    let integral = matches!(dtype.kind(), Kind::Bool | Kind::Signed | Kind::Unsigned);
+    (integral && text.parse::<i128>().is_err() && text.parse::<f64>().is_ok()).then(|| {
+        ArrayError::dtype(format!(
+            "Cannot cast scalar from dtype('float64') to dtype('{}') according to the rule 'same_kind'",
+            dtype.name()
+        ))
+    })
 }
 
 fn push_value(dtype: DType, arg: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
@@ -254,7 +270,12 @@ mod tests {
             "{e}"
         );
         assert!(parse_values(DType::UInt8, args(&["-1"]), 1).is_err());
-        assert!(parse_values(DType::Int32, args(&["1.5"]), 1).is_err());
+        let e = parse_values(DType::Int32, args(&["1.5"]), 1).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "value 0: Cannot cast scalar from dtype('float64') to dtype('int32') according to the rule 'same_kind'"
+        );
+        assert_eq!(e.code(), "DTYPE");
         assert!(parse_values(DType::Float32, args(&["x"]), 1).is_err());
         assert!(parse_values(DType::Bool, args(&["2"]), 1).is_err());
         let e = parse_values(DType::Float32, args(&["1"]), 2)
