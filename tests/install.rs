@@ -174,6 +174,55 @@ fn a_setslice_done_during_a_write_pause_waits_for_it_then_reaches_the_replica() 
 }
 
 #[test]
+fn an_apply_done_during_a_write_pause_waits_for_it_then_reaches_the_replica_bit_for_bit() {
+    let mut primary = Server::start();
+    let replica = Server::start();
+    replica.replicate(&primary);
+    let mut admin = primary.conn();
+    let _: Value = slow_set("k").query(&mut admin).unwrap();
+    let mut on_replica = replica.conn();
+    wait_in_sync(&mut admin, &mut on_replica);
+    let before = digest(&mut admin, "k");
+    let mut add = redis::cmd("NDARRAY.APPLY");
+    add.arg("k")
+        .arg("add")
+        .arg("SELECT")
+        .arg("::2")
+        .arg("VALUES")
+        .arg(3);
+    let writer = start(&primary, add);
+    pause_writes(&mut admin);
+    wait_for_stat(&mut admin, "installs_waiting", 1);
+    assert_eq!(
+        digest(&mut admin, "k"),
+        before,
+        "nothing installed while paused"
+    );
+    assert_alive(&mut primary);
+    unpause(&mut admin);
+    assert_eq!(writer.join().unwrap().unwrap(), Value::Okay);
+    let head: Vec<u8> = redis::cmd("NDARRAY.SLICE")
+        .arg("k")
+        .arg(":4")
+        .arg("FORMAT")
+        .arg("BLOB")
+        .query(&mut admin)
+        .unwrap();
+    let noise = noise(4, 7);
+    assert_eq!(
+        head,
+        [
+            noise[0].wrapping_add(3),
+            noise[1],
+            noise[2].wrapping_add(3),
+            noise[3]
+        ]
+    );
+    wait_in_sync(&mut admin, &mut on_replica);
+    assert_eq!(db_digest(&mut on_replica), db_digest(&mut admin));
+}
+
+#[test]
 fn a_write_whose_replicas_left_meanwhile_is_refused_with_noreplicas() {
     let primary = Server::start_with(&["--min-replicas-to-write", "1"]);
     let mut replica = Server::start();

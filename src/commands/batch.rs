@@ -423,8 +423,9 @@ pub fn stack(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
             } else {
                 vec![v]
             };
+            let count = parts.len();
             Some(
-                parse_values(to, parts.into_iter(), 1)
+                parse_values(to, parts.into_iter(), count)
                     .map_err(|e| e.context("MISSING FILL value"))?,
             )
         }

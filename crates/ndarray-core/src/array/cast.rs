@@ -17,6 +17,16 @@ pub fn can_cast(from: DType, to: DType) -> bool {
             to.itemsize() > from.itemsize()
         }
         (Kind::Unsigned, Kind::Signed) => to.itemsize() > from.itemsize(),
+        (Kind::Complex, Kind::Complex) => to.itemsize() > from.itemsize(),
+        // A real to a complex dtype whose parts take it.
+        (_, Kind::Complex) => {
+            let part = if to == DType::Complex64 {
+                DType::Float32
+            } else {
+                DType::Float64
+            };
+            can_cast(from, part)
+        }
         _ => false,
     }
 }
@@ -57,7 +67,11 @@ pub fn can_cast_same_kind(from: DType, to: DType) -> bool {
 
 /// How NumPy names a dtype in its messages (`dtype('float32')`).
 pub fn numpy_repr(d: DType) -> String {
-    format!("dtype('{}')", d.name())
+    match d {
+        // An ml_dtypes type: NumPy shows its name unquoted.
+        DType::BFloat16 => "dtype(bfloat16)".to_string(),
+        _ => format!("dtype('{}')", d.name()),
+    }
 }
 
 /// Refuses a write that [`can_cast_same_kind`] does not allow, with NumPy's own message.
@@ -166,7 +180,9 @@ mod tests {
         assert!(!can_cast(DType::UInt64, DType::Int64));
         assert!(!can_cast(DType::Float32, DType::Int32));
         assert!(!can_cast(DType::Complex64, DType::Float64));
-        assert!(!can_cast(DType::Float32, DType::Complex64));
+        assert!(can_cast(DType::Float32, DType::Complex64));
+        assert!(can_cast(DType::Complex64, DType::Complex128));
+        assert!(!can_cast(DType::Complex128, DType::Complex64));
         let e = check_cast(DType::Float32, DType::Int8)
             .unwrap_err()
             .to_string();

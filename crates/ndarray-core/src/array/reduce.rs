@@ -124,11 +124,8 @@ impl ReduceOp {
                     to.name()
                 )));
             }
-            return Ok(match (self, to) {
-                (ReduceOp::Var | ReduceOp::Std, DType::Complex64) => DType::Float32,
-                (ReduceOp::Var | ReduceOp::Std, DType::Complex128) => DType::Float64,
-                _ => to,
-            });
+            // NumPy's var/std with a complex dtype= reply that dtype (the imaginary part 0).
+            return Ok(to);
         }
         Ok(match self {
             ReduceOp::Sum | ReduceOp::Prod => match input.kind() {
@@ -306,7 +303,7 @@ impl Layout {
                         ))
                     })?;
                 if *slot {
-                    return Err(ArrayError::invalid("duplicate value in 'axis'"));
+                    return Err(ArrayError::value("duplicate value in 'axis'"));
                 }
                 *slot = true;
             }
@@ -829,10 +826,19 @@ impl Number for C64 {
             im: self.im + o.im,
         }
     }
+    /// As NumPy's complex product: `fma(ar, br, -(ai * bi))`, `fma(ar, bi, ai * br)`, a NaN
+    /// operand propagating as x86's FMA does (see `ufunc`'s `Fused`).
     fn mul(self, o: C64) -> C64 {
+        let fused =
+            |a: f64, b: f64, c: f64, subtract: bool| match (a.is_nan(), b.is_nan(), c.is_nan()) {
+                (true, _, _) => a,
+                (false, true, _) => b,
+                (false, false, true) => c,
+                _ => a.mul_add(b, if subtract { -c } else { c }),
+            };
         C64 {
-            re: self.re * o.re - self.im * o.im,
-            im: self.re * o.im + self.im * o.re,
+            re: fused(self.re, o.re, self.im * o.im, true),
+            im: fused(self.re, o.im, self.im * o.re, false),
         }
     }
     fn is_nan(self) -> bool {
@@ -841,8 +847,10 @@ impl Number for C64 {
     fn is_nonzero(self) -> bool {
         self.re != 0.0 || self.im != 0.0
     }
+    /// NumPy's complex order (CLT): a NaN imaginary part makes the real order void.
     fn less(self, o: C64) -> bool {
-        self.re < o.re || (self.re == o.re && self.im < o.im)
+        (self.re < o.re && !self.im.is_nan() && !o.im.is_nan())
+            || (self.re == o.re && self.im < o.im)
     }
     fn sum_run(run: &[C64]) -> C64 {
         let re: Vec<f64> = run.iter().map(|c| c.re).collect();
@@ -870,8 +878,11 @@ impl Number for C64 {
 /// One result element's running state.
 #[derive(Debug, Clone, Copy)]
 enum Acc<V: Number> {
-    /// sum, prod, mean (the running sum or product).
+    /// sum, mean (the running sum).
     Total(V),
+    /// prod: the running product, none before the first element (multiplying by a 1 would turn
+    /// a complex infinity's NaN part into NaN everywhere).
+    Product(Option<V>),
     /// var, std: count, mean and sum of squared deviations (Chan et al.'s parallel form).
     Moments { n: u64, mean: C64, m2: f64 },
     /// min, max (None: nothing seen yet).
@@ -888,7 +899,7 @@ impl<V: Number> Acc<V> {
     fn identity(op: ReduceOp) -> Self {
         match op {
             ReduceOp::Sum | ReduceOp::Mean => Acc::Total(V::zero()),
-            ReduceOp::Prod => Acc::Total(V::one()),
+            ReduceOp::Prod => Acc::Product(None),
             ReduceOp::Var | ReduceOp::Std => Acc::Moments {
                 n: 0,
                 mean: C64::default(),
@@ -920,13 +931,8 @@ impl<V: Number> Acc<V> {
 
     fn feed(&mut self, op: ReduceOp, x: V, index: i64) {
         match self {
-            Acc::Total(t) => {
-                *t = if op == ReduceOp::Prod {
-                    t.mul(x)
-                } else {
-                    t.add(x)
-                }
-            }
+            Acc::Total(t) => *t = t.add(x),
+            Acc::Product(p) => *p = Some(p.map_or(x, |p| p.mul(x))),
             Acc::Moments { n, mean, m2 } => {
                 let x = x.to_c64();
                 *n += 1;
@@ -1001,13 +1007,8 @@ impl<V: Number> Acc<V> {
     /// Folds `later` (the same result element, from elements after this one's) into this one.
     fn merge(&mut self, op: ReduceOp, later: Self) {
         match (&mut *self, later) {
-            (Acc::Total(t), Acc::Total(u)) => {
-                *t = if op == ReduceOp::Prod {
-                    t.mul(u)
-                } else {
-                    t.add(u)
-                }
-            }
+            (Acc::Total(t), Acc::Total(u)) => *t = t.add(u),
+            (Acc::Product(_), Acc::Product(Some(u))) => self.feed(op, u, 0),
             (
                 Acc::Moments { n, mean, m2 },
                 Acc::Moments {
@@ -1051,13 +1052,24 @@ impl<V: Number> Acc<V> {
             Acc::Total(t) if op == ReduceOp::Mean => {
                 let t = t.to_c64();
                 let n = count as f64;
-                C64 {
-                    re: t.re / n,
-                    im: t.im / n,
-                }
-                .write(dtype, out)
+                // NumPy divides the sum by the count as a complex number (Smith's quotient by
+                // n + 0j), which spreads a NaN or infinite part to both.
+                let quotient = if n == 0.0 || dtype.kind() != Kind::Complex {
+                    C64 {
+                        re: t.re / n,
+                        im: t.im / n,
+                    }
+                } else {
+                    let scale = 1.0 / n;
+                    C64 {
+                        re: (t.re + t.im * 0.0) * scale,
+                        im: (t.im - t.re * 0.0) * scale,
+                    }
+                };
+                quotient.write(dtype, out)
             }
             Acc::Total(t) => t.write(dtype, out),
+            Acc::Product(p) => p.unwrap_or_else(V::one).write(dtype, out),
             Acc::Moments { n, m2, .. } => {
                 let var = m2 / n as f64;
                 let v = if op == ReduceOp::Std { var.sqrt() } else { var };

@@ -209,6 +209,13 @@ fn computing_dtype(ufunc: Ufunc, target: DType, operand: &Operand) -> ArrayResul
     let promoted = match operand {
         Operand::Array { dtype, .. } => promote(target, *dtype),
         Operand::Weak(WeakScalar::Bool(_)) => target,
+        // True division runs in float64 whatever the int: the Python int is not range-checked.
+        Operand::Weak(WeakScalar::Int(_))
+            if ufunc == Ufunc::Divide
+                && matches!(target.kind(), Kind::Bool | Kind::Signed | Kind::Unsigned) =>
+        {
+            DType::Float64
+        }
         Operand::Weak(WeakScalar::Int(v)) => match target.kind() {
             Kind::Bool => DType::Int64,
             Kind::Signed | Kind::Unsigned => {
@@ -369,10 +376,15 @@ fn weak_to_comp(comp: DType, w: WeakScalar) -> Val {
 /// back, as NumPy's half loops and ml_dtypes do).
 fn real_op(ufunc: Ufunc, comp: DType, a: f64, b: f64) -> f64 {
     let pick = |take_a: bool| if take_a { a } else { b };
+    // NaN propagates, the first one winning. Between equal values (+0.0 and -0.0) NumPy's half
+    // loop keeps the first operand (`in1 <= in2 ? in1 : in2`) and its float32/float64 SIMD loops
+    // (and ml_dtypes' bfloat16) the second.
+    let first_on_tie = comp == DType::Float16;
     match ufunc {
-        // NumPy: `in1 <= in2 || isnan(in1) ? in1 : in2` (NaN propagates; the first wins).
-        Ufunc::Minimum => return pick(a <= b || a.is_nan()),
-        Ufunc::Maximum => return pick(a >= b || a.is_nan()),
+        Ufunc::Minimum if a.is_nan() || b.is_nan() => return pick(a.is_nan()),
+        Ufunc::Maximum if a.is_nan() || b.is_nan() => return pick(a.is_nan()),
+        Ufunc::Minimum => return pick(a < b || (first_on_tie && a == b)),
+        Ufunc::Maximum => return pick(a > b || (first_on_tie && a == b)),
         _ => {}
     }
     match comp {
@@ -417,6 +429,30 @@ macro_rules! arith {
 arith!(arith64, f64);
 arith!(arith32, f32);
 
+/// `a * b + c` (or `- c` when `subtract`) rounded once, as NumPy's complex product computes it
+/// (x86 FMA): a NaN operand comes out as it went in, the first of `a`, `b`, `c` (the unnegated
+/// `c`); only `inf * 0` makes a new NaN. (`mul_add` may be a software fma that makes new NaNs.)
+trait Fused: Copy {
+    fn fused(self, b: Self, c: Self, subtract: bool) -> Self;
+}
+
+macro_rules! fused {
+    ($t:ty) => {
+        impl Fused for $t {
+            fn fused(self, b: $t, c: $t, subtract: bool) -> $t {
+                match (self.is_nan(), b.is_nan(), c.is_nan()) {
+                    (true, _, _) => self,
+                    (false, true, _) => b,
+                    (false, false, true) => c,
+                    _ => self.mul_add(b, if subtract { -c } else { c }),
+                }
+            }
+        }
+    };
+}
+fused!(f32);
+fused!(f64);
+
 macro_rules! complex_op {
     ($name:ident, $t:ty) => {
         /// NumPy's complex loops: the textbook product, Smith's quotient, lexicographic
@@ -426,7 +462,8 @@ macro_rules! complex_op {
             match ufunc {
                 Ufunc::Add => (ar + br, ai + bi),
                 Ufunc::Subtract => (ar - br, ai - bi),
-                Ufunc::Multiply => (ar * br - ai * bi, ar * bi + ai * br),
+                // As NumPy's loops compute it (fused: `fma(ar, br, -(ai * bi))`).
+                Ufunc::Multiply => (ar.fused(br, ai * bi, true), ar.fused(bi, ai * br, false)),
                 Ufunc::Divide => {
                     let (abs_r, abs_i) = (br.abs(), bi.abs());
                     if abs_r >= abs_i {
@@ -443,8 +480,9 @@ macro_rules! complex_op {
                         ((ar * rat + ai) * scl, (ai * rat - ar) * scl)
                     }
                 }
+                // NumPy's CLE / CGE: a NaN imaginary part makes the real order void.
                 Ufunc::Minimum => {
-                    let le = ar < br || (ar == br && ai <= bi);
+                    let le = (ar < br && !ai.is_nan() && !bi.is_nan()) || (ar == br && ai <= bi);
                     if nan_a || le {
                         (ar, ai)
                     } else {
@@ -452,7 +490,7 @@ macro_rules! complex_op {
                     }
                 }
                 Ufunc::Maximum => {
-                    let ge = ar > br || (ar == br && ai >= bi);
+                    let ge = (ar > br && !ai.is_nan() && !bi.is_nan()) || (ar == br && ai >= bi);
                     if nan_a || ge {
                         (ar, ai)
                     } else {
