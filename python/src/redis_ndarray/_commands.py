@@ -12,6 +12,7 @@ same client still gets the raw reply. Every call also passes `NEVER_DECODE`, so 
 from __future__ import annotations
 
 import datetime
+import operator
 from typing import (
     Any, Callable, Dict, Generic, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union,
 )
@@ -34,7 +35,7 @@ PARSE = "_ndarray_parse"
 COMMAND_NAMES = (
     "NDARRAY.SET", "NDARRAY.GET", "NDARRAY.SLICE", "NDARRAY.SETSLICE", "NDARRAY.APPEND", "NDARRAY.RESHAPE",
     "NDARRAY.INFO", "NDARRAY.MGET", "NDARRAY.MSET", "NDARRAY.MSETEX", "NDARRAY.STACK", "NDARRAY.ATTRSET",
-    "NDARRAY.ATTRGET", "NDARRAY.ATTRDEL", "NDARRAY.PROBE",
+    "NDARRAY.ATTRGET", "NDARRAY.ATTRDEL", "NDARRAY.PROBE", "NDARRAY.REDUCE", "NDARRAY.APPLY",
 )
 
 # The commands the module flags `readonly` (a test checks this against COMMAND INFO): on a cluster
@@ -42,7 +43,7 @@ COMMAND_NAMES = (
 # redis-py sends its own reads. redis-py knows only its built-in commands as reads.
 READ_COMMANDS = frozenset({
     "NDARRAY.GET", "NDARRAY.SLICE", "NDARRAY.INFO", "NDARRAY.MGET", "NDARRAY.STACK", "NDARRAY.ATTRGET",
-    "NDARRAY.PROBE",
+    "NDARRAY.PROBE", "NDARRAY.REDUCE",
 })
 
 
@@ -155,6 +156,17 @@ def _pairs(reply: Any) -> Iterable[Tuple[Any, Any]]:
 def _array(copy: bool) -> Callable[[Any], Optional[ArrayT]]:
     def parse(reply: Any) -> Optional[ArrayT]:
         return None if reply is None else _npy.from_npy(reply, copy)
+    return parse
+
+
+def _reduced(copy: bool) -> Callable[[Any], Any]:
+    """A reduction's reply as NumPy returns it: a 0-d result as a NumPy scalar (as `np.sum(a)`,
+    also with keepdims on a 0-d array), anything else an array (viewing the reply unless `copy`)."""
+    as_array = _array(copy)
+
+    def parse(reply: Any) -> Any:
+        arr = as_array(reply)
+        return arr[()] if arr is not None and arr.ndim == 0 else arr
     return parse
 
 
@@ -365,8 +377,9 @@ def slice_(
 
 
 def setslice(key: KeyT, index: Any, values: Any) -> Cmd[bool]:
-    """`a[index] = values` in the stored array: `values` of the selection's shape (in the stored
-    dtype, or one the server can convert safely), or a single value, which fills the selection."""
+    """`a[index] = values` in the stored array: `values` of the selection's shape, or a single value,
+    which fills the selection. Cast as `np.copyto` casts (`same_kind`: int64 into int32 and float64
+    into float32 are written; float values into an int array are refused, a DTypeShapeError)."""
     sel, new_axes = selection(index)
     if new_axes is not None:
         raise IndexError("setslice does not take np.newaxis (None) indices")
@@ -381,7 +394,8 @@ def setslice(key: KeyT, index: Any, values: Any) -> Cmd[bool]:
 
 def append(key: KeyT, rows: Any) -> Cmd[int]:
     """Appends `rows` along axis 0 (rows of shape `a.shape[1:]`, or one such row); the new length
-    of axis 0. Creates a missing key."""
+    of axis 0. Creates a missing key. Rows of another dtype are cast as `np.copyto` casts
+    (`same_kind`), else a DTypeShapeError with NumPy's message."""
     return Cmd(("NDARRAY.APPEND", key, "NPY", _npy.to_npy(rows)), int)
 
 
@@ -464,28 +478,41 @@ def mset(
 
 
 def stack(
-    keys: Sequence[KeyT], dtype: Optional[DTypeArg] = None, *, missing: Any = None, copy: bool = False,
-    atomic: bool = False,
-) -> Cmd[Union[ArrayT, Tuple[ArrayT, List[int]]]]:
+    keys: Sequence[KeyT], dtype: Optional[DTypeArg] = None, *, missing: Any = None,
+    reduce: Optional[str] = None, copy: bool = False, atomic: bool = False,
+) -> Cmd[Any]:
     """The arrays of `keys` stacked into one of shape (len(keys), *shape), like np.stack, built by
-    the server into one reply. With `missing` (a fill value), missing keys become rows of it and the
-    result is (array, positions filled); without it a missing key is a KeyError. On a cluster, keys
-    of several slots are stacked by one call per slot, sent together, and the parts put back in the
-    caller's order (each part reads its slot at one moment); `atomic=True` sends one call and
+    the server into one reply. Without `missing` a missing key is a KeyError. `missing` may be a
+    fill value: missing keys become rows of it and the result is (array, positions filled); or
+    "skip": missing keys are left out and the result is (array of the present keys, positions
+    skipped). `reduce` ("sum", "mean", "min" or "max") replies
+    `np.stack(arrays).astype(dtype).<reduce>(axis=0)` instead of the stack (a NumPy scalar for 0-d
+    arrays), with the same (result, positions) pair when `missing` is given; fill rows count as
+    rows. On a cluster, keys of several slots are stacked (or reduced) by one call per slot, sent
+    together, and the parts put back in the caller's order, or combined (each part reads its slot at
+    one moment; a reduction's parts are combined in float64/complex128 for floats, so a sum or mean
+    may differ from one server-side pass in the last bits); `atomic=True` sends one call and
     refuses keys of several slots (CrossSlotKeysError)."""
     keys = list(keys)
     if not keys:
         raise ValueError("stack needs at least one key (as np.stack needs at least one array)")
+    skip = _is_skip(missing)
+    op = None if reduce is None else _stack_op(reduce)
     args: List[EncodableT] = ["NDARRAY.STACK", len(keys), *keys]
     if dtype is not None:
         args += ["AS", _npy.dtype_name(dtype)]
 
     def split(groups: List[List[int]]) -> Split[Any]:
-        parts = [stack([keys[i] for i in group], dtype, missing=missing, atomic=True) for group in groups]
+        parts = [stack([keys[i] for i in group], dtype, missing=missing, reduce=op, atomic=True)
+                 for group in groups]
         for part in parts:
             # A slot whose keys are all missing has no array to take a shape from: its part is None
-            # and its rows are filled once another slot's part gives the dtype and shape.
+            # and its rows are filled (or skipped) once another slot's part gives the dtype and shape.
             part.none_if_missing = missing is not None
+        if op is not None:
+            return Split(parts, _merge_reduced(op, groups, missing, skip))
+        if skip:
+            return Split(parts, _merge_skipped(groups))
 
         def merge(results: List[Any]) -> Any:
             arrays = [r if missing is None or r is None else r[0] for r in results]
@@ -511,15 +538,139 @@ def stack(
         return Split(parts, merge)
 
     splitter = None if atomic else split
+    if skip:
+        args += ["MISSING", "SKIP"]
+    elif missing is not None:
+        args += ["MISSING", "FILL", *_scalar_values(missing)]
+    if op is not None:
+        args += ["REDUCE", op]
+    as_result: Callable[[Any], Any] = _array(copy) if op is None else _reduced(copy)
     if missing is None:
-        return Cmd(tuple(args), _array(copy), route_keys=keys, split=splitter)
-    args += ["MISSING", "FILL", *_scalar_values(missing)]
+        return Cmd(tuple(args), as_result, route_keys=keys, split=splitter)
 
-    def parse(reply: Any) -> Tuple[ArrayT, List[int]]:
-        data, filled = reply
-        return _npy.from_npy(data, copy), [int(i) for i in filled]
+    def parse(reply: Any) -> Tuple[Any, List[int]]:
+        data, positions = reply
+        return as_result(data), [int(i) for i in positions]
 
     return Cmd(tuple(args), parse, route_keys=keys, split=splitter)
+
+
+# The reductions NDARRAY.STACK … REDUCE takes (over the stacked axis).
+STACK_REDUCE_OPS = ("sum", "mean", "min", "max")
+
+
+def _is_skip(missing: Any) -> bool:
+    """Whether `missing=` asks to skip missing keys (a fill value is a number, never "skip")."""
+    if not isinstance(missing, (str, bytes)):
+        return False
+    text = missing.decode("utf-8", "replace") if isinstance(missing, bytes) else missing
+    return text.lower() == "skip"
+
+
+def _stack_op(op: Any) -> str:
+    name = _op_name(op)
+    if name not in STACK_REDUCE_OPS:
+        raise ValueError(f"stack's reduce= takes one of {', '.join(STACK_REDUCE_OPS)}, got {op!r}")
+    return name
+
+
+def _op_name(op: Any) -> str:
+    """An operation's name as the server takes it: a string, or a NumPy function or ufunc
+    (`np.add`, `np.sum`: its `__name__`)."""
+    name = op if isinstance(op, str) else getattr(op, "__name__", None)
+    if not isinstance(name, str):
+        raise TypeError(f"expected an operation name (a string) or a NumPy function, got {op!r}")
+    return _OP_ALIASES.get(name.lower(), name.lower())
+
+
+def _merge_skipped(groups: List[List[int]]) -> Callable[[List[Any]], Tuple[ArrayT, List[int]]]:
+    """A `missing="skip"` stack's per-slot parts put back together: the present keys' rows in the
+    caller's order, and every slot's skipped positions."""
+    def merge(results: List[Any]) -> Tuple[ArrayT, List[int]]:
+        skipped: List[int] = []
+        blocks: List[Tuple[List[int], ArrayT]] = []
+        for group, result in zip(groups, results):
+            if result is None:  # every key of this slot is missing
+                skipped += group
+                continue
+            array, gone = result
+            left_out = set(gone)
+            skipped += [group[j] for j in gone]
+            blocks.append(([group[j] for j in range(len(group)) if j not in left_out], array))
+        if not blocks:
+            raise KeyError("stack: every key is missing: nothing to stack")
+        first = blocks[0][1]
+        if any(a.shape[1:] != first.shape[1:] or a.dtype != first.dtype for _, a in blocks):
+            shapes = sorted({(str(a.dtype), a.shape[1:]) for _, a in blocks})
+            raise ValueError(f"stack: the arrays differ in dtype or shape across slots: {shapes}")
+        rank = {p: r for r, p in enumerate(sorted(p for kept, _ in blocks for p in kept))}
+        out = np.empty((len(rank), *first.shape[1:]), dtype=first.dtype)
+        for kept, array in blocks:
+            out[[rank[p] for p in kept]] = array
+        return out, sorted(skipped)
+    return merge
+
+
+def _wide(dtype: "np.dtype[Any]") -> "np.dtype[Any]":
+    """Where a reduction's per-slot results are combined: integers as themselves (their sums wrap as
+    NumPy's), floats in float64, complex in complex128."""
+    if dtype.kind in "biu":
+        return dtype
+    return np.dtype(np.complex128) if dtype.kind == "c" else np.dtype(np.float64)
+
+
+def _merge_reduced(op: str, groups: List[List[int]], missing: Any, skip: bool) -> Callable[[List[Any]], Any]:
+    """A `reduce=` stack's per-slot results combined into the whole's: min/max of the parts' mins
+    and maxes (NaN propagates, as np.minimum/np.maximum), sums added, means weighted by their row
+    counts. A slot whose keys are all missing adds its fill rows (with a fill value) or nothing
+    (with "skip")."""
+    def merge(results: List[Any]) -> Any:
+        parts: List[Tuple[ArrayT, int]] = []
+        positions: List[int] = []
+        fill_rows = 0
+        for group, result in zip(groups, results):
+            if result is None:  # every key of this slot is missing
+                positions += group
+                fill_rows += 0 if skip else len(group)
+                continue
+            value, gone = result if missing is not None else (result, [])
+            positions += [group[j] for j in gone]
+            parts.append((np.asarray(value), len(group) - len(gone) if skip else len(group)))
+        if not parts:
+            raise KeyError("stack: every key is missing: reducing needs at least one existing array")
+        first = parts[0][0]
+        if any(a.shape != first.shape or a.dtype != first.dtype for a, _ in parts):
+            shapes = sorted({(str(a.dtype), a.shape) for a, _ in parts})
+            raise ValueError(f"stack: the slots' reductions differ in dtype or shape: {shapes}")
+        dtype = first.dtype
+        fill: Optional[ArrayT] = None
+        if fill_rows:
+            value = np.asarray(missing)
+            if value.dtype.kind == "c" and dtype.kind != "c":
+                value = value.real
+            fill = np.broadcast_to(value.astype(dtype), first.shape)
+        if op in ("min", "max"):
+            extreme = np.minimum if op == "min" else np.maximum
+            out = first.copy()
+            for a, _ in parts[1:]:
+                extreme(out, a, out=out)
+            if fill is not None:
+                extreme(out, fill, out=out)
+        else:
+            wide = _wide(dtype)
+            total = np.zeros(first.shape, wide)
+            rows = 0
+            terms = [(a, n) for a, n in parts] + ([(fill, fill_rows)] if fill is not None else [])
+            for a, n in terms:
+                term = a.astype(wide)
+                if op == "mean" or a is fill:  # a mean times its rows; a fill value times its rows
+                    term = np.multiply(term, np.asarray(n, wide))
+                np.add(total, term, out=total)
+                rows += n
+            out = (total / rows if op == "mean" else total).astype(dtype)
+        result = out[()] if out.ndim == 0 else out
+        return result if missing is None else (result, sorted(positions))
+    return merge
 
 
 def attrs(key: KeyT) -> Cmd[Optional[Dict[str, bytes]]]:
@@ -563,3 +714,106 @@ def probe(key: KeyT, *, sample: Optional[int] = None) -> Cmd[List[Dict[str, Any]
     if sample is not None:
         args += ("SAMPLE", int(sample))
     return Cmd(args, _probe)
+
+
+# ---- computing where the array lives ----
+
+# NumPy's aliases, by the names the server takes.
+_OP_ALIASES = {"amin": "min", "amax": "max", "true_divide": "divide"}
+
+
+def _axes(axis: Union[None, int, Sequence[int]]) -> List[int]:
+    """`axis=` as the server's AXIS numbers (none: every axis). Negative axes are the server's to
+    resolve, as NumPy's."""
+    if axis is None:
+        return []
+    items: List[Any] = list(axis) if isinstance(axis, (tuple, list)) else [axis]
+    if not items:
+        raise ValueError("axis=() (reduce over no axis) is not supported: read the array with get() or slice()")
+    out = []
+    for item in items:
+        if isinstance(item, (bool, np.bool_)):
+            raise TypeError(f"an axis must be an integer, got {item!r}")
+        try:
+            out.append(operator.index(item))
+        except TypeError:
+            raise TypeError(f"an axis must be an integer, got {item!r}") from None
+    return out
+
+
+def _select(args: List[EncodableT], select: Any, what: str) -> None:
+    """Adds `SELECT selection` for `select=` (anything slice() takes); nothing for the whole array."""
+    if select is None:
+        return
+    sel, new_axes = selection(select)
+    if new_axes is not None:
+        raise IndexError(f"{what} does not take np.newaxis (None) in select=")
+    if sel:
+        args += ["SELECT", sel]
+
+
+def reduce(
+    key: KeyT, op: Any, axis: Union[None, int, Sequence[int]] = None, keepdims: bool = False,
+    select: Any = None, dtype: Optional[DTypeArg] = None, *, copy: bool = False,
+) -> Cmd[Any]:
+    """`np.<op>(a[select], axis=axis, keepdims=keepdims, dtype=dtype)` of the stored array, computed
+    by the server (only the result crosses the network). `op`: "sum", "prod", "mean", "min",
+    "max", "var", "std", "argmin", "argmax", "count_nonzero", "any", "all" (or the NumPy function,
+    `np.sum`). `axis`: None (every axis), an int or a tuple of ints, negative from the end; argmin
+    and argmax take one axis at most. `select`: anything slice() takes (`np.s_[::2, 0]`, an integer
+    list), reduced without reading the rest; `axis` counts the selection's axes. `dtype` (sum, prod,
+    mean, var, std): NumPy's `dtype=`, the accumulation and result dtype. Result dtypes, NaN
+    propagation and empty reductions as NumPy's (ddof 0). A 0-d result is a NumPy scalar (as
+    np.sum returns), anything else an array viewing the reply (read-only unless `copy`); None when
+    the key does not exist."""
+    args: List[EncodableT] = ["NDARRAY.REDUCE", key, _op_name(op)]
+    axes = _axes(axis)
+    if axes:
+        args += ["AXIS", *axes]
+    if keepdims:
+        args.append("KEEPDIMS")
+    _select(args, select, "reduce")
+    if dtype is not None:
+        args += ["AS", _npy.dtype_name(dtype)]
+    return Cmd(tuple(args), _reduced(copy))
+
+
+def _operand(x: Any) -> List[EncodableT]:
+    """APPLY's operand, typed as NumPy 2 types it (NEP 50): a Python bool, int, float or complex is
+    weak (one `VALUES` literal, taking the array's dtype as `a += 1` does: `true`, `3`, `2.5`,
+    `1.5-2.0j`); a NumPy scalar keeps its dtype and an array-like is `np.asarray(x)` (`NPY`)."""
+    if isinstance(x, np.generic) or not isinstance(x, (bool, int, float, complex)):
+        _npy.refuse_masked(x)
+        return ["NPY", _sendable(_npy.to_npy(x))]
+    if isinstance(x, bool):
+        return ["VALUES", "true" if x else "false"]
+    if isinstance(x, int):
+        return ["VALUES", int(x)]
+    if isinstance(x, float):
+        return ["VALUES", repr(float(x))]  # always has '.', 'e', 'inf' or 'nan': a float literal
+    value = complex(x)
+    re, im = repr(value.real), repr(value.imag)
+    return ["VALUES", f"{re}{'' if im.startswith('-') else '+'}{im}j"]
+
+
+def apply(
+    key: KeyT, ufunc: Any, x: Any, select: Any = None, *, return_array: bool = False, copy: bool = False,
+) -> Cmd[Any]:
+    """`a[select] = ufunc(a[select], x)` done atomically in the server (`a[select] += x` for "add"):
+    concurrent applies never lose an update. `ufunc`: "add", "subtract", "multiply", "divide",
+    "minimum", "maximum" (or the ufunc, `np.add`). `x` follows NumPy 2's rules (NEP 50): a Python
+    bool, int, float or complex is weak and takes the array's dtype (an int must fit it:
+    `apply(k, "add", 300)` on int8 raises a ValueError, as NumPy's OverflowError); a NumPy scalar
+    (`np.float64(0.5)`) keeps its dtype; a list or array is broadcast onto the selection. The result
+    is cast back to the array's dtype under `same_kind`, else a DTypeError (a TypeError) with NumPy's
+    message (`divide` of an integer array, a float added to an integer array). True; with
+    `return_array=True`, the whole new array (read-only unless `copy`). A missing key is a
+    NoSuchKeyError (a KeyError)."""
+    args: List[EncodableT] = ["NDARRAY.APPLY", key, _op_name(ufunc)]
+    _select(args, select, "apply")
+    if return_array:
+        args.append("RETURN")
+    args += _operand(x)
+    if return_array:
+        return Cmd(tuple(args), _array(copy))
+    return Cmd(tuple(args), _ok, options=_OK_OPTIONS)

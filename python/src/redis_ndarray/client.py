@@ -297,6 +297,8 @@ class NDArray(_Base):
     set_attrs = _sync(c.set_attrs)
     del_attrs = _sync(c.del_attrs)
     probe = _sync(c.probe)
+    reduce = _sync(c.reduce)
+    apply = _sync(c.apply)
 
     def scan_iter(self, match: Optional[str] = None, count: Optional[int] = None) -> Iterator[Any]:
         """The keys that hold arrays (SCAN with the module's type), optionally matching a glob
@@ -365,6 +367,8 @@ class AsyncNDArray(_Base):
     set_attrs = _async(c.set_attrs)
     del_attrs = _async(c.del_attrs)
     probe = _async(c.probe)
+    reduce = _async(c.reduce)
+    apply = _async(c.apply)
 
     def scan_iter(self, match: Optional[str] = None, count: Optional[int] = None) -> AsyncIterator[Any]:
         """The keys that hold arrays (SCAN with the module's type), as an async iterator."""
@@ -476,6 +480,8 @@ class _PipelineBase:
     set_attrs = _queued(c.set_attrs)
     del_attrs = _queued(c.del_attrs)
     probe = _queued(c.probe)
+    reduce = _queued(c.reduce)
+    apply = _queued(c.apply)
 
 
 class Pipeline(_PipelineBase):
