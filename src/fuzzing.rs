@@ -57,6 +57,9 @@ pub fn set_args(data: &[u8]) {
     // MSETEX's and STACK's options, and their numkeys, from the same arguments.
     let _ = crate::commands::parse::parse_msetex_options(&args);
     let _ = crate::commands::parse::parse_stack_options(&args);
+    // REDUCE's options and APPLY's arguments, from the same arguments.
+    let _ = crate::commands::parse::parse_reduce_options(&args);
+    let _ = crate::commands::parse::parse_apply(&args);
     if let Some(first) = args.first() {
         let _ = crate::commands::parse::parse_numkeys(first, 2, args.len().saturating_sub(1));
     }

@@ -27,6 +27,7 @@
 use std::path::{Path, PathBuf};
 
 mod chunk;
+mod compute;
 mod helpers;
 mod npy;
 mod payload;
@@ -68,6 +69,7 @@ pub fn replay_saved(kind: &str, target: &str, entry: fn(&[u8])) -> usize {
 }
 
 pub use chunk::chunk;
+pub use compute::compute;
 pub use npy::npy;
 pub use payload::payload;
 pub use rdb::rdb;

@@ -6,7 +6,7 @@ use crate::chunk::{chunk_head0, chunk_params};
 use crate::helpers::{pattern, rdb_bytes, ByteReader, ITEMSIZES};
 use crate::npy::{npy_file, NPY_MAX_BYTES};
 use crate::selection::selection_dim;
-use crate::{chunk, npy, payload, rdb, selection};
+use crate::{chunk, compute, npy, payload, rdb, selection};
 use ndarray_core::array::npy::{decode_npy, encode_npy};
 use ndarray_core::array::slice::Selection;
 use ndarray_core::array::{DType, NdArray, Shape};
@@ -16,8 +16,9 @@ use ndarray_core::persist;
 type Target = fn(&[u8]);
 
 /// The targets whose entry points are in this crate (`set_args`' is the module's).
-const TARGETS: [(&str, Target); 5] = [
+const TARGETS: [(&str, Target); 6] = [
     ("npy", npy),
+    ("compute", compute),
     ("selection", selection),
     ("chunk", chunk),
     ("rdb", rdb),
@@ -227,6 +228,40 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             "{'shape': (1,), 'fortran_order': False, 'descr': '<i8'}",
             &[9; 8],
         ),
+    );
+
+    // compute: 8 bytes (dtype, ndim, dims, reduction, axes, ufunc), the selection, 0, the operand.
+    let comp = |head: [u8; 8], text: &str, operand: &[u8]| {
+        let mut v = head.to_vec();
+        v.extend_from_slice(text.as_bytes());
+        v.push(0);
+        v.extend_from_slice(operand);
+        v
+    };
+    add(
+        "compute",
+        "sum_rows_add_scalar",
+        comp([11, 2, 4, 5, 0, 0, 0b01, 0], "", b"0.5"),
+    );
+    add(
+        "compute",
+        "argmax_strided",
+        comp([3, 0x82, 6, 3, 0, 8, 0b10, 2], "::2", b"7"),
+    );
+    add(
+        "compute",
+        "var_all_divide_row",
+        comp([12, 3, 2, 3, 4, 5, 0xff, 0x83], "...", &[0x40; 32]),
+    );
+    add(
+        "compute",
+        "min_empty",
+        comp([1, 1, 0, 0, 0, 3, 0xff, 4], "", b"-3"),
+    );
+    add(
+        "compute",
+        "complex_mean",
+        comp([13, 1, 5, 0, 0, 2, 0xff, 0x12], "[4, 0, 4]", b"1+2j"),
     );
 
     // selection: 5 bytes of shape, then the text.
