@@ -7,25 +7,6 @@ use common::Server;
 use redis::{Connection, Value};
 use util::*;
 
-fn set_blob(
-    con: &mut Connection,
-    key: &str,
-    dtype: &str,
-    dims: &[u64],
-    opts: &[&str],
-    data: &[u8],
-) -> Value {
-    redis::cmd("NDARRAY.SET")
-        .arg(key)
-        .arg(dtype)
-        .arg(dims)
-        .arg(opts)
-        .arg("BLOB")
-        .arg(data)
-        .query(con)
-        .unwrap()
-}
-
 #[test]
 fn every_dtype_and_codec_round_trips_through_blob_and_npy() {
     let server = Server::start();

@@ -15,15 +15,8 @@ fn f32_bytes(values: impl IntoIterator<Item = f32>) -> Vec<u8> {
 }
 
 fn set(con: &mut Connection, key: &str, dtype: &str, dims: &[usize], data: &[u8], opts: &[&str]) {
-    let _: () = redis::cmd("NDARRAY.SET")
-        .arg(key)
-        .arg(dtype)
-        .arg(dims)
-        .arg(opts)
-        .arg("BLOB")
-        .arg(data)
-        .query(con)
-        .unwrap();
+    let dims: Vec<u64> = dims.iter().map(|&d| d as u64).collect();
+    assert_eq!(set_blob(con, key, dtype, &dims, opts, data), Value::Okay);
 }
 
 fn apply(con: &mut Connection, args: &[&[u8]]) -> redis::RedisResult<Value> {

@@ -358,3 +358,23 @@ pub fn wait_for_slot_migration(con: &mut Connection, slot: u16) -> (String, Stri
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// `NDARRAY.SET key dtype dims... opts... BLOB data`, its reply (it must not fail).
+pub fn set_blob(
+    con: &mut Connection,
+    key: &str,
+    dtype: &str,
+    dims: &[u64],
+    opts: &[&str],
+    data: &[u8],
+) -> Value {
+    redis::cmd("NDARRAY.SET")
+        .arg(key)
+        .arg(dtype)
+        .arg(dims)
+        .arg(opts)
+        .arg("BLOB")
+        .arg(data)
+        .query(con)
+        .unwrap()
+}

@@ -42,7 +42,7 @@ pub fn check_cast(from: DType, to: DType) -> ArrayResult<()> {
         .map(|d| d.name())
         .collect();
     Err(ArrayError::dtype(format!(
-        "cannot cast {} to {}: {} casts only to {} (any int or float casts to any float, an int to a wider int)",
+        "cannot cast {} to {}: {} casts only to {} (any int or float casts to any float, an int to a wider int, to complex where the parts take it)",
         from.name(),
         to.name(),
         from.name(),

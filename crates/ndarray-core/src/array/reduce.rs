@@ -606,98 +606,71 @@ trait Number: Copy + Send + Sync + Default + PartialEq + 'static {
     fn write(self, dtype: DType, out: &mut Vec<u8>);
 }
 
-impl Number for i64 {
-    fn load(dtype: DType, raw: &[u8], out: &mut Vec<i64>) {
-        let size = dtype.itemsize();
-        match dtype.kind() {
-            Kind::Bool => out.extend(raw.iter().map(|b| i64::from(*b != 0))),
-            Kind::Signed => out.extend(raw.chunks_exact(size).map(|c| read_int(dtype, c))),
-            Kind::Unsigned => {
-                out.extend(raw.chunks_exact(size).map(|c| read_uint(dtype, c) as i64))
+/// The integer domains: wrapping sums and products, as NumPy's; `read_same` reads elements of
+/// this signedness, `read_other` those of the other one (reinterpreted, as NumPy's casts wrap).
+macro_rules! integer_number {
+    ($t:ty, $same:expr, $other:expr, $same_kind:pat, $other_kind:pat) => {
+        impl Number for $t {
+            fn load(dtype: DType, raw: &[u8], out: &mut Vec<$t>) {
+                let size = dtype.itemsize();
+                match dtype.kind() {
+                    Kind::Bool => out.extend(raw.iter().map(|b| <$t>::from(*b != 0))),
+                    $same_kind => out.extend(raw.chunks_exact(size).map(|c| $same(dtype, c))),
+                    $other_kind => out.extend(raw.chunks_exact(size).map(|c| $other(dtype, c))),
+                    _ => {}
+                }
             }
-            _ => {}
+            fn zero() -> $t {
+                0
+            }
+            fn one() -> $t {
+                1
+            }
+            fn add(self, o: $t) -> $t {
+                self.wrapping_add(o)
+            }
+            fn mul(self, o: $t) -> $t {
+                self.wrapping_mul(o)
+            }
+            fn is_nan(self) -> bool {
+                false
+            }
+            fn is_nonzero(self) -> bool {
+                self != 0
+            }
+            fn less(self, o: $t) -> bool {
+                self < o
+            }
+            fn to_c64(self) -> C64 {
+                C64 {
+                    re: self as f64,
+                    im: 0.0,
+                }
+            }
+            fn write(self, dtype: DType, out: &mut Vec<u8>) {
+                match dtype.kind() {
+                    Kind::Bool => out.push(u8::from(self != 0)),
+                    Kind::Float | Kind::Complex => (self as f64).write(dtype, out),
+                    _ => write_int(dtype, i128::from(self), out),
+                }
+            }
         }
-    }
-    fn zero() -> i64 {
-        0
-    }
-    fn one() -> i64 {
-        1
-    }
-    fn add(self, o: i64) -> i64 {
-        self.wrapping_add(o)
-    }
-    fn mul(self, o: i64) -> i64 {
-        self.wrapping_mul(o)
-    }
-    fn is_nan(self) -> bool {
-        false
-    }
-    fn is_nonzero(self) -> bool {
-        self != 0
-    }
-    fn less(self, o: i64) -> bool {
-        self < o
-    }
-    fn to_c64(self) -> C64 {
-        C64 {
-            re: self as f64,
-            im: 0.0,
-        }
-    }
-    fn write(self, dtype: DType, out: &mut Vec<u8>) {
-        match dtype.kind() {
-            Kind::Bool => out.push(u8::from(self != 0)),
-            Kind::Float | Kind::Complex => (self as f64).write(dtype, out),
-            _ => write_int(dtype, i128::from(self), out),
-        }
-    }
+    };
 }
-
-impl Number for u64 {
-    fn load(dtype: DType, raw: &[u8], out: &mut Vec<u64>) {
-        let size = dtype.itemsize();
-        match dtype.kind() {
-            Kind::Bool => out.extend(raw.iter().map(|b| u64::from(*b != 0))),
-            Kind::Unsigned => out.extend(raw.chunks_exact(size).map(|c| read_uint(dtype, c))),
-            Kind::Signed => out.extend(raw.chunks_exact(size).map(|c| read_int(dtype, c) as u64)),
-            _ => {}
-        }
-    }
-    fn zero() -> u64 {
-        0
-    }
-    fn one() -> u64 {
-        1
-    }
-    fn add(self, o: u64) -> u64 {
-        self.wrapping_add(o)
-    }
-    fn mul(self, o: u64) -> u64 {
-        self.wrapping_mul(o)
-    }
-    fn is_nan(self) -> bool {
-        false
-    }
-    fn is_nonzero(self) -> bool {
-        self != 0
-    }
-    fn less(self, o: u64) -> bool {
-        self < o
-    }
-    fn to_c64(self) -> C64 {
-        C64 {
-            re: self as f64,
-            im: 0.0,
-        }
-    }
-    fn write(self, dtype: DType, out: &mut Vec<u8>) {
-        match dtype.kind() {
-            Kind::Float | Kind::Complex => (self as f64).write(dtype, out),
-            _ => write_int(dtype, i128::from(self), out),
-        }
-    }
-}
+integer_number!(
+    i64,
+    read_int,
+    |d, c| read_uint(d, c) as i64,
+    Kind::Signed,
+    Kind::Unsigned
+);
+integer_number!(
+    u64,
+    read_uint,
+    |d, c| read_int(d, c) as u64,
+    Kind::Unsigned,
+    Kind::Signed
+);
 
 /// Pairwise summation below this many elements is a plain loop (NumPy's block is 128).
 const PAIRWISE_BLOCK: usize = 128;

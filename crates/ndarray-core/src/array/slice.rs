@@ -222,14 +222,7 @@ impl Selection {
             .enumerate()
             .map(|(axis, (item, &len))| resolve_axis(item, axis, len))
             .collect::<ArrayResult<Vec<_>>>()?;
-        let dims = axes
-            .iter()
-            .filter_map(|a| match a {
-                AxisSel::Index(_) => None,
-                kept => Some(kept.count()),
-            })
-            .collect();
-        Ok(Selection { axes, dims })
+        Ok(Selection::from_axes(axes))
     }
 
     /// Whether an axis takes an integer list (a gather: runs in any order, repeats allowed).
