@@ -271,6 +271,101 @@ fn the_readme_read_only_rule_leaves_no_write_through_internal_commands() {
     assert_eq!(text, "x");
 }
 
+/// The backquoted rule of the README's ACL warning that starts with `start`.
+fn readme_rule(start: &str) -> Vec<String> {
+    let readme = include_str!("../README.md");
+    let from = readme
+        .find(&format!("`{start}"))
+        .unwrap_or_else(|| panic!("README has no rule starting {start}"));
+    let rule = &readme[from + 1..];
+    let end = rule.find('`').unwrap();
+    rule[..end].split_whitespace().map(str::to_string).collect()
+}
+
+/// The module's commands (`COMMAND INFO`) that carry `flag`, with their arity; internal ones left out.
+fn commands_flagged(con: &mut Connection, flag: &str) -> Vec<(String, i64)> {
+    let list: Vec<String> = redis::cmd("COMMAND")
+        .arg("LIST")
+        .arg("FILTERBY")
+        .arg("MODULE")
+        .arg("ndarray")
+        .query(con)
+        .unwrap();
+    let mut found = Vec::new();
+    for name in list {
+        if matches!(name.as_str(), "ndarray.putencoded" | "ndarray.stamp") {
+            continue;
+        }
+        let info: Vec<Vec<Value>> = redis::cmd("COMMAND")
+            .arg("INFO")
+            .arg(&name)
+            .query(con)
+            .unwrap();
+        let arity: i64 = redis::from_redis_value(info[0][1].clone()).unwrap();
+        let flags: Vec<String> = redis::from_redis_value(info[0][2].clone()).unwrap();
+        if flags.iter().any(|f| f == flag) {
+            found.push((name, arity));
+        }
+    }
+    found
+}
+
+#[test]
+fn the_readme_acl_rules_cover_every_write_and_every_read_command() {
+    let server = Server::start();
+    let mut admin = server.conn();
+    for (user, rule) in [
+        ("reader", readme_rule("+@all -@write -ndarray.set")),
+        ("granted", readme_rule("+ndarray.get")),
+    ] {
+        let _: () = redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg(user)
+            .arg("on")
+            .arg(">pw")
+            .arg("~*")
+            .arg(rule)
+            .query(&mut admin)
+            .unwrap();
+    }
+    let (writes, reads) = (
+        commands_flagged(&mut admin, "write"),
+        commands_flagged(&mut admin, "readonly"),
+    );
+    assert!(
+        writes.iter().any(|(n, _)| n == "ndarray.apply"),
+        "{writes:?}"
+    );
+    assert!(
+        reads.iter().any(|(n, _)| n == "ndarray.reduce"),
+        "{reads:?}"
+    );
+    // Enough arguments for the arity check, which Redis runs before the ACL check.
+    let call = |con: &mut Connection, name: &str, arity: i64| {
+        let mut cmd = redis::cmd(name);
+        for _ in 1..arity.unsigned_abs() {
+            cmd.arg("1");
+        }
+        cmd.query::<Value>(con)
+    };
+    let mut reader = as_user(&server, "reader");
+    for (name, arity) in &writes {
+        let e = error_of(call(&mut reader, name, *arity));
+        assert!(
+            e.starts_with("NOPERM"),
+            "the read-only rule lets {name} through: {e}"
+        );
+    }
+    let mut granted = as_user(&server, "granted");
+    for (name, arity) in &reads {
+        let outcome = call(&mut granted, name, *arity);
+        assert!(
+            !matches!(&outcome, Err(e) if e.to_string().contains("NOPERM")),
+            "the read grant misses {name}: {outcome:?}"
+        );
+    }
+}
+
 #[test]
 fn maxmemory_refuses_writes_and_keeps_serving_reads() {
     let server = Server::start_with(&["--maxmemory-policy", "noeviction"]);

@@ -7,7 +7,7 @@ use super::parse::{
     parse_apply, parse_reduce_options, ApplyArgs, ApplyOperand, Format, ReadRequest,
 };
 use super::reply::{self, Ack};
-use super::steps::slice_write_work;
+use super::steps::{slice_write_work, WholeCopy};
 use super::{arg, notify, rest};
 use crate::array::input::Input;
 use crate::array::reduce::{ReduceOp, ReduceSpec};
@@ -102,7 +102,7 @@ pub fn apply(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         let command: Vec<Vec<u8>> = args.iter().map(|a| a.as_slice().to_vec()).collect();
         let keys = vec![name.as_slice().to_vec()];
         return offload::run_write(ctx, work, keys, move |_job| {
-            let planned = plan_from_command(&snapshot, &command, max)?;
+            let planned = plan_from_command(&snapshot, &command, max, WholeCopy::Here)?;
             // Let go before the install, so that the store changes in place unless a reader
             // still holds it.
             drop(snapshot);
@@ -111,7 +111,7 @@ pub fn apply(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
             }))
         });
     }
-    let planned = plan_apply(array, ufunc, &parsed, max)?;
+    let planned = plan_apply(array, ufunc, &parsed, max, WholeCopy::AtInstall)?;
     let new = planned.new_bytes;
     // Planned against this very state: it applies.
     let _ = array.apply_write(planned.write);
@@ -132,8 +132,15 @@ struct PlannedApply {
     write: PlannedWrite,
 }
 
-/// Computes the APPLY of `args` on `array`, which it leaves unchanged.
-fn plan_apply(array: &NdArray, ufunc: Ufunc, args: &ApplyArgs, max: u64) -> Result<PlannedApply> {
+/// Computes the APPLY of `args` on `array`, which it leaves unchanged; `copy` says where a store
+/// held as one buffer is copied (on the worker that plans it, or at install if a reader shares it).
+fn plan_apply(
+    array: &NdArray,
+    ufunc: Ufunc,
+    args: &ApplyArgs,
+    max: u64,
+    copy: WholeCopy,
+) -> Result<PlannedApply> {
     let sel = Selection::resolve(args.select.unwrap_or(WHOLE), array.shape())?;
     let dtype = array.dtype();
     // Copy 2: the selected elements, decoded.
@@ -192,7 +199,10 @@ fn plan_apply(array: &NdArray, ufunc: Ufunc, args: &ApplyArgs, max: u64) -> Resu
     };
     // Copy 3: the new elements.
     let new_bytes = ufunc::apply(ufunc, dtype, sel.dims(), &current, &operand)?;
-    let write = array.plan_write(&sel, &new_bytes)?;
+    let write = match copy {
+        WholeCopy::Here => array.plan_write_copy(&sel, &new_bytes)?,
+        WholeCopy::AtInstall => array.plan_write(&sel, &new_bytes)?,
+    };
     Ok(PlannedApply { new_bytes, write })
 }
 
@@ -219,13 +229,18 @@ fn weak_scalar(values: &[&[u8]]) -> Result<WeakScalar> {
 }
 
 /// The APPLY of `command` (all its arguments) planned against `array`.
-fn plan_from_command(array: &NdArray, command: &[Vec<u8>], max: u64) -> Result<PlannedApply> {
+fn plan_from_command(
+    array: &NdArray,
+    command: &[Vec<u8>],
+    max: u64,
+    copy: WholeCopy,
+) -> Result<PlannedApply> {
     let words: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
     let (Some(ufunc), Some(rest)) = (words.get(2), words.get(3..)) else {
         return Err(Error::Arity);
     };
     let parsed = parse_apply(rest)?;
-    plan_apply(array, Ufunc::parse(ufunc)?, &parsed, max)
+    plan_apply(array, Ufunc::parse(ufunc)?, &parsed, max, copy)
 }
 
 /// Installs an APPLY computed on a worker; if the array changed meanwhile, computes it again on
@@ -245,7 +260,7 @@ fn install_apply(
     let (new_bytes, displaced) = match array.apply_write(planned.write) {
         Ok(displaced) => (planned.new_bytes, displaced),
         Err(_stale) => {
-            let again = plan_from_command(array, command, max)?;
+            let again = plan_from_command(array, command, max, WholeCopy::AtInstall)?;
             let displaced = array.apply_write(again.write).ok().flatten();
             (again.new_bytes, displaced)
         }

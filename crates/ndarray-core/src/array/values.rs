@@ -164,7 +164,9 @@ pub fn parse_values<'a>(
 fn refusal(dtype: DType, arg: &[u8]) -> Option<ArrayError> {
     let text = std::str::from_utf8(arg).ok()?.trim();
     let integral = matches!(dtype.kind(), Kind::Bool | Kind::Signed | Kind::Unsigned);
-    (integral && text.parse::<i128>().is_err() && text.parse::<f64>().is_ok()).then(|| {
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let int_literal = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+    (integral && !int_literal && text.parse::<f64>().is_ok()).then(|| {
         ArrayError::dtype(format!(
             "Cannot cast scalar from dtype('float64') to dtype('{}') according to the rule 'same_kind'",
             dtype.name()
