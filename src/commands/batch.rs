@@ -550,7 +550,14 @@ impl StackPlan {
                 (None, None) => Err(ArrayError::invalid("a key went missing while stacking")),
             }
         };
-        let result = reduce_stacked(op, self.to, row_dims, arrays.len() as u64, &read)?;
+        let result = reduce_stacked(
+            crate::config::max_array_bytes(),
+            op,
+            self.to,
+            row_dims,
+            arrays.len() as u64,
+            &read,
+        )?;
         let req = ReadRequest {
             format: self.format,
             cast: None,

@@ -45,6 +45,7 @@ pub fn reduce(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
         axes: opts.axes,
         keepdims: opts.keepdims,
         dtype: opts.dtype,
+        max_bytes: config::max_array_bytes(),
     };
     // Refused here, before any work: the dtype rule (the axes are checked by the core).
     op.result_dtype(array.dtype(), spec.dtype)?;

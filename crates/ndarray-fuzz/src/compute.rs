@@ -59,6 +59,7 @@ pub fn compute(data: &[u8]) {
         axes,
         keepdims,
         dtype: None,
+        max_bytes: 1 << 20,
     };
     if let Ok(result) = array.reduce(&sel, &spec) {
         let size: u64 = result.dims.iter().product();

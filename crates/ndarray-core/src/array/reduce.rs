@@ -158,6 +158,10 @@ pub struct ReduceSpec {
     pub axes: Option<Vec<i64>>,
     pub keepdims: bool,
     pub dtype: Option<DType>,
+    /// Most bytes the running state of the results may take (the module passes its
+    /// `max-array-bytes`): a state per result element, bigger than the element, so a reduction
+    /// of a short last axis of a big array could otherwise allocate more than the array.
+    pub max_bytes: u64,
 }
 
 /// A reduction's result: a small array, ready to reply.
@@ -190,15 +194,14 @@ impl NdArray {
             self.read_selection(&piece, buf)?;
             Ok(start)
         };
-        let data = run_reduction(
-            domain,
-            spec.op,
+        let job = Job {
+            op: spec.op,
             input,
-            dtype,
-            &layout,
-            pieces.count(),
-            &source,
-        )?;
+            result: dtype,
+            layout: &layout,
+            max_bytes: spec.max_bytes,
+        };
+        let data = run_reduction(&job, domain, pieces.count(), &source)?;
         Ok(Reduced {
             dtype,
             dims: layout.result_dims,
@@ -210,6 +213,7 @@ impl NdArray {
 /// Reduces `count` equal arrays of `dtype` and shape `dims` along a new first axis, as
 /// `np.stack(arrays).<op>(axis=0)`: `read(i, buf)` appends the elements of array `i`.
 pub fn reduce_stacked(
+    max_bytes: u64,
     op: ReduceOp,
     dtype: DType,
     dims: &[u64],
@@ -224,6 +228,7 @@ pub fn reduce_stacked(
         axes: Some(vec![0]),
         keepdims: false,
         dtype: None,
+        max_bytes,
     };
     let layout = Layout::new(&stacked, &spec)?;
     let result = op.result_dtype(dtype, None)?;
@@ -235,15 +240,14 @@ pub fn reduce_stacked(
         read(i, buf)?;
         Ok(i.saturating_mul(size))
     };
-    let data = run_reduction(
-        Domain::of(op, dtype, result),
+    let job = Job {
         op,
-        dtype,
+        input: dtype,
         result,
-        &layout,
-        count,
-        &source,
-    )?;
+        layout: &layout,
+        max_bytes,
+    };
+    let data = run_reduction(&job, Domain::of(op, dtype, result), count, &source)?;
     Ok(Reduced {
         dtype: result,
         dims: layout.result_dims,
@@ -449,35 +453,49 @@ impl Domain {
     }
 }
 
-/// Reads pieces with `source(i, buf)` (it appends piece `i`'s elements and returns the flat
-/// position of its first), reduces each as a job, merges them in order, and writes the result.
-fn run_reduction(
-    domain: Domain,
+/// What a reduction computes, decided before any element is read.
+struct Job<'a> {
     op: ReduceOp,
+    /// The dtype of the elements read, and of the result.
     input: DType,
     result: DType,
-    layout: &Layout,
-    pieces: u64,
-    source: &(dyn Fn(u64, &mut Vec<u8>) -> ArrayResult<u64> + Sync),
-) -> ArrayResult<Vec<u8>> {
+    layout: &'a Layout,
+    /// See [`ReduceSpec::max_bytes`].
+    max_bytes: u64,
+}
+
+/// The elements of a reduction: `source(i, buf)` appends piece `i`'s elements and returns the
+/// flat position of its first; `pieces` of them.
+type Source<'a> = &'a (dyn Fn(u64, &mut Vec<u8>) -> ArrayResult<u64> + Sync);
+
+/// Reduces each piece as a job, merges them in order, and writes the result.
+fn run_reduction(job: &Job, domain: Domain, pieces: u64, source: Source) -> ArrayResult<Vec<u8>> {
     match domain {
-        Domain::Int => drive::<i64>(op, input, result, layout, pieces, source),
-        Domain::UInt => drive::<u64>(op, input, result, layout, pieces, source),
-        Domain::Float => drive::<f64>(op, input, result, layout, pieces, source),
-        Domain::Complex => drive::<C64>(op, input, result, layout, pieces, source),
+        Domain::Int => drive::<i64>(job, pieces, source),
+        Domain::UInt => drive::<u64>(job, pieces, source),
+        Domain::Float => drive::<f64>(job, pieces, source),
+        Domain::Complex => drive::<C64>(job, pieces, source),
     }
 }
 
-fn drive<V: Number>(
-    op: ReduceOp,
-    input: DType,
-    result: DType,
-    layout: &Layout,
-    pieces: u64,
-    source: &(dyn Fn(u64, &mut Vec<u8>) -> ArrayResult<u64> + Sync),
-) -> ArrayResult<Vec<u8>> {
+fn drive<V: Number>(job: &Job, pieces: u64, source: Source) -> ArrayResult<Vec<u8>> {
+    let Job {
+        op,
+        input,
+        result,
+        layout,
+        max_bytes,
+    } = *job;
     let len = usize::try_from(layout.result_len)
         .map_err(|_| ArrayError::TooLarge("result too large".into()))?;
+    let state = (len as u64).saturating_mul(std::mem::size_of::<Acc<V>>() as u64);
+    if state > max_bytes {
+        return Err(ArrayError::TooLarge(format!(
+            "the reduction keeps {state} bytes of running state ({} result elements), over the \
+             max-array-bytes limit of {max_bytes}: reduce more axes, or a selection",
+            layout.result_len
+        )));
+    }
     let mut total: Vec<Acc<V>> = vec![Acc::identity(op); len];
     let itemsize = input.itemsize();
     let mut wave_start = 0u64;
@@ -527,7 +545,7 @@ fn reduce_piece<V: Number>(
     itemsize: usize,
     layout: &Layout,
     i: u64,
-    source: &(dyn Fn(u64, &mut Vec<u8>) -> ArrayResult<u64> + Sync),
+    source: Source,
 ) -> ArrayResult<Partial<V>> {
     let mut bytes = Vec::new();
     let start = source(i, &mut bytes)?;
@@ -1082,6 +1100,7 @@ mod tests {
             axes,
             keepdims: false,
             dtype: None,
+            max_bytes: u64::MAX,
         }
     }
 
