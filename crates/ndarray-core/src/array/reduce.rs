@@ -235,10 +235,16 @@ pub fn reduce_stacked(
     if op.needs_elements() && layout.reduced_len == 0 {
         return Err(empty_error(op));
     }
+    // Rows are reduced in groups of about a piece's elements: a job per row cost more than the
+    // row (1,000 embeddings of 512 floats).
     let size: u64 = dims.iter().product();
+    let rows_per_piece = (PIECE_ELEMENTS / size.max(1)).max(1);
     let source = |i: u64, buf: &mut Vec<u8>| -> ArrayResult<u64> {
-        read(i, buf)?;
-        Ok(i.saturating_mul(size))
+        let first = i.saturating_mul(rows_per_piece);
+        for row in first..count.min(first.saturating_add(rows_per_piece)) {
+            read(row, buf)?;
+        }
+        Ok(first.saturating_mul(size))
     };
     let job = Job {
         op,
@@ -247,7 +253,8 @@ pub fn reduce_stacked(
         layout: &layout,
         max_bytes,
     };
-    let data = run_reduction(&job, Domain::of(op, dtype, result), count, &source)?;
+    let pieces = count.div_ceil(rows_per_piece);
+    let data = run_reduction(&job, Domain::of(op, dtype, result), pieces, &source)?;
     Ok(Reduced {
         dtype: result,
         dims: layout.result_dims,
@@ -539,6 +546,16 @@ struct Partial<V: Number> {
     accs: Vec<Acc<V>>,
 }
 
+/// Elements converted to the reduction's numbers at a time: a run is fed in blocks of this many
+/// (pairwise within a block, blocks added in order), so the converted copy stays in cache.
+const BLOCK_ELEMENTS: usize = 4096;
+
+thread_local! {
+    /// The bytes of the piece this thread reduces, kept between pieces: a fresh buffer per
+    /// piece cost page faults on every piece of a big array.
+    static PIECE_BYTES: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 fn reduce_piece<V: Number>(
     op: ReduceOp,
     input: DType,
@@ -547,8 +564,23 @@ fn reduce_piece<V: Number>(
     i: u64,
     source: Source,
 ) -> ArrayResult<Partial<V>> {
-    let mut bytes = Vec::new();
-    let start = source(i, &mut bytes)?;
+    let mut bytes = PIECE_BYTES.take();
+    bytes.clear();
+    let outcome = source(i, &mut bytes)
+        .and_then(|start| reduce_bytes::<V>(op, input, itemsize, layout, start, &bytes));
+    PIECE_BYTES.set(bytes);
+    outcome
+}
+
+/// Reduces `bytes`, the elements at flat positions `start…` of the reduction's input.
+fn reduce_bytes<V: Number>(
+    op: ReduceOp,
+    input: DType,
+    itemsize: usize,
+    layout: &Layout,
+    start: u64,
+    bytes: &[u8],
+) -> ArrayResult<Partial<V>> {
     let count = (bytes.len() / itemsize.max(1)) as u64;
     // The results this piece touches: a contiguous range (see `Layout::walk`).
     let (mut lo, mut hi) = (u64::MAX, 0u64);
@@ -564,7 +596,7 @@ fn reduce_piece<V: Number>(
         });
     }
     let mut accs = vec![Acc::<V>::identity(op); (hi - lo + 1) as usize];
-    let mut values: Vec<V> = Vec::new();
+    let mut values: Vec<V> = Vec::with_capacity(BLOCK_ELEMENTS.min(count as usize));
     let mut failed = None;
     layout.walk(start, count, &mut |s| {
         let from = s.offset as usize * itemsize;
@@ -572,21 +604,17 @@ fn reduce_piece<V: Number>(
             failed = Some(ArrayError::corrupt("a piece read short"));
             return;
         };
-        values.clear();
-        V::load(input, raw, &mut values);
-        let at = (s.out - lo) as usize;
-        if s.spread {
-            let arg = s.arg as i64;
-            for (acc, &x) in accs
-                .get_mut(at..)
-                .unwrap_or_default()
-                .iter_mut()
-                .zip(&values)
-            {
-                acc.feed(op, x, arg);
+        for (block, raw) in raw.chunks(BLOCK_ELEMENTS * itemsize).enumerate() {
+            values.clear();
+            V::load(input, raw, &mut values);
+            let done = (block * BLOCK_ELEMENTS) as u64;
+            let at = (s.out - lo) as usize;
+            if s.spread {
+                let targets = accs.get_mut(at + done as usize..).unwrap_or_default();
+                Acc::feed_each(op, targets, &values, s.arg as i64);
+            } else if let Some(acc) = accs.get_mut(at) {
+                acc.feed_run(op, &values, (s.arg + done) as i64);
             }
-        } else if let Some(acc) = accs.get_mut(at) {
-            acc.feed_run(op, &values, s.arg as i64);
         }
     });
     match failed {
@@ -718,6 +746,23 @@ fn pairwise(run: &[f64]) -> f64 {
 impl Number for f64 {
     fn load(dtype: DType, raw: &[u8], out: &mut Vec<f64>) {
         let size = dtype.itemsize();
+        // Aligned little-endian floats are read in place (a loop that vectorises).
+        #[cfg(target_endian = "little")]
+        match dtype {
+            DType::Float32 => {
+                if let Ok(floats) = bytemuck::try_cast_slice::<u8, f32>(raw) {
+                    out.extend(floats.iter().map(|&x| f64::from(x)));
+                    return;
+                }
+            }
+            DType::Float64 => {
+                if let Ok(floats) = bytemuck::try_cast_slice::<u8, f64>(raw) {
+                    out.extend_from_slice(floats);
+                    return;
+                }
+            }
+            _ => {}
+        }
         match (dtype, dtype.kind()) {
             (DType::Float32, _) => out.extend(
                 raw.chunks_exact(4)
@@ -987,9 +1032,89 @@ impl<V: Number> Acc<V> {
                 let m2 = pairwise(&squares);
                 self.merge(op, Acc::Moments { n, mean, m2 });
             }
+            (ReduceOp::Min | ReduceOp::Max, Acc::Extreme(_)) => {
+                if let Some(x) = Self::extreme_of(run, op == ReduceOp::Min) {
+                    self.feed(op, x, 0);
+                }
+            }
+            (ReduceOp::ArgMin | ReduceOp::ArgMax, Acc::Arg(_)) => {
+                if let Some((x, k)) = Self::best_of(run, op == ReduceOp::ArgMin) {
+                    self.feed(op, x, first_index + k as i64);
+                }
+            }
             _ => {
                 for (k, &x) in run.iter().enumerate() {
                     self.feed(op, x, first_index + k as i64);
+                }
+            }
+        }
+    }
+
+    /// The smallest (`want_less`) or largest element of a run, the first NaN if there is one:
+    /// a pass that looks for NaNs, then a fold without branches (both vectorise).
+    fn extreme_of(run: &[V], want_less: bool) -> Option<V> {
+        let (&first, rest) = run.split_first()?;
+        if let Some(&nan) = run.iter().find(|x| x.is_nan()) {
+            return Some(nan);
+        }
+        Some(if want_less {
+            rest.iter()
+                .fold(first, |best, &x| if x.less(best) { x } else { best })
+        } else {
+            rest.iter()
+                .fold(first, |best, &x| if best.less(x) { x } else { best })
+        })
+    }
+
+    /// The smallest (`want_less`) or largest element of a run and its position: the first NaN
+    /// if there is one, else the first of the extreme values.
+    fn best_of(run: &[V], want_less: bool) -> Option<(V, usize)> {
+        let (&first, rest) = run.split_first()?;
+        let mut best = (first, 0);
+        if first.is_nan() {
+            return Some(best);
+        }
+        for (k, &x) in rest.iter().enumerate() {
+            if x.is_nan() {
+                return Some((x, k + 1));
+            }
+            let better = if want_less {
+                x.less(best.0)
+            } else {
+                best.0.less(x)
+            };
+            if better {
+                best = (x, k + 1);
+            }
+        }
+        Some(best)
+    }
+
+    /// Feeds element `k` of `run` into `accs[k]` (a row whose elements go to consecutive
+    /// results), all with index `index`: the op is matched once per row, not per element.
+    fn feed_each(op: ReduceOp, accs: &mut [Self], run: &[V], index: i64) {
+        match op {
+            ReduceOp::Sum | ReduceOp::Mean => {
+                for (acc, &x) in accs.iter_mut().zip(run) {
+                    if let Acc::Total(t) = acc {
+                        *t = t.add(x);
+                    }
+                }
+            }
+            ReduceOp::Min | ReduceOp::Max => {
+                let want_less = op == ReduceOp::Min;
+                for (acc, &x) in accs.iter_mut().zip(run) {
+                    if let Acc::Extreme(best) = acc {
+                        match best {
+                            Some(b) if !Self::better(x, *b, want_less) => {}
+                            _ => *best = Some(x),
+                        }
+                    }
+                }
+            }
+            _ => {
+                for (acc, &x) in accs.iter_mut().zip(run) {
+                    acc.feed(op, x, index);
                 }
             }
         }
