@@ -78,7 +78,7 @@ lint: venv ## cargo fmt --check, clippy with warnings as errors, mypy --strict o
 fmt: ## Format the code
 	cd "$(ROOT)" && $(CARGO) fmt --all
 
-bench: build venv ## Run the benchmarks (benches/ndarray_bench.rs, then benches/server_load.rs: stalls, server time, small ops (beside a module-API floor and, from redis-stack, RedisTimeSeries and RedisBloom), lazy free; benches/small_ops_instructions.sh: instructions per small command (callgrind); benches/random_access.rs: 10-element slices of arrays up to 1 GiB and 256-row gathers against GETRANGE; benches/shuffle_bench.rs: byte and bit shuffle per core; benches/compression.py: codecs on real data against blosc2; benches/network.py: store + read back over loopback and, as root, 1 and 10 Gbit/s links (network namespaces + tc tbf) against blosc2; python/bench: the Python client against hand-written redis-py, and STACK across a 3-node cluster's shards)
+bench: build venv ## Run the benchmarks (benches/ndarray_bench.rs, then benches/server_load.rs: stalls, server time, small ops (beside a module-API floor and, from redis-stack, RedisTimeSeries and RedisBloom), lazy free; benches/small_ops_instructions.sh: instructions per small command (callgrind); benches/random_access.rs: 10-element slices of arrays up to 1 GiB and 256-row gathers against GETRANGE; benches/shuffle_bench.rs: byte and bit shuffle per core; benches/compression.py: codecs on real data against blosc2; benches/network.py: store + read back over loopback and, as root, 1 and 10 Gbit/s links (network namespaces + tc tbf) against blosc2, and REDUCE against nd.get + NumPy there; python/bench: the Python client against hand-written redis-py, computing in the server (REDUCE, STACK ... REDUCE, concurrent APPLY) against the client-side code it replaces, and STACK across a 3-node cluster's shards)
 	cd "$(ROOT)" && $(CARGO) bench --bench ndarray_bench
 	cd "$(ROOT)" && $(CARGO) bench --bench server_load
 	@if command -v valgrind >/dev/null; then "$(ROOT)/benches/small_ops_instructions.sh"; \
@@ -91,6 +91,7 @@ bench: build venv ## Run the benchmarks (benches/ndarray_bench.rs, then benches/
 	cd "$(ROOT)" && "$(VENV)/bin/python" benches/compression.py
 	cd "$(ROOT)" && "$(VENV)/bin/python" benches/network.py
 	"$(VENV)/bin/python" "$(ROOT)/python/bench/bench_client.py"
+	"$(VENV)/bin/python" "$(ROOT)/python/bench/bench_compute.py"
 	"$(VENV)/bin/python" "$(ROOT)/python/bench/bench_cluster.py"
 
 fuzz: ## Fuzz every target for FUZZ_SECONDS each (default 60; CI: FUZZ_SECONDS=30), installing cargo-fuzz if missing; fails on a crash

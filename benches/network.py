@@ -1,8 +1,10 @@
 """Arrays across a network link: store and read back real arrays with the redis_ndarray client,
-with blosc2 in the client + plain SET/GET, and as raw bytes (issue 21, item 6).
+with blosc2 in the client + plain SET/GET, and as raw bytes (issue 21, item 6); and computing
+where the array lives, NDARRAY.REDUCE, against nd.get + NumPy in the client (issue 24, item 6).
 
 Run by `make bench`, or by hand (as root for the shaped links):
     .venv/bin/python benches/network.py [--links loopback,1gbit,10gbit] [--rounds 15] [--quick]
+                                        [--compute-calls 11] [--compute-only]
 
 Links (each gets its own redis-server with the module, `--save "" --appendonly no`, in a temp dir):
   loopback  server and client on 127.0.0.1, no namespaces;
@@ -39,6 +41,14 @@ On the loopback link (or the first one run) two small tables follow: the main-th
 the same payload bytes, and the client's pieces timed apart (encode / decode, ours and blosc2's, and
 a SET of our payload passed as bytes and as a memoryview). The 1-minute load average before and after
 each link is printed: the figures assume an otherwise idle machine. Nothing here asserts a timing.
+
+Last on each link (issue 24; `--compute-only` runs just this): REDUCE sum and mean of two 64 MiB
+float32 arrays (normal noise, a smooth field) stored by NDARRAY.SET with no options (the server's
+default codec), against nd.get + np.sum / np.mean in the client, client-visible, calls paired and
+interleaved (targets: REDUCE <= 0.3x the baseline on loopback, <= 0.05x at 1 Gbit/s), with the
+baseline's nd.get and NumPy parts and the server-side figures beside. Each result is checked
+against NumPy in float64 first. python/bench/bench_compute.py runs the same table on loopback with
+the other compute measures; the section is skipped on a server without NDARRAY.REDUCE.
 """
 
 import argparse
@@ -105,25 +115,17 @@ def usec_per_call(before, after, command):
 
 
 def client_main(args):
+    if args.compute_only:
+        return compute_main(args)
     import blosc2
     import numpy as np
     import redis
     import redis_ndarray
-    from redis_ndarray import NDArray
 
     sys.path.insert(0, os.path.join(ROOT, "benches"))
     from compression import datasets
 
-    # Two connections: `r` for plain commands and INFO, `nd_conn` for the NDArray front end (which
-    # registers reply callbacks for the NDARRAY.* commands on its client).
-    r = redis.Redis(host=args.host, port=args.port, socket_timeout=120)
-    nd = NDArray(redis.Redis(host=args.host, port=args.port, socket_timeout=120))
-    for _ in range(200):
-        try:
-            r.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
+    r, nd = connect(args)
     cpu = ServerCpu(args.server_pid)
     ncores = os.cpu_count() or 1
     zstd, bit = blosc2.Codec.ZSTD, blosc2.Filter.BITSHUFFLE
@@ -215,6 +217,8 @@ def client_main(args):
     if args.payload_calls:
         result["payload"] = payload_table(r, cpu, args.payload_calls, dict(data))
         result["codec"] = codec_table(r, args.payload_calls, data, ncores)
+    if args.compute_calls:
+        result["compute"] = compute_section(r, nd, cpu, args.compute_calls)
     with open(args.out, "w") as f:
         json.dump(result, f)
 
@@ -304,6 +308,177 @@ def codec_table(r, calls, data, ncores):
         rows.append({"name": name, "payload": len(payload), "ms": {k: statistics.median(v) for k, v in times.items()}})
     r.delete("c:bytes", "c:view")
     return rows
+
+
+# ---------------------------------------------------------------- compute where the array lives (issue 24)
+
+COMPUTE_SHAPE = (4096, 4096)  # 64 MiB of float32
+COMPUTE_OPS = ("sum", "mean")
+COMPUTE_TARGETS = {"loopback": 0.3, "1gbit": 0.05}  # REDUCE / (nd.get + NumPy), client-visible
+
+
+def connect(args):
+    """`r`, a plain client for plain commands and INFO, and `nd`, the NDArray front end on a
+    connection of its own (it registers reply callbacks for the NDARRAY.* commands on its client),
+    once the server answers."""
+    import redis
+    from redis_ndarray import NDArray
+
+    r = redis.Redis(host=args.host, port=args.port, socket_timeout=120)
+    nd = NDArray(redis.Redis(host=args.host, port=args.port, socket_timeout=120))
+    for _ in range(200):
+        try:
+            r.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    return r, nd
+
+
+def has_command(r, name):
+    """Whether the server knows `name` (called without arguments: an arity error, not an unknown
+    command; redis-py's COMMAND INFO reply parser fails on an unknown name)."""
+    import redis
+
+    try:
+        r.execute_command(name)
+    except redis.ResponseError as e:
+        return "unknown command" not in str(e).lower()
+    return True
+
+
+def compute_arrays():
+    """Two 64 MiB float32 arrays: standard normal noise (barely compresses, so nd.get moves nearly all
+    of it) and a smooth field (compresses better: a cheaper nd.get, the harder case for REDUCE)."""
+    import numpy as np
+
+    noise = np.random.default_rng(24).standard_normal(COMPUTE_SHAPE, dtype=np.float32)
+    y, x = np.ogrid[:COMPUTE_SHAPE[0], :COMPUTE_SHAPE[1]]
+    smooth = (10 * np.sin(x / 200.0) * np.cos(y / 300.0) + 3).astype(np.float32)
+    return [("normal noise", noise), ("smooth field", smooth)]
+
+
+def reducer(r, nd):
+    """(how, fn(key, op) -> float): nd.reduce once the client has it, else the raw command with its
+    `.npy` reply parsed by redis_ndarray.from_npy."""
+    import numpy as np
+    import redis_ndarray
+
+    if hasattr(nd, "reduce"):
+        return "nd.reduce(k, op)", lambda k, op: float(np.asarray(nd.reduce(k, op)))
+    return ("NDARRAY.REDUCE k op + from_npy",
+            lambda k, op: float(redis_ndarray.from_npy(r.execute_command("NDARRAY.REDUCE", k, op))))
+
+
+def compute_section(r, nd, cpu, calls, arrays=None):
+    """REDUCE sum / mean of each 64 MiB float32 array, stored by `NDARRAY.SET k float32 4096 4096 BLOB`
+    with no options (the server's default codec), against nd.get + np.sum / np.mean in the client.
+    Per op: one checked warm-up pair, then `calls` pairs, interleaved with the order alternating.
+    Each call: client-visible ms (the baseline also split into nd.get and the NumPy reduction), INFO
+    commandstats usec per call of NDARRAY.REDUCE / NDARRAY.GET (main-thread time) and the server's
+    CPU ms, all threads. None when the server has no NDARRAY.REDUCE."""
+    import numpy as np
+
+    if not has_command(r, "NDARRAY.REDUCE"):
+        return None
+    how, reduce = reducer(r, nd)
+    numpy_ops = {"sum": np.sum, "mean": np.mean}
+    key = "compute:64m"
+    rows = []
+    for name, a in arrays or compute_arrays():
+        r.execute_command("NDARRAY.SET", key, "float32", *a.shape, "BLOB", memoryview(a).cast("B"))
+        info = nd.info(key) or {}
+        wire = len(r.execute_command("NDARRAY.GET", key, "FORMAT", "ENCODED"))  # what nd.get moves
+        row = {"name": name, "nbytes": a.nbytes, "wire": wire, "codec": str(info.get("compression", "?")),
+               "ops": {}}
+        magnitude = float(np.abs(a).sum(dtype=np.float64))
+        for op in COMPUTE_OPS:
+            fn = numpy_ops[op]
+            exact = float(fn(a, dtype=np.float64))
+            tol = 1e-5 * magnitude / (a.size if op == "mean" else 1)  # NumPy's float32 pairwise sum is off by ~1e-6
+
+            def ours():
+                s0, c0 = cmdstats(r), cpu.read()
+                t0 = time.perf_counter()
+                value = reduce(key, op)
+                t1 = time.perf_counter()
+                c1, s1 = cpu.read(), cmdstats(r)
+                return value, {"ms": (t1 - t0) * 1e3, "cmd_us": usec_per_call(s0, s1, "ndarray.reduce"),
+                               "cpu_ns": diff(c1, c0)}
+
+            def base():
+                s0, c0 = cmdstats(r), cpu.read()
+                t0 = time.perf_counter()
+                got = nd.get(key)
+                t1 = time.perf_counter()
+                value = fn(got)
+                t2 = time.perf_counter()
+                c1, s1 = cpu.read(), cmdstats(r)
+                del got
+                return float(value), {"ms": (t2 - t0) * 1e3, "get_ms": (t1 - t0) * 1e3, "np_ms": (t2 - t1) * 1e3,
+                                      "cmd_us": usec_per_call(s0, s1, "ndarray.get"), "cpu_ns": diff(c1, c0)}
+
+            for side, run in (("REDUCE", ours), ("nd.get + NumPy", base)):  # warm-up and check
+                value, _ = run()
+                if not abs(value - exact) <= tol:
+                    sys.exit(f"compute bench: {side} {op} of {name} gave {value!r}, NumPy in float64 {exact!r}")
+            pairs = []
+            for i in range(calls):
+                first, second = (ours, base) if i % 2 == 0 else (base, ours)
+                x, y = first()[1], second()[1]
+                pairs.append((x, y) if i % 2 == 0 else (y, x))
+            row["ops"][op] = {"exact": exact, "ours": [p[0] for p in pairs], "base": [p[1] for p in pairs]}
+        rows.append(row)
+    r.delete(key)
+    return {"how": how, "calls": calls, "rows": rows}
+
+
+def print_compute(section, link):
+    if section is None:
+        print(f"\n### REDUCE vs nd.get + NumPy ({link}): skipped, this server has no NDARRAY.REDUCE")
+        return
+    target = COMPUTE_TARGETS.get(link)
+    print(f"\n### REDUCE where the array lives vs nd.get + NumPy in the client (issue 24; {link}): 64 MiB float32"
+          f" (4096, 4096) stored by NDARRAY.SET with no options")
+    print(f"    ours: {section['how']}; baseline: nd.get(k) (FORMAT ENCODED, decoded in the client) then np.sum /"
+          f" np.mean. Client-visible ms, medians of {section['calls']} interleaved pairs [min-max];")
+    print("    ratio = median REDUCE / median baseline, [min-max] of the paired ratios. Server side: INFO commandstats"
+          " usec per call (main-thread time) and server CPU ms, all threads.")
+    print(f"{'array':14}{'codec':>8}{'wire MB':>8} {'op':5}{'REDUCE ms':>21}{'nd.get+np ms':>21}"
+          f"{'get':>8}{'np':>7}{'ratio':>7}{'[paired]':>14}{'target':>8}"
+          f"  {'REDUCE us':>9}{'CPU ms':>7}  {'GET us':>7}{'CPU ms':>7}")
+
+    def span(values):
+        return f"{med(values):8.2f} [{min(values):.1f}-{max(values):.1f}]"
+
+    for row in section["rows"]:
+        for op, cell in row["ops"].items():
+            ours, base = cell["ours"], cell["base"]
+            t_ours, t_base = [run["ms"] for run in ours], [run["ms"] for run in base]
+            paired = [o / b for o, b in zip(t_ours, t_base)]
+            ratio = med(t_ours) / med(t_base)
+            verdict = "" if target is None else ("  ok" if ratio <= target else "  OVER")
+            cpu_o = med([run["cpu_ns"] for run in ours])
+            cpu_b = med([run["cpu_ns"] for run in base])
+            print(f"{row['name']:14}{row['codec']:>8}{row['wire'] / 1e6:8.2f} {op:5}{span(t_ours):>21}{span(t_base):>21}"
+                  f"{med([run['get_ms'] for run in base]):8.2f}{med([run['np_ms'] for run in base]):7.2f}"
+                  f"{ratio:7.3f}{f'[{min(paired):.3f}-{max(paired):.3f}]':>14}"
+                  f"{'<= ' + str(target) if target else '-':>8}{verdict}"
+                  f"  {fmt(med([run['cmd_us'] for run in ours]), '9.0f')}{fmt(cpu_o and cpu_o / 1e6, '7.1f')}"
+                  f"  {fmt(med([run['cmd_us'] for run in base]), '7.0f')}{fmt(cpu_b and cpu_b / 1e6, '7.1f')}")
+
+
+def compute_main(args):
+    """--compute-only: the client side of the compute section alone."""
+    import redis
+
+    r, nd = connect(args)
+    cpu = ServerCpu(args.server_pid)
+    result = {"redis_version": r.info("server").get("redis_version"), "redis_py": redis.__version__,
+              "hiredis": redis.utils.HIREDIS_AVAILABLE, "cores": os.cpu_count() or 1, "datasets": [],
+              "compute": compute_section(r, nd, cpu, args.compute_calls)}
+    with open(args.out, "w") as f:
+        json.dump(result, f)
 
 
 # ---------------------------------------------------------------- the orchestrator
@@ -412,7 +587,8 @@ def run_link(link, index, args, cleanup, payload):
     out = os.path.join(workdir, "result.json")
     cmd = [*prefix, sys.executable, os.path.abspath(__file__), "--client", "--link", link, "--host", host,
            "--port", str(port), "--server-pid", str(proc.pid), "--rounds", str(args.rounds),
-           "--data", ",".join(args.data), "--out", out, "--payload-calls", str(args.payload_calls if payload else 0)]
+           "--data", ",".join(args.data), "--out", out, "--payload-calls", str(args.payload_calls if payload else 0),
+           "--compute-calls", str(args.compute_calls), *(["--compute-only"] if args.compute_only else [])]
     load = os.getloadavg()[0]
     rc = subprocess.run(cmd, stdin=subprocess.DEVNULL).returncode
     if rc != 0 or not os.path.exists(out):
@@ -446,6 +622,12 @@ def print_link(link, res, first):
     nt = f"blosc2-{res['cores']}t"
     print(f"\n## link {link}: {desc}")
     print(f"   load average (1 min) before / after: {res['load'][0]:.2f} / {res['load'][1]:.2f}")
+    if not res["datasets"]:  # --compute-only
+        print(f"   redis {res['redis_version']}, redis-py {res['redis_py']}"
+              f"{' + hiredis' if res['hiredis'] else ' (no hiredis)'}, {res['cores']} cores")
+        print_compute(res["compute"], link)
+        sys.stdout.flush()
+        return
     print(f"   redis {res['redis_version']}, blosc2 {res['blosc2']}, redis-py {res['redis_py']}"
           f"{' + hiredis' if res['hiredis'] else ' (no hiredis)'}, {res['cores']} cores, medians of"
           f" {res['rounds']} interleaved rounds")
@@ -513,6 +695,8 @@ def print_link(link, res, first):
         print_payload(res["payload"], link)
     if res.get("codec"):
         print_codec(res["codec"], link, res["cores"])
+    if "compute" in res:
+        print_compute(res["compute"], link)
     sys.stdout.flush()
 
 
@@ -550,6 +734,10 @@ def main():
     p.add_argument("--quick", action="store_true", help="a smoke run: 3 rounds, 3 data sets")
     p.add_argument("--payload-calls", type=int, default=None, help="calls per command in the 8 MiB table (0: skip)")
     p.add_argument("--json", metavar="PATH", help="also write every run's figures, per link, to PATH")
+    p.add_argument("--compute-calls", type=int, default=None,
+                   help="timed pairs per op in the REDUCE vs nd.get + NumPy table (default 11; 3 with --quick; 0: skip)")
+    p.add_argument("--compute-only", action="store_true",
+                   help="run only the REDUCE vs nd.get + NumPy table (issue 24) on each link")
     # client mode (run by the script itself, in the client namespace)
     p.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--link", help=argparse.SUPPRESS)
@@ -564,7 +752,10 @@ def main():
 
     args.rounds = args.rounds or (3 if args.quick else 15)
     args.payload_calls = args.payload_calls if args.payload_calls is not None else (3 if args.quick else 11)
-    args.data = QUICK_DATA if args.quick else FULL_DATA
+    args.data = [] if args.compute_only else QUICK_DATA if args.quick else FULL_DATA
+    args.compute_calls = args.compute_calls if args.compute_calls is not None else (3 if args.quick else 11)
+    if args.compute_only and not args.compute_calls:
+        sys.exit("network bench: --compute-only with --compute-calls 0 runs nothing")
     links = [name.strip() for name in args.links.split(",") if name.strip()]
     unknown = [name for name in links if name not in LINKS]
     if unknown:
@@ -581,7 +772,9 @@ def main():
         links = [name for name in links if LINKS[name] is None]
 
     cleanup = Cleanup()
-    print(f"# network bench: {', '.join(links)}; {args.rounds} rounds; data: {', '.join(args.data)}", flush=True)
+    print(f"# network bench: {', '.join(links)}; {args.rounds} rounds; data: {', '.join(args.data) or '-'};"
+          f" REDUCE vs nd.get + NumPy: {args.compute_calls or 'skipped'}{' pairs per op' if args.compute_calls else ''}"
+          f"{' (only that)' if args.compute_only else ''}", flush=True)
     payload_link = "loopback" if "loopback" in links else links[0] if links else None
     everything = {}
     try:
