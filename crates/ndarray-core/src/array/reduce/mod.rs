@@ -7,13 +7,17 @@
 //! Floats are accumulated in float64 (pairwise along contiguous runs), more accurate than NumPy's
 //! own float32 sums; integer sums and products wrap as NumPy's do.
 
+mod accs;
+mod number;
+
 use super::cast::check_same_kind;
 use super::dtype::{DType, Kind};
 use super::error::{ArrayError, ArrayResult};
 use super::ndarray::NdArray;
 use super::slice::Selection;
-use super::values::{read_float, read_int, read_uint, write_float, write_int};
 use crate::parallel;
+use accs::Accs;
+use number::{Number, C64};
 use std::sync::Mutex;
 
 /// A reduction NumPy names.
@@ -495,7 +499,7 @@ fn drive<V: Number>(job: &Job, pieces: u64, source: Source) -> ArrayResult<Vec<u
     } = *job;
     let len = usize::try_from(layout.result_len)
         .map_err(|_| ArrayError::TooLarge("result too large".into()))?;
-    let state = (len as u64).saturating_mul(std::mem::size_of::<Acc<V>>() as u64);
+    let state = (len as u64).saturating_mul(Accs::<V>::bytes_per_result(op) as u64);
     if state > max_bytes {
         return Err(ArrayError::TooLarge(format!(
             "the reduction keeps {state} bytes of running state ({} result elements), over the \
@@ -503,7 +507,7 @@ fn drive<V: Number>(job: &Job, pieces: u64, source: Source) -> ArrayResult<Vec<u
             layout.result_len
         )));
     }
-    let mut total: Vec<Acc<V>> = vec![Acc::identity(op); len];
+    let mut total = Accs::<V>::new(op, len);
     let itemsize = input.itemsize();
     let mut wave_start = 0u64;
     while wave_start < pieces {
@@ -523,27 +527,21 @@ fn drive<V: Number>(job: &Job, pieces: u64, source: Source) -> ArrayResult<Vec<u
                 .ok()
                 .flatten()
                 .ok_or_else(|| ArrayError::corrupt("a reduction job did not finish"))??;
-            let target = total
-                .get_mut(partial.first..)
-                .unwrap_or_default()
-                .iter_mut();
-            for (into, from) in target.zip(partial.accs) {
-                into.merge(op, from);
+            if let Some(accs) = partial.accs {
+                total.merge(op, partial.first, accs);
             }
         }
         wave_start += wave;
     }
     let mut out = Vec::with_capacity(len.saturating_mul(result.itemsize()));
-    for acc in total {
-        acc.finish(op, result, layout.reduced_len, &mut out);
-    }
+    total.finish(op, result, layout.reduced_len, &mut out);
     Ok(out)
 }
 
-/// The accumulators of one piece, for results `first..first + accs.len()`.
+/// The state of one piece's results, `first…` (none: the piece touched no result).
 struct Partial<V: Number> {
     first: usize,
-    accs: Vec<Acc<V>>,
+    accs: Option<Accs<V>>,
 }
 
 /// Elements converted to the reduction's numbers at a time: a run is fed in blocks of this many
@@ -592,10 +590,10 @@ fn reduce_bytes<V: Number>(
     if lo > hi {
         return Ok(Partial {
             first: 0,
-            accs: Vec::new(),
+            accs: None,
         });
     }
-    let mut accs = vec![Acc::<V>::identity(op); (hi - lo + 1) as usize];
+    let mut accs = Accs::<V>::new(op, (hi - lo + 1) as usize);
     let mut values: Vec<V> = Vec::with_capacity(BLOCK_ELEMENTS.min(count as usize));
     let mut failed = None;
     layout.walk(start, count, &mut |s| {
@@ -610,10 +608,9 @@ fn reduce_bytes<V: Number>(
             let done = (block * BLOCK_ELEMENTS) as u64;
             let at = (s.out - lo) as usize;
             if s.spread {
-                let targets = accs.get_mut(at + done as usize..).unwrap_or_default();
-                Acc::feed_each(op, targets, &values, s.arg as i64);
-            } else if let Some(acc) = accs.get_mut(at) {
-                acc.feed_run(op, &values, (s.arg + done) as i64);
+                accs.feed_each(op, at + done as usize, &values, s.arg as i64);
+            } else {
+                accs.feed_run(op, at, &values, (s.arg + done) as i64);
             }
         }
     });
@@ -621,581 +618,8 @@ fn reduce_bytes<V: Number>(
         Some(e) => Err(e),
         None => Ok(Partial {
             first: lo as usize,
-            accs,
+            accs: Some(accs),
         }),
-    }
-}
-
-/// A complex number in float64.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct C64 {
-    pub re: f64,
-    pub im: f64,
-}
-
-/// The numbers of a [`Domain`]: how elements load into them and compare.
-trait Number: Copy + Send + Sync + Default + PartialEq + 'static {
-    fn load(dtype: DType, raw: &[u8], out: &mut Vec<Self>);
-    fn zero() -> Self;
-    fn one() -> Self;
-    fn add(self, other: Self) -> Self;
-    fn mul(self, other: Self) -> Self;
-    fn is_nan(self) -> bool;
-    fn is_nonzero(self) -> bool;
-    /// NumPy's `<`, lexicographic for complex.
-    fn less(self, other: Self) -> bool;
-    /// Sum of a run (pairwise for floats).
-    fn sum_run(run: &[Self]) -> Self {
-        run.iter().fold(Self::zero(), |a, &b| a.add(b))
-    }
-    fn to_c64(self) -> C64;
-    fn write(self, dtype: DType, out: &mut Vec<u8>);
-}
-
-/// The integer domains: wrapping sums and products, as NumPy's; `read_same` reads elements of
-/// this signedness, `read_other` those of the other one (reinterpreted, as NumPy's casts wrap).
-macro_rules! integer_number {
-    ($t:ty, $same:expr, $other:expr, $same_kind:pat, $other_kind:pat) => {
-        impl Number for $t {
-            fn load(dtype: DType, raw: &[u8], out: &mut Vec<$t>) {
-                let size = dtype.itemsize();
-                match dtype.kind() {
-                    Kind::Bool => out.extend(raw.iter().map(|b| <$t>::from(*b != 0))),
-                    $same_kind => out.extend(raw.chunks_exact(size).map(|c| $same(dtype, c))),
-                    $other_kind => out.extend(raw.chunks_exact(size).map(|c| $other(dtype, c))),
-                    _ => {}
-                }
-            }
-            fn zero() -> $t {
-                0
-            }
-            fn one() -> $t {
-                1
-            }
-            fn add(self, o: $t) -> $t {
-                self.wrapping_add(o)
-            }
-            fn mul(self, o: $t) -> $t {
-                self.wrapping_mul(o)
-            }
-            fn is_nan(self) -> bool {
-                false
-            }
-            fn is_nonzero(self) -> bool {
-                self != 0
-            }
-            fn less(self, o: $t) -> bool {
-                self < o
-            }
-            fn to_c64(self) -> C64 {
-                C64 {
-                    re: self as f64,
-                    im: 0.0,
-                }
-            }
-            fn write(self, dtype: DType, out: &mut Vec<u8>) {
-                match dtype.kind() {
-                    Kind::Bool => out.push(u8::from(self != 0)),
-                    Kind::Float | Kind::Complex => (self as f64).write(dtype, out),
-                    _ => write_int(dtype, i128::from(self), out),
-                }
-            }
-        }
-    };
-}
-integer_number!(
-    i64,
-    read_int,
-    |d, c| read_uint(d, c) as i64,
-    Kind::Signed,
-    Kind::Unsigned
-);
-integer_number!(
-    u64,
-    read_uint,
-    |d, c| read_int(d, c) as u64,
-    Kind::Unsigned,
-    Kind::Signed
-);
-
-/// Pairwise summation below this many elements is a plain loop (NumPy's block is 128).
-const PAIRWISE_BLOCK: usize = 128;
-
-fn pairwise(run: &[f64]) -> f64 {
-    if run.len() <= PAIRWISE_BLOCK {
-        // Eight lanes, as NumPy's unrolled loop, then added in a fixed order.
-        let mut lanes = [0.0f64; 8];
-        let mut chunks = run.chunks_exact(8);
-        for chunk in &mut chunks {
-            for (lane, x) in lanes.iter_mut().zip(chunk) {
-                *lane += *x;
-            }
-        }
-        let [a, b, c, d, e, f, g, h] = lanes;
-        let mut sum = ((a + b) + (c + d)) + ((e + f) + (g + h));
-        for x in chunks.remainder() {
-            sum += *x;
-        }
-        return sum;
-    }
-    let half = (run.len() / 2 / 8) * 8;
-    let (left, right) = run.split_at(half.max(8));
-    pairwise(left) + pairwise(right)
-}
-
-impl Number for f64 {
-    fn load(dtype: DType, raw: &[u8], out: &mut Vec<f64>) {
-        let size = dtype.itemsize();
-        // Aligned little-endian floats are read in place (a loop that vectorises).
-        #[cfg(target_endian = "little")]
-        match dtype {
-            DType::Float32 => {
-                if let Ok(floats) = bytemuck::try_cast_slice::<u8, f32>(raw) {
-                    out.extend(floats.iter().map(|&x| f64::from(x)));
-                    return;
-                }
-            }
-            DType::Float64 => {
-                if let Ok(floats) = bytemuck::try_cast_slice::<u8, f64>(raw) {
-                    out.extend_from_slice(floats);
-                    return;
-                }
-            }
-            _ => {}
-        }
-        match (dtype, dtype.kind()) {
-            (DType::Float32, _) => out.extend(
-                raw.chunks_exact(4)
-                    .map(|c| f64::from(f32::from_le_bytes(c.try_into().unwrap_or([0; 4])))),
-            ),
-            (DType::Float64, _) => out.extend(
-                raw.chunks_exact(8)
-                    .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8]))),
-            ),
-            (_, Kind::Bool) => out.extend(raw.iter().map(|b| f64::from(u8::from(*b != 0)))),
-            (_, Kind::Signed) => {
-                out.extend(raw.chunks_exact(size).map(|c| read_int(dtype, c) as f64))
-            }
-            (_, Kind::Unsigned) => {
-                out.extend(raw.chunks_exact(size).map(|c| read_uint(dtype, c) as f64))
-            }
-            (_, Kind::Float) => out.extend(raw.chunks_exact(size).map(|c| read_float(dtype, c))),
-            // The real part (a complex input reduces in the complex domain; not reached).
-            (_, Kind::Complex) => out.extend(
-                raw.chunks_exact(size)
-                    .map(|c| read_float(part_dtype(dtype), c.get(..size / 2).unwrap_or_default())),
-            ),
-        }
-    }
-    fn zero() -> f64 {
-        0.0
-    }
-    fn one() -> f64 {
-        1.0
-    }
-    fn add(self, o: f64) -> f64 {
-        self + o
-    }
-    fn mul(self, o: f64) -> f64 {
-        self * o
-    }
-    fn is_nan(self) -> bool {
-        self.is_nan()
-    }
-    fn is_nonzero(self) -> bool {
-        self != 0.0
-    }
-    fn less(self, o: f64) -> bool {
-        self < o
-    }
-    fn sum_run(run: &[f64]) -> f64 {
-        pairwise(run)
-    }
-    fn to_c64(self) -> C64 {
-        C64 { re: self, im: 0.0 }
-    }
-    fn write(self, dtype: DType, out: &mut Vec<u8>) {
-        match dtype.kind() {
-            Kind::Complex => C64 { re: self, im: 0.0 }.write(dtype, out),
-            Kind::Bool => out.push(u8::from(self != 0.0)),
-            Kind::Signed | Kind::Unsigned => write_int(dtype, self as i128, out),
-            Kind::Float => write_float(dtype, self, out),
-        }
-    }
-}
-
-/// The float dtype of a complex dtype's parts.
-fn part_dtype(dtype: DType) -> DType {
-    if dtype == DType::Complex64 {
-        DType::Float32
-    } else {
-        DType::Float64
-    }
-}
-
-impl Number for C64 {
-    fn load(dtype: DType, raw: &[u8], out: &mut Vec<C64>) {
-        if dtype.kind() == Kind::Complex {
-            let (size, part) = (dtype.itemsize(), part_dtype(dtype));
-            out.extend(raw.chunks_exact(size).map(|c| {
-                let (re, im) = c.split_at(size / 2);
-                C64 {
-                    re: read_float(part, re),
-                    im: read_float(part, im),
-                }
-            }));
-        } else {
-            let mut reals = Vec::new();
-            f64::load(dtype, raw, &mut reals);
-            out.extend(reals.into_iter().map(|re| C64 { re, im: 0.0 }));
-        }
-    }
-    fn zero() -> C64 {
-        C64::default()
-    }
-    fn one() -> C64 {
-        C64 { re: 1.0, im: 0.0 }
-    }
-    fn add(self, o: C64) -> C64 {
-        C64 {
-            re: self.re + o.re,
-            im: self.im + o.im,
-        }
-    }
-    /// As NumPy's complex product: `fma(ar, br, -(ai * bi))`, `fma(ar, bi, ai * br)`, a NaN
-    /// operand propagating as x86's FMA does (see `ufunc`'s `Fused`).
-    fn mul(self, o: C64) -> C64 {
-        let fused =
-            |a: f64, b: f64, c: f64, subtract: bool| match (a.is_nan(), b.is_nan(), c.is_nan()) {
-                (true, _, _) => a,
-                (false, true, _) => b,
-                (false, false, true) => c,
-                _ => a.mul_add(b, if subtract { -c } else { c }),
-            };
-        C64 {
-            re: fused(self.re, o.re, self.im * o.im, true),
-            im: fused(self.re, o.im, self.im * o.re, false),
-        }
-    }
-    fn is_nan(self) -> bool {
-        self.re.is_nan() || self.im.is_nan()
-    }
-    fn is_nonzero(self) -> bool {
-        self.re != 0.0 || self.im != 0.0
-    }
-    /// NumPy's complex order (CLT): a NaN imaginary part makes the real order void.
-    fn less(self, o: C64) -> bool {
-        (self.re < o.re && !self.im.is_nan() && !o.im.is_nan())
-            || (self.re == o.re && self.im < o.im)
-    }
-    fn sum_run(run: &[C64]) -> C64 {
-        let re: Vec<f64> = run.iter().map(|c| c.re).collect();
-        let im: Vec<f64> = run.iter().map(|c| c.im).collect();
-        C64 {
-            re: pairwise(&re),
-            im: pairwise(&im),
-        }
-    }
-    fn to_c64(self) -> C64 {
-        self
-    }
-    fn write(self, dtype: DType, out: &mut Vec<u8>) {
-        match dtype.kind() {
-            Kind::Complex => {
-                let part = part_dtype(dtype);
-                write_float(part, self.re, out);
-                write_float(part, self.im, out);
-            }
-            _ => self.re.write(dtype, out),
-        }
-    }
-}
-
-/// One result element's running state.
-#[derive(Debug, Clone, Copy)]
-enum Acc<V: Number> {
-    /// sum, mean (the running sum).
-    Total(V),
-    /// prod: the running product, none before the first element (multiplying by a 1 would turn
-    /// a complex infinity's NaN part into NaN everywhere).
-    Product(Option<V>),
-    /// var, std: count, mean and sum of squared deviations (Chan et al.'s parallel form).
-    Moments { n: u64, mean: C64, m2: f64 },
-    /// min, max (None: nothing seen yet).
-    Extreme(Option<V>),
-    /// argmin, argmax: the best value and its index.
-    Arg(Option<(V, i64)>),
-    /// count_nonzero.
-    Count(i64),
-    /// any, all.
-    Truth(bool),
-}
-
-impl<V: Number> Acc<V> {
-    fn identity(op: ReduceOp) -> Self {
-        match op {
-            ReduceOp::Sum | ReduceOp::Mean => Acc::Total(V::zero()),
-            ReduceOp::Prod => Acc::Product(None),
-            ReduceOp::Var | ReduceOp::Std => Acc::Moments {
-                n: 0,
-                mean: C64::default(),
-                m2: 0.0,
-            },
-            ReduceOp::Min | ReduceOp::Max => Acc::Extreme(None),
-            ReduceOp::ArgMin | ReduceOp::ArgMax => Acc::Arg(None),
-            ReduceOp::CountNonzero => Acc::Count(0),
-            ReduceOp::Any => Acc::Truth(false),
-            ReduceOp::All => Acc::Truth(true),
-        }
-    }
-
-    /// Whether `x` replaces `best` for min (`want_less`) or max: NumPy's NaN-propagating rule,
-    /// the first NaN winning.
-    fn better(x: V, best: V, want_less: bool) -> bool {
-        if best.is_nan() {
-            return false;
-        }
-        if x.is_nan() {
-            return true;
-        }
-        if want_less {
-            x.less(best)
-        } else {
-            best.less(x)
-        }
-    }
-
-    fn feed(&mut self, op: ReduceOp, x: V, index: i64) {
-        match self {
-            Acc::Total(t) => *t = t.add(x),
-            Acc::Product(p) => *p = Some(p.map_or(x, |p| p.mul(x))),
-            Acc::Moments { n, mean, m2 } => {
-                let x = x.to_c64();
-                *n += 1;
-                let (dr, di) = (x.re - mean.re, x.im - mean.im);
-                mean.re += dr / *n as f64;
-                mean.im += di / *n as f64;
-                *m2 += dr * (x.re - mean.re) + di * (x.im - mean.im);
-            }
-            Acc::Extreme(best) => {
-                let replace = match best {
-                    None => true,
-                    Some(b) => Self::better(x, *b, op == ReduceOp::Min),
-                };
-                if replace {
-                    *best = Some(x);
-                }
-            }
-            Acc::Arg(best) => {
-                let replace = match best {
-                    None => true,
-                    Some((b, _)) => Self::better(x, *b, op == ReduceOp::ArgMin),
-                };
-                if replace {
-                    *best = Some((x, index));
-                }
-            }
-            Acc::Count(c) => *c += i64::from(x.is_nonzero()),
-            Acc::Truth(t) => {
-                *t = if op == ReduceOp::Any {
-                    *t || x.is_nonzero()
-                } else {
-                    *t && x.is_nonzero()
-                }
-            }
-        }
-    }
-
-    /// Feeds a run of elements whose indices count up from `first_index`.
-    fn feed_run(&mut self, op: ReduceOp, run: &[V], first_index: i64) {
-        match (op, &mut *self) {
-            (ReduceOp::Sum | ReduceOp::Mean, Acc::Total(t)) => *t = t.add(V::sum_run(run)),
-            (ReduceOp::Var | ReduceOp::Std, Acc::Moments { .. }) => {
-                // The run's own moments, two-pass, then merged.
-                let n = run.len() as u64;
-                if n == 0 {
-                    return;
-                }
-                let sum = V::sum_run(run).to_c64();
-                let mean = C64 {
-                    re: sum.re / n as f64,
-                    im: sum.im / n as f64,
-                };
-                let squares: Vec<f64> = run
-                    .iter()
-                    .map(|x| {
-                        let x = x.to_c64();
-                        let (dr, di) = (x.re - mean.re, x.im - mean.im);
-                        dr * dr + di * di
-                    })
-                    .collect();
-                let m2 = pairwise(&squares);
-                self.merge(op, Acc::Moments { n, mean, m2 });
-            }
-            (ReduceOp::Min | ReduceOp::Max, Acc::Extreme(_)) => {
-                if let Some(x) = Self::extreme_of(run, op == ReduceOp::Min) {
-                    self.feed(op, x, 0);
-                }
-            }
-            (ReduceOp::ArgMin | ReduceOp::ArgMax, Acc::Arg(_)) => {
-                if let Some((x, k)) = Self::best_of(run, op == ReduceOp::ArgMin) {
-                    self.feed(op, x, first_index + k as i64);
-                }
-            }
-            _ => {
-                for (k, &x) in run.iter().enumerate() {
-                    self.feed(op, x, first_index + k as i64);
-                }
-            }
-        }
-    }
-
-    /// The smallest (`want_less`) or largest element of a run, the first NaN if there is one:
-    /// a pass that looks for NaNs, then a fold without branches (both vectorise).
-    fn extreme_of(run: &[V], want_less: bool) -> Option<V> {
-        let (&first, rest) = run.split_first()?;
-        if let Some(&nan) = run.iter().find(|x| x.is_nan()) {
-            return Some(nan);
-        }
-        Some(if want_less {
-            rest.iter()
-                .fold(first, |best, &x| if x.less(best) { x } else { best })
-        } else {
-            rest.iter()
-                .fold(first, |best, &x| if best.less(x) { x } else { best })
-        })
-    }
-
-    /// The smallest (`want_less`) or largest element of a run and its position: the first NaN
-    /// if there is one, else the first of the extreme values.
-    fn best_of(run: &[V], want_less: bool) -> Option<(V, usize)> {
-        let (&first, rest) = run.split_first()?;
-        let mut best = (first, 0);
-        if first.is_nan() {
-            return Some(best);
-        }
-        for (k, &x) in rest.iter().enumerate() {
-            if x.is_nan() {
-                return Some((x, k + 1));
-            }
-            let better = if want_less {
-                x.less(best.0)
-            } else {
-                best.0.less(x)
-            };
-            if better {
-                best = (x, k + 1);
-            }
-        }
-        Some(best)
-    }
-
-    /// Feeds element `k` of `run` into `accs[k]` (a row whose elements go to consecutive
-    /// results), all with index `index`: the op is matched once per row, not per element.
-    fn feed_each(op: ReduceOp, accs: &mut [Self], run: &[V], index: i64) {
-        match op {
-            ReduceOp::Sum | ReduceOp::Mean => {
-                for (acc, &x) in accs.iter_mut().zip(run) {
-                    if let Acc::Total(t) = acc {
-                        *t = t.add(x);
-                    }
-                }
-            }
-            ReduceOp::Min | ReduceOp::Max => {
-                let want_less = op == ReduceOp::Min;
-                for (acc, &x) in accs.iter_mut().zip(run) {
-                    if let Acc::Extreme(best) = acc {
-                        match best {
-                            Some(b) if !Self::better(x, *b, want_less) => {}
-                            _ => *best = Some(x),
-                        }
-                    }
-                }
-            }
-            _ => {
-                for (acc, &x) in accs.iter_mut().zip(run) {
-                    acc.feed(op, x, index);
-                }
-            }
-        }
-    }
-
-    /// Folds `later` (the same result element, from elements after this one's) into this one.
-    fn merge(&mut self, op: ReduceOp, later: Self) {
-        match (&mut *self, later) {
-            (Acc::Total(t), Acc::Total(u)) => *t = t.add(u),
-            (Acc::Product(_), Acc::Product(Some(u))) => self.feed(op, u, 0),
-            (
-                Acc::Moments { n, mean, m2 },
-                Acc::Moments {
-                    n: nb,
-                    mean: mb,
-                    m2: m2b,
-                },
-            ) => {
-                if nb == 0 {
-                    return;
-                }
-                if *n == 0 {
-                    (*n, *mean, *m2) = (nb, mb, m2b);
-                    return;
-                }
-                let total = *n + nb;
-                let (dr, di) = (mb.re - mean.re, mb.im - mean.im);
-                let weight = nb as f64 / total as f64;
-                *m2 += m2b + (dr * dr + di * di) * (*n as f64) * weight;
-                mean.re += dr * weight;
-                mean.im += di * weight;
-                *n = total;
-            }
-            (Acc::Extreme(_), Acc::Extreme(Some(x))) => self.feed(op, x, 0),
-            (Acc::Arg(_), Acc::Arg(Some((x, i)))) => self.feed(op, x, i),
-            (Acc::Count(c), Acc::Count(d)) => *c += d,
-            (Acc::Truth(t), Acc::Truth(u)) => {
-                *t = if op == ReduceOp::Any {
-                    *t || u
-                } else {
-                    *t && u
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Writes the result element as `dtype`; `count` elements were reduced into it.
-    fn finish(self, op: ReduceOp, dtype: DType, count: u64, out: &mut Vec<u8>) {
-        match self {
-            Acc::Total(t) if op == ReduceOp::Mean => {
-                let t = t.to_c64();
-                let n = count as f64;
-                // NumPy divides the sum by the count as a complex number (Smith's quotient by
-                // n + 0j), which spreads a NaN or infinite part to both.
-                let quotient = if n == 0.0 || dtype.kind() != Kind::Complex {
-                    C64 {
-                        re: t.re / n,
-                        im: t.im / n,
-                    }
-                } else {
-                    let scale = 1.0 / n;
-                    C64 {
-                        re: (t.re + t.im * 0.0) * scale,
-                        im: (t.im - t.re * 0.0) * scale,
-                    }
-                };
-                quotient.write(dtype, out)
-            }
-            Acc::Total(t) => t.write(dtype, out),
-            Acc::Product(p) => p.unwrap_or_else(V::one).write(dtype, out),
-            Acc::Moments { n, m2, .. } => {
-                let var = m2 / n as f64;
-                let v = if op == ReduceOp::Std { var.sqrt() } else { var };
-                v.write(dtype, out)
-            }
-            Acc::Extreme(best) => best.unwrap_or_default().write(dtype, out),
-            Acc::Arg(best) => write_int(dtype, i128::from(best.map_or(0, |(_, i)| i)), out),
-            Acc::Count(c) => write_int(dtype, i128::from(c), out),
-            Acc::Truth(t) => out.push(u8::from(t)),
-        }
     }
 }
 
@@ -1329,6 +753,13 @@ mod tests {
         assert!(a
             .reduce(&sel, &spec(ReduceOp::ArgMin, Some(vec![0, 1])))
             .is_err());
+        // Two results of var keep 2 running states (32 bytes each): refused under 64 bytes.
+        let mut small = spec(ReduceOp::Var, Some(vec![1]));
+        small.max_bytes = 63;
+        let e = a.reduce(&sel, &small).unwrap_err();
+        assert_eq!(e.code(), "LIMIT", "{e}");
+        small.max_bytes = 64;
+        assert!(a.reduce(&sel, &small).is_ok());
     }
 
     #[test]
