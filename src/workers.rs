@@ -61,6 +61,7 @@ pub fn start(threads: usize) -> std::io::Result<usize> {
     let chunks = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|index| format!("ndarray-chunks-{index}"))
+        .start_handler(|_| crate::host::thread::lower_this_threads_priority())
         // Every chunk job runs behind `catch_panic` (below); a panic reaching rayon is ignored
         // rather than aborting the server.
         .panic_handler(|_| {})
@@ -92,6 +93,7 @@ fn spawn_threads(
         std::thread::Builder::new()
             .name(format!("{name}-{index}"))
             .spawn(move || {
+                crate::host::thread::lower_this_threads_priority();
                 if let Some(executor) = executor {
                     parallel::set_thread_executor(executor);
                 }

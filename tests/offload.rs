@@ -789,3 +789,37 @@ fn a_read_is_offloaded_by_the_blocks_it_decodes_not_by_its_reply() {
         "the gather ran on a worker"
     );
 }
+
+/// The nice value of each thread of process `pid`, by thread name (Linux `/proc`).
+fn thread_nice(pid: u32) -> Vec<(String, i64)> {
+    let mut found = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let path = task.unwrap().path();
+        let name = std::fs::read_to_string(path.join("comm")).unwrap();
+        let stat = std::fs::read_to_string(path.join("stat")).unwrap();
+        // Fields after the command (in parentheses): state is field 3, nice field 19.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let nice: i64 = after.split(' ').nth(16).unwrap().parse().unwrap();
+        found.push((name.trim().to_string(), nice));
+    }
+    found
+}
+
+#[test]
+fn worker_threads_give_way_to_the_main_thread() {
+    let server = Server::start();
+    let threads = thread_nice(server.pid().unwrap());
+    let main = threads
+        .iter()
+        .find(|(name, _)| name == "redis-server")
+        .map(|(_, nice)| *nice)
+        .unwrap();
+    let workers: Vec<&(String, i64)> = threads
+        .iter()
+        .filter(|(name, _)| name.starts_with("ndarray-"))
+        .collect();
+    assert!(!workers.is_empty(), "{threads:?}");
+    for (name, nice) in workers {
+        assert_eq!(*nice, main + 5, "{name} runs at nice {nice}, main at {main}");
+    }
+}

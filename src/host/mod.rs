@@ -12,7 +12,8 @@
 //! - `datatype.rs`: the array type and its callbacks (RDB, AOF rewrite, copy, free, memory),
 //!   and typed key access;
 //! - `registration.rs`: the commands of `commands/table.rs`, declared to Redis;
-//! - `server_events.rs`: the server events followed; `stats.rs`: the `INFO ndarray` section.
+//! - `server_events.rs`: the server events followed; `stats.rs`: the `INFO ndarray` section;
+//! - `thread.rs`: the one OS call, worker threads giving way to the main thread.
 
 pub mod blocking;
 pub mod datatype;
@@ -22,3 +23,4 @@ pub mod reply;
 pub mod server;
 pub mod server_events;
 pub mod stats;
+pub mod thread;
