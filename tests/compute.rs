@@ -199,6 +199,28 @@ fn apply_replicates_bit_identical_arrays_and_replays_from_the_aof() {
 }
 
 #[test]
+fn an_encoded_operand_applies_as_its_array() {
+    let server = Server::start();
+    let mut con = server.conn();
+    set(&mut con, "a", "float32", &[2, 3], &f32_bytes([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]), &[]);
+    set(&mut con, "row", "float64", &[3], &[0.5f64, 0.25, 2.0].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(), &["COMPRESS", "zstd"]);
+    let payload: Vec<u8> = redis::cmd("NDARRAY.GET")
+        .arg("row")
+        .arg("FORMAT")
+        .arg("ENCODED")
+        .query(&mut con)
+        .unwrap();
+    let reply = apply(&mut con, &[b"a", b"multiply", b"ENCODED", &payload]).unwrap();
+    assert_eq!(reply, Value::Okay);
+    assert_eq!(
+        get_blob(&mut con, "a").unwrap(),
+        f32_bytes([0.5, 0.5, 6.0, 2.0, 1.25, 12.0])
+    );
+    let bad = apply(&mut con, &[b"a", b"add", b"ENCODED", b"NDAE garbage"]).unwrap_err();
+    assert!(bad.to_string().contains("BADPAYLOAD"), "{bad}");
+}
+
+#[test]
 fn reduce_on_a_worker_replies_the_same_bytes_as_inline() {
     let server = Server::builder()
         .module_args(&["offload-bytes", "65536"])
