@@ -202,8 +202,25 @@ fn apply_replicates_bit_identical_arrays_and_replays_from_the_aof() {
 fn an_encoded_operand_applies_as_its_array() {
     let server = Server::start();
     let mut con = server.conn();
-    set(&mut con, "a", "float32", &[2, 3], &f32_bytes([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]), &[]);
-    set(&mut con, "row", "float64", &[3], &[0.5f64, 0.25, 2.0].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(), &["COMPRESS", "zstd"]);
+    set(
+        &mut con,
+        "a",
+        "float32",
+        &[2, 3],
+        &f32_bytes([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),
+        &[],
+    );
+    set(
+        &mut con,
+        "row",
+        "float64",
+        &[3],
+        &[0.5f64, 0.25, 2.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>(),
+        &["COMPRESS", "zstd"],
+    );
     let payload: Vec<u8> = redis::cmd("NDARRAY.GET")
         .arg("row")
         .arg("FORMAT")

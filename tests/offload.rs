@@ -820,6 +820,10 @@ fn worker_threads_give_way_to_the_main_thread() {
         .collect();
     assert!(!workers.is_empty(), "{threads:?}");
     for (name, nice) in workers {
-        assert_eq!(*nice, main + 5, "{name} runs at nice {nice}, main at {main}");
+        assert_eq!(
+            *nice,
+            main + 5,
+            "{name} runs at nice {nice}, main at {main}"
+        );
     }
 }
