@@ -435,6 +435,96 @@ mod sse2 {
     }
 }
 
+/// AVX2, when the CPU has it (checked at run time, once): unshuffling, the read path of every
+/// bit-shuffled array, takes two SSE2 blocks per register. A bit row's 16-byte pieces of blocks `b`
+/// and `b + 1` are adjacent, so one 32-byte load holds block `b` in the low 128-bit lane and
+/// `b + 1` in the high one; the byte interleaving (`unpack`) works within lanes, so both blocks go
+/// through the SSE2 algorithm side by side, and each lane is stored to its own block.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::BLOCK;
+    use core::arch::x86_64::{
+        __m128i, __m256i, _mm256_and_si256, _mm256_castsi256_si128, _mm256_extracti128_si256,
+        _mm256_set1_epi64x, _mm256_setzero_si256, _mm256_slli_epi64, _mm256_srli_epi64,
+        _mm256_unpackhi_epi8, _mm256_unpacklo_epi8, _mm256_xor_si256,
+    };
+
+    /// Bytes per register: the 16 bytes of a bit row in each of two blocks.
+    const LANES: usize = 32;
+
+    /// Whether this CPU runs [`untranspose`] (detected once; `std` caches it).
+    pub(super) fn available() -> bool {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+
+    /// Inverse of the SSE2 transpose for the whole pairs of blocks of `row`; returns how many
+    /// bytes of `row` that is.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn untranspose(bits: &[&[u8]; 8], row: &mut [u8]) -> usize {
+        let bit_rows = bits.map(|r| r.as_chunks::<LANES>().0);
+        let mut done = 0;
+        for (p, pair) in row
+            .as_chunks_mut::<{ 2 * BLOCK }>()
+            .0
+            .iter_mut()
+            .enumerate()
+        {
+            let mut v = [_mm256_setzero_si256(); 8];
+            for (reg, bit_row) in v.iter_mut().zip(bit_rows) {
+                let Some(bytes) = bit_row.get(p) else {
+                    return done;
+                };
+                *reg = bytemuck::cast(*bytes);
+            }
+            for _ in 0..3 {
+                v = merge_round(v);
+            }
+            let (low, high) = pair.split_at_mut(BLOCK);
+            let (low, high) = (low.as_chunks_mut::<16>().0, high.as_chunks_mut::<16>().0);
+            for ((lo, hi), reg) in low.iter_mut().zip(high.iter_mut()).zip(v) {
+                let t = transpose8x8(reg);
+                let (a, b): (__m128i, __m128i) =
+                    (_mm256_castsi256_si128(t), _mm256_extracti128_si256::<1>(t));
+                *lo = bytemuck::cast(a);
+                *hi = bytemuck::cast(b);
+            }
+            done += 2 * BLOCK;
+        }
+        done
+    }
+
+    /// The 8x8 bit transpose on each of the four 64-bit lanes (as `sse2::transpose8x8`).
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn transpose8x8(x: __m256i) -> __m256i {
+        let x = swap::<7>(x, 0x00aa_00aa_00aa_00aa);
+        let x = swap::<14>(x, 0x0000_cccc_0000_cccc);
+        swap::<28>(x, 0x0000_0000_f0f0_f0f0)
+    }
+
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn swap<const S: i32>(x: __m256i, mask: i64) -> __m256i {
+        let t = _mm256_and_si256(
+            _mm256_xor_si256(x, _mm256_srli_epi64::<S>(x)),
+            _mm256_set1_epi64x(mask),
+        );
+        _mm256_xor_si256(_mm256_xor_si256(x, t), _mm256_slli_epi64::<S>(t))
+    }
+
+    /// `sse2::merge_round` within each 128-bit lane.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn merge_round(v: [__m256i; 8]) -> [__m256i; 8] {
+        let mut out = [_mm256_setzero_si256(); 8];
+        let (first, second) = v.split_at(4);
+        for ((pair, a), b) in out.as_chunks_mut::<2>().0.iter_mut().zip(first).zip(second) {
+            *pair = [_mm256_unpacklo_epi8(*a, *b), _mm256_unpackhi_epi8(*a, *b)];
+        }
+        out
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 impl Kernels for Sse2 {
     fn transpose(row: &[u8], bits: &mut [&mut [u8]; 8]) {
@@ -450,12 +540,31 @@ impl Kernels for Sse2 {
     }
 
     fn untranspose(bits: &[&[u8]; 8], row: &mut [u8]) {
-        // SAFETY: as for `transpose`.
-        let done = unsafe { sse2::untranspose(bits, row) };
-        if let Some(rest) = row.get_mut(done..) {
-            let rest_bits = bits.map(|r| r.get(done / 8..).unwrap_or_default());
-            scalar::untranspose(&rest_bits, rest);
-        }
+        let wide = if avx2::available() {
+            // SAFETY: the CPU has AVX2 (checked just above); the kernel touches memory through
+            // slices only.
+            unsafe { avx2::untranspose(bits, row) }
+        } else {
+            0
+        };
+        let (Some(rest), rest_bits) = (
+            row.get_mut(wide..),
+            bits.map(|r| r.get(wide / 8..).unwrap_or_default()),
+        ) else {
+            return;
+        };
+        sse2_untranspose(&rest_bits, rest);
+    }
+}
+
+/// The SSE2 kernel, then the scalar one for what is left.
+#[cfg(target_arch = "x86_64")]
+fn sse2_untranspose(bits: &[&[u8]; 8], row: &mut [u8]) {
+    // SAFETY: as for `transpose`.
+    let done = unsafe { sse2::untranspose(bits, row) };
+    if let Some(rest) = row.get_mut(done..) {
+        let rest_bits = bits.map(|r| r.get(done / 8..).unwrap_or_default());
+        scalar::untranspose(&rest_bits, rest);
     }
 }
 
@@ -751,6 +860,25 @@ mod tests {
         for itemsize in [TILE_BYTES / 8 + 1, 3000] {
             let raw = bytes(itemsize * 17 + 5, 9);
             assert_matches_reference_and_round_trips(&raw, itemsize);
+        }
+    }
+
+    /// The AVX2 unshuffle kernel (where the CPU has it) equals the SSE2 one, pairs of blocks,
+    /// an odd block and a tail included.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_and_sse2_untranspose_agree() {
+        if !avx2::available() {
+            return;
+        }
+        for row_len in [0usize, 8, 128, 256, 384, 512, 1024 + 128 + 40, 4096] {
+            let rows: Vec<Vec<u8>> = (0..8).map(|j| bytes(row_len / 8, j as u64 + 7)).collect();
+            let bits: [&[u8]; 8] = std::array::from_fn(|j| rows[j].as_slice());
+            let mut wide = vec![0u8; row_len];
+            let mut narrow = vec![0u8; row_len];
+            <Sse2 as Kernels>::untranspose(&bits, &mut wide);
+            sse2_untranspose(&bits, &mut narrow);
+            assert_eq!(wide, narrow, "{row_len}");
         }
     }
 
