@@ -127,7 +127,8 @@ fn apply_replicates_bit_identical_arrays_and_replays_from_the_aof() {
         &[],
     );
     set(&mut p, "i8", "int8", &[3], &[120, 0, 128], &[]);
-    let big = 1 << 18;
+    // 2 MiB: its whole-array APPLYs replicate as SETSLICEs of at most 1 MiB each.
+    let big = 1 << 19;
     set(
         &mut p,
         "big",
@@ -135,6 +136,10 @@ fn apply_replicates_bit_identical_arrays_and_replays_from_the_aof() {
         &[big],
         &f32_bytes((0..big).map(|i| i as f32)),
         &[],
+    );
+    let big_ramp = npy_f32(
+        &[big],
+        &(0..big).map(|i| (i % 7) as f32).collect::<Vec<_>>(),
     );
     let row = npy_f32(
         &[100],
@@ -170,6 +175,7 @@ fn apply_replicates_bit_identical_arrays_and_replays_from_the_aof() {
         vec![b"i8", b"subtract", b"SELECT", b"1:", b"VALUES", b"-128"],
         vec![b"big", b"multiply", b"VALUES", b"1.0000001"],
         vec![b"big", b"add", b"SELECT", b"::3", b"VALUES", b"0.25"],
+        vec![b"big", b"subtract", b"SELECT", b"::-1", b"NPY", &big_ramp],
     ];
     for step in &steps {
         assert_eq!(apply(&mut p, step).unwrap(), Value::Okay, "{step:?}");
@@ -185,6 +191,21 @@ fn apply_replicates_bit_identical_arrays_and_replays_from_the_aof() {
             "replica's {key}"
         );
     }
+    // The 2 MiB results came as several SETSLICEs of at most 1 MiB: more than one per APPLY.
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut r)
+        .unwrap();
+    let setslices: usize = stats
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdstat_ndarray.setslice:calls="))
+        .and_then(|v| v.split(',').next()?.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        setslices > steps.len(),
+        "{setslices} SETSLICEs for {} APPLYs",
+        steps.len()
+    );
     // int8: 120 + 100 wraps to -36; 0 + 100 - (-128) wraps to -28; -128 + 100 + 128 = 100.
     assert_eq!(on_primary[3], [(-36i8) as u8, (-28i8) as u8, 100]);
     // The AOF holds the results, not the arithmetic: a reload gives the same bytes.

@@ -117,7 +117,7 @@ pub fn apply(ctx: &Context, args: &[RedisString]) -> Result<RedisValue> {
     // Planned against this very state: it applies.
     let _ = array.apply_write(planned.write);
     let at = stamp(ctx, array);
-    replicate_result(ctx, name, selection, &new);
+    replicate_result(ctx, name, array, selection, &new);
     replicate_stamp(ctx, &[name], at);
     notify(ctx, c"ndarray.apply", name);
     if parsed.return_array {
@@ -270,7 +270,7 @@ fn install_apply(
     let words: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
     let parsed = parse_apply(words.get(3..).unwrap_or_default())?;
     let selection = parsed.select.unwrap_or(WHOLE);
-    replicate_result(ctx, &name, selection, &new_bytes);
+    replicate_result(ctx, &name, array, selection, &new_bytes);
     replicate_stamp(ctx, &[&name], at);
     notify(ctx, c"ndarray.apply", &name);
     let reply = if parsed.return_array {
@@ -287,10 +287,57 @@ fn install_apply(
     })
 }
 
-/// What replicas and the AOF receive for an APPLY: the selection's new bytes, as a SETSLICE.
-fn replicate_result(ctx: &Context, name: &RedisString, selection: &[u8], new_bytes: &[u8]) {
-    ctx.replicate(
-        "NDARRAY.SETSLICE",
-        &[name.as_slice(), selection, b"BLOB", new_bytes],
-    );
+/// Most bytes one replicated SETSLICE of an APPLY carries: the smallest `proto-max-bulk-len`
+/// Redis accepts, as for AOF rewrites and big writes' encoded pieces, so any client can replay it.
+const REPLICATED_PIECE_BYTES: usize = crate::host::datatype::AOF_PIECE_BYTES;
+
+/// What replicas and the AOF receive for an APPLY: the selection's new bytes, as a SETSLICE; a
+/// result over [`REPLICATED_PIECE_BYTES`] as one SETSLICE per piece of the selection (C-order
+/// pieces: a repeated index of a gather is written last by the last piece, as by one SETSLICE).
+/// Redis wraps a command's several propagated commands in MULTI/EXEC: replicas apply them at once.
+fn replicate_result(
+    ctx: &Context,
+    name: &RedisString,
+    array: &NdArray,
+    selection: &[u8],
+    new_bytes: &[u8],
+) {
+    let pieces = (new_bytes.len() > REPLICATED_PIECE_BYTES)
+        .then(|| result_pieces(array, selection, new_bytes))
+        .flatten();
+    let Some(pieces) = pieces else {
+        ctx.replicate(
+            "NDARRAY.SETSLICE",
+            &[name.as_slice(), selection, b"BLOB", new_bytes],
+        );
+        return;
+    };
+    for (text, bytes) in pieces {
+        ctx.replicate(
+            "NDARRAY.SETSLICE",
+            &[name.as_slice(), text.as_bytes(), b"BLOB", bytes],
+        );
+    }
+}
+
+/// The selection of `array` in pieces of at most [`REPLICATED_PIECE_BYTES`]: each piece's text and
+/// its bytes of `new_bytes` (None if the selection no longer resolves: the write was just made on
+/// this shape, so it does).
+fn result_pieces<'a>(
+    array: &NdArray,
+    selection: &[u8],
+    new_bytes: &'a [u8],
+) -> Option<Vec<(String, &'a [u8])>> {
+    let sel = Selection::resolve(selection, array.shape()).ok()?;
+    let itemsize = array.dtype().itemsize();
+    let pieces = sel.pieces((REPLICATED_PIECE_BYTES / itemsize.max(1)) as u64);
+    (0..pieces.count())
+        .map(|i| {
+            let (start, piece) = pieces.piece(i);
+            let from = usize::try_from(start).ok()?.checked_mul(itemsize)?;
+            let len = usize::try_from(piece.size()).ok()?.checked_mul(itemsize)?;
+            let bytes = new_bytes.get(from..from.checked_add(len)?)?;
+            Some((piece.to_text(), bytes))
+        })
+        .collect()
 }

@@ -363,6 +363,36 @@ impl Selection {
         }
     }
 
+    /// The selection as text that [`Selection::resolve`] reads back to this very selection on the
+    /// same shape (what a replicated SETSLICE of one piece of a bigger write carries).
+    pub fn to_text(&self) -> String {
+        if self.axes.is_empty() {
+            return "...".to_string();
+        }
+        let items: Vec<String> = self
+            .axes
+            .iter()
+            .map(|axis| match axis {
+                AxisSel::Index(i) => i.to_string(),
+                AxisSel::Range { len: 0, .. } => "0:0".to_string(),
+                AxisSel::Range { start, step, len } => {
+                    let stop = i128::from(*start) + i128::from(*len) * i128::from(*step);
+                    if stop < 0 {
+                        // A range that runs down past index 0 ends there: no stop.
+                        format!("{start}::{step}")
+                    } else {
+                        format!("{start}:{stop}:{step}")
+                    }
+                }
+                AxisSel::List(indices) => {
+                    let list: Vec<String> = indices.iter().map(u64::to_string).collect();
+                    format!("[{}]", list.join(", "))
+                }
+            })
+            .collect();
+        items.join(", ")
+    }
+
     /// A selection of the same array from resolved axes.
     fn from_axes(axes: Vec<AxisSel>) -> Selection {
         let dims = axes
@@ -725,6 +755,33 @@ mod tests {
             };
             assert_eq!(bound, expect, "{text}");
         }
+    }
+
+    #[test]
+    fn text_of_a_resolved_selection_resolves_to_it_again() {
+        let d = [7, 5, 6];
+        let s = shape(&d);
+        for text in [
+            "...",
+            "1:6:2, -1, ::-1",
+            "::-2, [4, 0, 4], 2:3",
+            "5:1:-2, 0:0, 3",
+            "-1, 1:, :",
+            "[6, -7], :, ::3",
+        ] {
+            let sel = Selection::resolve(text.as_bytes(), &s).unwrap();
+            let again = Selection::resolve(sel.to_text().as_bytes(), &s).unwrap();
+            assert_eq!(again, sel, "{text} -> {}", sel.to_text());
+            // Every piece's text resolves to that piece.
+            let pieces = sel.pieces(7);
+            for i in 0..pieces.count() {
+                let (_, piece) = pieces.piece(i);
+                let back = Selection::resolve(piece.to_text().as_bytes(), &s).unwrap();
+                assert_eq!(back, piece, "{text} piece {i}: {}", piece.to_text());
+            }
+        }
+        let scalar = Selection::resolve(b"...", &shape(&[])).unwrap();
+        assert_eq!(scalar.to_text(), "...");
     }
 
     #[test]
