@@ -88,19 +88,34 @@ fn better<V: Number>(x: V, best: V, want_less: bool) -> bool {
 }
 
 /// The smallest (`want_less`) or largest element of a run, the first NaN if there is one: a pass
-/// that looks for NaNs, then a fold without branches (both vectorise).
+/// that looks for NaNs, then eight independent running bests (one chain of comparisons waits on
+/// each result; eight overlap and vectorise), combined at the end.
 fn extreme_of<V: Number>(run: &[V], want_less: bool) -> Option<V> {
-    let (&first, rest) = run.split_first()?;
+    let &first = run.first()?;
     if let Some(&nan) = run.iter().find(|x| x.is_nan()) {
         return Some(nan);
     }
-    Some(if want_less {
-        rest.iter()
-            .fold(first, |best, &x| if x.less(best) { x } else { best })
-    } else {
-        rest.iter()
-            .fold(first, |best, &x| if best.less(x) { x } else { best })
-    })
+    let pick = |best: V, x: V| {
+        let replaces = if want_less {
+            x.less(best)
+        } else {
+            best.less(x)
+        };
+        if replaces {
+            x
+        } else {
+            best
+        }
+    };
+    let mut lanes = [first; 8];
+    let mut chunks = run.chunks_exact(8);
+    for chunk in &mut chunks {
+        for (lane, &x) in lanes.iter_mut().zip(chunk) {
+            *lane = pick(*lane, x);
+        }
+    }
+    let best = chunks.remainder().iter().fold(first, |b, &x| pick(b, x));
+    Some(lanes.into_iter().fold(best, pick))
 }
 
 /// The smallest (`want_less`) or largest element of a run and its position: the first NaN if
