@@ -790,17 +790,18 @@ fn a_read_is_offloaded_by_the_blocks_it_decodes_not_by_its_reply() {
     );
 }
 
-/// The nice value of each thread of process `pid`, by thread name (Linux `/proc`).
-fn thread_nice(pid: u32) -> Vec<(String, i64)> {
+/// The nice value of each thread of process `pid`: (thread id, name, nice) (Linux `/proc`).
+fn thread_nice(pid: u32) -> Vec<(u32, String, i64)> {
     let mut found = Vec::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
         let path = task.unwrap().path();
+        let tid: u32 = path.file_name().unwrap().to_str().unwrap().parse().unwrap();
         let name = std::fs::read_to_string(path.join("comm")).unwrap();
         let stat = std::fs::read_to_string(path.join("stat")).unwrap();
         // Fields after the command (in parentheses): state is field 3, nice field 19.
         let after = &stat[stat.rfind(')').unwrap() + 2..];
         let nice: i64 = after.split(' ').nth(16).unwrap().parse().unwrap();
-        found.push((name.trim().to_string(), nice));
+        found.push((tid, name.trim().to_string(), nice));
     }
     found
 }
@@ -808,18 +809,21 @@ fn thread_nice(pid: u32) -> Vec<(String, i64)> {
 #[test]
 fn worker_threads_give_way_to_the_main_thread() {
     let server = Server::start();
-    let threads = thread_nice(server.pid().unwrap());
+    let pid = server.pid().unwrap();
+    let threads = thread_nice(pid);
+    // The main thread's id is the process id (its name is the server's: redis-server,
+    // valkey-server, …).
     let main = threads
         .iter()
-        .find(|(name, _)| name == "redis-server")
-        .map(|(_, nice)| *nice)
+        .find(|(tid, _, _)| *tid == pid)
+        .map(|(_, _, nice)| *nice)
         .unwrap();
-    let workers: Vec<&(String, i64)> = threads
+    let workers: Vec<&(u32, String, i64)> = threads
         .iter()
-        .filter(|(name, _)| name.starts_with("ndarray-"))
+        .filter(|(_, name, _)| name.starts_with("ndarray-"))
         .collect();
     assert!(!workers.is_empty(), "{threads:?}");
-    for (name, nice) in workers {
+    for (_, name, nice) in workers {
         assert_eq!(
             *nice,
             main + 5,
