@@ -282,6 +282,36 @@ fn a_failover_during_a_write_installs_it_nowhere() {
 }
 
 #[test]
+fn a_failover_during_an_apply_installs_it_nowhere() {
+    let mut primary = Server::start();
+    let mut replica = Server::start();
+    replica.replicate(&primary);
+    let mut admin = primary.conn();
+    let _: Value = slow_set("k").query(&mut admin).unwrap();
+    let mut on_replica = replica.conn();
+    wait_in_sync(&mut admin, &mut on_replica);
+    let before = digest(&mut admin, "k");
+    let mut add = redis::cmd("NDARRAY.APPLY");
+    add.arg("k").arg("add").arg("VALUES").arg(1);
+    let writer = start(&primary, add);
+    let _: () = redis::cmd("FAILOVER").query(&mut admin).unwrap();
+    assert!(
+        writer.join().unwrap().is_err(),
+        "the APPLY was not acknowledged"
+    );
+    wait_for_stat(&mut admin, "installs_refused", 1);
+    wait_until("the failover", || role(&mut admin) == "slave");
+    let mut new_primary = replica.conn();
+    assert_eq!(role(&mut new_primary), "master");
+    wait_in_sync(&mut new_primary, &mut admin);
+    // Neither node holds the refused APPLY's result.
+    assert_eq!(digest(&mut admin, "k"), before);
+    assert_eq!(digest(&mut new_primary, "k"), before);
+    assert_alive(&mut primary);
+    assert_alive(&mut replica);
+}
+
+#[test]
 fn a_primary_demoted_during_a_write_keeps_nothing_its_new_primary_lacks() {
     let mut a = Server::start();
     let b = Server::start();
